@@ -1,0 +1,93 @@
+"""The integration-event envelope: header fields, derived topic names and deterministic event ids."""
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Self
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+# Fixed namespace for UUIDv5 event ids: changing it would change every id and break dedupe.
+EVENT_ID_NAMESPACE = uuid.UUID("6f1f3f4e-2c1a-5b7e-9d1e-0c4d5a6b7c8d")
+
+
+def deterministic_event_id(*parts: str) -> uuid.UUID:
+    """An event id derived from what the event is about, so a retry, a relay crash or a second
+    replica emit the *same* id and every consumer can drop the duplicate."""
+    return uuid.uuid5(EVENT_ID_NAMESPACE, "\x1f".join(parts))
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+_WORD = re.compile(r"(?<!^)(?=[A-Z])")
+_VERSION = re.compile(r"V(\d+)$")
+
+
+class IntegrationEvent(BaseModel):
+    """Base of every wire event: immutable, tolerant of fields added by newer minor versions."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    CONTEXT: ClassVar[str]
+    """The bounded context that owns the event; the first part of its topic."""
+
+    event_id: uuid.UUID
+    event_type: str
+    schema_version: int
+    occurred_at: UtcDatetime
+    producer: str = Field(min_length=1, max_length=64)
+    correlation_id: str = Field(min_length=1, max_length=128)
+    causation_id: str | None = Field(default=None, max_length=128)
+
+    @classmethod
+    def event_name(cls) -> str:
+        """`ReferralCreatedV1` -> `referral-created`."""
+        base = _VERSION.sub("", cls.__name__)
+        return _WORD.sub("-", base).lower()
+
+    @classmethod
+    def major_version(cls) -> int:
+        match = _VERSION.search(cls.__name__)
+        if match is None:
+            raise TypeError(f"{cls.__name__} must end in V<major>")
+        return int(match.group(1))
+
+    @classmethod
+    def topic(cls) -> str:
+        """Topics are derived, never typed: `cmhl.<context>.<event>.v<major>`."""
+        return f"cmhl.{cls.CONTEXT}.{cls.event_name()}.v{cls.major_version()}"
+
+    @classmethod
+    def dlq_topic(cls) -> str:
+        return f"{cls.topic()}.dlq"
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        about: tuple[str, ...],
+        producer: str,
+        correlation_id: str,
+        causation_id: str | None = None,
+        occurred_at: datetime | None = None,
+        **fields: Any,
+    ) -> Self:
+        """Build an event whose id is derived from `about` (the aggregate id and the fact)."""
+        return cls(
+            event_id=deterministic_event_id(cls.event_name(), *about),
+            event_type=cls.event_name(),
+            schema_version=cls.major_version(),
+            occurred_at=occurred_at or datetime.now(UTC),
+            producer=producer,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            **fields,
+        )
+
+    def kafka_key(self) -> bytes:
+        """The aggregate id, so one aggregate's events stay in order on one partition."""
+        raise NotImplementedError

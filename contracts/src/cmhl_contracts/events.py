@@ -1,0 +1,212 @@
+"""The v1 wire events of the CMHL platform. Internal events carry a pseudonymous person id only."""
+
+import uuid
+from datetime import date
+from typing import Annotated, ClassVar, Final, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from cmhl_contracts.counties import MISSOURI_COUNTIES
+from cmhl_contracts.envelope import IntegrationEvent, UtcDatetime
+from cmhl_contracts.vocabulary import (
+    CourtType,
+    FollowUpOutcome,
+    PersonLocation,
+    PresentingNeed,
+    ReferralSource,
+    ReferralStatus,
+)
+
+
+def _known_county(value: str) -> str:
+    if value not in MISSOURI_COUNTIES:
+        raise ValueError("not a Missouri county FIPS code (29001-29229 or 29510)")
+    return value
+
+
+CountyFips = Annotated[str, Field(pattern=r"^29\d{3}$"), AfterValidator(_known_county)]
+# Pseudonymous ids are hex digests of a keyed hash: never a name, never reversible without the key.
+PseudonymousId = Annotated[str, Field(pattern=r"^[0-9a-f]{32,64}$")]
+Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ReferringAgency(_Strict):
+    agency_id: Identifier
+    source: ReferralSource
+    court_type: CourtType | None = None
+
+    @model_validator(mode="after")
+    def _court_type_only_for_courts(self) -> "ReferringAgency":
+        if (self.source is ReferralSource.COURT) != (self.court_type is not None):
+            raise ValueError("court_type is required for a court and only for a court")
+        return self
+
+
+class PersonIdentifiers(_Strict):
+    """What an agency knows about the person. Travels only on the restricted agency intake topic
+    and is reduced to a pseudonymous person id by the referral service at once."""
+
+    given_name: str = Field(min_length=1, max_length=100)
+    family_name: str = Field(min_length=1, max_length=100)
+    birth_date: date
+    agency_person_ref: str | None = Field(default=None, max_length=64)
+
+
+class AgencyReferralSubmittedV1(IntegrationEvent):
+    """An agency's records system submitted a referral to a liaison."""
+
+    CONTEXT: ClassVar[str] = "agency"
+
+    agency: ReferringAgency
+    agency_reference: Identifier = Field(description="The agency's own id for this referral")
+    officer_reference: Identifier | None = None
+    county_fips: CountyFips
+    primary_need: PresentingNeed
+    other_needs: list[PresentingNeed] = Field(default_factory=list, max_length=4)
+    person_location: PersonLocation
+    person: PersonIdentifiers
+    narrative: str | None = Field(default=None, max_length=4000)
+    referred_at: UtcDatetime
+
+    def kafka_key(self) -> bytes:
+        return f"{self.agency.agency_id}:{self.agency_reference}".encode()
+
+
+class ReferralCreatedV1(IntegrationEvent):
+    """A referral from law enforcement or a court was received and assigned to a liaison."""
+
+    CONTEXT: ClassVar[str] = "referral"
+
+    referral_id: uuid.UUID
+    person_id: PseudonymousId
+    agency_id: Identifier
+    source: ReferralSource
+    court_type: CourtType | None = None
+    county_fips: CountyFips
+    primary_need: PresentingNeed
+    other_needs: list[PresentingNeed] = Field(default_factory=list)
+    person_location: PersonLocation
+    liaison_id: Identifier
+    cmhc_id: Identifier
+    referred_at: UtcDatetime
+    repeat_involvement: bool = Field(
+        description="The same person had another referral in the 90 days before this one"
+    )
+    part2_consent: bool = False
+
+    def kafka_key(self) -> bytes:
+        return str(self.referral_id).encode()
+
+
+class ReferralStatusChangedV1(IntegrationEvent):
+    """A referral moved to another lifecycle status."""
+
+    CONTEXT: ClassVar[str] = "referral"
+
+    referral_id: uuid.UUID
+    person_id: PseudonymousId
+    liaison_id: Identifier
+    cmhc_id: Identifier
+    from_status: ReferralStatus
+    to_status: ReferralStatus
+    sequence: int = Field(ge=1, description="Position of this change in the referral's history")
+    changed_at: UtcDatetime
+    referred_at: UtcDatetime
+    reason: str | None = Field(default=None, max_length=64)
+
+    def kafka_key(self) -> bytes:
+        return str(self.referral_id).encode()
+
+
+FollowUpKind = Literal["scheduled_check", "appointment_check"]
+
+
+class FollowUpScheduledV1(IntegrationEvent):
+    """A follow-up with a referred person was scheduled."""
+
+    CONTEXT: ClassVar[str] = "followup"
+
+    follow_up_id: uuid.UUID
+    referral_id: uuid.UUID
+    person_id: PseudonymousId
+    liaison_id: Identifier
+    kind: FollowUpKind
+    due_at: UtcDatetime
+
+    def kafka_key(self) -> bytes:
+        return str(self.referral_id).encode()
+
+
+class FollowUpDueV1(IntegrationEvent):
+    """A follow-up came due: the assigned liaison should contact the person."""
+
+    CONTEXT: ClassVar[str] = "followup"
+
+    follow_up_id: uuid.UUID
+    referral_id: uuid.UUID
+    liaison_id: Identifier
+    due_at: UtcDatetime
+
+    def kafka_key(self) -> bytes:
+        return str(self.referral_id).encode()
+
+
+class FollowUpCompletedV1(IntegrationEvent):
+    """A liaison recorded the outcome of a follow-up."""
+
+    CONTEXT: ClassVar[str] = "followup"
+
+    follow_up_id: uuid.UUID
+    referral_id: uuid.UUID
+    liaison_id: Identifier
+    outcome: FollowUpOutcome
+    due_at: UtcDatetime
+    completed_at: UtcDatetime
+    overdue: bool = Field(description="Recorded after the grace period past its due time")
+
+    def kafka_key(self) -> bytes:
+        return str(self.referral_id).encode()
+
+
+class TrainingCompletedV1(IntegrationEvent):
+    """A training session for officers was held; lists who completed it. A later revision of the
+    same session replaces the earlier one (roster corrections)."""
+
+    CONTEXT: ClassVar[str] = "training"
+
+    session_id: uuid.UUID
+    revision: int = Field(ge=1, description="Higher revisions supersede lower ones")
+    course_id: Identifier
+    county_fips: CountyFips
+    host_agency_id: Identifier
+    trainer_liaison_id: Identifier
+    held_on: date
+    credit_hours: float = Field(gt=0, le=40)
+    officer_ids: list[PseudonymousId] = Field(max_length=500)
+    officer_agency_ids: list[Identifier] = Field(
+        max_length=500, description="Agency of each officer, in the order of officer_ids"
+    )
+
+    @model_validator(mode="after")
+    def _one_agency_per_officer(self) -> "TrainingCompletedV1":
+        if len(self.officer_ids) != len(self.officer_agency_ids):
+            raise ValueError("officer_ids and officer_agency_ids must have the same length")
+        return self
+
+    def kafka_key(self) -> bytes:
+        return str(self.session_id).encode()
+
+
+ALL_EVENTS: Final[tuple[type[IntegrationEvent], ...]] = (
+    AgencyReferralSubmittedV1,
+    ReferralCreatedV1,
+    ReferralStatusChangedV1,
+    FollowUpScheduledV1,
+    FollowUpDueV1,
+    FollowUpCompletedV1,
+    TrainingCompletedV1,
+)

@@ -1,0 +1,509 @@
+"""The local stack: installs, starts and stops Apache Kafka (KRaft), FerretDB and the services.
+
+    python deploy/local/stack.py up [--services] [--free-ports] [--state-dir DIR]
+    python deploy/local/stack.py down [--state-dir DIR]
+    python deploy/local/stack.py status [--state-dir DIR]
+
+Kafka's jars come from Maven Central (deploy/local/kafka/pom.xml) and FerretDB is built with Go
+from the module proxy (deploy/local/ferretdb); both are cached under ~/.cache/cmhl by a hash of
+their build files, so only the first run downloads. State (data, logs, pids, credentials) lives in
+a git-ignored state folder. A second `up` while everything runs is a no-op.
+"""
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+DEFAULT_STATE = HERE / "state"
+CACHE = Path(os.environ.get("CMHL_CACHE_DIR", Path.home() / ".cache" / "cmhl"))
+KAFKA_HEAP = os.environ.get("CMHL_KAFKA_HEAP", "512m")
+# Connection refusals while the broker starts are expected; the readiness loop reports progress.
+logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+SERVICES = {"referral": 8001, "followup": 8002, "training": 8003, "reporting": 8004}
+
+
+def say(message: str) -> None:
+    print(f"[stack] {message}", flush=True)
+
+
+def fail(message: str) -> None:
+    print(f"[stack] ERROR: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
+@dataclass
+class StackState:
+    kafka_port: int
+    controller_port: int
+    mongo_port: int
+    pids: dict[str, int] = field(default_factory=dict)
+    service_ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def mongo_uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.mongo_port}/"
+
+
+def load_state(state_dir: Path) -> StackState | None:
+    path = state_dir / "stack.json"
+    if not path.exists():
+        return None
+    return StackState(**json.loads(path.read_text()))
+
+
+def save_state(state_dir: Path, state: StackState) -> None:
+    (state_dir / "stack.json").write_text(json.dumps(asdict(state), indent=2))
+
+
+def alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    # A zombie still answers kill(0); treat it as dead.
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.split(")")[-1].split()[0] != "Z"
+    return True
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def require_tool(name: str, hint: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        fail(f"`{name}` is not installed. {hint}")
+    assert path is not None
+    return path
+
+
+def digest(*files: Path) -> str:
+    h = hashlib.sha256()
+    for path in files:
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+# ---------------------------------------------------------------- install (cached)
+
+
+def kafka_lib() -> Path:
+    pom = HERE / "kafka" / "pom.xml"
+    lib = CACHE / f"kafka-{digest(pom)}" / "lib"
+    if (lib / ".complete").exists():
+        return lib
+    require_tool("java", "Install a Java 17+ runtime, e.g. `apt-get install openjdk-17-jre-headless`.")
+    mvn = require_tool("mvn", "Install Maven, e.g. `apt-get install maven`.")
+    say(f"resolving Apache Kafka jars from Maven Central into {lib} (first run only)...")
+    started = time.monotonic()
+    lib.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [mvn, "-q", "-B", "-f", str(pom),
+         "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies",
+         f"-DoutputDirectory={lib}", "-DincludeScope=runtime"],
+        check=True,
+    )
+    (lib / ".complete").touch()
+    say(f"Kafka jars ready ({len(list(lib.glob('*.jar')))} jars, {time.monotonic() - started:.0f}s)")
+    return lib
+
+
+def ferretdb_binary() -> Path:
+    source = HERE / "ferretdb"
+    binary = CACHE / f"ferretdb-{digest(source / 'go.mod', source / 'go.sum', source / 'main.go')}"
+    binary = binary / "ferretdb"
+    if binary.exists():
+        return binary
+    go = require_tool("go", "Install Go 1.24+ (https://go.dev/doc/install or `apt-get install golang`).")
+    say("building FerretDB 1.24.2 with Go from the module proxy (first run only, ~2 min)...")
+    started = time.monotonic()
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    partial = binary.with_suffix(".partial")
+    subprocess.run([go, "build", "-o", str(partial), "."], cwd=source, check=True)
+    partial.rename(binary)
+    say(f"FerretDB built ({time.monotonic() - started:.0f}s)")
+    return binary
+
+
+# ---------------------------------------------------------------- processes
+
+
+def spawn(name: str, args: list[str], state_dir: Path, env: dict[str, str] | None = None,
+          cwd: Path | None = None) -> int:
+    logs = state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = (logs / f"{name}.log").open("ab")
+    process = subprocess.Popen(
+        args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True, env={**os.environ, **(env or {})}, cwd=cwd,
+    )
+    return process.pid
+
+
+def log_tail(state_dir: Path, name: str, lines: int = 25) -> str:
+    path = state_dir / "logs" / f"{name}.log"
+    if not path.exists():
+        return "(no log)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def stop_pid(name: str, pid: int) -> None:
+    if not alive(pid):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if alive(pid):
+        say(f"{name} did not stop in 20s; killing it")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+def wait_until(check: Any, what: str, timeout: float, pid: int, state_dir: Path, log: str) -> None:
+    started = time.monotonic()
+    next_report = started + 10
+    while True:
+        if check():
+            say(f"{what} ready after {time.monotonic() - started:.1f}s")
+            return
+        if not alive(pid):
+            fail(f"{what} exited during start-up. Last log lines:\n{log_tail(state_dir, log)}")
+        if time.monotonic() - started > timeout:
+            fail(f"{what} not ready after {timeout:.0f}s. Last log lines:\n"
+                 f"{log_tail(state_dir, log)}")
+        if time.monotonic() > next_report:
+            say(f"waiting for {what} ({time.monotonic() - started:.0f}s)...")
+            next_report += 10
+        time.sleep(0.5)
+
+
+# ---------------------------------------------------------------- Kafka
+
+
+def kafka_properties(state: StackState, data: Path) -> str:
+    return "\n".join([
+        "process.roles=broker,controller",
+        "node.id=1",
+        f"controller.quorum.voters=1@127.0.0.1:{state.controller_port}",
+        f"listeners=PLAINTEXT://127.0.0.1:{state.kafka_port},"
+        f"CONTROLLER://127.0.0.1:{state.controller_port}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{state.kafka_port}",
+        "controller.listener.names=CONTROLLER",
+        "inter.broker.listener.name=PLAINTEXT",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        f"log.dirs={data}",
+        "num.partitions=3",
+        "auto.create.topics.enable=false",
+        "offsets.topic.replication.factor=1",
+        "offsets.topic.num.partitions=1",
+        "transaction.state.log.replication.factor=1",
+        "transaction.state.log.min.isr=1",
+        "share.coordinator.state.topic.replication.factor=1",
+        "share.coordinator.state.topic.min.isr=1",
+        "group.initial.rebalance.delay.ms=0",
+        "log.retention.hours=-1",
+        "",
+    ])
+
+
+def cluster_id() -> str:
+    while True:
+        candidate = base64.urlsafe_b64encode(secrets.token_bytes(16)).decode()[:22]
+        if not candidate.startswith("-"):
+            return candidate
+
+
+def start_kafka(state: StackState, state_dir: Path) -> int:
+    lib = kafka_lib()
+    java = require_tool("java", "Install a Java 17+ runtime.")
+    home = state_dir / "kafka"
+    data = home / "data"
+    home.mkdir(parents=True, exist_ok=True)
+    properties = home / "server.properties"
+    properties.write_text(kafka_properties(state, data))
+    classpath = f"{lib}/*"
+    if not (data / "meta.properties").exists():
+        id_file = home / "cluster-id"
+        if not id_file.exists():
+            id_file.write_text(cluster_id())
+        subprocess.run(
+            [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-g",
+             "-t", id_file.read_text().strip(), "-c", str(properties)],
+            check=True, stdout=subprocess.DEVNULL,
+        )
+    log4j = HERE / "kafka" / "log4j2.properties"
+    return spawn("kafka", [
+        java, f"-Xmx{KAFKA_HEAP}", f"-Xms{KAFKA_HEAP}", "-XX:+UseG1GC",
+        f"-Dkafka.logs.dir={state_dir / 'logs'}", f"-Dlog4j2.configurationFile={log4j}",
+        "-cp", classpath, "kafka.Kafka", str(properties),
+    ], state_dir)
+
+
+async def _kafka_metadata(bootstrap: str) -> bool:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    try:
+        await admin.start()
+        await admin.describe_cluster()
+        return True
+    except Exception:  # noqa: BLE001 - not ready yet
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
+
+
+def kafka_ready(bootstrap: str) -> bool:
+    return asyncio.run(_kafka_metadata(bootstrap))
+
+
+def declared_topics() -> dict[str, int]:
+    """Topic -> partitions, from deploy/topics.toml; every contract topic must be declared."""
+    sys.path.insert(0, str(REPO / "contracts" / "src"))
+    from cmhl_contracts import ALL_EVENTS
+
+    declarations = tomllib.loads((REPO / "deploy" / "topics.toml").read_text())
+    default = declarations["defaults"]["partitions"]
+    declared = declarations.get("topics", {})
+    topics: dict[str, int] = {}
+    for event in ALL_EVENTS:
+        if event.topic() not in declared:
+            fail(f"{event.topic()} is not declared in deploy/topics.toml")
+        partitions = declared[event.topic()].get("partitions", default)
+        topics[event.topic()] = partitions
+        topics[event.dlq_topic()] = partitions
+    return topics
+
+
+async def _create_topics(bootstrap: str, topics: dict[str, int]) -> list[str]:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(name, partitions, 1) for name, partitions in topics.items()
+                   if name not in existing]
+        if missing:
+            await admin.create_topics(missing)
+        return [topic.name for topic in missing]
+    finally:
+        await admin.close()
+
+
+def create_topics(bootstrap: str) -> None:
+    created = asyncio.run(_create_topics(bootstrap, declared_topics()))
+    say(f"topics: {len(created)} created, all {len(declared_topics())} declared topics present")
+
+
+# ---------------------------------------------------------------- FerretDB
+
+
+def start_ferretdb(state: StackState, state_dir: Path) -> int:
+    binary = ferretdb_binary()
+    return spawn("ferretdb", [
+        str(binary), f"-listen-addr=127.0.0.1:{state.mongo_port}",
+        f"-data-dir={state_dir / 'ferretdb'}",
+    ], state_dir)
+
+
+def mongo_ready(port: int) -> bool:
+    # The wire protocol: a TCP connect that FerretDB accepts means its listener is up; the services'
+    # own readiness probes then ping through the driver.
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+    return False
+
+
+# ---------------------------------------------------------------- credentials and services
+
+
+def credentials(state_dir: Path) -> dict[str, Any]:
+    path = state_dir / "credentials.json"
+    if path.exists():
+        stored: dict[str, Any] = json.loads(path.read_text())
+        return stored
+    sys.path.insert(0, str(REPO / "libs" / "servicekit" / "src"))
+    from cmhl_servicekit.auth import Role, TokenSettings, mint_token
+
+    keys = {
+        "auth_signing_key": secrets.token_urlsafe(32),
+        "pseudonym_key": secrets.token_urlsafe(32),
+        "encryption_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+    }
+    token_settings = TokenSettings("cmhl-local", "cmhl", keys["auth_signing_key"])
+    lifetime = timedelta(days=30)
+    tokens = {
+        "liaison": mint_token(token_settings, subject="liaison-01", roles=[Role.LIAISON],
+                              cmhc_id="cmhc-01", lifetime=lifetime),
+        "supervisor": mint_token(token_settings, subject="supervisor-01",
+                                 roles=[Role.SUPERVISOR], cmhc_id="cmhc-01", lifetime=lifetime),
+        "metrics_consumer": mint_token(token_settings, subject="dmh-analyst",
+                                       roles=[Role.METRICS_CONSUMER], lifetime=lifetime),
+        "privacy_officer": mint_token(token_settings, subject="privacy-officer",
+                                      roles=[Role.PRIVACY_OFFICER], lifetime=lifetime),
+    }
+    creds = {"keys": keys, "tokens": tokens,
+             "note": "Demo credentials for the local stack only. Never use them elsewhere."}
+    path.write_text(json.dumps(creds, indent=2))
+    path.chmod(0o600)
+    return creds
+
+
+def service_env(name: str, state: StackState, creds: dict[str, Any]) -> dict[str, str]:
+    prefix = f"CMHL_{name.upper()}_"
+    keys = creds["keys"]
+    values = {
+        "KAFKA_BOOTSTRAP": state.kafka_bootstrap,
+        "MONGO_URI": state.mongo_uri,
+        "HTTP_PORT": str(state.service_ports[name]),
+        "AUTH_SIGNING_KEY": keys["auth_signing_key"],
+        "PSEUDONYM_KEY": keys["pseudonym_key"],
+        "ENCRYPTION_KEY": keys["encryption_key"],
+    }
+    return {prefix + key: value for key, value in values.items()}
+
+
+def http_ok(url: str) -> bool:
+    with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+        return bool(response.status == 200)
+    return False
+
+
+def start_services(state: StackState, state_dir: Path) -> None:
+    creds = credentials(state_dir)
+    for name, port in SERVICES.items():
+        state.service_ports.setdefault(name, port)
+        if alive(state.pids.get(name)):
+            say(f"{name} already running on :{state.service_ports[name]}")
+            continue
+        state.pids[name] = spawn(name, [sys.executable, "-m", f"cmhl_{name}"], state_dir,
+                                 env=service_env(name, state, creds), cwd=REPO)
+        save_state(state_dir, state)
+    for name in SERVICES:
+        url = f"http://127.0.0.1:{state.service_ports[name]}/health/ready"
+        wait_until(lambda u=url: http_ok(u), f"{name} service", 90, state.pids[name],
+                   state_dir, name)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state = load_state(state_dir)
+    if state is None:
+        state = (StackState(free_port(), free_port(), free_port()) if free_ports
+                 else StackState(9092, 9093, 27017))
+        save_state(state_dir, state)
+    if alive(state.pids.get("kafka")):
+        say(f"Kafka already running on {state.kafka_bootstrap}")
+    else:
+        say(f"starting Apache Kafka on {state.kafka_bootstrap} (KRaft, heap {KAFKA_HEAP})")
+        state.pids["kafka"] = start_kafka(state, state_dir)
+        save_state(state_dir, state)
+    if alive(state.pids.get("ferretdb")):
+        say(f"FerretDB already running on {state.mongo_uri}")
+    else:
+        say(f"starting FerretDB on {state.mongo_uri}")
+        state.pids["ferretdb"] = start_ferretdb(state, state_dir)
+        save_state(state_dir, state)
+    wait_until(lambda: mongo_ready(state.mongo_port), "FerretDB", 60, state.pids["ferretdb"],
+               state_dir, "ferretdb")
+    wait_until(lambda: kafka_ready(state.kafka_bootstrap), "Kafka", 180, state.pids["kafka"],
+               state_dir, "kafka")
+    create_topics(state.kafka_bootstrap)
+    if free_ports:
+        for name in SERVICES:
+            state.service_ports.setdefault(name, free_port())
+    if with_services:
+        start_services(state, state_dir)
+    save_state(state_dir, state)
+    (state_dir / "test.env").write_text(
+        f"CMHL_TEST_KAFKA_BOOTSTRAP={state.kafka_bootstrap}\n"
+        f"CMHL_TEST_MONGO_URI={state.mongo_uri}\n"
+    )
+    return state
+
+
+def down(state_dir: Path) -> None:
+    state = load_state(state_dir)
+    if state is None:
+        say("nothing to stop")
+        return
+    # Services first, so they do not log connection errors for the broker going away.
+    for name in [*SERVICES, "ferretdb", "kafka"]:
+        pid = state.pids.pop(name, None)
+        if pid and alive(pid):
+            say(f"stopping {name} (pid {pid})")
+            stop_pid(name, pid)
+    save_state(state_dir, state)
+    say("stopped")
+
+
+def status(state_dir: Path) -> None:
+    state = load_state(state_dir)
+    if state is None:
+        say("not started")
+        return
+    for name, pid in state.pids.items():
+        say(f"{name:10} pid {pid:>7}  {'running' if alive(pid) else 'stopped'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["up", "down", "status", "install"])
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE)
+    parser.add_argument("--services", action="store_true", help="also start the four services")
+    parser.add_argument("--free-ports", action="store_true",
+                        help="pick free ports (for tests) instead of the fixed local ones")
+    args = parser.parse_args()
+    state_dir = args.state_dir.resolve()
+    if args.command == "install":
+        kafka_lib()
+        ferretdb_binary()
+    elif args.command == "up":
+        up(state_dir, args.services, args.free_ports)
+    elif args.command == "down":
+        down(state_dir)
+    else:
+        status(state_dir)
+
+
+if __name__ == "__main__":
+    main()

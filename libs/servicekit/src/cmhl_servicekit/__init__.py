@@ -1,0 +1,1 @@
+"""cmhl_servicekit: cross-cutting service defaults. No business rules live here."""

@@ -1,0 +1,162 @@
+"""Batch consumption with bounded retries and dead letters: the partition always keeps moving.
+
+A record that cannot be decoded or validated goes to `<topic>.dlq` at once, with the reason in its
+headers and its original bytes as the value. A transient infrastructure error (database or broker
+unreachable) is retried with backoff and then raised, so the batch is rewound and re-read, never
+dead-lettered. Any other error is a poison record: retried a bounded number of times, then
+dead-lettered on its own while the rest of the batch is applied."""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from aiokafka import ConsumerRecord
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
+from pydantic import BaseModel, ValidationError
+from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout
+
+log = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=BaseModel)
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    AutoReconnect,
+    ConnectionFailure,
+    NetworkTimeout,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    asyncio.TimeoutError,
+    ConnectionError,
+)
+
+
+@dataclass(frozen=True)
+class Delivery(Generic[E]):
+    """A decoded event and where it was read, so projections can record what they applied."""
+
+    event: E
+    topic: str
+    partition: int
+    offset: int
+
+
+class DeadLetterSink(Protocol):
+    async def __call__(self, record: "ConsumerRecord[Any, Any]", reason: str) -> None: ...
+
+
+def safe_reason(exc: BaseException) -> str:
+    """A reason that names fields and rules, never the rejected values (they may be a name)."""
+    if isinstance(exc, ValidationError):
+        parts = [
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False, include_context=False)
+        ]
+        return "invalid event: " + "; ".join(parts)[:900]
+    return f"{type(exc).__name__}"
+
+
+def decode(
+    records: Sequence["ConsumerRecord[Any, Any]"], model: type[E]
+) -> tuple[list[Delivery[E]], list[tuple["ConsumerRecord[Any, Any]", str]]]:
+    good: list[Delivery[E]] = []
+    bad: list[tuple[ConsumerRecord[Any, Any], str]] = []
+    for record in records:
+        if not record.value:
+            bad.append((record, "empty message"))
+            continue
+        try:
+            event = model.model_validate_json(record.value)
+        except ValidationError as exc:
+            bad.append((record, safe_reason(exc)))
+            continue
+        good.append(Delivery(event, record.topic, record.partition, record.offset))
+    return good, bad
+
+
+def dead_letter_headers(record: "ConsumerRecord[Any, Any]", reason: str) -> dict[str, str]:
+    return {
+        "dlq-reason": reason,
+        "dlq-original-topic": record.topic,
+        "dlq-original-partition": str(record.partition),
+        "dlq-original-offset": str(record.offset),
+        "dlq-at": datetime.now(UTC).isoformat(),
+    }
+
+
+async def retry_transient(
+    operation: Callable[[], Awaitable[None]], *, attempts: int = 6, first_delay: float = 0.2
+) -> None:
+    """Retry an operation on transient errors with exponential backoff, then give up by raising."""
+    delay = first_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            await operation()
+            return
+        except TRANSIENT_ERRORS as exc:
+            if attempt == attempts:
+                raise
+            log.warning(
+                "transient error, retrying", extra={"attempt": attempt, "reason": safe_reason(exc)}
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+class BatchProcessor(Generic[E]):
+    """Decodes a batch, applies the good part in one call, and isolates poison records."""
+
+    def __init__(
+        self,
+        model: type[E],
+        apply: Callable[[list[Delivery[E]]], Awaitable[None]],
+        dead_letter: DeadLetterSink,
+        *,
+        poison_attempts: int = 3,
+    ) -> None:
+        self._model = model
+        self._apply = apply
+        self._dead_letter = dead_letter
+        self._poison_attempts = poison_attempts
+
+    async def process(self, records: Sequence["ConsumerRecord[Any, Any]"]) -> None:
+        deliveries, rejected = decode(records, self._model)
+        for record, reason in rejected:
+            log.warning(
+                "dead-lettering invalid record",
+                extra={"topic": record.topic, "partition": record.partition,
+                       "offset": record.offset, "reason": reason[:200]},
+            )
+            await retry_transient(lambda r=record, why=reason: self._dead_letter(r, why))
+        if not deliveries:
+            return
+        try:
+            await retry_transient(lambda: self._apply(deliveries))
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception:  # noqa: BLE001 - a poison record somewhere: isolate it
+            log.exception("batch failed, applying records one by one")
+            by_offset = {(r.topic, r.partition, r.offset): r for r in records}
+            for delivery in deliveries:
+                record = by_offset[(delivery.topic, delivery.partition, delivery.offset)]
+                await self._apply_one(delivery, record)
+
+    async def _apply_one(self, delivery: Delivery[E], record: "ConsumerRecord[Any, Any]") -> None:
+        last_error: Exception | None = None
+        for _ in range(self._poison_attempts):
+            try:
+                await retry_transient(lambda: self._apply([delivery]))
+                return
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception as exc:  # noqa: BLE001 - counted, then dead-lettered below
+                last_error = exc
+        reason = f"handler failed {self._poison_attempts} times: {safe_reason(last_error)}" if (
+            last_error
+        ) else "handler failed"
+        log.error("dead-lettering poison record", extra={
+            "topic": record.topic, "partition": record.partition, "offset": record.offset,
+            "reason": reason})
+        await retry_transient(lambda: self._dead_letter(record, reason))

@@ -1,0 +1,136 @@
+"""The HTTP app factory every service uses: lifespan, health, size limits, no 500 for outages."""
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cmhl_servicekit.auth import TokenSettings
+from cmhl_servicekit.consuming import TRANSIENT_ERRORS
+from cmhl_servicekit.runtime import Runtime
+from cmhl_servicekit.settings import ServiceSettings
+
+
+class BodySizeLimit:
+    """Rejects bodies over a limit with 413 before they are read into memory."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._reject(send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._reject(send)
+
+    async def _reject(self, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"request body larger than {self.max_bytes} bytes"},
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+        await response({"type": "http"}, _empty_receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.request", "body": b""}
+
+
+def health_router() -> APIRouter:
+    router = APIRouter(prefix="/health", tags=["health"])
+
+    @router.get("/live")
+    async def live() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @router.get("/ready", responses={503: {"description": "a dependency is unreachable"}})
+    async def ready(request: Request) -> JSONResponse:
+        runtime: Runtime = request.app.state.runtime
+        checks = await runtime.readiness()
+        ok = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "checks": checks},
+            status.HTTP_200_OK if ok else status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+
+    return router
+
+
+async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
+    # FastAPI echoes the rejected input by default; it may hold a name or a narrative, so the
+    # answer names the field and the rule only.
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+        for err in exc.errors()
+    ]
+    return JSONResponse({"detail": errors}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+    # A database or broker outage is the server's temporary state, not a bug: say so and when to
+    # retry, never 500.
+    return JSONResponse(
+        {"detail": "a backing service is unavailable; retry shortly"},
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "2"},
+    )
+
+
+def create_app(
+    *,
+    title: str,
+    description: str,
+    settings: ServiceSettings,
+    runtime: Runtime,
+    routers: Sequence[APIRouter],
+    state: dict[str, Any] | None = None,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.state.runtime = runtime
+    app.state.token_settings = TokenSettings(
+        settings.auth_issuer, settings.auth_audience, settings.auth_signing_key.get_secret_value()
+    )
+    for key, value in (state or {}).items():
+        setattr(app.state, key, value)
+    app.include_router(health_router())
+    for router in routers:
+        app.include_router(router)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    for error in TRANSIENT_ERRORS:
+        app.add_exception_handler(error, _unavailable)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,55 @@
+"""What a running service owns (broker, database client, background loops) and its lifecycle.
+
+FastAPI and FastStream meet in the app's lifespan: the broker starts and stops there."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from pymongo import AsyncMongoClient
+
+from cmhl_servicekit import kafka, mongo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    broker: KafkaBroker
+    mongo_client: AsyncMongoClient[dict[str, Any]]
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        for hook in self.on_start:
+            await hook()
+        await self.broker.start()
+        self._tasks = [asyncio.create_task(loop()) for loop in self.background]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.broker.stop()
+        await self.mongo_client.close()
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {"kafka": False, "mongodb": False}
+        checks["kafka"] = await kafka.ping(self.broker)
+        try:
+            await asyncio.wait_for(mongo.ping(self.mongo_client), 3.0)
+            checks["mongodb"] = True
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            log.warning("mongodb not ready", extra={"reason": type(exc).__name__})
+        for task in self._tasks:
+            if task.done():
+                checks["background"] = False
+        return checks

@@ -1,0 +1,20 @@
+"""What the follow-up use cases need from the outside world."""
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from cmhl_contracts import FollowUpDueV1, FollowUpScheduledV1
+
+
+class FollowUpRepository(Protocol):
+    async def schedule(self, follow_ups: list[tuple[dict[str, Any], FollowUpScheduledV1]]) -> int:
+        """Insert follow-ups that do not exist yet, each with its scheduled event; returns how
+        many were new."""
+
+    async def due_candidates(self, now: datetime, limit: int) -> list[dict[str, Any]]: ...
+
+    async def mark_due(self, follow_up_id: str, event: FollowUpDueV1) -> None: ...
+
+    async def list_for_liaison(
+        self, liaison_id: str, status: str | None, limit: int
+    ) -> list[dict[str, Any]]: ...

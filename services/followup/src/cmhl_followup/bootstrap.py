@@ -1,0 +1,63 @@
+"""Composition root of the follow-up service."""
+
+import asyncio
+import logging
+from typing import Any
+
+from cmhl_contracts import FollowUpDueV1, FollowUpScheduledV1
+from cmhl_servicekit.clock import Clock, SystemClock
+from cmhl_servicekit.consuming import TRANSIENT_ERRORS
+from cmhl_servicekit.http import create_app
+from cmhl_servicekit.kafka import dead_letter_sink, make_broker
+from cmhl_servicekit.mongo import make_mongo_client
+from cmhl_servicekit.outbox import AggregateLocks, OutboxRelay, kafka_publish
+from cmhl_servicekit.runtime import Runtime
+from fastapi import FastAPI
+
+from cmhl_followup.adapters.mongo import FOLLOW_UPS, MongoFollowUpRepository, ensure_indexes
+from cmhl_followup.application.service import FollowUpService
+from cmhl_followup.config import FollowUpSettings
+from cmhl_followup.entrypoints.http.routes import router as http_router
+from cmhl_followup.entrypoints.messaging.referrals import build_router
+
+SERVICE = "followup"
+log = logging.getLogger(__name__)
+
+
+def build(settings: FollowUpSettings, *, clock: Clock | None = None, **_: Any) -> FastAPI:
+    broker = make_broker(settings.kafka_bootstrap, f"cmhl-{SERVICE}")
+    for event in (FollowUpScheduledV1, FollowUpDueV1):
+        broker.publisher(event.topic(), schema=event, title=event.topic())
+    client = make_mongo_client(settings.mongo_uri, f"cmhl-{SERVICE}")
+    db = client[settings.mongo_database]
+    locks = AggregateLocks()
+    relay = OutboxRelay(db[FOLLOW_UPS], kafka_publish(broker.publish), locks)
+    repository = MongoFollowUpRepository(db, locks)
+    service = FollowUpService(repository, clock or SystemClock(), settings.offsets_days, relay.wake)
+    broker.include_router(build_router(service, dead_letter_sink(broker)))
+
+    async def due_timer() -> None:
+        """Durable timers: the due scan reads the database, so a restart loses nothing."""
+        while True:
+            try:
+                while await service.emit_due() > 0:
+                    pass
+            except TRANSIENT_ERRORS:
+                log.warning("due scan waiting for the database")
+            except Exception:
+                log.exception("due scan failed; will retry")
+            await asyncio.sleep(settings.due_scan_seconds)
+
+    async def prepare_database() -> None:
+        await ensure_indexes(db)
+
+    runtime = Runtime(broker, client, background=[relay.run, due_timer],
+                      on_start=[prepare_database])
+    return create_app(
+        title="CMHL follow-up service",
+        description="Schedules follow-ups for every referral and says when they come due.",
+        settings=settings,
+        runtime=runtime,
+        routers=[http_router],
+        state={"followups": service, "repository": repository, "relay": relay},
+    )

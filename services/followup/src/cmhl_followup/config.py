@@ -1,0 +1,15 @@
+"""Follow-up service settings (env prefix CMHL_FOLLOWUP_)."""
+
+from cmhl_servicekit.settings import ServiceSettings
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+
+class FollowUpSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="CMHL_FOLLOWUP_", extra="ignore", frozen=True)
+
+    http_port: int = 8002
+    mongo_database: str = "cmhl_followup"
+    offsets_days: tuple[int, ...] = Field(default=(7, 30, 90), min_length=1)
+    grace_days: int = Field(default=3, ge=0)
+    due_scan_seconds: float = Field(default=5.0, gt=0)

@@ -1,0 +1,44 @@
+"""Liaisons' follow-up API under /api/v1."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from cmhl_servicekit.auth import Principal, Role, require_any
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+
+router = APIRouter(prefix="/api/v1", tags=["follow-ups"])
+
+Liaison = Annotated[Principal, require_any(Role.LIAISON)]
+
+
+class FollowUpPublic(BaseModel):
+    follow_up_id: str
+    referral_id: str
+    kind: str
+    due_at: datetime
+    status: str
+
+
+class FollowUpsPublic(BaseModel):
+    data: list[FollowUpPublic]
+    count: int
+
+
+@router.get("/follow-ups")
+async def list_follow_ups(
+    request: Request,
+    principal: Liaison,
+    status: Annotated[Literal["scheduled", "due"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> FollowUpsPublic:
+    """Your follow-ups, soonest first; `status=due` lists those waiting for you now."""
+    documents = await request.app.state.repository.list_for_liaison(
+        principal.subject, status, limit
+    )
+    data = [
+        FollowUpPublic(follow_up_id=d["_id"], referral_id=d["referral_id"], kind=d["kind"],
+                       due_at=d["due_at"], status=d["status"])
+        for d in documents
+    ]
+    return FollowUpsPublic(data=data, count=len(data))

@@ -1,0 +1,1 @@
+"""The referral service: liaisons' API and agency intake of referrals."""

@@ -1,0 +1,172 @@
+"""Referral use cases: create (from a liaison or an agency) and read, with access control and audit."""
+
+import uuid
+from dataclasses import dataclass
+
+from cmhl_servicekit.auth import Principal, Role
+from cmhl_servicekit.clock import Clock, to_millis
+from cmhl_servicekit.crypto import pseudonym
+
+from cmhl_referral.application.commands import CreateReferral
+from cmhl_referral.application.events import referral_created
+from cmhl_referral.application.ports import (
+    AuditEntry,
+    AuditLog,
+    EventsWritten,
+    ReferralRepository,
+)
+from cmhl_referral.domain.assignment import assignment_for
+from cmhl_referral.domain.referral import (
+    Assignment,
+    Referral,
+    check_referred_at,
+    is_repeat_involvement,
+    referral_id_for,
+)
+
+
+@dataclass(frozen=True)
+class Created:
+    referral: Referral
+    created: bool
+    """False when the same agency reference was submitted before: the existing one is returned."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Whoever asks: a person with a token, or an agency system."""
+
+    principal: Principal | None
+    agency_id: str | None
+    source_address: str | None
+
+    @property
+    def name(self) -> str:
+        if self.principal is not None:
+            return self.principal.subject
+        return f"agency:{self.agency_id}"
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return tuple(sorted(self.principal.roles)) if self.principal else ("agency_system",)
+
+
+class NotVisible(Exception):
+    """The referral does not exist or the actor may not see it: the same answer for both."""
+
+
+class ReferralService:
+    def __init__(
+        self,
+        repository: ReferralRepository,
+        audit: AuditLog,
+        clock: Clock,
+        pseudonym_key: bytes,
+        events_written: EventsWritten,
+    ) -> None:
+        self._repository = repository
+        self._audit = audit
+        self._clock = clock
+        self._pseudonym_key = pseudonym_key
+        self._events_written = events_written
+
+    def person_id(self, command: CreateReferral) -> str:
+        person = command.person
+        return pseudonym(
+            self._pseudonym_key, person.family_name, person.given_name, person.birth_date.isoformat()
+        )
+
+    async def create(self, command: CreateReferral, actor: Actor) -> Created:
+        now = self._clock.now()
+        referred_at = to_millis(command.referred_at or now)
+        check_referred_at(referred_at, now)
+        referral_id = (
+            referral_id_for(command.agency_id, command.agency_reference)
+            if command.agency_reference
+            else uuid.uuid4()
+        )
+        existing = await self._repository.get(referral_id)
+        if existing is not None:
+            await self._record(actor, "create", existing, "duplicate_returned_existing")
+            return Created(existing, created=False)
+        person_id = self.person_id(command)
+        earlier = await self._repository.referred_ats_of_person(person_id)
+        referral = Referral(
+            referral_id=referral_id,
+            agency_id=command.agency_id,
+            agency_reference=command.agency_reference,
+            source=command.source,
+            court_type=command.court_type,
+            officer_reference=command.officer_reference,
+            county_fips=command.county_fips,
+            primary_need=command.primary_need,
+            other_needs=command.other_needs,
+            person_location=command.person_location,
+            person=command.person,
+            person_id=person_id,
+            narrative=command.narrative,
+            part2_consent=command.part2_consent,
+            assignment=self._assign(command.county_fips, actor),
+            referred_at=referred_at,
+            received_at=now,
+            repeat_involvement=is_repeat_involvement(referred_at, earlier),
+        )
+        event = referral_created(referral, command.correlation_id, command.causation_id)
+        if not await self._repository.add(referral, [event]):
+            # Lost a race with the same submission: return what the winner stored.
+            stored = await self._repository.get(referral_id)
+            assert stored is not None
+            await self._record(actor, "create", stored, "duplicate_returned_existing")
+            return Created(stored, created=False)
+        self._events_written()
+        await self._record(actor, "create", referral, "created")
+        return Created(referral, created=True)
+
+    async def get(self, referral_id: uuid.UUID, actor: Actor) -> Referral:
+        referral = await self._repository.get(referral_id)
+        if referral is None:
+            await self._record_missing(actor, "read", referral_id)
+            raise NotVisible
+        if not may_see(actor, referral):
+            await self._record(actor, "read", referral, "denied")
+            raise NotVisible
+        await self._record(actor, "read", referral, "allowed")
+        return referral
+
+    def _assign(self, county_fips: str, actor: Actor) -> Assignment:
+        """A liaison who records a referral keeps it; otherwise the county's liaison gets it."""
+        principal = actor.principal
+        if principal is not None and principal.has(Role.LIAISON):
+            cmhc = principal.cmhc_id or assignment_for(county_fips).cmhc_id
+            return Assignment(principal.subject, cmhc)
+        return assignment_for(county_fips)
+
+    async def _record(self, actor: Actor, action: str, referral: Referral, outcome: str) -> None:
+        await self._audit.record(
+            AuditEntry(
+                actor=actor.name,
+                actor_roles=actor.roles,
+                action=action,
+                referral_id=str(referral.referral_id),
+                person_id=referral.person_id,
+                at=self._clock.now(),
+                source_address=actor.source_address,
+                outcome=outcome,
+            )
+        )
+
+    async def _record_missing(self, actor: Actor, action: str, referral_id: uuid.UUID) -> None:
+        await self._audit.record(
+            AuditEntry(actor.name, actor.roles, action, str(referral_id), None,
+                       self._clock.now(), actor.source_address, "not_found")
+        )
+
+
+def may_see(actor: Actor, referral: Referral) -> bool:
+    """Minimum necessary: a liaison sees their own caseload, a supervisor their CMHC's."""
+    principal = actor.principal
+    if principal is None:
+        return actor.agency_id == referral.agency_id
+    if principal.has(Role.LIAISON) and referral.assignment.liaison_id == principal.subject:
+        return True
+    return principal.has(Role.SUPERVISOR) and referral.assignment.cmhc_id == principal.cmhc_id

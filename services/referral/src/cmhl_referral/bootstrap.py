@@ -1,0 +1,60 @@
+"""Composition root: builds the referral service from settings; tests override parts."""
+
+from typing import Any
+
+from cmhl_contracts import ReferralCreatedV1, ReferralStatusChangedV1
+from cmhl_servicekit.clock import Clock, SystemClock
+from cmhl_servicekit.crypto import FieldCipher
+from cmhl_servicekit.http import create_app
+from cmhl_servicekit.kafka import dead_letter_sink, make_broker
+from cmhl_servicekit.mongo import make_mongo_client
+from cmhl_servicekit.outbox import AggregateLocks, OutboxRelay, kafka_publish
+from cmhl_servicekit.runtime import Runtime
+from fastapi import FastAPI
+
+from cmhl_referral.adapters.mongo import (
+    REFERRALS,
+    MongoAuditLog,
+    MongoReferralRepository,
+    ensure_indexes,
+)
+from cmhl_referral.application.service import ReferralService
+from cmhl_referral.config import ReferralSettings
+from cmhl_referral.entrypoints.http.routes import router as http_router
+from cmhl_referral.entrypoints.messaging.agency import build_router
+
+SERVICE = "referral"
+
+
+def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -> FastAPI:
+    broker = make_broker(settings.kafka_bootstrap, f"cmhl-{SERVICE}")
+    # Publisher objects, so the events this service emits appear in its AsyncAPI document.
+    for event in (ReferralCreatedV1, ReferralStatusChangedV1):
+        broker.publisher(event.topic(), schema=event, title=event.topic())
+    client = make_mongo_client(settings.mongo_uri, f"cmhl-{SERVICE}")
+    db = client[settings.mongo_database]
+    locks = AggregateLocks()
+    relay = OutboxRelay(db[REFERRALS], kafka_publish(broker.publish), locks)
+    service = ReferralService(
+        repository=MongoReferralRepository(
+            db, FieldCipher.from_base64(settings.encryption_key.get_secret_value()), locks
+        ),
+        audit=MongoAuditLog(db),
+        clock=clock or SystemClock(),
+        pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
+        events_written=relay.wake,
+    )
+    broker.include_router(build_router(service, dead_letter_sink(broker)))
+
+    async def prepare_database() -> None:
+        await ensure_indexes(db)
+
+    runtime = Runtime(broker, client, background=[relay.run], on_start=[prepare_database])
+    return create_app(
+        title="CMHL referral service",
+        description="Liaisons' referral API and agency intake.",
+        settings=settings,
+        runtime=runtime,
+        routers=[http_router],
+        state={"referrals": service, "relay": relay},
+    )

@@ -1,0 +1,14 @@
+"""Referral service settings (env prefix CMHL_REFERRAL_)."""
+
+from cmhl_servicekit.settings import ServiceSettings
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+
+class ReferralSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="CMHL_REFERRAL_", extra="ignore", frozen=True)
+
+    http_port: int = 8001
+    mongo_database: str = "cmhl_referral"
+    pseudonym_key: SecretStr = Field(description="HMAC key that turns identifiers into person ids")
+    encryption_key: SecretStr = Field(description="base64 of 32 bytes; seals identifiers at rest")

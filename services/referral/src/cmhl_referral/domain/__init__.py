@@ -1,0 +1,1 @@
+"""Referral business rules: lifecycle, repeat involvement, assignment. No framework, no I/O."""

@@ -1,0 +1,64 @@
+"""Thin subscriber: agency systems' referral submissions become CreateReferral commands."""
+
+from cmhl_contracts import AgencyReferralSubmittedV1
+from cmhl_servicekit.consuming import BatchProcessor, DeadLetterSink, Delivery
+from cmhl_servicekit.kafka import consumer_group, subscribe_batches
+from faststream.kafka import KafkaRouter
+
+from cmhl_referral.application.commands import CreateReferral
+from cmhl_referral.application.service import Actor, ReferralService
+from cmhl_referral.domain.referral import InvalidReferral, Person
+
+
+def command_from(event: AgencyReferralSubmittedV1) -> CreateReferral:
+    return CreateReferral(
+        agency_id=event.agency.agency_id,
+        source=event.agency.source,
+        court_type=event.agency.court_type,
+        agency_reference=event.agency_reference,
+        officer_reference=event.officer_reference,
+        county_fips=event.county_fips,
+        primary_need=event.primary_need,
+        other_needs=event.other_needs,
+        person_location=event.person_location,
+        person=Person(
+            event.person.given_name,
+            event.person.family_name,
+            event.person.birth_date,
+            event.person.agency_person_ref,
+        ),
+        narrative=event.narrative,
+        part2_consent=None,
+        referred_at=event.referred_at,
+        correlation_id=event.correlation_id,
+        causation_id=str(event.event_id),
+    )
+
+
+class PermanentlyInvalid(Exception):
+    """A well-formed message that breaks a business rule: dead-letter it, do not retry."""
+
+
+def build_router(service: ReferralService, dead_letter: DeadLetterSink) -> KafkaRouter:
+    router = KafkaRouter()
+
+    async def apply(deliveries: list[Delivery[AgencyReferralSubmittedV1]]) -> None:
+        # One at a time and in order: each create reads the person's earlier referrals.
+        for delivery in deliveries:
+            event = delivery.event
+            try:
+                await service.create(
+                    command_from(event), Actor(None, event.agency.agency_id, None)
+                )
+            except InvalidReferral as exc:
+                raise PermanentlyInvalid(str(exc)) from exc
+
+    subscribe_batches(
+        router,
+        BatchProcessor(AgencyReferralSubmittedV1, apply, dead_letter, poison_attempts=1),
+        topic=AgencyReferralSubmittedV1.topic(),
+        group_id=consumer_group("referral", "agency-intake"),
+        handler_name="on_agency_referral_submitted",
+        max_records=200,
+    )
+    return router

@@ -1,0 +1,38 @@
+"""Composition root of the reporting service."""
+
+from typing import Any
+
+from cmhl_servicekit.http import create_app
+from cmhl_servicekit.kafka import dead_letter_sink, make_broker
+from cmhl_servicekit.mongo import make_mongo_client
+from cmhl_servicekit.runtime import Runtime
+from fastapi import FastAPI
+
+from cmhl_reporting.adapters.mongo import MongoFactStore, MongoMetricsQueries, ensure_indexes
+from cmhl_reporting.application.projector import Projector
+from cmhl_reporting.config import ReportingSettings
+from cmhl_reporting.entrypoints.http.routes import router as http_router
+from cmhl_reporting.entrypoints.messaging.projections import build_router
+
+SERVICE = "reporting"
+
+
+def build(settings: ReportingSettings, **_: Any) -> FastAPI:
+    broker = make_broker(settings.kafka_bootstrap, f"cmhl-{SERVICE}")
+    client = make_mongo_client(settings.mongo_uri, f"cmhl-{SERVICE}")
+    db = client[settings.mongo_database]
+    projector = Projector(MongoFactStore(db))
+    broker.include_router(build_router(projector, dead_letter_sink(broker)))
+
+    async def prepare_database() -> None:
+        await ensure_indexes(db)
+
+    runtime = Runtime(broker, client, on_start=[prepare_database])
+    return create_app(
+        title="CMHL reporting service",
+        description="Statewide aggregate metrics projected from every service's events.",
+        settings=settings,
+        runtime=runtime,
+        routers=[http_router],
+        state={"queries": MongoMetricsQueries(db), "projector": projector},
+    )

@@ -1,0 +1,1 @@
+"""Reporting rules: pure projections from events to facts, and small-cell suppression."""

@@ -1,0 +1,24 @@
+"""Thin subscribers: one consumer group per projected topic, batches applied in bulk.
+
+Offsets are committed only after the handler returns, i.e. after the facts are written."""
+
+from cmhl_servicekit.consuming import BatchProcessor, DeadLetterSink
+from cmhl_servicekit.kafka import consumer_group, subscribe_batches
+from faststream.kafka import KafkaRouter
+
+from cmhl_reporting.application.projector import Projector
+from cmhl_reporting.domain.projections import PROJECTED_EVENTS
+
+
+def build_router(projector: Projector, dead_letter: DeadLetterSink) -> KafkaRouter:
+    router = KafkaRouter()
+    for event_type in PROJECTED_EVENTS:
+        subscribe_batches(
+            router,
+            BatchProcessor(event_type, projector.apply, dead_letter),
+            topic=event_type.topic(),
+            group_id=consumer_group("reporting", event_type.event_name()),
+            handler_name=f"on_{event_type.event_name().replace('-', '_')}",
+            max_records=1000,
+        )
+    return router

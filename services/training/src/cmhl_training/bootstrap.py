@@ -1,0 +1,46 @@
+"""Composition root of the training service."""
+
+from typing import Any
+
+from cmhl_contracts import TrainingCompletedV1
+from cmhl_servicekit.clock import Clock, SystemClock
+from cmhl_servicekit.http import create_app
+from cmhl_servicekit.kafka import make_broker
+from cmhl_servicekit.mongo import make_mongo_client
+from cmhl_servicekit.outbox import AggregateLocks, OutboxRelay, kafka_publish
+from cmhl_servicekit.runtime import Runtime
+from fastapi import FastAPI
+
+from cmhl_training.adapters.mongo import SESSIONS, MongoSessionRepository, ensure_indexes
+from cmhl_training.application.service import TrainingService
+from cmhl_training.config import TrainingSettings
+from cmhl_training.entrypoints.http.routes import router as http_router
+
+SERVICE = "training"
+
+
+def build(settings: TrainingSettings, *, clock: Clock | None = None, **_: Any) -> FastAPI:
+    broker = make_broker(settings.kafka_bootstrap, f"cmhl-{SERVICE}")
+    broker.publisher(TrainingCompletedV1.topic(), schema=TrainingCompletedV1,
+                     title=TrainingCompletedV1.topic())
+    client = make_mongo_client(settings.mongo_uri, f"cmhl-{SERVICE}")
+    db = client[settings.mongo_database]
+    locks = AggregateLocks()
+    relay = OutboxRelay(db[SESSIONS], kafka_publish(broker.publish), locks)
+    service = TrainingService(
+        MongoSessionRepository(db, locks), clock or SystemClock(),
+        settings.pseudonym_key.get_secret_value().encode(), relay.wake,
+    )
+
+    async def prepare_database() -> None:
+        await ensure_indexes(db)
+
+    runtime = Runtime(broker, client, background=[relay.run], on_start=[prepare_database])
+    return create_app(
+        title="CMHL training service",
+        description="POST trainings for officers; publishes training-completed.",
+        settings=settings,
+        runtime=runtime,
+        routers=[http_router],
+        state={"trainings": service, "relay": relay},
+    )

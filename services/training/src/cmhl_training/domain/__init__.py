@@ -1,0 +1,1 @@
+"""Training rules: the POST course catalog and roster rules. No I/O."""
