@@ -280,7 +280,7 @@ async def _kafka_metadata(bootstrap: str) -> bool:
         await admin.start()
         await admin.describe_cluster()
         return True
-    except Exception:  # noqa: BLE001 - not ready yet
+    except Exception:
         return False
     finally:
         with contextlib.suppress(Exception):

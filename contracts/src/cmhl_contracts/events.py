@@ -136,6 +136,7 @@ class FollowUpScheduledV1(IntegrationEvent):
     liaison_id: Identifier
     kind: FollowUpKind
     due_at: UtcDatetime
+    referred_at: UtcDatetime
 
     def kafka_key(self) -> bytes:
         return str(self.referral_id).encode()
@@ -150,6 +151,7 @@ class FollowUpDueV1(IntegrationEvent):
     referral_id: uuid.UUID
     liaison_id: Identifier
     due_at: UtcDatetime
+    referred_at: UtcDatetime
 
     def kafka_key(self) -> bytes:
         return str(self.referral_id).encode()
@@ -165,6 +167,7 @@ class FollowUpCompletedV1(IntegrationEvent):
     liaison_id: Identifier
     outcome: FollowUpOutcome
     due_at: UtcDatetime
+    referred_at: UtcDatetime
     completed_at: UtcDatetime
     overdue: bool = Field(description="Recorded after the grace period past its due time")
 

@@ -136,7 +136,7 @@ class BatchProcessor(Generic[E]):
             await retry_transient(lambda: self._apply(deliveries))
         except TRANSIENT_ERRORS:
             raise
-        except Exception:  # noqa: BLE001 - a poison record somewhere: isolate it
+        except Exception:
             log.exception("batch failed, applying records one by one")
             by_offset = {(r.topic, r.partition, r.offset): r for r in records}
             for delivery in deliveries:
@@ -151,7 +151,7 @@ class BatchProcessor(Generic[E]):
                 return
             except TRANSIENT_ERRORS:
                 raise
-            except Exception as exc:  # noqa: BLE001 - counted, then dead-lettered below
+            except Exception as exc:
                 last_error = exc
         reason = f"handler failed {self._poison_attempts} times: {safe_reason(last_error)}" if (
             last_error

@@ -47,7 +47,7 @@ class Runtime:
         try:
             await asyncio.wait_for(mongo.ping(self.mongo_client), 3.0)
             checks["mongodb"] = True
-        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        except Exception as exc:
             log.warning("mongodb not ready", extra={"reason": type(exc).__name__})
         for task in self._tasks:
             if task.done():

@@ -44,6 +44,7 @@ class FollowUpService:
                     liaison_id=event.liaison_id,
                     kind=planned.kind,
                     due_at=planned.due_at,
+                    referred_at=event.referred_at,
                 )
                 document = {
                     "_id": str(planned.follow_up_id),
@@ -52,6 +53,7 @@ class FollowUpService:
                     "liaison_id": event.liaison_id,
                     "kind": planned.kind,
                     "due_at": planned.due_at,
+                    "referred_at": event.referred_at,
                     "status": "scheduled",
                     "correlation_id": event.correlation_id,
                 }
@@ -82,6 +84,7 @@ class FollowUpService:
                 referral_id=document["referral_id"],
                 liaison_id=document["liaison_id"],
                 due_at=document["due_at"],
+                referred_at=document["referred_at"],
             )
             await self._repository.mark_due(document["_id"], event)
         if candidates:

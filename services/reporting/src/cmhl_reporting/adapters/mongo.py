@@ -23,7 +23,7 @@ Document = dict[str, Any]
 
 async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
     await db[REFERRALS].create_index("referred_at")
-    await db[TRAINING_SESSIONS].create_index("held_on")
+    await db[TRAINING_SESSIONS].create_index("held_at")
 
 
 class MongoFactStore:
@@ -105,29 +105,30 @@ class MongoMetricsQueries:
         return int(rows[0]["n"]) if rows else 0
 
     async def statewide(self, start: datetime | None, end: datetime | None) -> Document:
-        window: Document = {}
-        if start or end:
-            window["referred_at"] = {
-                **({"$gte": start} if start else {}), **({"$lt": end} if end else {})
-            }
+        """Referrals and their follow-ups received in [start, end); trainings held in it."""
+        bounds: Document = {
+            **({"$gte": start} if start else {}), **({"$lt": end} if end else {})
+        }
+        referred = {"referred_at": bounds} if bounds else {}
+        held = {"held_at": bounds} if bounds else {}
         return {
             "referrals": {
-                "total": await self.count(REFERRALS, window),
-                "people": await self.count_distinct(REFERRALS, "person_id", window),
+                "total": await self.count(REFERRALS, referred),
+                "people": await self.count_distinct(REFERRALS, "person_id", referred),
                 "repeat_involvement": await self.count(
-                    REFERRALS, window | {"repeat_involvement": True}),
-                "by_source": await self.count_by(REFERRALS, "source", window),
-                "by_presenting_need": await self.count_by(REFERRALS, "primary_need", window),
+                    REFERRALS, referred | {"repeat_involvement": True}),
+                "by_source": await self.count_by(REFERRALS, "source", referred),
+                "by_presenting_need": await self.count_by(REFERRALS, "primary_need", referred),
             },
             "follow_ups": {
-                "scheduled": await self.count(FOLLOW_UPS_SCHEDULED),
-                "due": await self.count(FOLLOW_UPS_DUE),
-                "completed": await self.count(FOLLOW_UPS_COMPLETED),
+                "scheduled": await self.count(FOLLOW_UPS_SCHEDULED, referred),
+                "due": await self.count(FOLLOW_UPS_DUE, referred),
+                "completed": await self.count(FOLLOW_UPS_COMPLETED, referred),
             },
             "trainings": {
-                "sessions": await self.count(TRAINING_SESSIONS),
+                "sessions": await self.count(TRAINING_SESSIONS, held),
                 "officers_trained": await self.count_distinct(
-                    TRAINING_SESSIONS, "officer_ids", unwind=True),
+                    TRAINING_SESSIONS, "officer_ids", held, unwind=True),
             },
         }
 

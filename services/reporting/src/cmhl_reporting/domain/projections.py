@@ -7,6 +7,7 @@ records the event that produced it (tracked projections), and the views are rebu
 the log by running these functions again."""
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from cmhl_contracts import (
@@ -72,12 +73,14 @@ def project_referral_status_changed(event: ReferralStatusChangedV1) -> list[Fact
 
 def project_follow_up_scheduled(event: FollowUpScheduledV1) -> list[FactWrite]:
     return [FactWrite(FOLLOW_UPS_SCHEDULED, str(event.follow_up_id),
-                      {"referral_id": str(event.referral_id), "due_at": event.due_at})]
+                      {"referral_id": str(event.referral_id), "due_at": event.due_at,
+                       "referred_at": event.referred_at})]
 
 
 def project_follow_up_due(event: FollowUpDueV1) -> list[FactWrite]:
     return [FactWrite(FOLLOW_UPS_DUE, str(event.follow_up_id),
-                      {"referral_id": str(event.referral_id), "due_at": event.due_at})]
+                      {"referral_id": str(event.referral_id), "due_at": event.due_at,
+                       "referred_at": event.referred_at})]
 
 
 def project_follow_up_completed(event: FollowUpCompletedV1) -> list[FactWrite]:
@@ -86,6 +89,7 @@ def project_follow_up_completed(event: FollowUpCompletedV1) -> list[FactWrite]:
         "outcome": event.outcome.value,
         "overdue": event.overdue,
         "completed_at": event.completed_at,
+        "referred_at": event.referred_at,
     })]
 
 
@@ -95,6 +99,9 @@ def project_training_completed(event: TrainingCompletedV1) -> list[FactWrite]:
         "county_fips": event.county_fips,
         "host_agency_id": event.host_agency_id,
         "held_on": event.held_on.isoformat(),
+        # A datetime as well, so one time window filters referrals and trainings alike.
+        "held_at": datetime(event.held_on.year, event.held_on.month, event.held_on.day,
+                            tzinfo=UTC),
         "month": event.held_on.isoformat()[:7],
         "officer_ids": list(event.officer_ids),
         "officer_agency_ids": list(event.officer_agency_ids),

@@ -1,0 +1,219 @@
+"""Pytest plugin: finds the real Kafka broker and MongoDB-wire database for integration tests.
+
+Order: environment variables pointing at running servers (what `make test` and `.ci/run` set);
+else testcontainers when a Docker engine answers; else a failure under CI (a skipped integration
+test there is a failing test) or a skip locally, saying how to start the stack."""
+
+import asyncio
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from cmhl_servicekit.auth import Role, TokenSettings, mint_token
+
+KAFKA_ENV = "CMHL_TEST_KAFKA_BOOTSTRAP"
+MONGO_ENV = "CMHL_TEST_MONGO_URI"
+HOW_TO_START = (
+    "Start the local stack with `make test` (it sets {var}), or run "
+    "`uv run python deploy/local/stack.py up --free-ports --state-dir /tmp/cmhl-test` and export "
+    "the variables in its test.env."
+)
+
+
+def _missing(what: str, var: str) -> None:
+    message = f"{what} is not available: {var} is not set and no Docker engine answers. "
+    message += HOW_TO_START.format(var=var)
+    if os.environ.get("CI"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def _docker_available() -> bool:
+    try:
+        import docker
+
+        docker.from_env().ping()
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    if bootstrap := os.environ.get(KAFKA_ENV):
+        yield bootstrap
+        return
+    if _docker_available():
+        from testcontainers.community.kafka import KafkaContainer
+
+        with KafkaContainer() as container:
+            yield container.get_bootstrap_server()
+        return
+    _missing("Kafka", KAFKA_ENV)
+
+
+@pytest.fixture(scope="session")
+def mongo_uri() -> Iterator[str]:
+    if uri := os.environ.get(MONGO_ENV):
+        yield uri
+        return
+    if _docker_available():
+        from testcontainers.community.mongodb import MongoDbContainer
+
+        with MongoDbContainer() as container:
+            yield container.get_connection_url()
+        return
+    _missing("MongoDB", MONGO_ENV)
+
+
+@pytest.fixture
+async def mongo_db(mongo_uri: str) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    """A fresh database per test, on a client bound to this test's event loop."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    try:
+        yield client[name]
+    finally:
+        with contextlib.suppress(Exception):
+            await client.drop_database(name)
+        await client.close()
+
+
+class KafkaProbe:
+    """Publishes raw records and collects what appears on topics, for black-box assertions."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True
+        )
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def send(self, topic: str, value: bytes, key: bytes | None = None,
+                   headers: list[tuple[str, bytes]] | None = None) -> None:
+        await self._producer.send_and_wait(topic, value, key=key, headers=headers)
+
+    async def collect(
+        self,
+        topics: list[str],
+        match: Callable[["ConsumerRecord[bytes, bytes]"], bool],
+        *,
+        expect: int,
+        timeout: float = 30.0,
+        settle: float = 0.0,
+    ) -> list["ConsumerRecord[bytes, bytes]"]:
+        """Reads the topics from the beginning until `expect` matching records arrived (then
+        keeps reading `settle` seconds more, to catch unwanted extras) or the timeout passed."""
+        consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=self.bootstrap,
+            group_id=f"test-probe-{uuid.uuid4().hex[:8]}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        found: list[ConsumerRecord[bytes, bytes]] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        settle_until: float | None = None
+        try:
+            while loop.time() < deadline:
+                if len(found) >= expect and settle_until is None:
+                    settle_until = loop.time() + settle
+                if settle_until is not None and loop.time() >= settle_until:
+                    break
+                batches = await consumer.getmany(timeout_ms=200)
+                for records in batches.values():
+                    found.extend(r for r in records if match(r))
+        finally:
+            await consumer.stop()
+        return found
+
+
+@pytest.fixture
+async def kafka_probe(kafka_bootstrap: str) -> AsyncIterator[KafkaProbe]:
+    probe = KafkaProbe(kafka_bootstrap)
+    await probe.start()
+    try:
+        yield probe
+    finally:
+        await probe.stop()
+
+
+async def eventually(
+    check: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.2
+) -> Any:
+    """Polls an async check until it returns a truthy value; fails with the last value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last: Any = None
+    while loop.time() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+TEST_SIGNING_KEY = "test-signing-key-that-is-long-enough-0123456789"
+TEST_TOKENS = TokenSettings("cmhl-local", "cmhl", TEST_SIGNING_KEY)
+
+
+def infra_settings(kafka_bootstrap: str, mongo_uri: str) -> dict[str, Any]:
+    """Settings every service needs in a test: the real servers and a fresh database."""
+    return {
+        "kafka_bootstrap": kafka_bootstrap,
+        "mongo_uri": mongo_uri,
+        "mongo_database": f"test_{uuid.uuid4().hex[:12]}",
+        "http_port": 1,
+        "auth_signing_key": TEST_SIGNING_KEY,
+    }
+
+
+def bearer(subject: str, *roles: Role, cmhc_id: str | None = None) -> dict[str, str]:
+    token = mint_token(TEST_TOKENS, subject=subject, roles=list(roles), cmhc_id=cmhc_id)
+    return {"Authorization": f"Bearer {token}"}
+
+
+@contextlib.asynccontextmanager
+async def running_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Runs the app's lifespan (broker, database, background loops) and a client in one loop."""
+    async with (
+        LifespanManager(app, startup_timeout=60, shutdown_timeout=30),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        yield client
+
+
+# Under CI, an integration or e2e test that skipped is a failure: the infrastructure is missing.
+_skipped_integration: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and any(
+        marker in report.keywords for marker in ("integration", "e2e")
+    ):
+        _skipped_integration.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("CI") and _skipped_integration:
+        print(f"\nCI: {len(_skipped_integration)} integration/e2e tests were skipped:")  # noqa: T201
+        for nodeid in _skipped_integration:
+            print(f"  {nodeid}")  # noqa: T201
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

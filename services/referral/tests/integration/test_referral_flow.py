@@ -1,0 +1,193 @@
+"""Referral service on the real stack: HTTP and agency intake in, events out through the outbox."""
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from cmhl_contracts import AgencyReferralSubmittedV1, ReferralCreatedV1
+from cmhl_servicekit.auth import Role
+from cmhl_servicekit.testing import KafkaProbe, bearer, eventually, running_app
+from pymongo import AsyncMongoClient
+
+from cmhl_referral.bootstrap import build
+from cmhl_referral.config import ReferralSettings
+
+pytestmark = pytest.mark.integration
+
+LIAISON = bearer("liaison-07", Role.LIAISON, cmhc_id="cmhc-05")
+
+
+def keyed(key: str) -> Callable[[Any], bool]:
+    return lambda record: record.key == key.encode()
+
+
+async def test_created_referral_is_stored_then_published_once(
+    referral_settings: ReferralSettings,
+    kafka_probe: KafkaProbe,
+    referral_body: Callable[..., dict[str, Any]],
+) -> None:
+    async with running_app(build(referral_settings)) as client:
+        response = await client.post("/api/v1/referrals", json=referral_body(), headers=LIAISON)
+        assert response.status_code == 201, response.text
+        referral = response.json()
+        assert referral["liaison_id"] == "liaison-07"
+        assert referral["cmhc_id"] == "cmhc-05"
+
+        records = await kafka_probe.collect(
+            [ReferralCreatedV1.topic()], keyed(referral["referral_id"]), expect=1, settle=1.0
+        )
+    assert len(records) == 1
+    event = ReferralCreatedV1.model_validate_json(records[0].value)
+    assert str(event.referral_id) == referral["referral_id"]
+    assert event.person_id == referral["person_id"]
+    assert event.source == "municipal_police"
+    # The event and its key carry the pseudonym only, never the name, birth date or narrative.
+    raw = records[0].value.decode() + records[0].key.decode()
+    for secret in ("Jane", "Roe", "1990-01-02", "station"):
+        assert secret not in raw
+
+
+async def test_resubmitted_agency_reference_returns_the_existing_referral(
+    referral_settings: ReferralSettings, referral_body: Callable[..., dict[str, Any]]
+) -> None:
+    body = referral_body(agency_reference=f"R-{uuid.uuid4().hex[:8]}")
+    async with running_app(build(referral_settings)) as client:
+        first = await client.post("/api/v1/referrals", json=body, headers=LIAISON)
+        again = await client.post("/api/v1/referrals", json=body, headers=LIAISON)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json() == again.json()
+
+
+async def test_repeat_involvement_is_flagged_within_90_days(
+    referral_settings: ReferralSettings, referral_body: Callable[..., dict[str, Any]]
+) -> None:
+    person = {"given_name": "Rae", "family_name": "Moss", "birth_date": "1985-05-05"}
+    async with running_app(build(referral_settings)) as client:
+        old = await client.post("/api/v1/referrals", headers=LIAISON, json=referral_body(
+            person=person, referred_at="2026-01-01T10:00:00Z"))
+        later = await client.post("/api/v1/referrals", headers=LIAISON, json=referral_body(
+            person=person, referred_at="2026-03-01T10:00:00Z"))
+        much_later = await client.post("/api/v1/referrals", headers=LIAISON, json=referral_body(
+            person=person, referred_at="2026-09-01T10:00:00Z"))
+    flags = [r.json()["repeat_involvement"] for r in (old, later, much_later)]
+    assert flags == [False, True, False]
+    assert old.json()["person_id"] == later.json()["person_id"]
+
+
+async def test_access_is_limited_to_own_caseload_and_every_access_is_audited(
+    referral_settings: ReferralSettings,
+    referral_body: Callable[..., dict[str, Any]],
+    mongo_uri: str,
+) -> None:
+    async with running_app(build(referral_settings)) as client:
+        created = await client.post("/api/v1/referrals", json=referral_body(), headers=LIAISON)
+        url = f"/api/v1/referrals/{created.json()['referral_id']}"
+        answers = {
+            "owner": await client.get(url, headers=LIAISON),
+            "other liaison": await client.get(url, headers=bearer("liaison-08", Role.LIAISON)),
+            "same cmhc supervisor": await client.get(
+                url, headers=bearer("sup-1", Role.SUPERVISOR, cmhc_id="cmhc-05")),
+            "other cmhc supervisor": await client.get(
+                url, headers=bearer("sup-2", Role.SUPERVISOR, cmhc_id="cmhc-09")),
+            "metrics consumer": await client.get(
+                url, headers=bearer("dmh", Role.METRICS_CONSUMER)),
+            "no token": await client.get(url),
+            "unknown id": await client.get(f"/api/v1/referrals/{uuid.uuid4()}", headers=LIAISON),
+        }
+    codes = {who: response.status_code for who, response in answers.items()}
+    assert codes == {
+        "owner": 200, "other liaison": 404, "same cmhc supervisor": 200,
+        "other cmhc supervisor": 404, "metrics consumer": 403, "no token": 401,
+        "unknown id": 404,
+    }
+    assert answers["other liaison"].json() == answers["unknown id"].json()
+
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    try:
+        entries = await mongo[referral_settings.mongo_database]["audit_log"].find(
+            {}, {"_id": 0, "actor": 1, "action": 1, "outcome": 1}).to_list(None)
+        stored = await mongo[referral_settings.mongo_database]["referrals"].find_one({})
+    finally:
+        await mongo.close()
+    assert {(e["actor"], e["action"], e["outcome"]) for e in entries} == {
+        ("liaison-07", "create", "created"), ("liaison-07", "read", "allowed"),
+        ("liaison-08", "read", "denied"), ("sup-1", "read", "allowed"),
+        ("sup-2", "read", "denied"), ("liaison-07", "read", "not_found"),
+    }
+    # Clear identifiers and the narrative are sealed at rest.
+    assert stored is not None
+    assert "Jane" not in json.dumps(stored, default=str)
+    assert "station" not in json.dumps(stored, default=str)
+
+
+def agency_submission(reference: str, **overrides: Any) -> AgencyReferralSubmittedV1:
+    fields: dict[str, Any] = {
+        "agency": {"agency_id": "greene-so", "source": "sheriff"},
+        "agency_reference": reference,
+        "county_fips": "29077",
+        "primary_need": "behavioral_needs",
+        "person_location": "community",
+        "person": {"given_name": "Sam", "family_name": "Poe", "birth_date": "1979-03-04"},
+        "referred_at": datetime.now(UTC),
+    } | overrides
+    return AgencyReferralSubmittedV1.create(
+        about=(reference,), producer="greene-rms", correlation_id=reference, **fields
+    )
+
+
+async def test_agency_intake_is_idempotent_and_dead_letters_bad_messages(
+    referral_settings: ReferralSettings, kafka_probe: KafkaProbe, mongo_uri: str
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    first = agency_submission(f"A-{run}-1")
+    second = agency_submission(f"A-{run}-2")
+    topic = AgencyReferralSubmittedV1.topic()
+    bad_key = f"greene-so:BAD-{run}".encode()
+    async with running_app(build(referral_settings)):
+        # Everything on one partition (one key) so "the next message" is really after the bad one.
+        key = first.kafka_key()
+        await kafka_probe.send(topic, first.model_dump_json().encode(), key=key)
+        await kafka_probe.send(topic, first.model_dump_json().encode(), key=key)  # a retry
+        await kafka_probe.send(topic, b'{"agency": "not json at all', key=key)
+        invalid = json.loads(second.model_dump_json()) | {"county_fips": "99999"}
+        await kafka_probe.send(topic, json.dumps(invalid).encode(), key=bad_key)
+        await kafka_probe.send(topic, second.model_dump_json().encode(), key=key)
+
+        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+        referrals = mongo[referral_settings.mongo_database]["referrals"]
+        try:
+            await eventually(lambda: _count(referrals, run, 2), timeout=60)
+            dead = await kafka_probe.collect(
+                [f"{topic}.dlq"],
+                lambda r: r.key in (key, bad_key) and dict(r.headers).get("dlq-original-topic")
+                == topic.encode(),
+                expect=2, settle=1.0,
+            )
+            created = await kafka_probe.collect(
+                [ReferralCreatedV1.topic()],
+                lambda r: run in r.value.decode() or _from_run(r.value, run),
+                expect=2, timeout=30, settle=2.0,
+            )
+            assert await referrals.count_documents({"agency_reference": {"$regex": run}}) == 2
+        finally:
+            await mongo.close()
+    reasons = sorted(dict(record.headers)["dlq-reason"].decode() for record in dead)
+    assert len(reasons) == 2
+    assert any("county_fips" in reason for reason in reasons)
+    assert any("json" in reason.lower() for reason in reasons)
+    assert all("Sam" not in reason and "Poe" not in reason for reason in reasons)
+    assert {r.value for r in dead} >= {b'{"agency": "not json at all'}
+    assert len(created) == 2
+
+
+async def _count(collection: Any, run: str, expected: int) -> bool:
+    count: int = await collection.count_documents({"agency_reference": {"$regex": run}})
+    return count == expected
+
+
+def _from_run(value: bytes, run: str) -> bool:
+    # referral-created carries the correlation id of the agency message, which holds the run id.
+    return run in json.loads(value).get("correlation_id", "")
