@@ -31,8 +31,9 @@ def make_broker(bootstrap: str, client_id: str) -> KafkaBroker:
     )
 
 
-def consumer_group(service: str, purpose: str) -> str:
-    return f"cmhl.{service}.{purpose}"
+def consumer_group(prefix: str, service: str, purpose: str) -> str:
+    """`cmhl.<service>.<purpose>` in production."""
+    return f"{prefix}.{service}.{purpose}"
 
 
 async def ping(broker: KafkaBroker) -> bool:

@@ -182,6 +182,8 @@ def infra_settings(kafka_bootstrap: str, mongo_uri: str) -> dict[str, Any]:
         "mongo_database": f"test_{uuid.uuid4().hex[:12]}",
         "http_port": 1,
         "auth_signing_key": TEST_SIGNING_KEY,
+        # Own consumer groups: a test reads the topics from the start, undisturbed by others.
+        "consumer_group_prefix": f"test-{uuid.uuid4().hex[:12]}",
     }
 
 

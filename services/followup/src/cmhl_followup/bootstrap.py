@@ -34,7 +34,7 @@ def build(settings: FollowUpSettings, *, clock: Clock | None = None, **_: Any) -
     relay = OutboxRelay(db[FOLLOW_UPS], kafka_publish(broker.publish), locks)
     repository = MongoFollowUpRepository(db, locks)
     service = FollowUpService(repository, clock or SystemClock(), settings.offsets_days, relay.wake)
-    broker.include_router(build_router(service, dead_letter_sink(broker)))
+    broker.include_router(build_router(service, dead_letter_sink(broker), settings.consumer_group_prefix))
 
     async def due_timer() -> None:
         """Durable timers: the due scan reads the database, so a restart loses nothing."""

@@ -8,7 +8,9 @@ from faststream.kafka import KafkaRouter
 from cmhl_followup.application.service import FollowUpService
 
 
-def build_router(service: FollowUpService, dead_letter: DeadLetterSink) -> KafkaRouter:
+def build_router(
+    service: FollowUpService, dead_letter: DeadLetterSink, group_prefix: str
+) -> KafkaRouter:
     router = KafkaRouter()
 
     async def apply(deliveries: list[Delivery[ReferralCreatedV1]]) -> None:
@@ -18,7 +20,7 @@ def build_router(service: FollowUpService, dead_letter: DeadLetterSink) -> Kafka
         router,
         BatchProcessor(ReferralCreatedV1, apply, dead_letter),
         topic=ReferralCreatedV1.topic(),
-        group_id=consumer_group("followup", "scheduler"),
+        group_id=consumer_group(group_prefix, "followup", "scheduler"),
         handler_name="on_referral_created",
         max_records=200,
     )

@@ -39,7 +39,9 @@ class PermanentlyInvalid(Exception):
     """A well-formed message that breaks a business rule: dead-letter it, do not retry."""
 
 
-def build_router(service: ReferralService, dead_letter: DeadLetterSink) -> KafkaRouter:
+def build_router(
+    service: ReferralService, dead_letter: DeadLetterSink, group_prefix: str
+) -> KafkaRouter:
     router = KafkaRouter()
 
     async def apply(deliveries: list[Delivery[AgencyReferralSubmittedV1]]) -> None:
@@ -57,7 +59,7 @@ def build_router(service: ReferralService, dead_letter: DeadLetterSink) -> Kafka
         router,
         BatchProcessor(AgencyReferralSubmittedV1, apply, dead_letter, poison_attempts=1),
         topic=AgencyReferralSubmittedV1.topic(),
-        group_id=consumer_group("referral", "agency-intake"),
+        group_id=consumer_group(group_prefix, "referral", "agency-intake"),
         handler_name="on_agency_referral_submitted",
         max_records=200,
     )

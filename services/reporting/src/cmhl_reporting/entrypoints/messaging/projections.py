@@ -10,14 +10,16 @@ from cmhl_reporting.application.projector import Projector
 from cmhl_reporting.domain.projections import PROJECTED_EVENTS
 
 
-def build_router(projector: Projector, dead_letter: DeadLetterSink) -> KafkaRouter:
+def build_router(
+    projector: Projector, dead_letter: DeadLetterSink, group_prefix: str
+) -> KafkaRouter:
     router = KafkaRouter()
     for event_type in PROJECTED_EVENTS:
         subscribe_batches(
             router,
             BatchProcessor(event_type, projector.apply, dead_letter),
             topic=event_type.topic(),
-            group_id=consumer_group("reporting", event_type.event_name()),
+            group_id=consumer_group(group_prefix, "reporting", event_type.event_name()),
             handler_name=f"on_{event_type.event_name().replace('-', '_')}",
             max_records=1000,
         )
