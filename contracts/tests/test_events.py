@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from typing import Any
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -19,7 +20,7 @@ PERSON_ID = "a" * 32
 
 
 def referral_created(**overrides: object) -> ReferralCreatedV1:
-    fields: dict[str, object] = {
+    fields: dict[str, Any] = {
         "referral_id": uuid.UUID(int=1),
         "person_id": PERSON_ID,
         "agency_id": "stl-pd",
@@ -32,9 +33,7 @@ def referral_created(**overrides: object) -> ReferralCreatedV1:
         "referred_at": datetime(2018, 9, 1, tzinfo=UTC),
         "repeat_involvement": False,
     } | overrides
-    return ReferralCreatedV1.create(
-        about=("r1",), producer="test", correlation_id="c1", **fields
-    )
+    return ReferralCreatedV1.create(about=("r1",), producer="test", correlation_id="c1", **fields)
 
 
 def test_topics_are_derived_from_the_class_name_context_and_major_version() -> None:
@@ -47,17 +46,33 @@ def test_topics_are_derived_from_the_class_name_context_and_major_version() -> N
 def test_the_same_fact_always_gets_the_same_event_id() -> None:
     first, again = referral_created(), referral_created()
     assert first.event_id == again.event_id
-    assert first.event_id != ReferralCreatedV1.create(
-        about=("r2",), producer="test", correlation_id="c1",
-        **first.model_dump(include=set(ReferralCreatedV1.model_fields) - {
-            "event_id", "event_type", "schema_version", "occurred_at", "producer",
-            "correlation_id", "causation_id"}),
-    ).event_id
+    assert (
+        first.event_id
+        != ReferralCreatedV1.create(
+            about=("r2",),
+            producer="test",
+            correlation_id="c1",
+            **first.model_dump(
+                include=set(ReferralCreatedV1.model_fields)
+                - {
+                    "event_id",
+                    "event_type",
+                    "schema_version",
+                    "occurred_at",
+                    "producer",
+                    "correlation_id",
+                    "causation_id",
+                }
+            ),
+        ).event_id
+    )
     assert deterministic_event_id("a", "b") != deterministic_event_id("ab")
 
 
 def test_header_is_complete_and_times_are_utc() -> None:
-    event = referral_created(referred_at=datetime(2018, 9, 1, 6, tzinfo=timezone(timedelta(hours=-6))))
+    event = referral_created(
+        referred_at=datetime(2018, 9, 1, 6, tzinfo=timezone(timedelta(hours=-6)))
+    )
     assert event.event_type == "referral-created"
     assert event.schema_version == 1
     assert event.referred_at == datetime(2018, 9, 1, 12, tzinfo=UTC)
@@ -69,7 +84,7 @@ def test_header_is_complete_and_times_are_utc() -> None:
 def test_events_are_immutable_and_ignore_unknown_fields_from_newer_minor_versions() -> None:
     event = referral_created()
     with pytest.raises(ValidationError):
-        event.person_id = "b" * 32
+        event.person_id = "b" * 32  # type: ignore[misc]
     payload = json.loads(event.model_dump_json()) | {"added_in_v1_1": "x"}
     assert ReferralCreatedV1.model_validate(payload) == event
 
@@ -87,19 +102,29 @@ def test_missouri_has_114_counties_and_st_louis_city() -> None:
 
 
 def test_court_type_goes_with_courts_only() -> None:
-    base = {
-        "agency_reference": "R-1", "county_fips": "29019", "primary_need": "other",
-        "person_location": "detention", "referred_at": datetime(2018, 1, 1, tzinfo=UTC),
+    base: dict[str, Any] = {
+        "agency_reference": "R-1",
+        "county_fips": "29019",
+        "primary_need": "other",
+        "person_location": "detention",
+        "referred_at": datetime(2018, 1, 1, tzinfo=UTC),
         "person": {"given_name": "A", "family_name": "B", "birth_date": date(1990, 1, 1)},
     }
     with pytest.raises(ValidationError, match="court_type"):
         AgencyReferralSubmittedV1.create(
-            about=("x",), producer="t", correlation_id="c",
-            agency={"agency_id": "boone-court", "source": "court"}, **base)
+            about=("x",),
+            producer="t",
+            correlation_id="c",
+            agency={"agency_id": "boone-court", "source": "court"},
+            **base,
+        )
     ok = AgencyReferralSubmittedV1.create(
-        about=("x",), producer="t", correlation_id="c",
+        about=("x",),
+        producer="t",
+        correlation_id="c",
         agency={"agency_id": "boone-court", "source": "court", "court_type": "mental_health"},
-        **base)
+        **base,
+    )
     assert ok.kafka_key() == b"boone-court:R-1"
 
 

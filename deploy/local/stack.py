@@ -123,19 +123,30 @@ def kafka_lib() -> Path:
     lib = CACHE / f"kafka-{digest(pom)}" / "lib"
     if (lib / ".complete").exists():
         return lib
-    require_tool("java", "Install a Java 17+ runtime, e.g. `apt-get install openjdk-17-jre-headless`.")
+    require_tool(
+        "java", "Install a Java 17+ runtime, e.g. `apt-get install openjdk-17-jre-headless`."
+    )
     mvn = require_tool("mvn", "Install Maven, e.g. `apt-get install maven`.")
     say(f"resolving Apache Kafka jars from Maven Central into {lib} (first run only)...")
     started = time.monotonic()
     lib.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [mvn, "-q", "-B", "-f", str(pom),
-         "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies",
-         f"-DoutputDirectory={lib}", "-DincludeScope=runtime"],
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies",
+            f"-DoutputDirectory={lib}",
+            "-DincludeScope=runtime",
+        ],
         check=True,
     )
     (lib / ".complete").touch()
-    say(f"Kafka jars ready ({len(list(lib.glob('*.jar')))} jars, {time.monotonic() - started:.0f}s)")
+    say(
+        f"Kafka jars ready ({len(list(lib.glob('*.jar')))} jars, {time.monotonic() - started:.0f}s)"
+    )
     return lib
 
 
@@ -145,7 +156,9 @@ def ferretdb_binary() -> Path:
     binary = binary / "ferretdb"
     if binary.exists():
         return binary
-    go = require_tool("go", "Install Go 1.24+ (https://go.dev/doc/install or `apt-get install golang`).")
+    go = require_tool(
+        "go", "Install Go 1.24+ (https://go.dev/doc/install or `apt-get install golang`)."
+    )
     say("building FerretDB 1.24.2 with Go from the module proxy (first run only, ~2 min)...")
     started = time.monotonic()
     binary.parent.mkdir(parents=True, exist_ok=True)
@@ -159,14 +172,24 @@ def ferretdb_binary() -> Path:
 # ---------------------------------------------------------------- processes
 
 
-def spawn(name: str, args: list[str], state_dir: Path, env: dict[str, str] | None = None,
-          cwd: Path | None = None) -> int:
+def spawn(
+    name: str,
+    args: list[str],
+    state_dir: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> int:
     logs = state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log = (logs / f"{name}.log").open("ab")
     process = subprocess.Popen(
-        args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True, env={**os.environ, **(env or {})}, cwd=cwd,
+        args,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
     )
     return process.pid
 
@@ -202,8 +225,10 @@ def wait_until(check: Any, what: str, timeout: float, pid: int, state_dir: Path,
         if not alive(pid):
             fail(f"{what} exited during start-up. Last log lines:\n{log_tail(state_dir, log)}")
         if time.monotonic() - started > timeout:
-            fail(f"{what} not ready after {timeout:.0f}s. Last log lines:\n"
-                 f"{log_tail(state_dir, log)}")
+            fail(
+                f"{what} not ready after {timeout:.0f}s. Last log lines:\n"
+                f"{log_tail(state_dir, log)}"
+            )
         if time.monotonic() > next_report:
             say(f"waiting for {what} ({time.monotonic() - started:.0f}s)...")
             next_report += 10
@@ -214,29 +239,31 @@ def wait_until(check: Any, what: str, timeout: float, pid: int, state_dir: Path,
 
 
 def kafka_properties(state: StackState, data: Path) -> str:
-    return "\n".join([
-        "process.roles=broker,controller",
-        "node.id=1",
-        f"controller.quorum.voters=1@127.0.0.1:{state.controller_port}",
-        f"listeners=PLAINTEXT://127.0.0.1:{state.kafka_port},"
-        f"CONTROLLER://127.0.0.1:{state.controller_port}",
-        f"advertised.listeners=PLAINTEXT://127.0.0.1:{state.kafka_port}",
-        "controller.listener.names=CONTROLLER",
-        "inter.broker.listener.name=PLAINTEXT",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        f"log.dirs={data}",
-        "num.partitions=3",
-        "auto.create.topics.enable=false",
-        "offsets.topic.replication.factor=1",
-        "offsets.topic.num.partitions=1",
-        "transaction.state.log.replication.factor=1",
-        "transaction.state.log.min.isr=1",
-        "share.coordinator.state.topic.replication.factor=1",
-        "share.coordinator.state.topic.min.isr=1",
-        "group.initial.rebalance.delay.ms=0",
-        "log.retention.hours=-1",
-        "",
-    ])
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{state.controller_port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{state.kafka_port},"
+            f"CONTROLLER://127.0.0.1:{state.controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{state.kafka_port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"log.dirs={data}",
+            "num.partitions=3",
+            "auto.create.topics.enable=false",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=1",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "log.retention.hours=-1",
+            "",
+        ]
+    )
 
 
 def cluster_id() -> str:
@@ -260,16 +287,38 @@ def start_kafka(state: StackState, state_dir: Path) -> int:
         if not id_file.exists():
             id_file.write_text(cluster_id())
         subprocess.run(
-            [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-g",
-             "-t", id_file.read_text().strip(), "-c", str(properties)],
-            check=True, stdout=subprocess.DEVNULL,
+            [
+                java,
+                "-cp",
+                classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "-g",
+                "-t",
+                id_file.read_text().strip(),
+                "-c",
+                str(properties),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
     log4j = HERE / "kafka" / "log4j2.properties"
-    return spawn("kafka", [
-        java, f"-Xmx{KAFKA_HEAP}", f"-Xms{KAFKA_HEAP}", "-XX:+UseG1GC",
-        f"-Dkafka.logs.dir={state_dir / 'logs'}", f"-Dlog4j2.configurationFile={log4j}",
-        "-cp", classpath, "kafka.Kafka", str(properties),
-    ], state_dir)
+    return spawn(
+        "kafka",
+        [
+            java,
+            f"-Xmx{KAFKA_HEAP}",
+            f"-Xms{KAFKA_HEAP}",
+            "-XX:+UseG1GC",
+            f"-Dkafka.logs.dir={state_dir / 'logs'}",
+            f"-Dlog4j2.configurationFile={log4j}",
+            "-cp",
+            classpath,
+            "kafka.Kafka",
+            str(properties),
+        ],
+        state_dir,
+    )
 
 
 async def _kafka_metadata(bootstrap: str) -> bool:
@@ -316,8 +365,11 @@ async def _create_topics(bootstrap: str, topics: dict[str, int]) -> list[str]:
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(name, partitions, 1) for name, partitions in topics.items()
-                   if name not in existing]
+        missing = [
+            NewTopic(name, partitions, 1)
+            for name, partitions in topics.items()
+            if name not in existing
+        ]
         if missing:
             await admin.create_topics(missing)
         return [topic.name for topic in missing]
@@ -335,10 +387,15 @@ def create_topics(bootstrap: str) -> None:
 
 def start_ferretdb(state: StackState, state_dir: Path) -> int:
     binary = ferretdb_binary()
-    return spawn("ferretdb", [
-        str(binary), f"-listen-addr=127.0.0.1:{state.mongo_port}",
-        f"-data-dir={state_dir / 'ferretdb'}",
-    ], state_dir)
+    return spawn(
+        "ferretdb",
+        [
+            str(binary),
+            f"-listen-addr=127.0.0.1:{state.mongo_port}",
+            f"-data-dir={state_dir / 'ferretdb'}",
+        ],
+        state_dir,
+    )
 
 
 def mongo_ready(port: int) -> bool:
@@ -368,17 +425,35 @@ def credentials(state_dir: Path) -> dict[str, Any]:
     token_settings = TokenSettings("cmhl-local", "cmhl", keys["auth_signing_key"])
     lifetime = timedelta(days=30)
     tokens = {
-        "liaison": mint_token(token_settings, subject="liaison-01", roles=[Role.LIAISON],
-                              cmhc_id="cmhc-01", lifetime=lifetime),
-        "supervisor": mint_token(token_settings, subject="supervisor-01",
-                                 roles=[Role.SUPERVISOR], cmhc_id="cmhc-01", lifetime=lifetime),
-        "metrics_consumer": mint_token(token_settings, subject="dmh-analyst",
-                                       roles=[Role.METRICS_CONSUMER], lifetime=lifetime),
-        "privacy_officer": mint_token(token_settings, subject="privacy-officer",
-                                      roles=[Role.PRIVACY_OFFICER], lifetime=lifetime),
+        "liaison": mint_token(
+            token_settings,
+            subject="liaison-01",
+            roles=[Role.LIAISON],
+            cmhc_id="cmhc-01",
+            lifetime=lifetime,
+        ),
+        "supervisor": mint_token(
+            token_settings,
+            subject="supervisor-01",
+            roles=[Role.SUPERVISOR],
+            cmhc_id="cmhc-01",
+            lifetime=lifetime,
+        ),
+        "metrics_consumer": mint_token(
+            token_settings, subject="dmh-analyst", roles=[Role.METRICS_CONSUMER], lifetime=lifetime
+        ),
+        "privacy_officer": mint_token(
+            token_settings,
+            subject="privacy-officer",
+            roles=[Role.PRIVACY_OFFICER],
+            lifetime=lifetime,
+        ),
     }
-    creds = {"keys": keys, "tokens": tokens,
-             "note": "Demo credentials for the local stack only. Never use them elsewhere."}
+    creds = {
+        "keys": keys,
+        "tokens": tokens,
+        "note": "Demo credentials for the local stack only. Never use them elsewhere.",
+    }
     path.write_text(json.dumps(creds, indent=2))
     path.chmod(0o600)
     return creds
@@ -411,13 +486,19 @@ def start_services(state: StackState, state_dir: Path) -> None:
         if alive(state.pids.get(name)):
             say(f"{name} already running on :{state.service_ports[name]}")
             continue
-        state.pids[name] = spawn(name, [sys.executable, "-m", f"cmhl_{name}"], state_dir,
-                                 env=service_env(name, state, creds), cwd=REPO)
+        state.pids[name] = spawn(
+            name,
+            [sys.executable, "-m", f"cmhl_{name}"],
+            state_dir,
+            env=service_env(name, state, creds),
+            cwd=REPO,
+        )
         save_state(state_dir, state)
     for name in SERVICES:
         url = f"http://127.0.0.1:{state.service_ports[name]}/health/ready"
-        wait_until(lambda u=url: http_ok(u), f"{name} service", 90, state.pids[name],
-                   state_dir, name)
+        wait_until(
+            lambda u=url: http_ok(u), f"{name} service", 90, state.pids[name], state_dir, name
+        )
 
 
 # ---------------------------------------------------------------- commands
@@ -427,8 +508,11 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
     state_dir.mkdir(parents=True, exist_ok=True)
     state = load_state(state_dir)
     if state is None:
-        state = (StackState(free_port(), free_port(), free_port()) if free_ports
-                 else StackState(9092, 9093, 27017))
+        state = (
+            StackState(free_port(), free_port(), free_port())
+            if free_ports
+            else StackState(9092, 9093, 27017)
+        )
         save_state(state_dir, state)
     if alive(state.pids.get("kafka")):
         say(f"Kafka already running on {state.kafka_bootstrap}")
@@ -442,10 +526,22 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
         say(f"starting FerretDB on {state.mongo_uri}")
         state.pids["ferretdb"] = start_ferretdb(state, state_dir)
         save_state(state_dir, state)
-    wait_until(lambda: mongo_ready(state.mongo_port), "FerretDB", 60, state.pids["ferretdb"],
-               state_dir, "ferretdb")
-    wait_until(lambda: kafka_ready(state.kafka_bootstrap), "Kafka", 180, state.pids["kafka"],
-               state_dir, "kafka")
+    wait_until(
+        lambda: mongo_ready(state.mongo_port),
+        "FerretDB",
+        60,
+        state.pids["ferretdb"],
+        state_dir,
+        "ferretdb",
+    )
+    wait_until(
+        lambda: kafka_ready(state.kafka_bootstrap),
+        "Kafka",
+        180,
+        state.pids["kafka"],
+        state_dir,
+        "kafka",
+    )
     create_topics(state.kafka_bootstrap)
     if free_ports:
         for name in SERVICES:
@@ -485,13 +581,17 @@ def status(state_dir: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=["up", "down", "status", "install"])
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE)
     parser.add_argument("--services", action="store_true", help="also start the four services")
-    parser.add_argument("--free-ports", action="store_true",
-                        help="pick free ports (for tests) instead of the fixed local ones")
+    parser.add_argument(
+        "--free-ports",
+        action="store_true",
+        help="pick free ports (for tests) instead of the fixed local ones",
+    )
     args = parser.parse_args()
     state_dir = args.state_dir.resolve()
     if args.command == "install":

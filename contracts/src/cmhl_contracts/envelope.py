@@ -1,4 +1,4 @@
-"""The integration-event envelope: header fields, derived topic names and deterministic event ids."""
+"""The integration-event envelope: header, derived topic names, deterministic event ids."""
 
 import re
 import uuid

@@ -6,9 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from cmhl_servicekit.testing import infra_settings
-
 from cmhl_referral.config import ReferralSettings
+from cmhl_servicekit.testing import infra_settings
 
 
 @pytest.fixture

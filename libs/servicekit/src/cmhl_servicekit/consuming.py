@@ -7,6 +7,7 @@ dead-lettered. Any other error is a poison record: retried a bounded number of t
 dead-lettered on its own while the rest of the batch is applied."""
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=BaseModel)
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     AutoReconnect,
     ConnectionFailure,
     NetworkTimeout,
@@ -126,10 +127,14 @@ class BatchProcessor(Generic[E]):
         for record, reason in rejected:
             log.warning(
                 "dead-lettering invalid record",
-                extra={"topic": record.topic, "partition": record.partition,
-                       "offset": record.offset, "reason": reason[:200]},
+                extra={
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                    "reason": reason[:200],
+                },
             )
-            await retry_transient(lambda r=record, why=reason: self._dead_letter(r, why))
+            await retry_transient(functools.partial(self._dead_letter, record, reason))
         if not deliveries:
             return
         try:
@@ -153,10 +158,18 @@ class BatchProcessor(Generic[E]):
                 raise
             except Exception as exc:
                 last_error = exc
-        reason = f"handler failed {self._poison_attempts} times: {safe_reason(last_error)}" if (
-            last_error
-        ) else "handler failed"
-        log.error("dead-lettering poison record", extra={
-            "topic": record.topic, "partition": record.partition, "offset": record.offset,
-            "reason": reason})
+        reason = (
+            f"handler failed {self._poison_attempts} times: {safe_reason(last_error)}"
+            if (last_error)
+            else "handler failed"
+        )
+        log.error(
+            "dead-lettering poison record",
+            extra={
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "reason": reason,
+            },
+        )
         await retry_transient(lambda: self._dead_letter(record, reason))

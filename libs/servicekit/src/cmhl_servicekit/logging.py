@@ -1,4 +1,4 @@
-"""Structured JSON logs. Callers pass only ids and routing facts in `extra`, never a person's data."""
+"""Structured JSON logs. Callers pass ids and routing facts in `extra`, never personal data."""
 
 import json
 import logging

@@ -86,8 +86,9 @@ class OutboxRelay:
                 while await self.relay_once() == self._batch_size:
                     pass
             except TRANSIENT_ERRORS as exc:
-                log.warning("outbox relay waiting for infrastructure",
-                            extra={"reason": safe_reason(exc)})
+                log.warning(
+                    "outbox relay waiting for infrastructure", extra={"reason": safe_reason(exc)}
+                )
             except Exception:
                 log.exception("outbox relay pass failed; will retry")
             self._wake.clear()
@@ -135,7 +136,13 @@ def kafka_publish(broker_publish: Callable[..., Awaitable[Any]]) -> Publish:
             },
             correlation_id=entry["correlation_id"],
         )
-        log.info("published", extra={"event_id": entry["event_id"],
-                                     "event_type": entry["event_type"], "topic": entry["topic"]})
+        log.info(
+            "published",
+            extra={
+                "event_id": entry["event_id"],
+                "event_type": entry["event_type"],
+                "topic": entry["topic"],
+            },
+        )
 
     return publish

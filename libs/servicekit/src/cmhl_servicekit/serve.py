@@ -21,9 +21,7 @@ def serve(app: FastAPI, settings: ServiceSettings, service: str) -> None:
     )
 
 
-def run_service(
-    settings_class: type[S], build: Callable[[S], FastAPI], service: str
-) -> None:
+def run_service(settings_class: type[S], build: Callable[[S], FastAPI], service: str) -> None:
     """`python -m cmhl_<service>`: settings from the environment, then serve."""
     settings = load_settings(settings_class)
     serve(build(settings), settings, service)

@@ -22,10 +22,13 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     auth_issuer: str = "cmhl-local"
     auth_audience: str = "cmhl"
-    auth_signing_key: SecretStr = Field(min_length=32, description="HS256 key for liaison/supervisor tokens")
+    auth_signing_key: SecretStr = Field(
+        min_length=32, description="HS256 key for liaison/supervisor tokens"
+    )
     max_body_bytes: int = 1_048_576
     consumer_group_prefix: str = Field(
-        default="cmhl", pattern=r"^[a-z0-9-]+$",
+        default="cmhl",
+        pattern=r"^[a-z0-9-]+$",
         description="First part of every consumer group id; tests isolate themselves with it",
     )
 

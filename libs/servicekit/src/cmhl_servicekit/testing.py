@@ -104,8 +104,13 @@ class KafkaProbe:
     async def stop(self) -> None:
         await self._producer.stop()
 
-    async def send(self, topic: str, value: bytes, key: bytes | None = None,
-                   headers: list[tuple[str, bytes]] | None = None) -> None:
+    async def send(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
         await self._producer.send_and_wait(topic, value, key=key, headers=headers)
 
     async def collect(
@@ -207,9 +212,7 @@ _skipped_integration: list[str] = []
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.skipped and any(
-        marker in report.keywords for marker in ("integration", "e2e")
-    ):
+    if report.skipped and any(marker in report.keywords for marker in ("integration", "e2e")):
         _skipped_integration.append(report.nodeid)
 
 

@@ -34,7 +34,9 @@ def build(settings: FollowUpSettings, *, clock: Clock | None = None, **_: Any) -
     relay = OutboxRelay(db[FOLLOW_UPS], kafka_publish(broker.publish), locks)
     repository = MongoFollowUpRepository(db, locks)
     service = FollowUpService(repository, clock or SystemClock(), settings.offsets_days, relay.wake)
-    broker.include_router(build_router(service, dead_letter_sink(broker), settings.consumer_group_prefix))
+    broker.include_router(
+        build_router(service, dead_letter_sink(broker), settings.consumer_group_prefix)
+    )
 
     async def due_timer() -> None:
         """Durable timers: the due scan reads the database, so a restart loses nothing."""
@@ -51,8 +53,9 @@ def build(settings: FollowUpSettings, *, clock: Clock | None = None, **_: Any) -
     async def prepare_database() -> None:
         await ensure_indexes(db)
 
-    runtime = Runtime(broker, client, background=[relay.run, due_timer],
-                      on_start=[prepare_database])
+    runtime = Runtime(
+        broker, client, background=[relay.run, due_timer], on_start=[prepare_database]
+    )
     return create_app(
         title="CMHL follow-up service",
         description="Schedules follow-ups for every referral and says when they come due.",

@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 from cmhl_contracts import FollowUpDueV1, FollowUpScheduledV1, ReferralCreatedV1
+from cmhl_followup.bootstrap import build
+from cmhl_followup.config import FollowUpSettings
 from cmhl_servicekit.clock import AdjustableClock
 from cmhl_servicekit.testing import KafkaProbe, eventually, infra_settings, running_app
 from pymongo import AsyncMongoClient
-
-from cmhl_followup.bootstrap import build
-from cmhl_followup.config import FollowUpSettings
 
 pytestmark = pytest.mark.integration
 
@@ -24,11 +23,20 @@ REFERRED_AT = datetime(2010, 1, 1, 9, 30, tzinfo=UTC) + timedelta(days=random.ra
 
 def referral_created(referral_id: uuid.UUID) -> ReferralCreatedV1:
     return ReferralCreatedV1.create(
-        about=(str(referral_id),), producer="test", correlation_id=f"corr-{referral_id}",
-        referral_id=referral_id, person_id="b" * 32, agency_id="kc-pd",
-        source="municipal_police", county_fips="29095", primary_need="behavioral_needs",
-        person_location="community", liaison_id="liaison-11", cmhc_id="cmhc-09",
-        referred_at=REFERRED_AT, repeat_involvement=False,
+        about=(str(referral_id),),
+        producer="test",
+        correlation_id=f"corr-{referral_id}",
+        referral_id=referral_id,
+        person_id="b" * 32,
+        agency_id="kc-pd",
+        source="municipal_police",
+        county_fips="29095",
+        primary_need="behavioral_needs",
+        person_location="community",
+        liaison_id="liaison-11",
+        cmhc_id="cmhc-09",
+        referred_at=REFERRED_AT,
+        repeat_involvement=False,
     )
 
 
@@ -54,8 +62,11 @@ async def test_referral_schedules_three_follow_ups_and_each_comes_due_once(
     try:
         async with running_app(app):
             for _ in range(2):  # a redelivered referral schedules nothing more
-                await kafka_probe.send(ReferralCreatedV1.topic(), event.model_dump_json().encode(),
-                                       key=event.kafka_key())
+                await kafka_probe.send(
+                    ReferralCreatedV1.topic(),
+                    event.model_dump_json().encode(),
+                    key=event.kafka_key(),
+                )
 
             async def scheduled() -> bool:
                 return await follow_ups.count_documents({"referral_id": str(referral_id)}) == 3
@@ -66,7 +77,8 @@ async def test_referral_schedules_three_follow_ups_and_each_comes_due_once(
             async def due_after_scan() -> int:
                 await service.emit_due()
                 return await follow_ups.count_documents(
-                    {"referral_id": str(referral_id), "status": "due"})
+                    {"referral_id": str(referral_id), "status": "due"}
+                )
 
             assert await due_after_scan() == 0  # nothing is due on the referral day
             clock.advance(timedelta(days=7) - timedelta(hours=1, seconds=1))
@@ -76,17 +88,22 @@ async def test_referral_schedules_three_follow_ups_and_each_comes_due_once(
             clock.advance(timedelta(days=90))
             assert await due_after_scan() == 3  # days 30 and 90
 
-            due = await kafka_probe.collect([FollowUpDueV1.topic()], for_referral(referral_id),
-                                            expect=3, timeout=30, settle=2.0)
+            due = await kafka_probe.collect(
+                [FollowUpDueV1.topic()], for_referral(referral_id), expect=3, timeout=30, settle=2.0
+            )
             planned = await kafka_probe.collect(
-                [FollowUpScheduledV1.topic()], for_referral(referral_id), expect=3, settle=1.0)
+                [FollowUpScheduledV1.topic()], for_referral(referral_id), expect=3, settle=1.0
+            )
     finally:
         await mongo.close()
 
     due_events = [FollowUpDueV1.model_validate_json(r.value) for r in due]
     assert len({e.event_id for e in due_events}) == 3
     assert sorted(e.due_at - REFERRED_AT for e in due_events) == [
-        timedelta(days=7), timedelta(days=30), timedelta(days=90)]
+        timedelta(days=7),
+        timedelta(days=30),
+        timedelta(days=90),
+    ]
     assert all(e.liaison_id == "liaison-11" for e in due_events)
     assert len({FollowUpScheduledV1.model_validate_json(r.value).event_id for r in planned}) == 3
 
@@ -100,13 +117,16 @@ async def test_due_follow_ups_survive_a_restart_and_two_replicas_emit_each_once(
     async with running_app(first):
         for referral_id in referral_ids:
             event = referral_created(referral_id)
-            await kafka_probe.send(ReferralCreatedV1.topic(), event.model_dump_json().encode(),
-                                   key=event.kafka_key())
+            await kafka_probe.send(
+                ReferralCreatedV1.topic(), event.model_dump_json().encode(), key=event.kafka_key()
+            )
         mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
         try:
+
             async def all_scheduled() -> bool:
                 count = await mongo[settings.mongo_database]["follow_ups"].count_documents(
-                    {"referral_id": {"$in": [str(r) for r in referral_ids]}})
+                    {"referral_id": {"$in": [str(r) for r in referral_ids]}}
+                )
                 return count == 15
 
             await eventually(all_scheduled, timeout=60)
@@ -116,12 +136,15 @@ async def test_due_follow_ups_survive_a_restart_and_two_replicas_emit_each_once(
     clock.advance(timedelta(days=100))
     replica_a, replica_b = build(settings, clock=clock), build(settings, clock=clock)
     async with running_app(replica_a), running_app(replica_b):
-        await asyncio.gather(replica_a.state.followups.emit_due(),
-                             replica_b.state.followups.emit_due())
-        await asyncio.gather(replica_a.state.followups.emit_due(),
-                             replica_b.state.followups.emit_due())
+        await asyncio.gather(
+            replica_a.state.followups.emit_due(), replica_b.state.followups.emit_due()
+        )
+        await asyncio.gather(
+            replica_a.state.followups.emit_due(), replica_b.state.followups.emit_due()
+        )
         keys = {str(r).encode() for r in referral_ids}
-        due = await kafka_probe.collect([FollowUpDueV1.topic()], lambda r: r.key in keys,
-                                        expect=15, timeout=60, settle=2.0)
+        due = await kafka_probe.collect(
+            [FollowUpDueV1.topic()], lambda r: r.key in keys, expect=15, timeout=60, settle=2.0
+        )
     distinct = {FollowUpDueV1.model_validate_json(r.value).event_id for r in due}
     assert len(distinct) == 15  # none missed; any duplicate record repeats an event id

@@ -44,7 +44,9 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
         pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
         events_written=relay.wake,
     )
-    broker.include_router(build_router(service, dead_letter_sink(broker), settings.consumer_group_prefix))
+    broker.include_router(
+        build_router(service, dead_letter_sink(broker), settings.consumer_group_prefix)
+    )
 
     async def prepare_database() -> None:
         await ensure_indexes(db)

@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 from cmhl_contracts import AgencyReferralSubmittedV1, ReferralCreatedV1
+from cmhl_referral.bootstrap import build
+from cmhl_referral.config import ReferralSettings
 from cmhl_servicekit.auth import Role
 from cmhl_servicekit.testing import KafkaProbe, bearer, eventually, running_app
 from pymongo import AsyncMongoClient
-
-from cmhl_referral.bootstrap import build
-from cmhl_referral.config import ReferralSettings
 
 pytestmark = pytest.mark.integration
 
@@ -66,12 +65,21 @@ async def test_repeat_involvement_is_flagged_within_90_days(
 ) -> None:
     person = {"given_name": "Rae", "family_name": "Moss", "birth_date": "1985-05-05"}
     async with running_app(build(referral_settings)) as client:
-        old = await client.post("/api/v1/referrals", headers=LIAISON, json=referral_body(
-            person=person, referred_at="2026-01-01T10:00:00Z"))
-        later = await client.post("/api/v1/referrals", headers=LIAISON, json=referral_body(
-            person=person, referred_at="2026-03-01T10:00:00Z"))
-        much_later = await client.post("/api/v1/referrals", headers=LIAISON, json=referral_body(
-            person=person, referred_at="2026-09-01T10:00:00Z"))
+        old = await client.post(
+            "/api/v1/referrals",
+            headers=LIAISON,
+            json=referral_body(person=person, referred_at="2026-01-01T10:00:00Z"),
+        )
+        later = await client.post(
+            "/api/v1/referrals",
+            headers=LIAISON,
+            json=referral_body(person=person, referred_at="2026-03-01T10:00:00Z"),
+        )
+        much_later = await client.post(
+            "/api/v1/referrals",
+            headers=LIAISON,
+            json=referral_body(person=person, referred_at="2026-09-01T10:00:00Z"),
+        )
     flags = [r.json()["repeat_involvement"] for r in (old, later, much_later)]
     assert flags == [False, True, False]
     assert old.json()["person_id"] == later.json()["person_id"]
@@ -89,33 +97,44 @@ async def test_access_is_limited_to_own_caseload_and_every_access_is_audited(
             "owner": await client.get(url, headers=LIAISON),
             "other liaison": await client.get(url, headers=bearer("liaison-08", Role.LIAISON)),
             "same cmhc supervisor": await client.get(
-                url, headers=bearer("sup-1", Role.SUPERVISOR, cmhc_id="cmhc-05")),
+                url, headers=bearer("sup-1", Role.SUPERVISOR, cmhc_id="cmhc-05")
+            ),
             "other cmhc supervisor": await client.get(
-                url, headers=bearer("sup-2", Role.SUPERVISOR, cmhc_id="cmhc-09")),
-            "metrics consumer": await client.get(
-                url, headers=bearer("dmh", Role.METRICS_CONSUMER)),
+                url, headers=bearer("sup-2", Role.SUPERVISOR, cmhc_id="cmhc-09")
+            ),
+            "metrics consumer": await client.get(url, headers=bearer("dmh", Role.METRICS_CONSUMER)),
             "no token": await client.get(url),
             "unknown id": await client.get(f"/api/v1/referrals/{uuid.uuid4()}", headers=LIAISON),
         }
     codes = {who: response.status_code for who, response in answers.items()}
     assert codes == {
-        "owner": 200, "other liaison": 404, "same cmhc supervisor": 200,
-        "other cmhc supervisor": 404, "metrics consumer": 403, "no token": 401,
+        "owner": 200,
+        "other liaison": 404,
+        "same cmhc supervisor": 200,
+        "other cmhc supervisor": 404,
+        "metrics consumer": 403,
+        "no token": 401,
         "unknown id": 404,
     }
     assert answers["other liaison"].json() == answers["unknown id"].json()
 
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
     try:
-        entries = await mongo[referral_settings.mongo_database]["audit_log"].find(
-            {}, {"_id": 0, "actor": 1, "action": 1, "outcome": 1}).to_list(None)
+        entries = (
+            await mongo[referral_settings.mongo_database]["audit_log"]
+            .find({}, {"_id": 0, "actor": 1, "action": 1, "outcome": 1})
+            .to_list(None)
+        )
         stored = await mongo[referral_settings.mongo_database]["referrals"].find_one({})
     finally:
         await mongo.close()
     assert {(e["actor"], e["action"], e["outcome"]) for e in entries} == {
-        ("liaison-07", "create", "created"), ("liaison-07", "read", "allowed"),
-        ("liaison-08", "read", "denied"), ("sup-1", "read", "allowed"),
-        ("sup-2", "read", "denied"), ("liaison-07", "read", "not_found"),
+        ("liaison-07", "create", "created"),
+        ("liaison-07", "read", "allowed"),
+        ("liaison-08", "read", "denied"),
+        ("sup-1", "read", "allowed"),
+        ("sup-2", "read", "denied"),
+        ("liaison-07", "read", "not_found"),
     }
     # Clear identifiers and the narrative are sealed at rest.
     assert stored is not None
@@ -162,14 +181,19 @@ async def test_agency_intake_is_idempotent_and_dead_letters_bad_messages(
             await eventually(lambda: _count(referrals, run, 2), timeout=60)
             dead = await kafka_probe.collect(
                 [f"{topic}.dlq"],
-                lambda r: r.key in (key, bad_key) and dict(r.headers).get("dlq-original-topic")
-                == topic.encode(),
-                expect=2, settle=1.0,
+                lambda r: (
+                    r.key in (key, bad_key)
+                    and dict(r.headers).get("dlq-original-topic") == topic.encode()
+                ),
+                expect=2,
+                settle=1.0,
             )
             created = await kafka_probe.collect(
                 [ReferralCreatedV1.topic()],
                 lambda r: run in r.value.decode() or _from_run(r.value, run),
-                expect=2, timeout=30, settle=2.0,
+                expect=2,
+                timeout=30,
+                settle=2.0,
             )
             assert await referrals.count_documents({"agency_reference": {"$regex": run}}) == 2
         finally:

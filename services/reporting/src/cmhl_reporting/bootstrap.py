@@ -22,7 +22,9 @@ def build(settings: ReportingSettings, **_: Any) -> FastAPI:
     client = make_mongo_client(settings.mongo_uri, f"cmhl-{SERVICE}")
     db = client[settings.mongo_database]
     projector = Projector(MongoFactStore(db))
-    broker.include_router(build_router(projector, dead_letter_sink(broker), settings.consumer_group_prefix))
+    broker.include_router(
+        build_router(projector, dead_letter_sink(broker), settings.consumer_group_prefix)
+    )
 
     async def prepare_database() -> None:
         await ensure_indexes(db)

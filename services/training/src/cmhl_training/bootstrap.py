@@ -21,15 +21,18 @@ SERVICE = "training"
 
 def build(settings: TrainingSettings, *, clock: Clock | None = None, **_: Any) -> FastAPI:
     broker = make_broker(settings.kafka_bootstrap, f"cmhl-{SERVICE}")
-    broker.publisher(TrainingCompletedV1.topic(), schema=TrainingCompletedV1,
-                     title=TrainingCompletedV1.topic())
+    broker.publisher(
+        TrainingCompletedV1.topic(), schema=TrainingCompletedV1, title=TrainingCompletedV1.topic()
+    )
     client = make_mongo_client(settings.mongo_uri, f"cmhl-{SERVICE}")
     db = client[settings.mongo_database]
     locks = AggregateLocks()
     relay = OutboxRelay(db[SESSIONS], kafka_publish(broker.publish), locks)
     service = TrainingService(
-        MongoSessionRepository(db, locks), clock or SystemClock(),
-        settings.pseudonym_key.get_secret_value().encode(), relay.wake,
+        MongoSessionRepository(db, locks),
+        clock or SystemClock(),
+        settings.pseudonym_key.get_secret_value().encode(),
+        relay.wake,
     )
 
     async def prepare_database() -> None:

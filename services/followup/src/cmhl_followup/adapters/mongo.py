@@ -55,8 +55,14 @@ class MongoFollowUpRepository:
             outbox = [e for e in current.get("outbox", []) if e["event_id"] != entry["event_id"]]
             await self._follow_ups.update_one(
                 {"_id": follow_up_id, "status": "scheduled"},
-                {"$set": {"status": "due", "due_event_id": entry["event_id"],
-                          "outbox": [*outbox, entry], "outbox_pending": True}},
+                {
+                    "$set": {
+                        "status": "due",
+                        "due_event_id": entry["event_id"],
+                        "outbox": [*outbox, entry],
+                        "outbox_pending": True,
+                    }
+                },
             )
 
     async def list_for_liaison(

@@ -30,8 +30,9 @@ class FollowUpService:
         """Idempotent: follow-up ids derive from the referral, so redelivery schedules nothing."""
         rows = []
         for event in events:
-            for planned in plan_follow_ups(event.referral_id, event.referred_at,
-                                           self._offsets_days):
+            for planned in plan_follow_ups(
+                event.referral_id, event.referred_at, self._offsets_days
+            ):
                 scheduled = FollowUpScheduledV1.create(
                     about=(str(planned.follow_up_id),),
                     producer=PRODUCER,

@@ -1,4 +1,4 @@
-"""Referral use cases: create (from a liaison or an agency) and read, with access control and audit."""
+"""Referral use cases: create (liaison or agency) and read, with access control and audit."""
 
 import uuid
 from dataclasses import dataclass
@@ -73,7 +73,10 @@ class ReferralService:
     def person_id(self, command: CreateReferral) -> str:
         person = command.person
         return pseudonym(
-            self._pseudonym_key, person.family_name, person.given_name, person.birth_date.isoformat()
+            self._pseudonym_key,
+            person.family_name,
+            person.given_name,
+            person.birth_date.isoformat(),
         )
 
     async def create(self, command: CreateReferral, actor: Actor) -> Created:
@@ -157,8 +160,16 @@ class ReferralService:
 
     async def _record_missing(self, actor: Actor, action: str, referral_id: uuid.UUID) -> None:
         await self._audit.record(
-            AuditEntry(actor.name, actor.roles, action, str(referral_id), None,
-                       self._clock.now(), actor.source_address, "not_found")
+            AuditEntry(
+                actor.name,
+                actor.roles,
+                action,
+                str(referral_id),
+                None,
+                self._clock.now(),
+                actor.source_address,
+                "not_found",
+            )
         )
 
 

@@ -5,21 +5,36 @@ from cmhl_contracts.vocabulary import ReferralStatus as S
 ALLOWED_TRANSITIONS: dict[S, frozenset[S]] = {
     S.RECEIVED: frozenset({S.ACCEPTED, S.DECLINED, S.REFERRED_ELSEWHERE}),
     S.ACCEPTED: frozenset(
-        {S.UNABLE_TO_CONTACT, S.APPOINTMENT_SCHEDULED, S.DECLINED_BY_PERSON,
-         S.REFERRED_ELSEWHERE, S.CONNECTED_TO_TREATMENT, S.LOST_TO_FOLLOW_UP}
+        {
+            S.UNABLE_TO_CONTACT,
+            S.APPOINTMENT_SCHEDULED,
+            S.DECLINED_BY_PERSON,
+            S.REFERRED_ELSEWHERE,
+            S.CONNECTED_TO_TREATMENT,
+            S.LOST_TO_FOLLOW_UP,
+        }
     ),
     S.UNABLE_TO_CONTACT: frozenset(
-        {S.ACCEPTED, S.APPOINTMENT_SCHEDULED, S.LOST_TO_FOLLOW_UP, S.DECLINED_BY_PERSON,
-         S.REFERRED_ELSEWHERE}
+        {
+            S.ACCEPTED,
+            S.APPOINTMENT_SCHEDULED,
+            S.LOST_TO_FOLLOW_UP,
+            S.DECLINED_BY_PERSON,
+            S.REFERRED_ELSEWHERE,
+        }
     ),
     S.APPOINTMENT_SCHEDULED: frozenset({S.ATTENDED, S.NO_SHOW, S.DECLINED_BY_PERSON}),
     S.NO_SHOW: frozenset(
-        {S.APPOINTMENT_SCHEDULED, S.UNABLE_TO_CONTACT, S.LOST_TO_FOLLOW_UP,
-         S.DECLINED_BY_PERSON}
+        {S.APPOINTMENT_SCHEDULED, S.UNABLE_TO_CONTACT, S.LOST_TO_FOLLOW_UP, S.DECLINED_BY_PERSON}
     ),
     S.ATTENDED: frozenset(
-        {S.APPOINTMENT_SCHEDULED, S.CONNECTED_TO_TREATMENT, S.REFERRED_ELSEWHERE,
-         S.DECLINED_BY_PERSON, S.LOST_TO_FOLLOW_UP}
+        {
+            S.APPOINTMENT_SCHEDULED,
+            S.CONNECTED_TO_TREATMENT,
+            S.REFERRED_ELSEWHERE,
+            S.DECLINED_BY_PERSON,
+            S.LOST_TO_FOLLOW_UP,
+        }
     ),
     # Closed states: a new episode is a new referral.
     S.DECLINED: frozenset(),

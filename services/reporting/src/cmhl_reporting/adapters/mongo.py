@@ -1,5 +1,6 @@
 """MongoDB adapters: the fact store projections write to, and the aggregate queries on it."""
 
+import contextlib
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
@@ -41,11 +42,13 @@ class MongoFactStore:
                 revised.append((write, source))
                 continue
             # $setOnInsert: the first application wins and later ones change nothing.
-            by_collection[write.collection].append(UpdateOne(
-                {"_id": write.key},
-                {"$setOnInsert": write.fields | {"_source": source}},
-                upsert=True,
-            ))
+            by_collection[write.collection].append(
+                UpdateOne(
+                    {"_id": write.key},
+                    {"$setOnInsert": write.fields | {"_source": source}},
+                    upsert=True,
+                )
+            )
         for collection, operations in by_collection.items():
             await self._bulk(collection, operations)
         for write, source in revised:
@@ -68,14 +71,13 @@ class MongoFactStore:
 
     async def _apply_revision(self, write: FactWrite, source: Document) -> None:
         """A higher revision replaces a lower one; an equal or older one changes nothing."""
-        try:
+        # A duplicate key means a same-or-newer revision is stored already.
+        with contextlib.suppress(DuplicateKeyError):
             await self._db[write.collection].update_one(
                 {"_id": write.key, "revision": {"$lt": write.revision}},
                 {"$set": write.fields | {"revision": write.revision, "_source": source}},
                 upsert=True,
             )
-        except DuplicateKeyError:
-            pass  # a same-or-newer revision is stored already
 
 
 class MongoMetricsQueries:
@@ -85,8 +87,12 @@ class MongoMetricsQueries:
     async def count(self, collection: str, match: Document | None = None) -> int:
         return await self._db[collection].count_documents(match or {})
 
-    async def count_by(self, collection: str, field: str, match: Document | None = None,
-                       ) -> dict[str, int]:
+    async def count_by(
+        self,
+        collection: str,
+        field: str,
+        match: Document | None = None,
+    ) -> dict[str, int]:
         pipeline: list[Document] = [
             {"$match": match or {}},
             {"$group": {"_id": f"${field}", "n": {"$sum": 1}}},
@@ -94,8 +100,9 @@ class MongoMetricsQueries:
         cursor = await self._db[collection].aggregate(pipeline)
         return {str(row["_id"]): int(row["n"]) async for row in cursor}
 
-    async def count_distinct(self, collection: str, field: str, match: Document | None = None,
-                             unwind: bool = False) -> int:
+    async def count_distinct(
+        self, collection: str, field: str, match: Document | None = None, unwind: bool = False
+    ) -> int:
         pipeline: list[Document] = [{"$match": match or {}}]
         if unwind:
             pipeline.append({"$unwind": f"${field}"})
@@ -106,9 +113,7 @@ class MongoMetricsQueries:
 
     async def statewide(self, start: datetime | None, end: datetime | None) -> Document:
         """Referrals and their follow-ups received in [start, end); trainings held in it."""
-        bounds: Document = {
-            **({"$gte": start} if start else {}), **({"$lt": end} if end else {})
-        }
+        bounds: Document = {**({"$gte": start} if start else {}), **({"$lt": end} if end else {})}
         referred = {"referred_at": bounds} if bounds else {}
         held = {"held_at": bounds} if bounds else {}
         return {
@@ -116,7 +121,8 @@ class MongoMetricsQueries:
                 "total": await self.count(REFERRALS, referred),
                 "people": await self.count_distinct(REFERRALS, "person_id", referred),
                 "repeat_involvement": await self.count(
-                    REFERRALS, referred | {"repeat_involvement": True}),
+                    REFERRALS, referred | {"repeat_involvement": True}
+                ),
                 "by_source": await self.count_by(REFERRALS, "source", referred),
                 "by_presenting_need": await self.count_by(REFERRALS, "primary_need", referred),
             },
@@ -128,7 +134,8 @@ class MongoMetricsQueries:
             "trainings": {
                 "sessions": await self.count(TRAINING_SESSIONS, held),
                 "officers_trained": await self.count_distinct(
-                    TRAINING_SESSIONS, "officer_ids", held, unwind=True),
+                    TRAINING_SESSIONS, "officer_ids", held, unwind=True
+                ),
             },
         }
 

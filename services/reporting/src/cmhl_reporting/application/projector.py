@@ -17,10 +17,14 @@ class Projector:
         self._store = store
 
     async def apply(self, deliveries: list[Delivery[Any]]) -> None:
-        writes = []
+        writes: list[tuple[FactWrite, dict[str, Any]]] = []
         for delivery in deliveries:
             event: IntegrationEvent = delivery.event
-            source = {"topic": delivery.topic, "partition": delivery.partition,
-                      "offset": delivery.offset, "event_id": str(event.event_id)}
+            source = {
+                "topic": delivery.topic,
+                "partition": delivery.partition,
+                "offset": delivery.offset,
+                "event_id": str(event.event_id),
+            }
             writes.extend((write, source) for write in project(event))
         await self._store.apply(writes)

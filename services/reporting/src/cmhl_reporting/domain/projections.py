@@ -27,7 +27,11 @@ FOLLOW_UPS_DUE = "follow_ups_due"
 FOLLOW_UPS_COMPLETED = "follow_ups_completed"
 TRAINING_SESSIONS = "training_sessions"
 FACT_COLLECTIONS = (
-    REFERRALS, STATUS_CHANGES, FOLLOW_UPS_SCHEDULED, FOLLOW_UPS_DUE, FOLLOW_UPS_COMPLETED,
+    REFERRALS,
+    STATUS_CHANGES,
+    FOLLOW_UPS_SCHEDULED,
+    FOLLOW_UPS_DUE,
+    FOLLOW_UPS_COMPLETED,
     TRAINING_SESSIONS,
 )
 
@@ -46,67 +50,109 @@ def month_of(event_time: Any) -> str:
 
 
 def project_referral_created(event: ReferralCreatedV1) -> list[FactWrite]:
-    return [FactWrite(REFERRALS, str(event.referral_id), {
-        "person_id": event.person_id,
-        "source": event.source.value,
-        "court_type": event.court_type.value if event.court_type else None,
-        "primary_need": event.primary_need.value,
-        "county_fips": event.county_fips,
-        "cmhc_id": event.cmhc_id,
-        "liaison_id": event.liaison_id,
-        "agency_id": event.agency_id,
-        "referred_at": event.referred_at,
-        "month": month_of(event.referred_at),
-        "repeat_involvement": event.repeat_involvement,
-    })]
+    return [
+        FactWrite(
+            REFERRALS,
+            str(event.referral_id),
+            {
+                "person_id": event.person_id,
+                "source": event.source.value,
+                "court_type": event.court_type.value if event.court_type else None,
+                "primary_need": event.primary_need.value,
+                "county_fips": event.county_fips,
+                "cmhc_id": event.cmhc_id,
+                "liaison_id": event.liaison_id,
+                "agency_id": event.agency_id,
+                "referred_at": event.referred_at,
+                "month": month_of(event.referred_at),
+                "repeat_involvement": event.repeat_involvement,
+            },
+        )
+    ]
 
 
 def project_referral_status_changed(event: ReferralStatusChangedV1) -> list[FactWrite]:
-    return [FactWrite(STATUS_CHANGES, f"{event.referral_id}:{event.sequence}", {
-        "referral_id": str(event.referral_id),
-        "to_status": event.to_status.value,
-        "changed_at": event.changed_at,
-        "referred_at": event.referred_at,
-        "cmhc_id": event.cmhc_id,
-    })]
+    return [
+        FactWrite(
+            STATUS_CHANGES,
+            f"{event.referral_id}:{event.sequence}",
+            {
+                "referral_id": str(event.referral_id),
+                "to_status": event.to_status.value,
+                "changed_at": event.changed_at,
+                "referred_at": event.referred_at,
+                "cmhc_id": event.cmhc_id,
+            },
+        )
+    ]
 
 
 def project_follow_up_scheduled(event: FollowUpScheduledV1) -> list[FactWrite]:
-    return [FactWrite(FOLLOW_UPS_SCHEDULED, str(event.follow_up_id),
-                      {"referral_id": str(event.referral_id), "due_at": event.due_at,
-                       "referred_at": event.referred_at})]
+    return [
+        FactWrite(
+            FOLLOW_UPS_SCHEDULED,
+            str(event.follow_up_id),
+            {
+                "referral_id": str(event.referral_id),
+                "due_at": event.due_at,
+                "referred_at": event.referred_at,
+            },
+        )
+    ]
 
 
 def project_follow_up_due(event: FollowUpDueV1) -> list[FactWrite]:
-    return [FactWrite(FOLLOW_UPS_DUE, str(event.follow_up_id),
-                      {"referral_id": str(event.referral_id), "due_at": event.due_at,
-                       "referred_at": event.referred_at})]
+    return [
+        FactWrite(
+            FOLLOW_UPS_DUE,
+            str(event.follow_up_id),
+            {
+                "referral_id": str(event.referral_id),
+                "due_at": event.due_at,
+                "referred_at": event.referred_at,
+            },
+        )
+    ]
 
 
 def project_follow_up_completed(event: FollowUpCompletedV1) -> list[FactWrite]:
-    return [FactWrite(FOLLOW_UPS_COMPLETED, str(event.follow_up_id), {
-        "referral_id": str(event.referral_id),
-        "outcome": event.outcome.value,
-        "overdue": event.overdue,
-        "completed_at": event.completed_at,
-        "referred_at": event.referred_at,
-    })]
+    return [
+        FactWrite(
+            FOLLOW_UPS_COMPLETED,
+            str(event.follow_up_id),
+            {
+                "referral_id": str(event.referral_id),
+                "outcome": event.outcome.value,
+                "overdue": event.overdue,
+                "completed_at": event.completed_at,
+                "referred_at": event.referred_at,
+            },
+        )
+    ]
 
 
 def project_training_completed(event: TrainingCompletedV1) -> list[FactWrite]:
-    return [FactWrite(TRAINING_SESSIONS, str(event.session_id), {
-        "course_id": event.course_id,
-        "county_fips": event.county_fips,
-        "host_agency_id": event.host_agency_id,
-        "held_on": event.held_on.isoformat(),
-        # A datetime as well, so one time window filters referrals and trainings alike.
-        "held_at": datetime(event.held_on.year, event.held_on.month, event.held_on.day,
-                            tzinfo=UTC),
-        "month": event.held_on.isoformat()[:7],
-        "officer_ids": list(event.officer_ids),
-        "officer_agency_ids": list(event.officer_agency_ids),
-        "credit_hours": event.credit_hours,
-    }, revision=event.revision)]
+    return [
+        FactWrite(
+            TRAINING_SESSIONS,
+            str(event.session_id),
+            {
+                "course_id": event.course_id,
+                "county_fips": event.county_fips,
+                "host_agency_id": event.host_agency_id,
+                "held_on": event.held_on.isoformat(),
+                # A datetime as well, so one time window filters referrals and trainings alike.
+                "held_at": datetime(
+                    event.held_on.year, event.held_on.month, event.held_on.day, tzinfo=UTC
+                ),
+                "month": event.held_on.isoformat()[:7],
+                "officer_ids": list(event.officer_ids),
+                "officer_agency_ids": list(event.officer_agency_ids),
+                "credit_hours": event.credit_hours,
+            },
+            revision=event.revision,
+        )
+    ]
 
 
 def project(event: IntegrationEvent) -> list[FactWrite]:
@@ -127,6 +173,10 @@ def project(event: IntegrationEvent) -> list[FactWrite]:
 
 
 PROJECTED_EVENTS: tuple[type[IntegrationEvent], ...] = (
-    ReferralCreatedV1, ReferralStatusChangedV1, FollowUpScheduledV1, FollowUpDueV1,
-    FollowUpCompletedV1, TrainingCompletedV1,
+    ReferralCreatedV1,
+    ReferralStatusChangedV1,
+    FollowUpScheduledV1,
+    FollowUpDueV1,
+    FollowUpCompletedV1,
+    TrainingCompletedV1,
 )

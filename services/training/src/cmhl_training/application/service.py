@@ -36,7 +36,10 @@ class CompleteSession:
 
 class TrainingService:
     def __init__(
-        self, repository: SessionRepository, clock: Clock, pseudonym_key: bytes,
+        self,
+        repository: SessionRepository,
+        clock: Clock,
+        pseudonym_key: bytes,
         events_written: Any,
     ) -> None:
         self._repository = repository

@@ -37,8 +37,13 @@ async def list_follow_ups(
         principal.subject, status, limit
     )
     data = [
-        FollowUpPublic(follow_up_id=d["_id"], referral_id=d["referral_id"], kind=d["kind"],
-                       due_at=d["due_at"], status=d["status"])
+        FollowUpPublic(
+            follow_up_id=d["_id"],
+            referral_id=d["referral_id"],
+            kind=d["kind"],
+            due_at=d["due_at"],
+            status=d["status"],
+        )
         for d in documents
     ]
     return FollowUpsPublic(data=data, count=len(data))

@@ -49,9 +49,7 @@ def build_router(
         for delivery in deliveries:
             event = delivery.event
             try:
-                await service.create(
-                    command_from(event), Actor(None, event.agency.agency_id, None)
-                )
+                await service.create(command_from(event), Actor(None, event.agency.agency_id, None))
             except InvalidReferral as exc:
                 raise PermanentlyInvalid(str(exc)) from exc
 

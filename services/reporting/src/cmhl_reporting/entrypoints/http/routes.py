@@ -23,8 +23,10 @@ async def statewide(
     """Statewide totals: referrals by source and need, follow-ups, trainings and officers."""
     for value in (start, end):
         if value is not None and value.tzinfo is None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                "start and end need a time zone, e.g. 2018-01-01T00:00:00Z")
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                "start and end need a time zone, e.g. 2018-01-01T00:00:00Z",
+            )
     if start and end and start >= end:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "start must be before end")
     metrics: dict[str, Any] = await request.app.state.queries.statewide(start, end)

@@ -58,19 +58,27 @@ class SessionPublic(BaseModel):
 
 def _public(document: dict[str, Any]) -> SessionPublic:
     return SessionPublic(
-        session_id=document["_id"], course_id=document["course_id"],
-        held_on=date.fromisoformat(document["held_on"]), county_fips=document["county_fips"],
+        session_id=document["_id"],
+        course_id=document["course_id"],
+        held_on=date.fromisoformat(document["held_on"]),
+        county_fips=document["county_fips"],
         host_agency_id=document["host_agency_id"],
-        trainer_liaison_id=document["trainer_liaison_id"], revision=document["revision"],
-        officers_completed=len(document["roster"]), credit_hours=document["credit_hours"],
+        trainer_liaison_id=document["trainer_liaison_id"],
+        revision=document["revision"],
+        officers_completed=len(document["roster"]),
+        credit_hours=document["credit_hours"],
     )
 
 
 @router.get("/courses")
 async def list_courses(_: Annotated[Principal, require_any(*Role)]) -> list[CoursePublic]:
     """The POST course catalog."""
-    return [CoursePublic(course_id=c.course_id, title=c.title, category=c.category,
-                         credit_hours=c.credit_hours) for c in POST_COURSES]
+    return [
+        CoursePublic(
+            course_id=c.course_id, title=c.title, category=c.category, credit_hours=c.credit_hours
+        )
+        for c in POST_COURSES
+    ]
 
 
 @router.post(

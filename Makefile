@@ -1,0 +1,56 @@
+# The two commands of the README: `make up` (the whole system with demo data) and `make test`.
+SHELL := /bin/bash
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+STATE := deploy/local/state
+TEST_STATE := deploy/local/state-test
+STACK := $(UV) run --frozen python deploy/local/stack.py
+DEMO_REFERRALS ?= 2000
+DEMO_TRAININGS ?= 40
+
+.PHONY: help install up demo down status test test-only lint fmt faults bench
+
+help:
+	@echo "make up      start Kafka, FerretDB and the four services with demo data"
+	@echo "make test    start a throw-away stack, run lint and every test, stop it"
+	@echo "make down    stop what make up started"
+	@echo "make demo    load the brochure's full history (43,431 referrals, 836 trainings)"
+	@echo "make lint    ruff, mypy --strict, import-linter"
+
+$(UV):
+	@echo "[make] installing uv $(UV_VERSION) from PyPI"
+	python3 -m pip install --quiet --user "uv==$(UV_VERSION)"
+
+install: $(UV)
+	@$(UV) sync --frozen --quiet
+	@$(STACK) install
+
+up: install
+	@$(STACK) up --services
+	@$(UV) run --frozen python deploy/local/demo.py --referrals $(DEMO_REFERRALS) \
+		--trainings $(DEMO_TRAININGS) --wait
+	@$(UV) run --frozen python deploy/local/urls.py
+
+demo: install
+	@$(STACK) up --services
+	@$(UV) run --frozen python deploy/local/demo.py --wait
+
+down:
+	@if [ -x "$(UV)" ]; then $(STACK) down; else echo "nothing to stop"; fi
+
+status:
+	@$(STACK) status
+
+lint: install
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy
+	$(UV) run --frozen lint-imports
+
+fmt:
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+# A fresh stack on free ports for every run, stopped whatever the outcome.
+test: install lint
+	@bash deploy/local/run-tests.sh "$(TEST_STATE)" $(PYTEST_ARGS)

@@ -1,0 +1,240 @@
+"""Demo data through the real paths: agency submissions on Kafka and trainings over the API.
+
+    python deploy/local/demo.py [--referrals N] [--trainings N] [--state-dir DIR] [--seed N]
+
+The defaults reproduce the brochure (DOMAIN.md): 43,431 referrals (sources 76/11/10/3 %, needs
+43/39/18 %) over the 31 liaisons' counties, some people referred repeatedly, and 836 trainings
+of 12,515 officers. Names are synthetic; each run's references are new, so runs add up.
+"""
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaProducer
+from cmhl_contracts import AgencyReferralSubmittedV1
+from cmhl_contracts.counties import MISSOURI_COUNTIES
+from cmhl_servicekit.auth import Role, TokenSettings, mint_token
+
+HERE = Path(__file__).resolve().parent
+SOURCES = [("municipal_police", 76), ("sheriff", 11), ("court", 10), ("other", 3)]
+NEEDS = [
+    ("threat_to_self_or_others", 43),
+    ("behavioral_needs", 39),
+    ("substance_use", 10),
+    ("other", 8),
+]
+COURT_TYPES = ["mental_health", "treatment_drug", "veterans", "circuit", "municipal", "juvenile"]
+LOCATIONS = ["community", "detention", "hospital_er"]
+COURSES = [
+    "umh",
+    "umh-youth",
+    "co-occurring",
+    "suicide-warning-signs",
+    "civil-detention",
+    "de-escalation",
+    "resiliency",
+    "trauma-ptsd",
+]
+GIVEN = ["Ann", "Ben", "Cal", "Dee", "Eli", "Fay", "Gus", "Hal", "Ida", "Jo", "Kim", "Lou"]
+FAMILY = ["Ash", "Birch", "Cedar", "Dale", "Elm", "Fern", "Glen", "Heath", "Ivy", "Juniper"]
+BROCHURE_REFERRALS = 43_431
+BROCHURE_TRAININGS = 836
+BROCHURE_OFFICERS = 12_515
+
+
+def pick(rng: random.Random, weighted: list[tuple[str, int]]) -> str:
+    return rng.choices([v for v, _ in weighted], [w for _, w in weighted])[0]
+
+
+def progress(label: str, done: int, total: int, started: float) -> None:
+    rate = done / max(time.monotonic() - started, 1e-6)
+    sys.stdout.write(f"\r[demo] {label}: {done:,}/{total:,} ({rate:,.0f}/s)")
+    if done == total:
+        sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def submissions(count: int, rng: random.Random, run: str) -> list[AgencyReferralSubmittedV1]:
+    counties = sorted(MISSOURI_COUNTIES)
+    # About one person in six is referred again (DOMAIN.md: many referrals per person).
+    people = [
+        (
+            rng.choice(GIVEN),
+            rng.choice(FAMILY) + str(n),
+            date(1950, 1, 1) + timedelta(days=rng.randrange(20_000)),
+        )
+        for n in range(max(1, count * 5 // 6))
+    ]
+    now = datetime.now(UTC)
+    events = []
+    for n in range(count):
+        source = pick(rng, SOURCES)
+        county = rng.choice(counties)
+        agency_id = f"{source.replace('_', '-')}-{county}"
+        given, family, born = rng.choice(people)
+        reference = f"{run}-{n}"
+        events.append(
+            AgencyReferralSubmittedV1.create(
+                about=(agency_id, reference),
+                producer="demo-seeder",
+                correlation_id=reference,
+                agency={
+                    "agency_id": agency_id,
+                    "source": source,
+                    "court_type": rng.choice(COURT_TYPES) if source == "court" else None,
+                },
+                agency_reference=reference,
+                county_fips=county,
+                primary_need=pick(rng, NEEDS),
+                person_location=rng.choice(LOCATIONS),
+                person={"given_name": given, "family_name": family, "birth_date": born},
+                # Two years of history, so monthly trends show and older follow-ups are due.
+                referred_at=now - timedelta(minutes=rng.randrange(2 * 365 * 24 * 60)),
+            )
+        )
+    return events
+
+
+async def send_referrals(bootstrap: str, events: list[AgencyReferralSubmittedV1]) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20
+    )
+    await producer.start()
+    started = time.monotonic()
+    try:
+        for start in range(0, len(events), 500):
+            chunk = events[start : start + 500]
+            futures = [
+                await producer.send(
+                    AgencyReferralSubmittedV1.topic(),
+                    e.model_dump_json().encode(),
+                    key=e.kafka_key(),
+                )
+                for e in chunk
+            ]
+            await asyncio.gather(*futures)
+            progress("referrals sent to the agency topic", start + len(chunk), len(events), started)
+    finally:
+        await producer.stop()
+
+
+async def post_trainings(
+    base_url: str, signing_key: str, sessions: int, officers: int, rng: random.Random
+) -> None:
+    tokens = TokenSettings("cmhl-local", "cmhl", signing_key)
+    counties = sorted(MISSOURI_COUNTIES)
+    officer_pool = [
+        (f"agency-{n % 400:03d}", f"O-{uuid.UUID(int=rng.getrandbits(128)).hex[:10]}")
+        for n in range(officers)
+    ]
+    rng.shuffle(officer_pool)
+    per_session = max(1, len(officer_pool) // max(sessions, 1))
+    started = time.monotonic()
+    today = datetime.now(UTC).date()
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        for n in range(sessions):
+            roster = officer_pool[n * per_session : (n + 1) * per_session] or [
+                rng.choice(officer_pool)
+            ]
+            trainer = f"liaison-{rng.randrange(31) + 1:02d}"
+            token = mint_token(tokens, subject=trainer, roles=[Role.LIAISON])
+            response = await client.post(
+                "/api/v1/training-sessions",
+                headers={"Authorization": f"Bearer {token}"},
+                json={
+                    "course_id": rng.choice(COURSES),
+                    "held_on": (today - timedelta(days=rng.randrange(360))).isoformat(),
+                    "county_fips": rng.choice(counties),
+                    "host_agency_id": roster[0][0],
+                    "capacity": max(40, len(roster)),
+                    "roster": [{"agency_id": a, "officer_ref": o} for a, o in roster],
+                },
+            )
+            if response.status_code not in (200, 201):
+                raise SystemExit(
+                    f"training session rejected: {response.status_code} {response.text[:300]}"
+                )
+            if (n + 1) % 10 == 0 or n + 1 == sessions:
+                progress("training sessions posted", n + 1, sessions, started)
+
+
+async def wait_for_metrics(base_url: str, token: str, referrals: int, timeout: float) -> None:
+    """Polls the statewide metrics until the demo referrals are counted, showing progress."""
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        baseline: int | None = None
+        while True:
+            response = await client.get(
+                "/api/v1/metrics/statewide", headers={"Authorization": f"Bearer {token}"}
+            )
+            total = int(response.json()["referrals"]["total"])
+            baseline = total if baseline is None else baseline
+            sys.stdout.write(f"\r[demo] referrals counted in the statewide metrics: {total:,}")
+            sys.stdout.flush()
+            if total >= referrals or time.monotonic() - started > timeout:
+                sys.stdout.write("\n")
+                return
+            await asyncio.sleep(1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--referrals", type=int, default=BROCHURE_REFERRALS)
+    parser.add_argument("--trainings", type=int, default=BROCHURE_TRAININGS)
+    parser.add_argument(
+        "--officers",
+        type=int,
+        default=None,
+        help="unique officers (default: in the brochure's proportion)",
+    )
+    parser.add_argument("--state-dir", type=Path, default=HERE / "state")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--wait", action="store_true", help="wait until the statewide metrics count the referrals"
+    )
+    args = parser.parse_args()
+    stack: dict[str, Any] = json.loads((args.state_dir / "stack.json").read_text())
+    creds: dict[str, Any] = json.loads((args.state_dir / "credentials.json").read_text())
+    rng = random.Random(args.seed)
+    officers = args.officers or round(args.trainings * BROCHURE_OFFICERS / BROCHURE_TRAININGS)
+    run = uuid.uuid4().hex[:8]
+    asyncio.run(
+        send_referrals(f"127.0.0.1:{stack['kafka_port']}", submissions(args.referrals, rng, run))
+    )
+    asyncio.run(
+        post_trainings(
+            f"http://127.0.0.1:{stack['service_ports']['training']}",
+            creds["keys"]["auth_signing_key"],
+            args.trainings,
+            officers,
+            rng,
+        )
+    )
+    print(
+        f"[demo] sent {args.referrals:,} referrals and {args.trainings:,} trainings "
+        f"({officers:,} officers)"
+    )
+    if args.wait:
+        asyncio.run(
+            wait_for_metrics(
+                f"http://127.0.0.1:{stack['service_ports']['reporting']}",
+                creds["tokens"]["metrics_consumer"],
+                args.referrals,
+                timeout=300,
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""Prints where the running local system answers, and how to ask it."""
+
+import json
+from pathlib import Path
+
+STATE = Path(__file__).resolve().parent / "state"
+
+
+def main() -> None:
+    stack = json.loads((STATE / "stack.json").read_text())
+    ports = stack["service_ports"]
+    credentials = STATE / "credentials.json"
+    print(f"""
+CMHL is running.
+  referral   http://127.0.0.1:{ports["referral"]}/docs    (liaisons' API)
+  followup   http://127.0.0.1:{ports["followup"]}/docs
+  training   http://127.0.0.1:{ports["training"]}/docs
+  reporting  http://127.0.0.1:{ports["reporting"]}/docs    (statewide metrics)
+  Kafka      127.0.0.1:{stack["kafka_port"]}      MongoDB wire (FerretDB) 127.0.0.1:{stack["mongo_port"]}
+  logs       {STATE / "logs"}
+Demo credentials (a liaison, a supervisor, a metrics consumer, a privacy officer):
+  {credentials}
+Statewide metrics:
+  curl -s -H "Authorization: Bearer $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tokens"]["metrics_consumer"])' {credentials})" \\
+    http://127.0.0.1:{ports["reporting"]}/api/v1/metrics/statewide
+Stop everything with `make down`.""")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Cross-cutting defaults: safe error reasons, dead letters, logs, crypto, tokens, body limits."""
+
+import json
+import logging
+from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import ConsumerRecord
+from cmhl_servicekit.auth import Role, TokenSettings, mint_token, verify_token
+from cmhl_servicekit.consuming import BatchProcessor, Delivery, decode, safe_reason
+from cmhl_servicekit.crypto import FieldCipher, pseudonym
+from cmhl_servicekit.http import BodySizeLimit
+from cmhl_servicekit.logging import JsonFormatter
+from fastapi import FastAPI
+from pydantic import BaseModel, ValidationError
+
+
+class Thing(BaseModel):
+    name: str
+    size: int
+
+
+def record(value: bytes, offset: int = 0) -> "ConsumerRecord[bytes, bytes]":
+    return ConsumerRecord("topic", 0, offset, 0, 0, b"k", value, None, 1, len(value), [])
+
+
+def test_reasons_name_fields_never_values() -> None:
+    with pytest.raises(ValidationError) as raised:
+        Thing.model_validate({"name": 3, "size": "Jane Doe"})
+    reason = safe_reason(raised.value)
+    assert "size" in reason
+    assert "Jane" not in reason
+
+
+def test_decode_separates_good_from_bad_records() -> None:
+    good, bad = decode(
+        [record(b'{"name":"a","size":1}', 0), record(b"{oops", 1), record(b"", 2)], Thing
+    )
+    assert [d.offset for d in good] == [0]
+    assert [(r.offset, reason.split(":")[0]) for r, reason in bad] == [
+        (1, "invalid event"),
+        (2, "empty message"),
+    ]
+
+
+async def test_a_poison_record_is_dead_lettered_after_bounded_retries_and_the_rest_applied() -> (
+    None
+):
+    applied: list[int] = []
+    attempts: dict[int, int] = {}
+    dead: list[tuple[int, str]] = []
+
+    async def apply(deliveries: list[Delivery[Thing]]) -> None:
+        for delivery in deliveries:
+            if delivery.event.name == "poison":
+                attempts[delivery.offset] = attempts.get(delivery.offset, 0) + 1
+                raise RuntimeError("handler bug")
+        applied.extend(d.offset for d in deliveries)
+
+    async def dead_letter(rec: Any, reason: str) -> None:
+        dead.append((rec.offset, reason))
+
+    records: Sequence[ConsumerRecord[bytes, bytes]] = [
+        record(b'{"name":"a","size":1}', 0),
+        record(b'{"name":"poison","size":1}', 1),
+        record(b'{"name":"b","size":2}', 2),
+        record(b"not json", 3),
+    ]
+    await BatchProcessor(Thing, apply, dead_letter, poison_attempts=3).process(records)
+    assert applied == [0, 2]
+    assert attempts == {1: 4}  # once in the batch, then three times alone
+    assert sorted(offset for offset, _ in dead) == [1, 3]
+    assert "handler failed 3 times: RuntimeError" in dict(dead)[1]
+
+
+def test_log_lines_keep_only_allowed_fields() -> None:
+    entry = logging.LogRecord("x", logging.INFO, "f", 1, "created", None, None)
+    entry.__dict__.update({"referral_id": "r-1", "given_name": "Jane", "narrative": "x"})
+    line = json.loads(JsonFormatter("referral").format(entry))
+    assert line["referral_id"] == "r-1"
+    assert "given_name" not in line
+    assert "narrative" not in line
+
+
+def test_sealed_fields_open_only_with_their_context() -> None:
+    cipher = FieldCipher(b"k" * 32)
+    sealed = cipher.encrypt({"given_name": "Jane"}, "referral-1")
+    assert "Jane" not in sealed
+    assert cipher.decrypt(sealed, "referral-1") == {"given_name": "Jane"}
+    with pytest.raises(Exception):  # noqa: B017, PT011 - the AEAD tag check fails
+        cipher.decrypt(sealed, "referral-2")
+    assert pseudonym(b"k", "Doe", "Jane") != pseudonym(b"other key", "Doe", "Jane")
+
+
+def test_tokens_are_checked_for_issuer_audience_and_expiry() -> None:
+    settings = TokenSettings("cmhl-local", "cmhl", "s" * 40)
+    token = mint_token(settings, subject="liaison-01", roles=[Role.LIAISON], cmhc_id="c1")
+    principal = verify_token(settings, token)
+    assert principal.subject == "liaison-01"
+    assert principal.roles == {Role.LIAISON}
+    for wrong in (
+        TokenSettings("other", "cmhl", "s" * 40),
+        TokenSettings("cmhl-local", "x", "s" * 40),
+        TokenSettings("cmhl-local", "cmhl", "t" * 40),
+    ):
+        with pytest.raises(Exception):  # noqa: B017, PT011 - any rejection
+            verify_token(wrong, token)
+    expired = mint_token(settings, subject="a", roles=[], lifetime=timedelta(seconds=-1))
+    with pytest.raises(Exception):  # noqa: B017, PT011
+        verify_token(settings, expired)
+
+
+async def chunks(parts: list[bytes]) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+async def test_bodies_over_the_limit_get_413() -> None:
+    app = FastAPI()
+
+    @app.post("/echo")
+    async def echo(body: dict[str, str]) -> dict[str, str]:
+        return body
+
+    limited = BodySizeLimit(app, max_bytes=100)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=limited), base_url="http://t"
+    ) as client:
+        small = await client.post("/echo", json={"a": "b"})
+        large = await client.post("/echo", json={"a": "x" * 500})
+        chunked = await client.post("/echo", content=chunks([b'{"a": "', b"x" * 500, b'"}']))
+    assert small.status_code == 200
+    assert large.status_code == 413
+    assert chunked.status_code == 413

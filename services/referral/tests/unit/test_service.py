@@ -1,0 +1,149 @@
+"""Referral use cases with in-memory fakes: idempotent create, access rules, audit."""
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from cmhl_contracts import IntegrationEvent, ReferralCreatedV1
+from cmhl_contracts.vocabulary import PersonLocation, PresentingNeed, ReferralSource
+from cmhl_servicekit.auth import Principal, Role
+from cmhl_servicekit.clock import AdjustableClock
+
+from cmhl_referral.application.commands import CreateReferral
+from cmhl_referral.application.ports import AuditEntry
+from cmhl_referral.application.service import Actor, NotVisible, ReferralService
+from cmhl_referral.domain.referral import Person, Referral
+
+
+class InMemoryReferralRepository:
+    def __init__(self) -> None:
+        self.referrals: dict[uuid.UUID, Referral] = {}
+        self.events: list[IntegrationEvent] = []
+
+    async def add(self, referral: Referral, events: list[IntegrationEvent]) -> bool:
+        if referral.referral_id in self.referrals:
+            return False
+        self.referrals[referral.referral_id] = referral
+        self.events.extend(events)
+        return True
+
+    async def get(self, referral_id: uuid.UUID) -> Referral | None:
+        return self.referrals.get(referral_id)
+
+    async def referred_ats_of_person(self, person_id: str) -> list[datetime]:
+        return [r.referred_at for r in self.referrals.values() if r.person_id == person_id]
+
+
+class InMemoryAuditLog:
+    def __init__(self) -> None:
+        self.entries: list[AuditEntry] = []
+
+    async def record(self, entry: AuditEntry) -> None:
+        self.entries.append(entry)
+
+
+NOW = datetime(2018, 9, 30, 15, tzinfo=UTC)
+
+
+def liaison(name: str, cmhc: str = "cmhc-03") -> Actor:
+    return Actor(Principal(name, frozenset({Role.LIAISON}), cmhc), None, "10.0.0.1")
+
+
+def command(reference: str | None = None, **overrides: object) -> CreateReferral:
+    fields: dict[str, object] = {
+        "agency_id": "jc-pd",
+        "source": ReferralSource.MUNICIPAL_POLICE,
+        "court_type": None,
+        "agency_reference": reference,
+        "officer_reference": "badge-12",
+        "county_fips": "29051",
+        "primary_need": PresentingNeed.BEHAVIORAL_NEEDS,
+        "other_needs": [],
+        "person_location": PersonLocation.COMMUNITY,
+        "person": Person("Mia", "Vale", date(2001, 2, 3)),
+        "narrative": "n",
+        "part2_consent": None,
+        "referred_at": None,
+        "correlation_id": "corr-1",
+    } | overrides
+    return CreateReferral(**fields)  # type: ignore[arg-type]
+
+
+Parts = tuple[ReferralService, InMemoryReferralRepository, InMemoryAuditLog, list[int]]
+
+
+@pytest.fixture
+def parts() -> Parts:
+    repository, audit, woken = InMemoryReferralRepository(), InMemoryAuditLog(), []
+    service = ReferralService(
+        repository, audit, AdjustableClock(NOW), b"key", lambda: woken.append(1)
+    )
+    return service, repository, audit, woken
+
+
+async def test_create_stores_one_event_with_a_pseudonym_and_wakes_the_relay(parts: Parts) -> None:
+    service, repository, audit, woken = parts
+    result = await service.create(command(), liaison("liaison-05"))
+    assert result.created
+    [event] = repository.events
+    assert isinstance(event, ReferralCreatedV1)
+    assert event.liaison_id == "liaison-05"
+    assert event.person_id == result.referral.person_id != "Mia"
+    assert woken == [1]
+    assert [(e.action, e.outcome) for e in audit.entries] == [("create", "created")]
+
+
+async def test_a_resubmitted_reference_returns_the_first_referral_and_publishes_nothing(
+    parts: Parts,
+) -> None:
+    service, repository, _, _ = parts
+    first = await service.create(command("R-9"), liaison("liaison-05"))
+    again = await service.create(command("R-9"), liaison("liaison-05"))
+    assert not again.created
+    assert again.referral.referral_id == first.referral.referral_id
+    assert len(repository.events) == 1
+
+
+async def test_identifiers_are_normalised_before_hashing(parts: Parts) -> None:
+    service, _, _, _ = parts
+    a = await service.create(command(referred_at=NOW - timedelta(days=1)), liaison("l"))
+    b = await service.create(
+        command(person=Person("  mia ", "VALE", date(2001, 2, 3))), liaison("l")
+    )
+    c = await service.create(command(person=Person("Mia", "Vale", date(2001, 2, 4))), liaison("l"))
+    assert a.referral.person_id == b.referral.person_id != c.referral.person_id
+    assert b.referral.repeat_involvement
+
+
+async def test_reads_are_limited_to_own_caseload_or_cmhc_and_audited(parts: Parts) -> None:
+    service, _, audit, _ = parts
+    created = await service.create(command(), liaison("liaison-05", "cmhc-03"))
+    referral_id = created.referral.referral_id
+    assert (await service.get(referral_id, liaison("liaison-05"))).referral_id == referral_id
+    supervisor = Actor(Principal("s", frozenset({Role.SUPERVISOR}), "cmhc-03"), None, None)
+    await service.get(referral_id, supervisor)
+    for stranger in (
+        liaison("liaison-06", "cmhc-03"),
+        Actor(Principal("s2", frozenset({Role.SUPERVISOR}), "cmhc-04"), None, None),
+    ):
+        with pytest.raises(NotVisible):
+            await service.get(referral_id, stranger)
+    with pytest.raises(NotVisible):
+        await service.get(uuid.uuid4(), liaison("liaison-05"))
+    outcomes = [(e.actor, e.outcome) for e in audit.entries if e.action == "read"]
+    assert outcomes == [
+        ("liaison-05", "allowed"),
+        ("s", "allowed"),
+        ("liaison-06", "denied"),
+        ("s2", "denied"),
+        ("liaison-05", "not_found"),
+    ]
+
+
+async def test_agency_submissions_go_to_the_countys_liaison(parts: Parts) -> None:
+    service, _, _, _ = parts
+    result = await service.create(
+        command(referred_at=NOW - timedelta(days=2)), Actor(None, "jc-pd", None)
+    )
+    assert result.referral.assignment.liaison_id.startswith("liaison-")
+    assert result.referral.referred_at == NOW - timedelta(days=2)

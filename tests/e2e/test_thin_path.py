@@ -1,0 +1,142 @@
+"""The whole system as a black box: its own stack and four service processes, HTTP and Kafka in,
+statewide metrics out. Started with deploy/local/stack.py, exactly as `make up` starts it."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cmhl_contracts import AgencyReferralSubmittedV1
+from cmhl_servicekit.testing import KafkaProbe
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+STACK = [sys.executable, str(REPO / "deploy" / "local" / "stack.py")]
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    state = tmp_path_factory.mktemp("e2e-stack")
+    # Infrastructure must be installable here; the e2e run needs it whatever the env vars say.
+    if not os.environ.get("CMHL_TEST_KAFKA_BOOTSTRAP") and not os.environ.get("CI"):
+        pytest.skip("run through `make test`, which installs the stack this test starts")
+    try:
+        subprocess.run(
+            [*STACK, "up", "--free-ports", "--services", "--state-dir", str(state)],
+            check=True,
+            timeout=600,
+        )
+        yield {
+            "stack": json.loads((state / "stack.json").read_text()),
+            "credentials": json.loads((state / "credentials.json").read_text()),
+        }
+    finally:
+        subprocess.run([*STACK, "down", "--state-dir", str(state)], check=False, timeout=120)
+
+
+def url(system: dict[str, Any], service: str, path: str) -> str:
+    return f"http://127.0.0.1:{system['stack']['service_ports'][service]}{path}"
+
+
+def auth(system: dict[str, Any], role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {system['credentials']['tokens'][role]}"}
+
+
+async def test_referral_follow_up_and_training_reach_the_statewide_metrics(
+    system: dict[str, Any],
+) -> None:
+    referred_at = datetime.now(UTC) - timedelta(days=10)  # its 7-day follow-up is already due
+    async with httpx.AsyncClient(timeout=10) as client:
+        for service in ("referral", "followup", "training", "reporting"):
+            ready = await client.get(url(system, service, "/health/ready"))
+            assert ready.status_code == 200, (service, ready.text)
+
+        created = await client.post(
+            url(system, "referral", "/api/v1/referrals"),
+            headers=auth(system, "liaison"),
+            json={
+                "agency": {"agency_id": "columbia-pd", "source": "municipal_police"},
+                "county_fips": "29019",
+                "primary_need": "threat_to_self_or_others",
+                "person_location": "detention",
+                "referred_at": referred_at.isoformat(),
+                "person": {"given_name": "Ada", "family_name": "Stone", "birth_date": "1988-08-08"},
+            },
+        )
+        assert created.status_code == 201, created.text
+
+        trained = await client.post(
+            url(system, "training", "/api/v1/training-sessions"),
+            headers=auth(system, "liaison"),
+            json={
+                "course_id": "de-escalation",
+                "held_on": (datetime.now(UTC).date() - timedelta(days=1)).isoformat(),
+                "county_fips": "29019",
+                "host_agency_id": "columbia-pd",
+                "capacity": 20,
+                "roster": [
+                    {"agency_id": "columbia-pd", "officer_ref": "P-1"},
+                    {"agency_id": "boone-so", "officer_ref": "S-7"},
+                ],
+            },
+        )
+        assert trained.status_code == 201, trained.text
+
+        submission = AgencyReferralSubmittedV1.create(
+            about=("e2e",),
+            producer="court-cms",
+            correlation_id=str(uuid.uuid4()),
+            agency={"agency_id": "boone-court", "source": "court", "court_type": "mental_health"},
+            agency_reference="MH-2026-1",
+            county_fips="29019",
+            primary_need="behavioral_needs",
+            person_location="community",
+            referred_at=datetime.now(UTC),
+            person={"given_name": "Bo", "family_name": "Lake", "birth_date": "1970-07-07"},
+        )
+        probe = KafkaProbe(f"127.0.0.1:{system['stack']['kafka_port']}")
+        await probe.start()
+        try:
+            for _ in range(2):  # the agency's retry must not count twice
+                await probe.send(
+                    AgencyReferralSubmittedV1.topic(),
+                    submission.model_dump_json().encode(),
+                    key=submission.kafka_key(),
+                )
+        finally:
+            await probe.stop()
+
+        expected = {
+            "referrals": {
+                "total": 2,
+                "people": 2,
+                "repeat_involvement": 0,
+                "by_source": {"municipal_police": 1, "court": 1},
+                "by_presenting_need": {"threat_to_self_or_others": 1, "behavioral_needs": 1},
+            },
+            "follow_ups": {"scheduled": 6, "due": 1, "completed": 0},
+            "trainings": {"sessions": 1, "officers_trained": 2},
+        }
+        deadline = time.monotonic() + 60
+        while True:
+            metrics = (
+                await client.get(
+                    url(system, "reporting", "/api/v1/metrics/statewide"),
+                    headers=auth(system, "metrics_consumer"),
+                )
+            ).json()
+            metrics.pop("as_of")
+            if metrics == expected or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+    assert metrics == expected
