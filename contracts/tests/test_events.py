@@ -2,10 +2,12 @@
 
 import json
 import uuid
-from typing import Any
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from cmhl_contracts import (
     ALL_EVENTS,
     AgencyReferralSubmittedV1,
@@ -14,7 +16,6 @@ from cmhl_contracts import (
     deterministic_event_id,
 )
 from cmhl_contracts.counties import MISSOURI_COUNTIES
-from pydantic import ValidationError
 
 PERSON_ID = "a" * 32
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
+
 from cmhl_contracts import AgencyReferralSubmittedV1
 from cmhl_contracts.counties import MISSOURI_COUNTIES
 from cmhl_servicekit.auth import Role, TokenSettings, mint_token

@@ -8,6 +8,9 @@ import base64
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from faststream import AckPolicy
+
 from cmhl_followup.bootstrap import build as build_followup
 from cmhl_followup.config import FollowUpSettings
 from cmhl_referral.bootstrap import build as build_referral
@@ -16,8 +19,6 @@ from cmhl_reporting.bootstrap import build as build_reporting
 from cmhl_reporting.config import ReportingSettings
 from cmhl_training.bootstrap import build as build_training
 from cmhl_training.config import TrainingSettings
-from fastapi import FastAPI
-from faststream import AckPolicy
 
 COMMON: dict[str, Any] = {
     "kafka_bootstrap": "127.0.0.1:1",

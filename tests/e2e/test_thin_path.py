@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from cmhl_contracts import AgencyReferralSubmittedV1
 from cmhl_servicekit.testing import KafkaProbe
 

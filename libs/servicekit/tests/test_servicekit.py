@@ -9,13 +9,14 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import ConsumerRecord
+from fastapi import FastAPI
+from pydantic import BaseModel, ValidationError
+
 from cmhl_servicekit.auth import Role, TokenSettings, mint_token, verify_token
 from cmhl_servicekit.consuming import BatchProcessor, Delivery, decode, safe_reason
 from cmhl_servicekit.crypto import FieldCipher, pseudonym
 from cmhl_servicekit.http import BodySizeLimit
 from cmhl_servicekit.logging import JsonFormatter
-from fastapi import FastAPI
-from pydantic import BaseModel, ValidationError
 
 
 class Thing(BaseModel):

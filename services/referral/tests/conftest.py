@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from cmhl_referral.config import ReferralSettings
 from cmhl_servicekit.testing import infra_settings
 

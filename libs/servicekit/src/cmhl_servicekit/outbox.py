@@ -10,9 +10,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypedDict
 
-from cmhl_contracts import IntegrationEvent
 from pymongo.asynchronous.collection import AsyncCollection
 
+from cmhl_contracts import IntegrationEvent
 from cmhl_servicekit.consuming import TRANSIENT_ERRORS, safe_reason
 
 log = logging.getLogger(__name__)

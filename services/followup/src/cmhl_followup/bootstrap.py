@@ -4,7 +4,14 @@ import asyncio
 import logging
 from typing import Any
 
+from fastapi import FastAPI
+
 from cmhl_contracts import FollowUpDueV1, FollowUpScheduledV1
+from cmhl_followup.adapters.mongo import FOLLOW_UPS, MongoFollowUpRepository, ensure_indexes
+from cmhl_followup.application.service import FollowUpService
+from cmhl_followup.config import FollowUpSettings
+from cmhl_followup.entrypoints.http.routes import router as http_router
+from cmhl_followup.entrypoints.messaging.referrals import build_router
 from cmhl_servicekit.clock import Clock, SystemClock
 from cmhl_servicekit.consuming import TRANSIENT_ERRORS
 from cmhl_servicekit.http import create_app
@@ -12,13 +19,6 @@ from cmhl_servicekit.kafka import dead_letter_sink, make_broker
 from cmhl_servicekit.mongo import make_mongo_client
 from cmhl_servicekit.outbox import AggregateLocks, OutboxRelay, kafka_publish
 from cmhl_servicekit.runtime import Runtime
-from fastapi import FastAPI
-
-from cmhl_followup.adapters.mongo import FOLLOW_UPS, MongoFollowUpRepository, ensure_indexes
-from cmhl_followup.application.service import FollowUpService
-from cmhl_followup.config import FollowUpSettings
-from cmhl_followup.entrypoints.http.routes import router as http_router
-from cmhl_followup.entrypoints.messaging.referrals import build_router
 
 SERVICE = "followup"
 log = logging.getLogger(__name__)

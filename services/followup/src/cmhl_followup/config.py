@@ -1,8 +1,9 @@
 """Follow-up service settings (env prefix CMHL_FOLLOWUP_)."""
 
-from cmhl_servicekit.settings import ServiceSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+
+from cmhl_servicekit.settings import ServiceSettings
 
 
 class FollowUpSettings(ServiceSettings):

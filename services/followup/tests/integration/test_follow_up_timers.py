@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient
+
 from cmhl_contracts import FollowUpDueV1, FollowUpScheduledV1, ReferralCreatedV1
 from cmhl_followup.bootstrap import build
 from cmhl_followup.config import FollowUpSettings
 from cmhl_servicekit.clock import AdjustableClock
 from cmhl_servicekit.testing import KafkaProbe, eventually, infra_settings, running_app
-from pymongo import AsyncMongoClient
 
 pytestmark = pytest.mark.integration
 

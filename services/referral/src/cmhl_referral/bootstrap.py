@@ -2,16 +2,9 @@
 
 from typing import Any
 
-from cmhl_contracts import ReferralCreatedV1, ReferralStatusChangedV1
-from cmhl_servicekit.clock import Clock, SystemClock
-from cmhl_servicekit.crypto import FieldCipher
-from cmhl_servicekit.http import create_app
-from cmhl_servicekit.kafka import dead_letter_sink, make_broker
-from cmhl_servicekit.mongo import make_mongo_client
-from cmhl_servicekit.outbox import AggregateLocks, OutboxRelay, kafka_publish
-from cmhl_servicekit.runtime import Runtime
 from fastapi import FastAPI
 
+from cmhl_contracts import ReferralCreatedV1, ReferralStatusChangedV1
 from cmhl_referral.adapters.mongo import (
     REFERRALS,
     MongoAuditLog,
@@ -22,6 +15,13 @@ from cmhl_referral.application.service import ReferralService
 from cmhl_referral.config import ReferralSettings
 from cmhl_referral.entrypoints.http.routes import router as http_router
 from cmhl_referral.entrypoints.messaging.agency import build_router
+from cmhl_servicekit.clock import Clock, SystemClock
+from cmhl_servicekit.crypto import FieldCipher
+from cmhl_servicekit.http import create_app
+from cmhl_servicekit.kafka import dead_letter_sink, make_broker
+from cmhl_servicekit.mongo import make_mongo_client
+from cmhl_servicekit.outbox import AggregateLocks, OutboxRelay, kafka_publish
+from cmhl_servicekit.runtime import Runtime
 
 SERVICE = "referral"
 

@@ -1,8 +1,9 @@
 """Referral service settings (env prefix CMHL_REFERRAL_)."""
 
-from cmhl_servicekit.settings import ServiceSettings
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
+
+from cmhl_servicekit.settings import ServiceSettings
 
 
 class ReferralSettings(ServiceSettings):

@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient
+
 from cmhl_contracts import AgencyReferralSubmittedV1, ReferralCreatedV1
 from cmhl_referral.bootstrap import build
 from cmhl_referral.config import ReferralSettings
 from cmhl_servicekit.auth import Role
 from cmhl_servicekit.testing import KafkaProbe, bearer, eventually, running_app
-from pymongo import AsyncMongoClient
 
 pytestmark = pytest.mark.integration
 

@@ -1,11 +1,12 @@
 """Referral business rules: lifecycle, repeat involvement, idempotent ids, service areas."""
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from cmhl_contracts.counties import MISSOURI_COUNTIES
 from cmhl_contracts.vocabulary import ReferralStatus as S
-
 from cmhl_referral.domain.assignment import SERVICE_AREAS
 from cmhl_referral.domain.lifecycle import (
     ALLOWED_TRANSITIONS,
@@ -45,7 +46,7 @@ def test_the_brochure_journey_is_allowed() -> None:
         S.ATTENDED,
         S.CONNECTED_TO_TREATMENT,
     ]
-    for current, following in zip(journey, journey[1:], strict=False):
+    for current, following in itertools.pairwise(journey):
         check_transition(current, following)
 
 

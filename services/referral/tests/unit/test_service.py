@@ -4,15 +4,15 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+
 from cmhl_contracts import IntegrationEvent, ReferralCreatedV1
 from cmhl_contracts.vocabulary import PersonLocation, PresentingNeed, ReferralSource
-from cmhl_servicekit.auth import Principal, Role
-from cmhl_servicekit.clock import AdjustableClock
-
 from cmhl_referral.application.commands import CreateReferral
 from cmhl_referral.application.ports import AuditEntry
 from cmhl_referral.application.service import Actor, NotVisible, ReferralService
 from cmhl_referral.domain.referral import Person, Referral
+from cmhl_servicekit.auth import Principal, Role
+from cmhl_servicekit.clock import AdjustableClock
 
 
 class InMemoryReferralRepository:

@@ -2,10 +2,6 @@
 
 from typing import Any
 
-from cmhl_servicekit.http import create_app
-from cmhl_servicekit.kafka import dead_letter_sink, make_broker
-from cmhl_servicekit.mongo import make_mongo_client
-from cmhl_servicekit.runtime import Runtime
 from fastapi import FastAPI
 
 from cmhl_reporting.adapters.mongo import MongoFactStore, MongoMetricsQueries, ensure_indexes
@@ -13,6 +9,10 @@ from cmhl_reporting.application.projector import Projector
 from cmhl_reporting.config import ReportingSettings
 from cmhl_reporting.entrypoints.http.routes import router as http_router
 from cmhl_reporting.entrypoints.messaging.projections import build_router
+from cmhl_servicekit.http import create_app
+from cmhl_servicekit.kafka import dead_letter_sink, make_broker
+from cmhl_servicekit.mongo import make_mongo_client
+from cmhl_servicekit.runtime import Runtime
 
 SERVICE = "reporting"
 

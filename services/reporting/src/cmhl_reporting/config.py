@@ -1,7 +1,8 @@
 """Reporting service settings (env prefix CMHL_REPORTING_)."""
 
-from cmhl_servicekit.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
+
+from cmhl_servicekit.settings import ServiceSettings
 
 
 class ReportingSettings(ServiceSettings):

@@ -4,6 +4,8 @@ import random
 from typing import Any
 
 import pytest
+from httpx import AsyncClient
+
 from cmhl_contracts import IntegrationEvent
 from cmhl_reporting.bootstrap import build
 from cmhl_reporting.config import ReportingSettings
@@ -15,7 +17,6 @@ from cmhl_servicekit.testing import (
     infra_settings,
     running_app,
 )
-from httpx import AsyncClient
 
 from ..conftest import Stream, add_trainings, make_stream
 

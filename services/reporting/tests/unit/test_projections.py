@@ -3,7 +3,6 @@
 from typing import Any
 
 from cmhl_contracts import ReferralCreatedV1, TrainingCompletedV1
-
 from cmhl_reporting.application.projector import Projector
 from cmhl_reporting.domain.projections import (
     REFERRALS,

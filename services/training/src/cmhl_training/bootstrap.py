@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from fastapi import FastAPI
+
 from cmhl_contracts import TrainingCompletedV1
 from cmhl_servicekit.clock import Clock, SystemClock
 from cmhl_servicekit.http import create_app
@@ -9,8 +11,6 @@ from cmhl_servicekit.kafka import make_broker
 from cmhl_servicekit.mongo import make_mongo_client
 from cmhl_servicekit.outbox import AggregateLocks, OutboxRelay, kafka_publish
 from cmhl_servicekit.runtime import Runtime
-from fastapi import FastAPI
-
 from cmhl_training.adapters.mongo import SESSIONS, MongoSessionRepository, ensure_indexes
 from cmhl_training.application.service import TrainingService
 from cmhl_training.config import TrainingSettings

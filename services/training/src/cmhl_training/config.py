@@ -1,8 +1,9 @@
 """Training service settings (env prefix CMHL_TRAINING_)."""
 
-from cmhl_servicekit.settings import ServiceSettings
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
+
+from cmhl_servicekit.settings import ServiceSettings
 
 
 class TrainingSettings(ServiceSettings):

@@ -3,8 +3,8 @@
 from datetime import date, timedelta
 
 import pytest
-from cmhl_servicekit.crypto import pseudonym
 
+from cmhl_servicekit.crypto import pseudonym
 from cmhl_training.domain.catalog import POST_COURSES, PostCategory
 from cmhl_training.domain.session import Attendee, InvalidSession, check_session
 

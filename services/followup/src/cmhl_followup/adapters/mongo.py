@@ -3,10 +3,11 @@
 from datetime import datetime
 from typing import Any
 
-from cmhl_contracts import FollowUpDueV1, FollowUpScheduledV1
-from cmhl_servicekit.outbox import AggregateLocks, outbox_entry
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
+
+from cmhl_contracts import FollowUpDueV1, FollowUpScheduledV1
+from cmhl_servicekit.outbox import AggregateLocks, outbox_entry
 
 Document = dict[str, Any]
 FOLLOW_UPS = "follow_ups"

@@ -4,10 +4,9 @@ import logging
 from collections.abc import Callable
 
 from cmhl_contracts import FollowUpDueV1, FollowUpScheduledV1, ReferralCreatedV1
-from cmhl_servicekit.clock import Clock
-
 from cmhl_followup.application.ports import FollowUpRepository
 from cmhl_followup.domain.policy import is_due, plan_follow_ups
+from cmhl_servicekit.clock import Clock
 
 PRODUCER = "cmhl-followup"
 log = logging.getLogger(__name__)

@@ -5,6 +5,9 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
 from cmhl_contracts import IntegrationEvent
 from cmhl_contracts.vocabulary import (
     CourtType,
@@ -13,13 +16,10 @@ from cmhl_contracts.vocabulary import (
     ReferralSource,
     ReferralStatus,
 )
-from cmhl_servicekit.crypto import FieldCipher
-from cmhl_servicekit.outbox import AggregateLocks, outbox_entry
-from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
-
 from cmhl_referral.application.ports import AuditEntry
 from cmhl_referral.domain.referral import Assignment, Part2Consent, Person, Referral
+from cmhl_servicekit.crypto import FieldCipher
+from cmhl_servicekit.outbox import AggregateLocks, outbox_entry
 
 Document = dict[str, Any]
 

@@ -4,7 +4,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cmhl_contracts.vocabulary import CourtType, PersonLocation, PresentingNeed, ReferralSource
-
 from cmhl_referral.domain.referral import Part2Consent, Person
 
 

@@ -1,7 +1,6 @@
 """Translation from the referral aggregate to the contract events it publishes."""
 
 from cmhl_contracts import ReferralCreatedV1
-
 from cmhl_referral.domain.referral import Referral
 
 PRODUCER = "cmhl-referral"

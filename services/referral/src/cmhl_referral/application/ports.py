@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Protocol
 
 from cmhl_contracts import IntegrationEvent
-
 from cmhl_referral.domain.referral import Referral
 
 

@@ -3,10 +3,6 @@
 import uuid
 from dataclasses import dataclass
 
-from cmhl_servicekit.auth import Principal, Role
-from cmhl_servicekit.clock import Clock, to_millis
-from cmhl_servicekit.crypto import pseudonym
-
 from cmhl_referral.application.commands import CreateReferral
 from cmhl_referral.application.events import referral_created
 from cmhl_referral.application.ports import (
@@ -23,6 +19,9 @@ from cmhl_referral.domain.referral import (
     is_repeat_involvement,
     referral_id_for,
 )
+from cmhl_servicekit.auth import Principal, Role
+from cmhl_servicekit.clock import Clock, to_millis
+from cmhl_servicekit.crypto import pseudonym
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ The default table spreads Missouri's 115 county codes over 31 liaisons in code o
 liaison employed by one of 25 CMHCs; a state adopting the system replaces it with its own."""
 
 from cmhl_contracts.counties import MISSOURI_COUNTIES
-
 from cmhl_referral.domain.referral import Assignment
 
 LIAISON_COUNT = 31

@@ -3,9 +3,8 @@
 from typing import Any, Protocol
 
 from cmhl_contracts import IntegrationEvent
-from cmhl_servicekit.consuming import Delivery
-
 from cmhl_reporting.domain.projections import FactWrite, project
+from cmhl_servicekit.consuming import Delivery
 
 
 class FactStore(Protocol):

@@ -2,10 +2,11 @@
 
 from typing import Any
 
-from cmhl_contracts import TrainingCompletedV1
-from cmhl_servicekit.outbox import AggregateLocks, outbox_entry
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
+
+from cmhl_contracts import TrainingCompletedV1
+from cmhl_servicekit.outbox import AggregateLocks, outbox_entry
 
 Document = dict[str, Any]
 SESSIONS = "training_sessions"

@@ -8,7 +8,6 @@ from typing import Any, Protocol
 from cmhl_contracts import TrainingCompletedV1
 from cmhl_servicekit.clock import Clock
 from cmhl_servicekit.crypto import pseudonym
-
 from cmhl_training.domain.catalog import COURSES_BY_ID
 from cmhl_training.domain.session import Attendee, InvalidSession, check_session
 

@@ -3,9 +3,10 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from cmhl_servicekit.auth import Principal, Role, require_any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
+
+from cmhl_servicekit.auth import Principal, Role, require_any
 
 router = APIRouter(prefix="/api/v1", tags=["follow-ups"])
 

@@ -1,11 +1,11 @@
 """Thin subscriber: each referral-created event schedules that referral's follow-ups."""
 
-from cmhl_contracts import ReferralCreatedV1
-from cmhl_servicekit.consuming import BatchProcessor, DeadLetterSink, Delivery
-from cmhl_servicekit.kafka import consumer_group, subscribe_batches
 from faststream.kafka import KafkaRouter
 
+from cmhl_contracts import ReferralCreatedV1
 from cmhl_followup.application.service import FollowUpService
+from cmhl_servicekit.consuming import BatchProcessor, DeadLetterSink, Delivery
+from cmhl_servicekit.kafka import consumer_group, subscribe_batches
 
 
 def build_router(

@@ -3,13 +3,13 @@
 import uuid
 from typing import Annotated
 
-from cmhl_servicekit.auth import Principal, Role, require_any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 
 from cmhl_referral.application.commands import CreateReferral
 from cmhl_referral.application.service import Actor, NotVisible, ReferralService
 from cmhl_referral.domain.referral import InvalidReferral, Part2Consent, Person
 from cmhl_referral.entrypoints.http.schemas import ReferralCreate, ReferralPublic
+from cmhl_servicekit.auth import Principal, Role, require_any
 
 router = APIRouter(prefix="/api/v1", tags=["referrals"])
 

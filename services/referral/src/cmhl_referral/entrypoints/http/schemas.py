@@ -4,11 +4,11 @@ import uuid
 from datetime import date
 from typing import Annotated
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from cmhl_contracts.envelope import UtcDatetime
 from cmhl_contracts.events import CountyFips, Identifier, PersonIdentifiers, ReferringAgency
 from cmhl_contracts.vocabulary import PersonLocation, PresentingNeed, ReferralStatus
-from pydantic import BaseModel, ConfigDict, Field
-
 from cmhl_referral.domain.referral import Referral
 
 

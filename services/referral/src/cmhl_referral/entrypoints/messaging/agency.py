@@ -1,13 +1,13 @@
 """Thin subscriber: agency systems' referral submissions become CreateReferral commands."""
 
-from cmhl_contracts import AgencyReferralSubmittedV1
-from cmhl_servicekit.consuming import BatchProcessor, DeadLetterSink, Delivery
-from cmhl_servicekit.kafka import consumer_group, subscribe_batches
 from faststream.kafka import KafkaRouter
 
+from cmhl_contracts import AgencyReferralSubmittedV1
 from cmhl_referral.application.commands import CreateReferral
 from cmhl_referral.application.service import Actor, ReferralService
 from cmhl_referral.domain.referral import InvalidReferral, Person
+from cmhl_servicekit.consuming import BatchProcessor, DeadLetterSink, Delivery
+from cmhl_servicekit.kafka import consumer_group, subscribe_batches
 
 
 def command_from(event: AgencyReferralSubmittedV1) -> CreateReferral:

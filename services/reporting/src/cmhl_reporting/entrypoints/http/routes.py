@@ -3,8 +3,9 @@
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from cmhl_servicekit.auth import Principal, Role, require_any
 from fastapi import APIRouter, HTTPException, Query, Request, status
+
+from cmhl_servicekit.auth import Principal, Role, require_any
 
 router = APIRouter(prefix="/api/v1", tags=["metrics"])
 

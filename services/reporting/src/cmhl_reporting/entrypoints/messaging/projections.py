@@ -2,12 +2,12 @@
 
 Offsets are committed only after the handler returns, i.e. after the facts are written."""
 
-from cmhl_servicekit.consuming import BatchProcessor, DeadLetterSink
-from cmhl_servicekit.kafka import consumer_group, subscribe_batches
 from faststream.kafka import KafkaRouter
 
 from cmhl_reporting.application.projector import Projector
 from cmhl_reporting.domain.projections import PROJECTED_EVENTS
+from cmhl_servicekit.consuming import BatchProcessor, DeadLetterSink
+from cmhl_servicekit.kafka import consumer_group, subscribe_batches
 
 
 def build_router(

@@ -4,11 +4,11 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
-from cmhl_contracts.events import CountyFips, Identifier
-from cmhl_servicekit.auth import Principal, Role, require_any
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from cmhl_contracts.events import CountyFips, Identifier
+from cmhl_servicekit.auth import Principal, Role, require_any
 from cmhl_training.application.service import CompleteSession, TrainingService
 from cmhl_training.domain.catalog import POST_COURSES, PostCategory
 from cmhl_training.domain.session import Attendee, InvalidSession
