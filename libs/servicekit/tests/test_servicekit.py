@@ -61,8 +61,8 @@ async def test_a_poison_record_is_dead_lettered_after_bounded_retries_and_the_re
                 raise RuntimeError("handler bug")
         applied.extend(d.offset for d in deliveries)
 
-    async def dead_letter(rec: Any, reason: str) -> None:
-        dead.append((rec.offset, reason))
+    async def dead_letter(record: Any, reason: str) -> None:
+        dead.append((record.offset, reason))
 
     records: Sequence[ConsumerRecord[bytes, bytes]] = [
         record(b'{"name":"a","size":1}', 0),
