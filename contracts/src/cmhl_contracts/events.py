@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from cmhl_contracts.counties import MISSOURI_COUNTIES
 from cmhl_contracts.envelope import IntegrationEvent, UtcDatetime
 from cmhl_contracts.vocabulary import (
+    ContactPlace,
     CourtType,
     FollowUpOutcome,
     PersonLocation,
@@ -122,6 +123,42 @@ class ReferralStatusChangedV1(IntegrationEvent):
         return str(self.referral_id).encode()
 
 
+class ReferralContactAttemptedV1(IntegrationEvent):
+    """A liaison tried to reach the referred person (in detention, hospital or the community)."""
+
+    CONTEXT: ClassVar[str] = "referral"
+
+    referral_id: uuid.UUID
+    person_id: PseudonymousId
+    liaison_id: Identifier
+    cmhc_id: Identifier
+    sequence: int = Field(ge=1, description="Position of this attempt in the referral's history")
+    attempted_at: UtcDatetime
+    referred_at: UtcDatetime
+    place: ContactPlace
+    reached: bool
+
+    def kafka_key(self) -> bytes:
+        return str(self.referral_id).encode()
+
+
+class ReferralReassignedV1(IntegrationEvent):
+    """A referral was handed to another liaison."""
+
+    CONTEXT: ClassVar[str] = "referral"
+
+    referral_id: uuid.UUID
+    person_id: PseudonymousId
+    sequence: int = Field(ge=1)
+    from_liaison_id: Identifier
+    to_liaison_id: Identifier
+    cmhc_id: Identifier
+    reassigned_at: UtcDatetime
+
+    def kafka_key(self) -> bytes:
+        return str(self.referral_id).encode()
+
+
 FollowUpKind = Literal["scheduled_check", "appointment_check"]
 
 
@@ -208,6 +245,8 @@ ALL_EVENTS: Final[tuple[type[IntegrationEvent], ...]] = (
     AgencyReferralSubmittedV1,
     ReferralCreatedV1,
     ReferralStatusChangedV1,
+    ReferralContactAttemptedV1,
+    ReferralReassignedV1,
     FollowUpScheduledV1,
     FollowUpDueV1,
     FollowUpCompletedV1,

@@ -36,6 +36,13 @@ class PersonLocation(StrEnum):
     HOSPITAL_ER = "hospital_er"
 
 
+class ContactPlace(StrEnum):
+    DETENTION = "detention"
+    HOSPITAL_ER = "hospital_er"
+    COMMUNITY = "community"
+    PHONE = "phone"
+
+
 class ReferralStatus(StrEnum):
     """The referral lifecycle of DOMAIN.md (FHIR Task status / BSeR business status in comments)."""
 

@@ -8,7 +8,7 @@ import pytest
 from cmhl_contracts import IntegrationEvent, ReferralCreatedV1
 from cmhl_contracts.vocabulary import PersonLocation, PresentingNeed, ReferralSource
 from cmhl_referral.application.commands import CreateReferral
-from cmhl_referral.application.ports import AuditEntry
+from cmhl_referral.application.ports import AuditEntry, CaseloadQuery
 from cmhl_referral.application.service import Actor, NotVisible, ReferralService
 from cmhl_referral.domain.referral import Person, Referral
 from cmhl_servicekit.auth import Principal, Role
@@ -33,6 +33,19 @@ class InMemoryReferralRepository:
     async def referred_ats_of_person(self, person_id: str) -> list[datetime]:
         return [r.referred_at for r in self.referrals.values() if r.person_id == person_id]
 
+    async def save(self, referral: Referral, events: list[IntegrationEvent]) -> None:
+        referral.version += 1
+        self.referrals[referral.referral_id] = referral
+        self.events.extend(events)
+
+    async def find(self, query: CaseloadQuery) -> list[Referral]:
+        return [
+            r
+            for r in self.referrals.values()
+            if query.liaison_id in (None, r.assignment.liaison_id)
+            and query.cmhc_id in (None, r.assignment.cmhc_id)
+        ][: query.limit]
+
 
 class InMemoryAuditLog:
     def __init__(self) -> None:
@@ -40,6 +53,12 @@ class InMemoryAuditLog:
 
     async def record(self, entry: AuditEntry) -> None:
         self.entries.append(entry)
+
+    async def record_many(self, entries: list[AuditEntry]) -> None:
+        self.entries.extend(entries)
+
+    async def for_person(self, person_id: str) -> list[AuditEntry]:
+        return [e for e in self.entries if e.person_id == person_id]
 
 
 NOW = datetime(2018, 9, 30, 15, tzinfo=UTC)

@@ -16,7 +16,7 @@ from cmhl_contracts.vocabulary import (
     ReferralSource,
     ReferralStatus,
 )
-from cmhl_referral.application.ports import AuditEntry
+from cmhl_referral.application.ports import AuditEntry, CaseloadQuery, ConcurrentChange
 from cmhl_referral.domain.referral import Assignment, Part2Consent, Person, Referral
 from cmhl_servicekit.crypto import FieldCipher
 from cmhl_servicekit.outbox import AggregateLocks, outbox_entry
@@ -60,6 +60,65 @@ class MongoReferralRepository:
         document = await self._referrals.find_one({"_id": str(referral_id)}, {"outbox": 0})
         return None if document is None else self._from_document(document)
 
+    async def save(self, referral: Referral, events: list[IntegrationEvent]) -> None:
+        document_id = str(referral.referral_id)
+        async with self._locks(document_id):
+            current = await self._referrals.find_one(
+                {"_id": document_id}, {"outbox": 1, "version": 1}
+            )
+            if current is None or current.get("version", 0) != referral.version:
+                raise ConcurrentChange
+            outbox = [*current.get("outbox", []), *(outbox_entry(e) for e in events)]
+            result = await self._referrals.update_one(
+                {"_id": document_id, "version": referral.version},
+                {
+                    "$set": {
+                        "status": referral.status.value,
+                        "liaison_id": referral.assignment.liaison_id,
+                        "cmhc_id": referral.assignment.cmhc_id,
+                        "history": referral.history,
+                        "version": referral.version + 1,
+                        "outbox": outbox,
+                        "outbox_pending": bool(outbox),
+                    }
+                },
+            )
+            if result.matched_count != 1:
+                raise ConcurrentChange
+        referral.version += 1
+
+    async def find(self, query: CaseloadQuery) -> list[Referral]:
+        """Newest first; the cursor continues strictly after the last (received_at, id) seen."""
+        conditions: list[Document] = []
+        for field, value in (
+            ("liaison_id", query.liaison_id),
+            ("cmhc_id", query.cmhc_id),
+            ("status", query.status),
+            ("county_fips", query.county_fips),
+            ("agency_id", query.agency_id),
+            ("repeat_involvement", query.repeat_involvement),
+        ):
+            if value is not None:
+                conditions.append({field: value})
+        if query.received_from:
+            conditions.append({"received_at": {"$gte": query.received_from}})
+        if query.received_to:
+            conditions.append({"received_at": {"$lt": query.received_to}})
+        if query.after:
+            at, last_id = query.after
+            conditions.append(
+                {
+                    "$or": [
+                        {"received_at": {"$lt": at}},
+                        {"received_at": at, "_id": {"$lt": last_id}},
+                    ]
+                }
+            )
+        cursor = self._referrals.find(
+            {"$and": conditions} if conditions else {}, {"outbox": 0}, limit=query.limit
+        ).sort([("received_at", -1), ("_id", -1)])
+        return [self._from_document(doc) for doc in await cursor.to_list(None)]
+
     async def referred_ats_of_person(self, person_id: str) -> list[datetime]:
         cursor = self._referrals.find({"person_id": person_id}, {"referred_at": 1})
         return [doc["referred_at"] for doc in await cursor.to_list(None)]
@@ -96,6 +155,7 @@ class MongoReferralRepository:
             "repeat_involvement": referral.repeat_involvement,
             "status": referral.status.value,
             "history": referral.history,
+            "version": referral.version,
         }
 
     def _from_document(self, doc: Document) -> Referral:
@@ -136,6 +196,7 @@ class MongoReferralRepository:
             repeat_involvement=doc["repeat_involvement"],
             status=ReferralStatus(doc["status"]),
             history=doc.get("history", []),
+            version=doc.get("version", 0),
         )
 
 
@@ -146,6 +207,21 @@ class MongoAuditLog:
         self._entries = db[AUDIT_LOG]
 
     async def record(self, entry: AuditEntry) -> None:
-        document = asdict(entry)
-        document["actor_roles"] = list(entry.actor_roles)
-        await self._entries.insert_one(document)
+        await self._entries.insert_one(_audit_document(entry))
+
+    async def record_many(self, entries: list[AuditEntry]) -> None:
+        if entries:
+            await self._entries.insert_many([_audit_document(e) for e in entries])
+
+    async def for_person(self, person_id: str) -> list[AuditEntry]:
+        cursor = self._entries.find({"person_id": person_id}, {"_id": 0}).sort("at", 1)
+        return [
+            AuditEntry(**(doc | {"actor_roles": tuple(doc["actor_roles"])}))
+            for doc in await cursor.to_list(None)
+        ]
+
+
+def _audit_document(entry: AuditEntry) -> Document:
+    document = asdict(entry)
+    document["actor_roles"] = list(entry.actor_roles)
+    return document

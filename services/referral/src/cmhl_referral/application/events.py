@@ -1,6 +1,14 @@
 """Translation from the referral aggregate to the contract events it publishes."""
 
-from cmhl_contracts import ReferralCreatedV1
+from datetime import datetime
+
+from cmhl_contracts import (
+    ReferralContactAttemptedV1,
+    ReferralCreatedV1,
+    ReferralReassignedV1,
+    ReferralStatusChangedV1,
+)
+from cmhl_contracts.vocabulary import ContactPlace, ReferralStatus
 from cmhl_referral.domain.referral import Referral
 
 PRODUCER = "cmhl-referral"
@@ -29,4 +37,73 @@ def referral_created(
         referred_at=referral.referred_at,
         repeat_involvement=referral.repeat_involvement,
         part2_consent=referral.part2_consent is not None,
+    )
+
+
+def status_changed(
+    referral: Referral,
+    sequence: int,
+    previous: ReferralStatus,
+    at: datetime,
+    reason: str | None,
+    correlation_id: str,
+) -> ReferralStatusChangedV1:
+    return ReferralStatusChangedV1.create(
+        about=(str(referral.referral_id), str(sequence)),
+        producer=PRODUCER,
+        correlation_id=correlation_id,
+        occurred_at=at,
+        referral_id=referral.referral_id,
+        person_id=referral.person_id,
+        liaison_id=referral.assignment.liaison_id,
+        cmhc_id=referral.assignment.cmhc_id,
+        from_status=previous,
+        to_status=referral.status,
+        sequence=sequence,
+        changed_at=at,
+        referred_at=referral.referred_at,
+        reason=reason,
+    )
+
+
+def contact_attempted(
+    referral: Referral,
+    sequence: int,
+    place: ContactPlace,
+    reached: bool,
+    at: datetime,
+    correlation_id: str,
+) -> ReferralContactAttemptedV1:
+    return ReferralContactAttemptedV1.create(
+        about=(str(referral.referral_id), str(sequence)),
+        producer=PRODUCER,
+        correlation_id=correlation_id,
+        occurred_at=at,
+        referral_id=referral.referral_id,
+        person_id=referral.person_id,
+        liaison_id=referral.assignment.liaison_id,
+        cmhc_id=referral.assignment.cmhc_id,
+        sequence=sequence,
+        attempted_at=at,
+        referred_at=referral.referred_at,
+        place=place,
+        reached=reached,
+    )
+
+
+def reassigned(
+    referral: Referral, sequence: int, previous_liaison: str, at: datetime, correlation_id: str
+) -> ReferralReassignedV1:
+    return ReferralReassignedV1.create(
+        about=(str(referral.referral_id), str(sequence)),
+        producer=PRODUCER,
+        correlation_id=correlation_id,
+        occurred_at=at,
+        referral_id=referral.referral_id,
+        person_id=referral.person_id,
+        sequence=sequence,
+        from_liaison_id=previous_liaison,
+        to_liaison_id=referral.assignment.liaison_id,
+        cmhc_id=referral.assignment.cmhc_id,
+        reassigned_at=at,
     )

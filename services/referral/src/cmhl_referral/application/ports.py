@@ -9,6 +9,26 @@ from cmhl_contracts import IntegrationEvent
 from cmhl_referral.domain.referral import Referral
 
 
+class ConcurrentChange(Exception):
+    """The referral changed between read and write; the caller should read it again."""
+
+
+@dataclass(frozen=True)
+class CaseloadQuery:
+    """Filters of a caseload listing; `after` is the (received_at, id) of the last row seen."""
+
+    liaison_id: str | None
+    cmhc_id: str | None
+    status: str | None = None
+    county_fips: str | None = None
+    agency_id: str | None = None
+    received_from: datetime | None = None
+    received_to: datetime | None = None
+    repeat_involvement: bool | None = None
+    after: tuple[datetime, str] | None = None
+    limit: int = 50
+
+
 class ReferralRepository(Protocol):
     async def add(self, referral: Referral, events: list[IntegrationEvent]) -> bool:
         """Store a new referral with its pending events in one write; False if the id exists."""
@@ -16,6 +36,12 @@ class ReferralRepository(Protocol):
     async def get(self, referral_id: uuid.UUID) -> Referral | None: ...
 
     async def referred_ats_of_person(self, person_id: str) -> list[datetime]: ...
+
+    async def save(self, referral: Referral, events: list[IntegrationEvent]) -> None:
+        """Store a changed referral and its new events in one write, if nobody changed it since
+        it was read (its version); raise ConcurrentChange otherwise."""
+
+    async def find(self, query: CaseloadQuery) -> list[Referral]: ...
 
 
 @dataclass(frozen=True)
@@ -34,6 +60,10 @@ class AuditEntry:
 
 class AuditLog(Protocol):
     async def record(self, entry: AuditEntry) -> None: ...
+
+    async def record_many(self, entries: list[AuditEntry]) -> None: ...
+
+    async def for_person(self, person_id: str) -> list[AuditEntry]: ...
 
 
 class EventsWritten(Protocol):

@@ -1,19 +1,30 @@
 """Referral use cases: create (liaison or agency) and read, with access control and audit."""
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 
+from cmhl_contracts import IntegrationEvent
+from cmhl_contracts.vocabulary import ContactPlace, ReferralStatus
 from cmhl_referral.application.commands import CreateReferral
-from cmhl_referral.application.events import referral_created
+from cmhl_referral.application.events import (
+    contact_attempted,
+    reassigned,
+    referral_created,
+    status_changed,
+)
 from cmhl_referral.application.ports import (
     AuditEntry,
     AuditLog,
+    CaseloadQuery,
+    ConcurrentChange,
     EventsWritten,
     ReferralRepository,
 )
 from cmhl_referral.domain.assignment import assignment_for
 from cmhl_referral.domain.referral import (
     Assignment,
+    InvalidReferral,
     Referral,
     check_referred_at,
     is_repeat_involvement,
@@ -52,6 +63,10 @@ class Actor:
 
 class NotVisible(Exception):
     """The referral does not exist or the actor may not see it: the same answer for both."""
+
+
+class NotAllowed(Exception):
+    """The actor's role does not allow the action (403); says which rule, never whose record."""
 
 
 class ReferralService:
@@ -134,6 +149,131 @@ class ReferralService:
             raise NotVisible
         await self._record(actor, "read", referral, "allowed")
         return referral
+
+    async def change_status(
+        self,
+        referral_id: uuid.UUID,
+        to: ReferralStatus,
+        reason: str | None,
+        actor: Actor,
+        correlation_id: str,
+    ) -> Referral:
+        referral = await self._visible(referral_id, actor, "change_status")
+        previous = referral.status
+        now = self._clock.now()
+        sequence = referral.change_status(to, now, reason)
+        event = status_changed(referral, sequence, previous, now, reason, correlation_id)
+        await self._save(referral, [event], actor, "change_status")
+        return referral
+
+    async def record_contact(
+        self,
+        referral_id: uuid.UUID,
+        place: ContactPlace,
+        reached: bool,
+        attempted_at: datetime | None,
+        actor: Actor,
+        correlation_id: str,
+    ) -> Referral:
+        referral = await self._visible(referral_id, actor, "record_contact")
+        now = self._clock.now()
+        at = to_millis(attempted_at or now)
+        if at > now + timedelta(minutes=5):
+            raise InvalidReferral("attempted_at is in the future")
+        sequence = referral.record_contact(place, reached, at)
+        event = contact_attempted(referral, sequence, place, reached, at, correlation_id)
+        await self._save(referral, [event], actor, "record_contact")
+        return referral
+
+    async def reassign(
+        self, referral_id: uuid.UUID, to_liaison: str, actor: Actor, correlation_id: str
+    ) -> Referral:
+        """A supervisor hands a referral to another liaison of their CMHC."""
+        referral = await self._visible(referral_id, actor, "reassign")
+        principal = actor.principal
+        if principal is None or not principal.has(Role.SUPERVISOR):
+            await self._record(actor, "reassign", referral, "denied")
+            raise NotAllowed("only a supervisor can reassign a referral")
+        previous = referral.assignment.liaison_id
+        now = self._clock.now()
+        sequence = referral.reassign(Assignment(to_liaison, referral.assignment.cmhc_id), now)
+        event = reassigned(referral, sequence, previous, now, correlation_id)
+        await self._save(referral, [event], actor, "reassign")
+        return referral
+
+    async def caseload(self, query: CaseloadQuery, actor: Actor) -> list[Referral]:
+        """A liaison's own referrals, or a supervisor's CMHC's; each listed record is audited."""
+        principal = actor.principal
+        if principal is None:
+            raise NotAllowed("agency systems cannot list referrals")
+        if principal.has(Role.SUPERVISOR) and principal.cmhc_id:
+            scoped = replace(query, liaison_id=query.liaison_id, cmhc_id=principal.cmhc_id)
+        elif principal.has(Role.LIAISON):
+            scoped = replace(query, liaison_id=principal.subject, cmhc_id=None)
+        else:
+            raise NotAllowed("your role has no caseload")
+        referrals = await self._repository.find(scoped)
+        now = self._clock.now()
+        await self._audit.record_many(
+            [
+                AuditEntry(
+                    actor.name,
+                    actor.roles,
+                    "list",
+                    str(r.referral_id),
+                    r.person_id,
+                    now,
+                    actor.source_address,
+                    "allowed",
+                )
+                for r in referrals
+            ]
+        )
+        return referrals
+
+    async def accounting(self, person_id: str, actor: Actor) -> list[AuditEntry]:
+        """Every recorded access to one person's records, for the privacy officer."""
+        principal = actor.principal
+        if principal is None or not principal.has(Role.PRIVACY_OFFICER):
+            raise NotAllowed("only a privacy officer can produce an accounting of disclosures")
+        entries = await self._audit.for_person(person_id)
+        await self._audit.record(
+            AuditEntry(
+                actor.name,
+                actor.roles,
+                "accounting",
+                "*",
+                person_id,
+                self._clock.now(),
+                actor.source_address,
+                "allowed",
+            )
+        )
+        return entries
+
+    def person_id_of(self, family_name: str, given_name: str, birth_date: date) -> str:
+        return pseudonym(self._pseudonym_key, family_name, given_name, birth_date.isoformat())
+
+    async def _visible(self, referral_id: uuid.UUID, actor: Actor, action: str) -> Referral:
+        referral = await self._repository.get(referral_id)
+        if referral is None:
+            await self._record_missing(actor, action, referral_id)
+            raise NotVisible
+        if not may_see(actor, referral):
+            await self._record(actor, action, referral, "denied")
+            raise NotVisible
+        return referral
+
+    async def _save(
+        self, referral: Referral, events: list[IntegrationEvent], actor: Actor, action: str
+    ) -> None:
+        try:
+            await self._repository.save(referral, events)
+        except ConcurrentChange:
+            await self._record(actor, action, referral, "conflict")
+            raise
+        self._events_written()
+        await self._record(actor, action, referral, "changed")
 
     def _assign(self, county_fips: str, actor: Actor) -> Assignment:
         """A liaison who records a referral keeps it; otherwise the county's liaison gets it."""

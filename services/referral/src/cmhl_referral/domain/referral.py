@@ -5,12 +5,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from cmhl_contracts.vocabulary import (
+    ContactPlace,
     CourtType,
     PersonLocation,
     PresentingNeed,
     ReferralSource,
     ReferralStatus,
 )
+from cmhl_referral.domain.lifecycle import CLOSED, check_transition
 
 REPEAT_WINDOW = timedelta(days=90)
 # Liaisons sometimes record a referral days after the call; older than this is a data error.
@@ -71,10 +73,77 @@ class Referral:
     repeat_involvement: bool
     status: ReferralStatus = ReferralStatus.RECEIVED
     history: list[dict[str, str]] = field(default_factory=list)
+    version: int = 0
+
+    @property
+    def next_sequence(self) -> int:
+        return len(self.history) + 1
+
+    def change_status(self, to: ReferralStatus, at: datetime, reason: str | None) -> int:
+        """Moves through the lifecycle; returns the change's sequence number."""
+        check_transition(self.status, to)
+        if to in REASON_REQUIRED and not reason:
+            raise InvalidReferral(f"a reason is required to move to {to}")
+        sequence = self.next_sequence
+        self.history.append(
+            {
+                "kind": "status",
+                "from": self.status.value,
+                "to": to.value,
+                "at": at.isoformat(),
+                "reason": reason or "",
+            }
+        )
+        self.status = to
+        return sequence
+
+    def record_contact(self, place: ContactPlace, reached: bool, at: datetime) -> int:
+        if self.status in CLOSED:
+            raise ReferralClosed(self.status)
+        if at < self.referred_at:
+            raise InvalidReferral("a contact attempt cannot precede the referral")
+        sequence = self.next_sequence
+        self.history.append(
+            {
+                "kind": "contact",
+                "place": place.value,
+                "reached": "yes" if reached else "no",
+                "at": at.isoformat(),
+            }
+        )
+        return sequence
+
+    def reassign(self, to: Assignment, at: datetime) -> int:
+        if self.status in CLOSED:
+            raise ReferralClosed(self.status)
+        if to == self.assignment:
+            raise InvalidReferral("the referral is already assigned to this liaison")
+        sequence = self.next_sequence
+        self.history.append(
+            {
+                "kind": "reassign",
+                "from": self.assignment.liaison_id,
+                "to": to.liaison_id,
+                "at": at.isoformat(),
+            }
+        )
+        self.assignment = to
+        return sequence
 
 
 class InvalidReferral(ValueError):
     """A referral that breaks a business rule; the message names the rule, never a value."""
+
+
+class ReferralClosed(Exception):
+    """A closed referral takes no more changes: a new episode is a new referral."""
+
+    def __init__(self, status: ReferralStatus) -> None:
+        super().__init__(f"the referral is closed ({status})")
+        self.status = status
+
+
+REASON_REQUIRED = frozenset({ReferralStatus.DECLINED, ReferralStatus.REFERRED_ELSEWHERE})
 
 
 def check_referred_at(referred_at: datetime, now: datetime) -> None:

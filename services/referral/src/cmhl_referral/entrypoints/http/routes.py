@@ -1,14 +1,35 @@
 """The liaisons' referral API under /api/v1."""
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 
+from cmhl_contracts.events import CountyFips, Identifier
+from cmhl_contracts.vocabulary import ReferralStatus
 from cmhl_referral.application.commands import CreateReferral
-from cmhl_referral.application.service import Actor, NotVisible, ReferralService
-from cmhl_referral.domain.referral import InvalidReferral, Part2Consent, Person
-from cmhl_referral.entrypoints.http.schemas import ReferralCreate, ReferralPublic
+from cmhl_referral.application.ports import CaseloadQuery, ConcurrentChange
+from cmhl_referral.application.service import Actor, NotAllowed, NotVisible, ReferralService
+from cmhl_referral.domain.lifecycle import IllegalTransition
+from cmhl_referral.domain.referral import InvalidReferral, Part2Consent, Person, ReferralClosed
+from cmhl_referral.entrypoints.http.cursor import decode_cursor, encode_cursor
+from cmhl_referral.entrypoints.http.schemas import (
+    AccountingPublic,
+    AccountingRequest,
+    ConflictDetail,
+    ContactAttempt,
+    Disclosure,
+    Reassignment,
+    ReferralCreate,
+    ReferralPublic,
+    ReferralsPublic,
+    ReferralSummary,
+    StatusChange,
+)
 from cmhl_servicekit.auth import Principal, Role, require_any
 
 router = APIRouter(prefix="/api/v1", tags=["referrals"])
@@ -87,3 +108,166 @@ async def get_referral(
     except NotVisible as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "referral not found") from exc
     return ReferralPublic.of(referral)
+
+
+NOT_FOUND = {404: {"description": "not found or not in your caseload"}}
+CONFLICT = {409: {"model": ConflictDetail, "description": "not allowed from the current status"}}
+
+
+@asynccontextmanager
+async def _change_errors() -> AsyncIterator[None]:
+    """Maps the domain's refusals to HTTP answers that name the rule."""
+    try:
+        yield
+    except NotVisible as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "referral not found") from exc
+    except NotAllowed as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
+    except InvalidReferral as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    except ReferralClosed as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except ConcurrentChange as exc:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "the referral changed meanwhile; read it and retry"
+        ) from exc
+
+
+@router.post("/referrals/{referral_id}/status", responses=NOT_FOUND | CONFLICT, response_model=None)
+async def change_status(
+    referral_id: uuid.UUID,
+    body: StatusChange,
+    request: Request,
+    principal: Staff,
+    service: Service,
+) -> ReferralPublic | JSONResponse:
+    """Accept, decline (with a reason), schedule, record no-show or attendance, close."""
+    try:
+        async with _change_errors():
+            referral = await service.change_status(
+                referral_id,
+                body.status,
+                body.reason,
+                _actor(request, principal),
+                _correlation_id(request),
+            )
+    except IllegalTransition as exc:
+        return JSONResponse(
+            ConflictDetail(
+                detail=str(exc), current_status=exc.current, allowed=exc.allowed
+            ).model_dump(mode="json"),
+            status.HTTP_409_CONFLICT,
+        )
+    return ReferralPublic.of(referral)
+
+
+@router.post("/referrals/{referral_id}/contacts", responses=NOT_FOUND | CONFLICT)
+async def record_contact(
+    referral_id: uuid.UUID,
+    body: ContactAttempt,
+    request: Request,
+    principal: Staff,
+    service: Service,
+) -> ReferralPublic:
+    """Record an attempt to reach the person, where and whether it succeeded."""
+    async with _change_errors():
+        referral = await service.record_contact(
+            referral_id,
+            body.place,
+            body.reached,
+            body.attempted_at,
+            _actor(request, principal),
+            _correlation_id(request),
+        )
+    return ReferralPublic.of(referral)
+
+
+@router.post(
+    "/referrals/{referral_id}/assignment",
+    responses=NOT_FOUND | CONFLICT | {403: {"description": "supervisors only"}},
+)
+async def reassign(
+    referral_id: uuid.UUID,
+    body: Reassignment,
+    request: Request,
+    principal: Staff,
+    service: Service,
+) -> ReferralPublic:
+    """Hand the referral to another liaison of the same CMHC (supervisors)."""
+    async with _change_errors():
+        referral = await service.reassign(
+            referral_id, body.liaison_id, _actor(request, principal), _correlation_id(request)
+        )
+    return ReferralPublic.of(referral)
+
+
+@router.get("/referrals", responses={400: {"description": "bad cursor"}})
+async def list_caseload(
+    request: Request,
+    principal: Staff,
+    service: Service,
+    status_: Annotated[ReferralStatus | None, Query(alias="status")] = None,
+    county_fips: Annotated[CountyFips | None, Query()] = None,
+    agency_id: Annotated[Identifier | None, Query()] = None,
+    liaison_id: Annotated[Identifier | None, Query(description="supervisors only")] = None,
+    received_from: Annotated[datetime | None, Query()] = None,
+    received_to: Annotated[datetime | None, Query()] = None,
+    repeat_involvement: Annotated[bool | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ReferralsPublic:
+    """Your caseload (liaison) or your CMHC's (supervisor), newest first, page by page."""
+    for moment in (received_from, received_to):
+        if moment is not None and moment.tzinfo is None:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                "received_from and received_to need a time zone",
+            )
+    after = decode_cursor(cursor) if cursor else None
+    query = CaseloadQuery(
+        liaison_id=liaison_id,
+        cmhc_id=None,
+        status=status_.value if status_ else None,
+        county_fips=county_fips,
+        agency_id=agency_id,
+        received_from=received_from,
+        received_to=received_to,
+        repeat_involvement=repeat_involvement,
+        after=after,
+        limit=limit,
+    )
+    async with _change_errors():
+        referrals = await service.caseload(query, _actor(request, principal))
+    last = referrals[-1] if len(referrals) == limit else None
+    return ReferralsPublic(
+        data=[ReferralSummary.of(r) for r in referrals],
+        next_cursor=encode_cursor(last.received_at, str(last.referral_id)) if last else None,
+    )
+
+
+PrivacyOfficer = Annotated[Principal, require_any(Role.PRIVACY_OFFICER)]
+
+
+@router.post("/privacy/accounting", tags=["privacy"])
+async def accounting_of_disclosures(
+    body: AccountingRequest, request: Request, principal: PrivacyOfficer, service: Service
+) -> AccountingPublic:
+    """Every recorded read or change of one person's records: who, what, when, outcome."""
+    person_id = service.person_id_of(body.family_name, body.given_name, body.birth_date)
+    async with _change_errors():
+        entries = await service.accounting(person_id, _actor(request, principal))
+    return AccountingPublic(
+        person_id=person_id,
+        disclosures=[
+            Disclosure(
+                actor=e.actor,
+                actor_roles=list(e.actor_roles),
+                action=e.action,
+                referral_id=e.referral_id,
+                at=e.at,
+                source_address=e.source_address,
+                outcome=e.outcome,
+            )
+            for e in entries
+        ],
+    )

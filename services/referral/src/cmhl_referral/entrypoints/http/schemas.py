@@ -8,7 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cmhl_contracts.envelope import UtcDatetime
 from cmhl_contracts.events import CountyFips, Identifier, PersonIdentifiers, ReferringAgency
-from cmhl_contracts.vocabulary import PersonLocation, PresentingNeed, ReferralStatus
+from cmhl_contracts.vocabulary import (
+    ContactPlace,
+    PersonLocation,
+    PresentingNeed,
+    ReferralStatus,
+)
 from cmhl_referral.domain.referral import Referral
 
 
@@ -38,6 +43,100 @@ class ReferralCreate(BaseModel):
     referred_at: UtcDatetime | None = None
 
 
+ReasonCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
+
+
+class StatusChange(BaseModel):
+    """Move a referral through its lifecycle; declines and referrals elsewhere need a reason."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: ReferralStatus
+    reason: ReasonCode | None = Field(
+        default=None, description="A short code such as `not_in_service_area`; no narrative"
+    )
+
+
+class ContactAttempt(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    place: ContactPlace
+    reached: bool
+    attempted_at: UtcDatetime | None = None
+
+
+class Reassignment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    liaison_id: Identifier
+
+
+class ConflictDetail(BaseModel):
+    detail: str
+    current_status: ReferralStatus
+    allowed: list[ReferralStatus]
+
+
+class ReferralSummary(BaseModel):
+    """A caseload row: enough to work the list, without the narrative."""
+
+    referral_id: uuid.UUID
+    status: ReferralStatus
+    agency_id: str
+    county_fips: str
+    primary_need: PresentingNeed
+    person_id: str
+    given_name: str
+    family_name: str
+    liaison_id: str
+    repeat_involvement: bool
+    referred_at: UtcDatetime
+    received_at: UtcDatetime
+
+    @classmethod
+    def of(cls, referral: Referral) -> "ReferralSummary":
+        return cls(
+            referral_id=referral.referral_id,
+            status=referral.status,
+            agency_id=referral.agency_id,
+            county_fips=referral.county_fips,
+            primary_need=referral.primary_need,
+            person_id=referral.person_id,
+            given_name=referral.person.given_name,
+            family_name=referral.person.family_name,
+            liaison_id=referral.assignment.liaison_id,
+            repeat_involvement=referral.repeat_involvement,
+            referred_at=referral.referred_at,
+            received_at=referral.received_at,
+        )
+
+
+class ReferralsPublic(BaseModel):
+    data: list[ReferralSummary]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
+
+
+class AccountingRequest(BaseModel):
+    """The person whose disclosures are asked for, as the privacy officer knows them."""
+
+    model_config = ConfigDict(extra="forbid")
+    given_name: str = Field(min_length=1, max_length=100)
+    family_name: str = Field(min_length=1, max_length=100)
+    birth_date: date
+
+
+class Disclosure(BaseModel):
+    actor: str
+    actor_roles: list[str]
+    action: str
+    referral_id: str
+    at: UtcDatetime
+    source_address: str | None
+    outcome: str
+
+
+class AccountingPublic(BaseModel):
+    person_id: str
+    disclosures: list[Disclosure]
+
+
 class ReferralPublic(BaseModel):
     referral_id: uuid.UUID
     status: ReferralStatus
@@ -57,6 +156,7 @@ class ReferralPublic(BaseModel):
     repeat_involvement: bool
     referred_at: UtcDatetime
     received_at: UtcDatetime
+    history: list[dict[str, str]]
 
     @classmethod
     def of(cls, referral: Referral) -> "ReferralPublic":
@@ -93,4 +193,5 @@ class ReferralPublic(BaseModel):
             repeat_involvement=referral.repeat_involvement,
             referred_at=referral.referred_at,
             received_at=referral.received_at,
+            history=referral.history,
         )
