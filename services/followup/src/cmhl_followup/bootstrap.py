@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from cmhl_contracts import FollowUpDueV1, FollowUpScheduledV1
-from cmhl_followup.adapters.mongo import FOLLOW_UPS, MongoFollowUpRepository, ensure_indexes
+from cmhl_followup.adapters.mongo import MongoFollowUpRepository, ensure_indexes
 from cmhl_followup.application.service import FollowUpService
 from cmhl_followup.config import FollowUpSettings
 from cmhl_followup.entrypoints.http.routes import router as http_router
@@ -17,7 +17,7 @@ from cmhl_servicekit.consuming import TRANSIENT_ERRORS
 from cmhl_servicekit.http import create_app
 from cmhl_servicekit.kafka import dead_letter_sink, make_broker
 from cmhl_servicekit.mongo import make_mongo_client
-from cmhl_servicekit.outbox import AggregateLocks, OutboxRelay, kafka_publish
+from cmhl_servicekit.outbox import Outbox, OutboxRelay, kafka_publish
 from cmhl_servicekit.runtime import Runtime
 
 SERVICE = "followup"
@@ -30,10 +30,9 @@ def build(settings: FollowUpSettings, *, clock: Clock | None = None, **_: Any) -
         broker.publisher(event.topic(), schema=event, title=event.topic())
     client = make_mongo_client(settings.mongo_uri, f"cmhl-{SERVICE}")
     db = client[settings.mongo_database]
-    locks = AggregateLocks()
-    relay = OutboxRelay(db[FOLLOW_UPS], kafka_publish(broker.publish), locks)
-    repository = MongoFollowUpRepository(db, locks)
-    service = FollowUpService(repository, clock or SystemClock(), settings.offsets_days, relay.wake)
+    relay = OutboxRelay(db, kafka_publish(broker.publish))
+    repository = MongoFollowUpRepository(db, Outbox(db, relay.wake))
+    service = FollowUpService(repository, clock or SystemClock(), settings.offsets_days)
     broker.include_router(
         build_router(service, dead_letter_sink(broker), settings.consumer_group_prefix)
     )

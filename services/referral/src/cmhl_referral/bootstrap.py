@@ -6,7 +6,6 @@ from fastapi import FastAPI
 
 from cmhl_contracts import ReferralCreatedV1, ReferralStatusChangedV1
 from cmhl_referral.adapters.mongo import (
-    REFERRALS,
     MongoAuditLog,
     MongoReferralRepository,
     ensure_indexes,
@@ -20,7 +19,7 @@ from cmhl_servicekit.crypto import FieldCipher
 from cmhl_servicekit.http import create_app
 from cmhl_servicekit.kafka import dead_letter_sink, make_broker
 from cmhl_servicekit.mongo import make_mongo_client
-from cmhl_servicekit.outbox import AggregateLocks, OutboxRelay, kafka_publish
+from cmhl_servicekit.outbox import Outbox, OutboxRelay, kafka_publish
 from cmhl_servicekit.runtime import Runtime
 
 SERVICE = "referral"
@@ -33,11 +32,12 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
         broker.publisher(event.topic(), schema=event, title=event.topic())
     client = make_mongo_client(settings.mongo_uri, f"cmhl-{SERVICE}")
     db = client[settings.mongo_database]
-    locks = AggregateLocks()
-    relay = OutboxRelay(db[REFERRALS], kafka_publish(broker.publish), locks)
+    relay = OutboxRelay(db, kafka_publish(broker.publish))
     service = ReferralService(
         repository=MongoReferralRepository(
-            db, FieldCipher.from_base64(settings.encryption_key.get_secret_value()), locks
+            db,
+            FieldCipher.from_base64(settings.encryption_key.get_secret_value()),
+            Outbox(db, relay.wake),
         ),
         audit=MongoAuditLog(db),
         clock=clock or SystemClock(),

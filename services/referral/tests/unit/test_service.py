@@ -30,8 +30,14 @@ class InMemoryReferralRepository:
     async def get(self, referral_id: uuid.UUID) -> Referral | None:
         return self.referrals.get(referral_id)
 
-    async def referred_ats_of_person(self, person_id: str) -> list[datetime]:
-        return [r.referred_at for r in self.referrals.values() if r.person_id == person_id]
+    async def earlier_referrals_of_person(
+        self, person_id: str, referral_id: uuid.UUID, referred_at: datetime
+    ) -> list[datetime]:
+        return [
+            r.referred_at
+            for r in self.referrals.values()
+            if r.person_id == person_id and r.referral_id != referral_id
+        ]
 
     async def save(self, referral: Referral, events: list[IntegrationEvent]) -> None:
         referral.version += 1

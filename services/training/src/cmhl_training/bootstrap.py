@@ -9,9 +9,9 @@ from cmhl_servicekit.clock import Clock, SystemClock
 from cmhl_servicekit.http import create_app
 from cmhl_servicekit.kafka import make_broker
 from cmhl_servicekit.mongo import make_mongo_client
-from cmhl_servicekit.outbox import AggregateLocks, OutboxRelay, kafka_publish
+from cmhl_servicekit.outbox import Outbox, OutboxRelay, kafka_publish
 from cmhl_servicekit.runtime import Runtime
-from cmhl_training.adapters.mongo import SESSIONS, MongoSessionRepository, ensure_indexes
+from cmhl_training.adapters.mongo import MongoSessionRepository, ensure_indexes
 from cmhl_training.application.service import TrainingService
 from cmhl_training.config import TrainingSettings
 from cmhl_training.entrypoints.http.routes import router as http_router
@@ -26,13 +26,11 @@ def build(settings: TrainingSettings, *, clock: Clock | None = None, **_: Any) -
     )
     client = make_mongo_client(settings.mongo_uri, f"cmhl-{SERVICE}")
     db = client[settings.mongo_database]
-    locks = AggregateLocks()
-    relay = OutboxRelay(db[SESSIONS], kafka_publish(broker.publish), locks)
+    relay = OutboxRelay(db, kafka_publish(broker.publish))
     service = TrainingService(
-        MongoSessionRepository(db, locks),
+        MongoSessionRepository(db, Outbox(db, relay.wake)),
         clock or SystemClock(),
         settings.pseudonym_key.get_secret_value().encode(),
-        relay.wake,
     )
 
     async def prepare_database() -> None:

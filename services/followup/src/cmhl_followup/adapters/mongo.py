@@ -4,41 +4,29 @@ from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
 from cmhl_contracts import FollowUpDueV1, FollowUpScheduledV1
-from cmhl_servicekit.outbox import AggregateLocks, outbox_entry
+from cmhl_servicekit.outbox import Outbox
 
 Document = dict[str, Any]
 FOLLOW_UPS = "follow_ups"
-DUPLICATE_KEY = 11000
 
 
 async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
     await db[FOLLOW_UPS].create_index([("status", 1), ("due_at", 1)])
     await db[FOLLOW_UPS].create_index([("liaison_id", 1), ("due_at", 1)])
-    await db[FOLLOW_UPS].create_index("outbox_pending")
 
 
 class MongoFollowUpRepository:
-    def __init__(self, db: AsyncDatabase[Document], locks: AggregateLocks) -> None:
+    def __init__(self, db: AsyncDatabase[Document], outbox: Outbox) -> None:
         self._follow_ups = db[FOLLOW_UPS]
-        self._locks = locks
+        self._outbox = outbox
 
     async def schedule(self, follow_ups: list[tuple[Document, FollowUpScheduledV1]]) -> int:
-        documents = [
-            document | {"outbox": [outbox_entry(event)], "outbox_pending": True}
-            for document, event in follow_ups
-        ]
+        """Inserts each follow-up with its scheduled event; an existing id is left alone."""
         created = 0
-        # One insert each: the database stops an unordered batch at its first duplicate.
-        for document in documents:
-            try:
-                await self._follow_ups.insert_many([document])
-                created += 1
-            except BulkWriteError as exc:
-                if any(e["code"] != DUPLICATE_KEY for e in exc.details["writeErrors"]):
-                    raise
+        for document, event in follow_ups:
+            created += await self._outbox.insert(FOLLOW_UPS, document, [event])
         return created
 
     async def due_candidates(self, now: datetime, limit: int) -> list[Document]:
@@ -47,24 +35,15 @@ class MongoFollowUpRepository:
         ).sort("due_at", 1)
         return await cursor.to_list(None)
 
-    async def mark_due(self, follow_up_id: str, event: FollowUpDueV1) -> None:
-        async with self._locks(follow_up_id):
-            current = await self._follow_ups.find_one({"_id": follow_up_id}, {"outbox": 1})
-            if current is None:
-                return
-            entry = outbox_entry(event)
-            outbox = [e for e in current.get("outbox", []) if e["event_id"] != entry["event_id"]]
-            await self._follow_ups.update_one(
-                {"_id": follow_up_id, "status": "scheduled"},
-                {
-                    "$set": {
-                        "status": "due",
-                        "due_event_id": entry["event_id"],
-                        "outbox": [*outbox, entry],
-                        "outbox_pending": True,
-                    }
-                },
-            )
+    async def mark_due(self, document: Document, event: FollowUpDueV1) -> None:
+        # A version conflict means another replica marked it first: its event has the same id.
+        await self._outbox.update(
+            FOLLOW_UPS,
+            document["_id"],
+            document["version"],
+            {"status": "due", "due_event_id": str(event.event_id)},
+            [event],
+        )
 
     async def list_for_liaison(
         self, liaison_id: str, status: str | None, limit: int

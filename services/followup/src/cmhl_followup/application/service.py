@@ -1,7 +1,6 @@
 """Follow-up use cases: schedule on a new referral, emit due events on time."""
 
 import logging
-from collections.abc import Callable
 
 from cmhl_contracts import FollowUpDueV1, FollowUpScheduledV1, ReferralCreatedV1
 from cmhl_followup.application.ports import FollowUpRepository
@@ -18,12 +17,10 @@ class FollowUpService:
         repository: FollowUpRepository,
         clock: Clock,
         offsets_days: tuple[int, ...],
-        events_written: Callable[[], None],
     ) -> None:
         self._repository = repository
         self._clock = clock
         self._offsets_days = offsets_days
-        self._events_written = events_written
 
     async def on_referral_created(self, events: list[ReferralCreatedV1]) -> int:
         """Idempotent: follow-up ids derive from the referral, so redelivery schedules nothing."""
@@ -58,10 +55,7 @@ class FollowUpService:
                     "correlation_id": event.correlation_id,
                 }
                 rows.append((document, scheduled))
-        created = await self._repository.schedule(rows)
-        if created:
-            self._events_written()
-        return created
+        return await self._repository.schedule(rows)
 
     async def emit_due(self, limit: int = 500) -> int:
         """Marks follow-ups whose time has come as due, each with its due event in its outbox.
@@ -86,8 +80,7 @@ class FollowUpService:
                 due_at=document["due_at"],
                 referred_at=document["referred_at"],
             )
-            await self._repository.mark_due(document["_id"], event)
+            await self._repository.mark_due(document, event)
         if candidates:
-            self._events_written()
             log.info("follow-ups came due", extra={"count": len(candidates)})
         return len(candidates)

@@ -19,11 +19,12 @@ from cmhl_contracts.vocabulary import (
 from cmhl_referral.application.ports import AuditEntry, CaseloadQuery, ConcurrentChange
 from cmhl_referral.domain.referral import Assignment, Part2Consent, Person, Referral
 from cmhl_servicekit.crypto import FieldCipher
-from cmhl_servicekit.outbox import AggregateLocks, outbox_entry
+from cmhl_servicekit.outbox import Outbox
 
 Document = dict[str, Any]
 
 REFERRALS = "referrals"
+PERSON_REFERRALS = "person_referrals"
 AUDIT_LOG = "audit_log"
 
 
@@ -31,29 +32,22 @@ async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
     await db[REFERRALS].create_index([("person_id", 1), ("referred_at", 1)])
     await db[REFERRALS].create_index([("liaison_id", 1), ("received_at", -1)])
     await db[REFERRALS].create_index([("cmhc_id", 1), ("received_at", -1)])
-    await db[REFERRALS].create_index("outbox_pending")
     await db[AUDIT_LOG].create_index([("person_id", 1), ("at", 1)])
 
 
 class MongoReferralRepository:
     """Clear identifiers and the narrative are stored encrypted, bound to the referral id."""
 
-    def __init__(
-        self, db: AsyncDatabase[Document], cipher: FieldCipher, locks: AggregateLocks
-    ) -> None:
+    def __init__(self, db: AsyncDatabase[Document], cipher: FieldCipher, outbox: Outbox) -> None:
         self._referrals = db[REFERRALS]
+        self._person_referrals = db[PERSON_REFERRALS]
         self._cipher = cipher
-        self._locks = locks
+        self._outbox = outbox
 
     async def add(self, referral: Referral, events: list[IntegrationEvent]) -> bool:
-        document = self._to_document(referral)
-        document["outbox"] = [outbox_entry(event) for event in events]
-        document["outbox_pending"] = bool(events)
-        async with self._locks(document["_id"]):
-            try:
-                await self._referrals.insert_one(document)
-            except DuplicateKeyError:
-                return False
+        if not await self._outbox.insert(REFERRALS, self._to_document(referral), events):
+            return False
+        referral.version = 1
         return True
 
     async def get(self, referral_id: uuid.UUID) -> Referral | None:
@@ -61,30 +55,17 @@ class MongoReferralRepository:
         return None if document is None else self._from_document(document)
 
     async def save(self, referral: Referral, events: list[IntegrationEvent]) -> None:
-        document_id = str(referral.referral_id)
-        async with self._locks(document_id):
-            current = await self._referrals.find_one(
-                {"_id": document_id}, {"outbox": 1, "version": 1}
-            )
-            if current is None or current.get("version", 0) != referral.version:
-                raise ConcurrentChange
-            outbox = [*current.get("outbox", []), *(outbox_entry(e) for e in events)]
-            result = await self._referrals.update_one(
-                {"_id": document_id, "version": referral.version},
-                {
-                    "$set": {
-                        "status": referral.status.value,
-                        "liaison_id": referral.assignment.liaison_id,
-                        "cmhc_id": referral.assignment.cmhc_id,
-                        "history": referral.history,
-                        "version": referral.version + 1,
-                        "outbox": outbox,
-                        "outbox_pending": bool(outbox),
-                    }
-                },
-            )
-            if result.matched_count != 1:
-                raise ConcurrentChange
+        changes = {
+            "status": referral.status.value,
+            "liaison_id": referral.assignment.liaison_id,
+            "cmhc_id": referral.assignment.cmhc_id,
+            "history": referral.history,
+        }
+        saved = await self._outbox.update(
+            REFERRALS, str(referral.referral_id), referral.version, changes, events
+        )
+        if not saved:
+            raise ConcurrentChange
         referral.version += 1
 
     async def find(self, query: CaseloadQuery) -> list[Referral]:
@@ -119,9 +100,34 @@ class MongoReferralRepository:
         ).sort([("received_at", -1), ("_id", -1)])
         return [self._from_document(doc) for doc in await cursor.to_list(None)]
 
-    async def referred_ats_of_person(self, person_id: str) -> list[datetime]:
-        cursor = self._referrals.find({"person_id": person_id}, {"referred_at": 1})
-        return [doc["referred_at"] for doc in await cursor.to_list(None)]
+    async def earlier_referrals_of_person(
+        self, person_id: str, referral_id: uuid.UUID, referred_at: datetime
+    ) -> list[datetime]:
+        """Registers this referral in the person's ledger and returns the times of the person's
+        other stored referrals.
+
+        The ledger holds `person_id|1`, `person_id|2`, ...: reading and claiming the next free
+        slot are `_id` operations (a scan of the referrals would grow with every referral), and
+        a duplicate-key error on the claim is the lock when two referrals of one person race."""
+        earlier: list[datetime] = []
+        slot = 1
+        while True:
+            key = f"{person_id}|{slot}"
+            entry = await self._person_referrals.find_one({"_id": key})
+            if entry is None:
+                try:
+                    await self._person_referrals.insert_one(
+                        {"_id": key, "referral_id": str(referral_id), "referred_at": referred_at}
+                    )
+                except DuplicateKeyError:
+                    continue  # another referral of this person took the slot: read it
+                return earlier
+            if entry["referral_id"] == str(referral_id):
+                return earlier  # registered by an earlier attempt of this same referral
+            # A slot claimed by a write that then failed names no stored referral: skip it.
+            if await self._referrals.find_one({"_id": entry["referral_id"]}, {"_id": 1}):
+                earlier.append(entry["referred_at"])
+            slot += 1
 
     def _to_document(self, referral: Referral) -> Document:
         context = str(referral.referral_id)

@@ -35,7 +35,11 @@ class ReferralRepository(Protocol):
 
     async def get(self, referral_id: uuid.UUID) -> Referral | None: ...
 
-    async def referred_ats_of_person(self, person_id: str) -> list[datetime]: ...
+    async def earlier_referrals_of_person(
+        self, person_id: str, referral_id: uuid.UUID, referred_at: datetime
+    ) -> list[datetime]:
+        """Record that this referral is the person's, and return when the person's other
+        referrals were made."""
 
     async def save(self, referral: Referral, events: list[IntegrationEvent]) -> None:
         """Store a changed referral and its new events in one write, if nobody changed it since

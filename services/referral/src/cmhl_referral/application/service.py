@@ -107,7 +107,9 @@ class ReferralService:
             await self._record(actor, "create", existing, "duplicate_returned_existing")
             return Created(existing, created=False)
         person_id = self.person_id(command)
-        earlier = await self._repository.referred_ats_of_person(person_id)
+        earlier = await self._repository.earlier_referrals_of_person(
+            person_id, referral_id, referred_at
+        )
         referral = Referral(
             referral_id=referral_id,
             agency_id=command.agency_id,

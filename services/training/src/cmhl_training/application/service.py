@@ -39,12 +39,10 @@ class TrainingService:
         repository: SessionRepository,
         clock: Clock,
         pseudonym_key: bytes,
-        events_written: Any,
     ) -> None:
         self._repository = repository
         self._clock = clock
         self._key = pseudonym_key
-        self._events_written = events_written
 
     def officer_id(self, attendee: Attendee) -> str:
         return pseudonym(self._key, attendee.agency_id, attendee.officer_ref)
@@ -96,5 +94,4 @@ class TrainingService:
             stored = await self._repository.get(str(command.session_id))
             assert stored is not None
             return stored, False
-        self._events_written()
         return document, True

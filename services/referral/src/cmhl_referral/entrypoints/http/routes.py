@@ -4,7 +4,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -110,8 +110,12 @@ async def get_referral(
     return ReferralPublic.of(referral)
 
 
-NOT_FOUND = {404: {"description": "not found or not in your caseload"}}
-CONFLICT = {409: {"model": ConflictDetail, "description": "not allowed from the current status"}}
+Responses = dict[int | str, dict[str, Any]]
+NOT_FOUND: Responses = {404: {"description": "not found or not in your caseload"}}
+CONFLICT: Responses = {
+    409: {"model": ConflictDetail, "description": "not allowed from the current status"}
+}
+SUPERVISORS: Responses = {403: {"description": "supervisors only"}}
 
 
 @asynccontextmanager
@@ -184,7 +188,7 @@ async def record_contact(
 
 @router.post(
     "/referrals/{referral_id}/assignment",
-    responses=NOT_FOUND | CONFLICT | {403: {"description": "supervisors only"}},
+    responses=NOT_FOUND | CONFLICT | SUPERVISORS,
 )
 async def reassign(
     referral_id: uuid.UUID,
