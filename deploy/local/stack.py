@@ -449,9 +449,14 @@ def credentials(state_dir: Path) -> dict[str, Any]:
             lifetime=lifetime,
         ),
     }
+    from cmhl_servicekit.auth import api_key_hash
+
+    agency_key = secrets.token_urlsafe(24)
+    keys["agency_api_keys"] = json.dumps({api_key_hash(agency_key): "columbia-pd"})
     creds = {
         "keys": keys,
         "tokens": tokens,
+        "agency_api_key": {"agency_id": "columbia-pd", "key": agency_key},
         "note": "Demo credentials for the local stack only. Never use them elsewhere.",
     }
     path.write_text(json.dumps(creds, indent=2))
@@ -469,6 +474,7 @@ def service_env(name: str, state: StackState, creds: dict[str, Any]) -> dict[str
         "AUTH_SIGNING_KEY": keys["auth_signing_key"],
         "PSEUDONYM_KEY": keys["pseudonym_key"],
         "ENCRYPTION_KEY": keys["encryption_key"],
+        "AGENCY_API_KEYS": keys["agency_api_keys"],
     }
     return {prefix + key: value for key, value in values.items()}
 

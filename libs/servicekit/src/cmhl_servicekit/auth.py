@@ -3,6 +3,7 @@
 Roles: liaison (own caseload), supervisor (their CMHC), metrics_consumer (aggregates only),
 privacy_officer (accounting of disclosures). The signing key is configuration, never code."""
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -10,7 +11,7 @@ from typing import Annotated
 
 import jwt
 from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 
 class Role(StrEnum):
@@ -109,3 +110,27 @@ def require_any(*roles: Role) -> object:
         return principal
 
     return Depends(check)
+
+
+def api_key_hash(key: str) -> str:
+    """What is stored of an agency's API key: its SHA-256, never the key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+_api_key = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="An agency system's key, bound to one agency"
+)
+
+
+async def current_agency(request: Request, key: Annotated[str | None, Depends(_api_key)]) -> str:
+    """The agency an API key belongs to (401 for a missing or unknown key)."""
+    if not key:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing X-API-Key")
+    keys: dict[str, str] = request.app.state.agency_api_keys
+    agency = keys.get(api_key_hash(key))
+    if agency is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown API key")
+    return agency
+
+
+CurrentAgency = Annotated[str, Depends(current_agency)]

@@ -12,6 +12,7 @@ from cmhl_referral.adapters.mongo import (
 )
 from cmhl_referral.application.service import ReferralService
 from cmhl_referral.config import ReferralSettings
+from cmhl_referral.entrypoints.http.agency import router as agency_router
 from cmhl_referral.entrypoints.http.routes import router as http_router
 from cmhl_referral.entrypoints.messaging.agency import build_router
 from cmhl_servicekit.clock import Clock, SystemClock
@@ -57,6 +58,10 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
         description="Liaisons' referral API and agency intake.",
         settings=settings,
         runtime=runtime,
-        routers=[http_router],
-        state={"referrals": service, "relay": relay},
+        routers=[http_router, agency_router],
+        state={
+            "referrals": service,
+            "relay": relay,
+            "agency_api_keys": settings.agency_api_keys,
+        },
     )

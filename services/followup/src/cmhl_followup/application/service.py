@@ -1,6 +1,7 @@
 """Follow-up use cases: schedule on a new referral, emit due events on time."""
 
 import logging
+from datetime import timedelta
 
 from cmhl_contracts import FollowUpDueV1, FollowUpScheduledV1, ReferralCreatedV1
 from cmhl_followup.application.ports import FollowUpRepository
@@ -8,6 +9,8 @@ from cmhl_followup.domain.policy import is_due, plan_follow_ups
 from cmhl_servicekit.clock import Clock
 
 PRODUCER = "cmhl-followup"
+# A timer with no follow-up this long after it was written belongs to a write that failed.
+ORPHAN_TIMER_AGE = timedelta(minutes=5)
 log = logging.getLogger(__name__)
 
 
@@ -58,29 +61,37 @@ class FollowUpService:
         return await self._repository.schedule(rows)
 
     async def emit_due(self, limit: int = 500) -> int:
-        """Marks follow-ups whose time has come as due, each with its due event in its outbox.
+        """Claims the follow-ups whose time has come, each claim carrying its due event.
 
-        The due event's id derives from the follow-up, so two replicas racing here publish the
-        same id and consumers keep one; none is missed, because the scan repeats until none is
-        left."""
+        The due event's id derives from the follow-up and the claim is an insert keyed by it,
+        so two replicas racing here write one claim; a restart loses nothing, because the
+        timers are in the database and are dropped only after the claim is stored."""
         now = self._clock.now()
-        candidates = await self._repository.due_candidates(now, limit)
-        for document in candidates:
-            if not is_due(document["due_at"], now):
+        timers = await self._repository.due_timers(now, limit)
+        claimed = 0
+        for timer in timers:
+            if not is_due(timer["due_at"], now):
                 continue
-            event = FollowUpDueV1.create(
-                about=(document["_id"],),
-                producer=PRODUCER,
-                correlation_id=document["correlation_id"],
-                causation_id=document["_id"],
-                occurred_at=now,
-                follow_up_id=document["_id"],
-                referral_id=document["referral_id"],
-                liaison_id=document["liaison_id"],
-                due_at=document["due_at"],
-                referred_at=document["referred_at"],
-            )
-            await self._repository.mark_due(document, event)
-        if candidates:
-            log.info("follow-ups came due", extra={"count": len(candidates)})
-        return len(candidates)
+            follow_up = await self._repository.get(timer["_id"])
+            if follow_up is None:
+                if now - timer["created_at"] > ORPHAN_TIMER_AGE:
+                    await self._repository.drop_timer(timer["_id"])  # its write never happened
+                continue
+            if follow_up.get("status", "scheduled") == "scheduled":
+                event = FollowUpDueV1.create(
+                    about=(follow_up["_id"],),
+                    producer=PRODUCER,
+                    correlation_id=follow_up["correlation_id"],
+                    causation_id=follow_up["_id"],
+                    occurred_at=now,
+                    follow_up_id=follow_up["_id"],
+                    referral_id=follow_up["referral_id"],
+                    liaison_id=follow_up["liaison_id"],
+                    due_at=follow_up["due_at"],
+                    referred_at=follow_up["referred_at"],
+                )
+                claimed += await self._repository.claim_due(follow_up, event)
+            await self._repository.drop_timer(timer["_id"])
+        if claimed:
+            log.info("follow-ups came due", extra={"count": claimed})
+        return len(timers)

@@ -5,7 +5,6 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -20,6 +19,7 @@ from cmhl_reporting.domain.projections import (
 )
 
 Document = dict[str, Any]
+DUPLICATE_KEY = 11000
 
 
 async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
@@ -28,46 +28,37 @@ async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
 
 
 class MongoFactStore:
-    """Writes facts with upserts keyed by natural id: idempotent under any redelivery."""
+    """Writes facts as inserts keyed by natural id: a key written before is a duplicate event.
+
+    Inserts, not upserts: FerretDB scans the collection for every update, so upserts slow down
+    as the views grow, while an insert with a duplicate key is refused by the unique `_id`
+    index at once, whichever replica or retry sends it."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._db = db
 
     async def apply(self, writes: list[tuple[FactWrite, Document]]) -> None:
         """`writes` pairs each fact with where its event was read (topic, partition, offset)."""
-        by_collection: dict[str, list[UpdateOne]] = defaultdict(list)
+        by_collection: dict[str, list[Document]] = defaultdict(list)
         revised: list[tuple[FactWrite, Document]] = []
         for write, source in writes:
             if write.revision is not None:
                 revised.append((write, source))
-                continue
-            # $setOnInsert: the first application wins and later ones change nothing.
-            by_collection[write.collection].append(
-                UpdateOne(
-                    {"_id": write.key},
-                    {"$setOnInsert": write.fields | {"_source": source}},
-                    upsert=True,
+            else:
+                by_collection[write.collection].append(
+                    write.fields | {"_id": write.key, "_source": source}
                 )
-            )
-        for collection, operations in by_collection.items():
-            await self._bulk(collection, operations)
+        for collection, documents in by_collection.items():
+            await self._insert_new(collection, documents)
         for write, source in revised:
             await self._apply_revision(write, source)
 
-    async def _bulk(self, collection: str, operations: list[UpdateOne]) -> None:
+    async def _insert_new(self, collection: str, documents: list[Document]) -> None:
         try:
-            await self._db[collection].bulk_write(operations, ordered=True)
+            await self._db[collection].insert_many(documents, ordered=False)
         except BulkWriteError as exc:
-            # Two writers upserting one new key (a rebalance) give a duplicate-key error for the
-            # loser; everything it wrote is identical, so apply the rest again.
-            if any(e["code"] != 11000 for e in exc.details["writeErrors"]):
+            if any(e["code"] != DUPLICATE_KEY for e in exc.details["writeErrors"]):
                 raise
-            for operation in operations:
-                try:
-                    await self._db[collection].bulk_write([operation])
-                except BulkWriteError as single:
-                    if any(e["code"] != 11000 for e in single.details["writeErrors"]):
-                        raise
 
     async def _apply_revision(self, write: FactWrite, source: Document) -> None:
         """A higher revision replaces a lower one; an equal or older one changes nothing."""

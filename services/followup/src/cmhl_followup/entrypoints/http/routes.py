@@ -34,17 +34,21 @@ async def list_follow_ups(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> FollowUpsPublic:
     """Your follow-ups, soonest first; `status=due` lists those waiting for you now."""
-    documents = await request.app.state.repository.list_for_liaison(
-        principal.subject, status, limit
-    )
-    data = [
-        FollowUpPublic(
-            follow_up_id=d["_id"],
-            referral_id=d["referral_id"],
-            kind=d["kind"],
-            due_at=d["due_at"],
-            status=d["status"],
-        )
-        for d in documents
-    ]
+    repository = request.app.state.repository
+    data = []
+    for d in await repository.list_for_liaison(principal.subject, 500):
+        current = d.get("status", "scheduled")
+        if current == "scheduled" and await repository.is_due(d["_id"]):
+            current = "due"
+        if status is None or current == status:
+            data.append(
+                FollowUpPublic(
+                    follow_up_id=d["_id"],
+                    referral_id=d["referral_id"],
+                    kind=d["kind"],
+                    due_at=d["due_at"],
+                    status=current,
+                )
+            )
+    data = data[:limit]
     return FollowUpsPublic(data=data, count=len(data))

@@ -1,0 +1,118 @@
+"""Agency systems that cannot speak Kafka post batches of referrals here, with an API key."""
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from cmhl_contracts.envelope import UtcDatetime
+from cmhl_contracts.events import CountyFips, Identifier, PersonIdentifiers, ReferringAgency
+from cmhl_contracts.vocabulary import PersonLocation, PresentingNeed
+from cmhl_referral.application.commands import CreateReferral
+from cmhl_referral.application.service import Actor, ReferralService
+from cmhl_referral.domain.referral import InvalidReferral, Person
+from cmhl_servicekit.auth import CurrentAgency
+
+router = APIRouter(prefix="/api/v1/agency", tags=["agency intake"])
+
+
+class AgencySubmission(BaseModel):
+    """One referral as an agency's records system sends it."""
+
+    model_config = ConfigDict(extra="forbid")
+    agency: ReferringAgency
+    agency_reference: Identifier
+    officer_reference: Identifier | None = None
+    county_fips: CountyFips
+    primary_need: PresentingNeed
+    other_needs: Annotated[list[PresentingNeed], Field(max_length=4)] = []
+    person_location: PersonLocation
+    person: PersonIdentifiers
+    narrative: str | None = Field(default=None, max_length=4000)
+    referred_at: UtcDatetime
+
+
+class SubmissionBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    submissions: list[AgencySubmission] = Field(min_length=1, max_length=500)
+
+
+class SubmissionResult(BaseModel):
+    index: int
+    agency_reference: str
+    outcome: Literal["created", "duplicate", "rejected"]
+    referral_id: uuid.UUID | None = None
+    reason: str | None = None
+
+
+class BatchResult(BaseModel):
+    results: list[SubmissionResult]
+    created: int
+    duplicates: int
+    rejected: int
+
+
+@router.post("/referrals", responses={403: {"description": "a submission names another agency"}})
+async def submit_batch(
+    body: SubmissionBatch, request: Request, agency_id: CurrentAgency
+) -> BatchResult:
+    """Up to 500 referrals; a resubmitted agency reference returns the existing referral."""
+    foreign = [i for i, s in enumerate(body.submissions) if s.agency.agency_id != agency_id]
+    if foreign:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"this key may submit only for {agency_id}; submissions {foreign[:10]} name another",
+        )
+    service: ReferralService = request.app.state.referrals
+    actor = Actor(None, agency_id, request.client.host if request.client else None)
+    batch_id = str(uuid.uuid4())
+    results = []
+    for index, item in enumerate(body.submissions):
+        command = CreateReferral(
+            agency_id=item.agency.agency_id,
+            source=item.agency.source,
+            court_type=item.agency.court_type,
+            agency_reference=item.agency_reference,
+            officer_reference=item.officer_reference,
+            county_fips=item.county_fips,
+            primary_need=item.primary_need,
+            other_needs=item.other_needs,
+            person_location=item.person_location,
+            person=Person(
+                item.person.given_name,
+                item.person.family_name,
+                item.person.birth_date,
+                item.person.agency_person_ref,
+            ),
+            narrative=item.narrative,
+            part2_consent=None,
+            referred_at=item.referred_at,
+            correlation_id=f"{batch_id}:{index}",
+        )
+        try:
+            created = await service.create(command, actor)
+        except InvalidReferral as exc:
+            results.append(
+                SubmissionResult(
+                    index=index,
+                    agency_reference=item.agency_reference,
+                    outcome="rejected",
+                    reason=str(exc),
+                )
+            )
+            continue
+        results.append(
+            SubmissionResult(
+                index=index,
+                agency_reference=item.agency_reference,
+                outcome="created" if created.created else "duplicate",
+                referral_id=created.referral.referral_id,
+            )
+        )
+    return BatchResult(
+        results=results,
+        created=sum(r.outcome == "created" for r in results),
+        duplicates=sum(r.outcome == "duplicate" for r in results),
+        rejected=sum(r.outcome == "rejected" for r in results),
+    )
