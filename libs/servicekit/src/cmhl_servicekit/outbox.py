@@ -176,6 +176,7 @@ class OutboxRelay:
         # Oldest first, and a document's versions in order: one aggregate's events stay ordered.
         markers.sort(key=lambda m: (m["created_at"], m["version"]))
         now = datetime.now(UTC)
+        done: list[str] = []
         for marker in markers:
             document = await self._db[marker["collection"]].find_one(
                 {"_id": marker["document_id"]}, {"outbox": 1, "version": 1}
@@ -191,7 +192,11 @@ class OutboxRelay:
                 for entry in document.get("outbox", []):
                     if entry.get("version") == marker["version"]:
                         await self._publish(entry)
-            await self._db[MARKERS].delete_one({"_id": marker["_id"]})
+            done.append(marker["_id"])
+        if done:
+            # One delete for the pass: each delete scans the collection, so one per marker
+            # would slow the relay exactly when a backlog has made the collection large.
+            await self._db[MARKERS].delete_many({"_id": {"$in": done}})
         return len(markers)
 
 

@@ -60,7 +60,7 @@ async def test_referral_schedules_three_follow_ups_and_each_comes_due_once(
     app = build(settings, clock=clock)
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
     follow_ups = mongo[settings.mongo_database]["follow_ups"]
-    due = mongo[settings.mongo_database]["follow_ups_due"]
+    claims = mongo[settings.mongo_database]["follow_ups_due"]
     try:
         async with running_app(app):
             for _ in range(2):  # a redelivered referral schedules nothing more
@@ -78,7 +78,7 @@ async def test_referral_schedules_three_follow_ups_and_each_comes_due_once(
 
             async def due_after_scan() -> int:
                 await service.emit_due()
-                return await due.count_documents({"referral_id": str(referral_id)})
+                return await claims.count_documents({"referral_id": str(referral_id)})
 
             assert await due_after_scan() == 0  # nothing is due on the referral day
             clock.advance(timedelta(days=7) - timedelta(hours=1, seconds=1))

@@ -67,8 +67,10 @@ class MongoFollowUpRepository:
         }
         return await self._outbox.insert(DUE, claim, [event])
 
-    async def drop_timer(self, follow_up_id: str) -> None:
-        await self._timers.delete_one({"_id": follow_up_id})
+    async def drop_timers(self, follow_up_ids: list[str]) -> None:
+        """One delete for many: each delete scans the timers."""
+        if follow_up_ids:
+            await self._timers.delete_many({"_id": {"$in": follow_up_ids}})
 
     async def is_due(self, follow_up_id: str) -> bool:
         return await self._due.find_one({"_id": follow_up_id}, {"_id": 1}) is not None

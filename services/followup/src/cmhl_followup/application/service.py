@@ -69,13 +69,14 @@ class FollowUpService:
         now = self._clock.now()
         timers = await self._repository.due_timers(now, limit)
         claimed = 0
+        done: list[str] = []
         for timer in timers:
             if not is_due(timer["due_at"], now):
                 continue
             follow_up = await self._repository.get(timer["_id"])
             if follow_up is None:
                 if now - timer["created_at"] > ORPHAN_TIMER_AGE:
-                    await self._repository.drop_timer(timer["_id"])  # its write never happened
+                    done.append(timer["_id"])  # its follow-up was never written
                 continue
             if follow_up.get("status", "scheduled") == "scheduled":
                 event = FollowUpDueV1.create(
@@ -91,7 +92,9 @@ class FollowUpService:
                     referred_at=follow_up["referred_at"],
                 )
                 claimed += await self._repository.claim_due(follow_up, event)
-            await self._repository.drop_timer(timer["_id"])
+            done.append(timer["_id"])
+        # Dropped only after every claim of the pass is stored: a crash re-claims, harmlessly.
+        await self._repository.drop_timers(done)
         if claimed:
             log.info("follow-ups came due", extra={"count": claimed})
         return len(timers)
