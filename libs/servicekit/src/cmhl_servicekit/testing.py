@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pymongo import AsyncMongoClient
@@ -197,9 +198,43 @@ def bearer(subject: str, *roles: Role, cmhc_id: str | None = None) -> dict[str, 
     return {"Authorization": f"Bearer {token}"}
 
 
+async def skip_history(app: FastAPI) -> None:
+    """Positions the app's (fresh) consumer groups at the end of their topics, so a test's app
+    reads only what is sent from now on, not every earlier test's events."""
+    broker = app.state.runtime.broker
+    bootstrap = ",".join(broker._connection_kwargs["bootstrap_servers"])
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        for subscriber in broker.subscribers:
+            described = await admin.describe_topics(subscriber.topic_names_for_subscribe)
+            partitions = [
+                TopicPartition(topic["topic"], p["partition"])
+                for topic in described
+                for p in topic["partitions"]
+            ]
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=bootstrap,
+                group_id=subscriber.group_id,
+                enable_auto_commit=False,
+            )
+            await consumer.start()
+            try:
+                consumer.assign(partitions)
+                await consumer.commit(dict(await consumer.end_offsets(partitions)))
+            finally:
+                await consumer.stop()
+    finally:
+        await admin.close()
+
+
 @contextlib.asynccontextmanager
-async def running_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Runs the app's lifespan (broker, database, background loops) and a client in one loop."""
+async def running_app(app: FastAPI, *, from_now: bool = False) -> AsyncIterator[httpx.AsyncClient]:
+    """Runs the app's lifespan (broker, database, background loops) and a client in one loop.
+
+    `from_now`: consume only events sent after this call (see `skip_history`)."""
+    if from_now:
+        await skip_history(app)
     async with (
         LifespanManager(app, startup_timeout=60, shutdown_timeout=30),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,

@@ -62,7 +62,7 @@ async def test_referral_schedules_three_follow_ups_and_each_comes_due_once(
     follow_ups = mongo[settings.mongo_database]["follow_ups"]
     claims = mongo[settings.mongo_database]["follow_ups_due"]
     try:
-        async with running_app(app):
+        async with running_app(app, from_now=True):
             for _ in range(2):  # a redelivered referral schedules nothing more
                 await kafka_probe.send(
                     ReferralCreatedV1.topic(),
@@ -114,7 +114,7 @@ async def test_due_follow_ups_survive_a_restart_and_two_replicas_emit_each_once(
     referral_ids = [uuid.uuid4() for _ in range(5)]
     clock = AdjustableClock(REFERRED_AT)
     first = build(settings, clock=clock)
-    async with running_app(first):
+    async with running_app(first, from_now=True):
         for referral_id in referral_ids:
             event = referral_created(referral_id)
             await kafka_probe.send(

@@ -1,0 +1,179 @@
+"""The liaisons' API on the real stack: lifecycle, contacts, reassignment, caseload, privacy."""
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+
+from cmhl_contracts import (
+    ReferralContactAttemptedV1,
+    ReferralReassignedV1,
+    ReferralStatusChangedV1,
+)
+from cmhl_referral.bootstrap import build
+from cmhl_referral.config import ReferralSettings
+from cmhl_servicekit.auth import Role
+from cmhl_servicekit.testing import KafkaProbe, bearer, running_app
+
+pytestmark = pytest.mark.integration
+
+LIAISON = bearer("liaison-21", Role.LIAISON, cmhc_id="cmhc-17")
+OTHER_LIAISON = bearer("liaison-22", Role.LIAISON, cmhc_id="cmhc-17")
+SUPERVISOR = bearer("sup-17", Role.SUPERVISOR, cmhc_id="cmhc-17")
+PRIVACY = bearer("privacy-1", Role.PRIVACY_OFFICER)
+
+
+async def create(client: AsyncClient, body: dict[str, Any]) -> str:
+    response = await client.post("/api/v1/referrals", json=body, headers=LIAISON)
+    assert response.status_code == 201, response.text
+    referral_id: str = response.json()["referral_id"]
+    return referral_id
+
+
+async def test_lifecycle_transitions_are_checked_and_published_in_order(
+    referral_settings: ReferralSettings,
+    referral_body: Callable[..., dict[str, Any]],
+    kafka_probe: KafkaProbe,
+) -> None:
+    async with running_app(build(referral_settings), from_now=True) as client:
+        referral_id = await create(client, referral_body())
+        url = f"/api/v1/referrals/{referral_id}"
+
+        illegal = await client.post(f"{url}/status", json={"status": "attended"}, headers=LIAISON)
+        assert illegal.status_code == 409
+        assert illegal.json()["allowed"] == ["accepted", "declined", "referred_elsewhere"]
+        no_reason = await client.post(f"{url}/status", json={"status": "declined"}, headers=LIAISON)
+        assert no_reason.status_code == 422
+
+        steps = [
+            ("status", {"status": "accepted"}),
+            ("contacts", {"place": "detention", "reached": False}),
+            ("status", {"status": "unable_to_contact"}),
+            ("contacts", {"place": "hospital_er", "reached": True}),
+            ("status", {"status": "appointment_scheduled"}),
+            ("status", {"status": "attended"}),
+            ("status", {"status": "connected_to_treatment"}),
+        ]
+        for path, body in steps:
+            answer = await client.post(f"{url}/{path}", json=body, headers=LIAISON)
+            assert answer.status_code == 200, (path, body, answer.text)
+        assert answer.json()["status"] == "connected_to_treatment"
+        closed = await client.post(
+            f"{url}/contacts", json={"place": "phone", "reached": True}, headers=LIAISON
+        )
+        assert closed.status_code == 409
+        stranger = await client.post(
+            f"{url}/status", json={"status": "accepted"}, headers=OTHER_LIAISON
+        )
+        assert stranger.status_code == 404
+
+        key = referral_id.encode()
+        changes = await kafka_probe.collect(
+            [ReferralStatusChangedV1.topic(), ReferralContactAttemptedV1.topic()],
+            lambda r: r.key == key,
+            expect=7,
+            settle=1.0,
+        )
+    sequences = [int(json.loads(r.value)["sequence"]) for r in changes]
+    assert sorted(sequences) == [1, 2, 3, 4, 5, 6, 7]
+    statuses = [
+        ReferralStatusChangedV1.model_validate_json(r.value).to_status
+        for r in changes
+        if r.topic == ReferralStatusChangedV1.topic()
+    ]
+    assert statuses == [
+        "accepted",
+        "unable_to_contact",
+        "appointment_scheduled",
+        "attended",
+        "connected_to_treatment",
+    ]
+
+
+async def test_only_a_supervisor_reassigns_and_the_caseload_follows(
+    referral_settings: ReferralSettings,
+    referral_body: Callable[..., dict[str, Any]],
+    kafka_probe: KafkaProbe,
+) -> None:
+    async with running_app(build(referral_settings), from_now=True) as client:
+        referral_id = await create(client, referral_body())
+        url = f"/api/v1/referrals/{referral_id}"
+        by_liaison = await client.post(
+            f"{url}/assignment", json={"liaison_id": "liaison-22"}, headers=LIAISON
+        )
+        assert by_liaison.status_code == 403
+        moved = await client.post(
+            f"{url}/assignment", json={"liaison_id": "liaison-22"}, headers=SUPERVISOR
+        )
+        assert moved.status_code == 200, moved.text
+        assert (await client.get(url, headers=OTHER_LIAISON)).status_code == 200
+        assert (await client.get(url, headers=LIAISON)).status_code == 404
+        [event] = await kafka_probe.collect(
+            [ReferralReassignedV1.topic()],
+            lambda r: r.key == referral_id.encode(),
+            expect=1,
+            settle=1.0,
+        )
+    reassigned = ReferralReassignedV1.model_validate_json(event.value)
+    assert (reassigned.from_liaison_id, reassigned.to_liaison_id) == ("liaison-21", "liaison-22")
+
+
+async def test_caseload_pages_without_gaps_and_filters(
+    referral_settings: ReferralSettings, referral_body: Callable[..., dict[str, Any]]
+) -> None:
+    async with running_app(build(referral_settings), from_now=True) as client:
+        created = {await create(client, referral_body(county_fips="29019")) for _ in range(5)}
+        accepted = next(iter(created))
+        await client.post(
+            f"/api/v1/referrals/{accepted}/status", json={"status": "accepted"}, headers=LIAISON
+        )
+        seen: list[str] = []
+        cursor = None
+        for _ in range(5):
+            params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+            page = (await client.get("/api/v1/referrals", params=params, headers=LIAISON)).json()
+            seen += [row["referral_id"] for row in page["data"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert sorted(seen) == sorted(created)
+        filtered = await client.get(
+            "/api/v1/referrals", params={"status": "accepted"}, headers=LIAISON
+        )
+        assert [r["referral_id"] for r in filtered.json()["data"]] == [accepted]
+        supervisor = await client.get("/api/v1/referrals", headers=SUPERVISOR)
+        # Agency intake may have added other referrals of this CMHC to the test's database.
+        assert created <= {r["referral_id"] for r in supervisor.json()["data"]}
+        other = await client.get("/api/v1/referrals", headers=OTHER_LIAISON)
+        assert not created & {r["referral_id"] for r in other.json()["data"]}
+        bad_cursor = await client.get(
+            "/api/v1/referrals", params={"cursor": "nonsense"}, headers=LIAISON
+        )
+        assert bad_cursor.status_code == 400
+
+
+async def test_privacy_officer_gets_the_accounting_of_disclosures(
+    referral_settings: ReferralSettings, referral_body: Callable[..., dict[str, Any]]
+) -> None:
+    person = {
+        "given_name": "Lee",
+        "family_name": f"Ray{uuid.uuid4().hex[:6]}",
+        "birth_date": "1960-06-06",
+    }
+    async with running_app(build(referral_settings), from_now=True) as client:
+        referral_id = await create(client, referral_body(person=person))
+        await client.get(f"/api/v1/referrals/{referral_id}", headers=SUPERVISOR)
+        await client.get(f"/api/v1/referrals/{referral_id}", headers=OTHER_LIAISON)
+        denied = await client.post("/api/v1/privacy/accounting", json=person, headers=LIAISON)
+        report = await client.post("/api/v1/privacy/accounting", json=person, headers=PRIVACY)
+    assert denied.status_code == 403
+    assert report.status_code == 200
+    rows = [(d["actor"], d["action"], d["outcome"]) for d in report.json()["disclosures"]]
+    assert rows == [
+        ("liaison-21", "create", "created"),
+        ("sup-17", "read", "allowed"),
+        ("liaison-22", "read", "denied"),
+    ]
