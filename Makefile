@@ -5,8 +5,8 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 STATE := deploy/local/state
 TEST_STATE := deploy/local/state-test
 STACK := $(UV) run --frozen python deploy/local/stack.py
-DEMO_REFERRALS ?= 2000
-DEMO_TRAININGS ?= 40
+DEMO_REFERRALS ?= 300
+DEMO_TRAININGS ?= 20
 
 .PHONY: help install up demo down status test test-only lint fmt faults bench
 

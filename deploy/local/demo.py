@@ -184,7 +184,7 @@ async def wait_for_metrics(base_url: str, token: str, referrals: int, timeout: f
             if total >= referrals or time.monotonic() - started > timeout:
                 sys.stdout.write("\n")
                 return
-            await asyncio.sleep(1)
+            await asyncio.sleep(3)
 
 
 def main() -> None:

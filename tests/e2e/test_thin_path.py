@@ -141,3 +141,36 @@ async def test_referral_follow_up_and_training_reach_the_statewide_metrics(
                 break
             await asyncio.sleep(0.5)
     assert metrics == expected
+
+
+def test_no_request_makes_the_referral_service_answer_5xx(system: dict[str, Any]) -> None:
+    """Schemathesis generates requests from the OpenAPI document (valid and not), as a liaison;
+    runs after the metrics test, since the referrals it creates would change the counts."""
+    schema = url(system, "referral", "/openapi.json")
+    token = system["credentials"]["tokens"]["liaison"]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            schema,
+            "-H",
+            f"Authorization: Bearer {token}",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "15",
+            "--phases",
+            "coverage,fuzzing",
+            "--seed",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    summary = "\n".join(result.stdout.splitlines()[-25:])
+    assert result.returncode == 0, summary
+    assert " passed" in summary

@@ -12,9 +12,11 @@ import argparse
 import asyncio
 import os
 import sys
+import uuid
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 
 @dataclass(frozen=True)
@@ -31,12 +33,24 @@ class DeadLetter:
 
 
 async def read_dead_letters(bootstrap: str, topic: str) -> list[DeadLetter]:
-    """Every record on `<topic>.dlq`, read without a consumer group (nothing is committed)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    """Every record on `<topic>.dlq`. Nothing is committed; the throwaway group id is there
+    because aiokafka 0.14's group-less consumer can fail its own `stop()`."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=f"cmhl-dlq-reader-{uuid.uuid4().hex[:8]}",
+    )
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([f"{topic}.dlq"])
+    finally:
+        await admin.close()
+    if described.get("error_code"):
+        raise SystemExit(f"{topic}.dlq does not exist (is {topic} a topic of ours?)")
+    assigned = [TopicPartition(f"{topic}.dlq", p["partition"]) for p in described["partitions"]]
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(f"{topic}.dlq") or set()
-        assigned = [TopicPartition(f"{topic}.dlq", p) for p in sorted(partitions)]
         if not assigned:
             return []
         consumer.assign(assigned)

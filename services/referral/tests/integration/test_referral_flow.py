@@ -13,6 +13,7 @@ from cmhl_contracts import AgencyReferralSubmittedV1, ReferralCreatedV1
 from cmhl_referral.bootstrap import build
 from cmhl_referral.config import ReferralSettings
 from cmhl_servicekit.auth import Role
+from cmhl_servicekit.dlq import read_dead_letters, redrive
 from cmhl_servicekit.testing import KafkaProbe, bearer, eventually, running_app
 
 pytestmark = pytest.mark.integration
@@ -205,6 +206,17 @@ async def test_agency_intake_is_idempotent_and_dead_letters_bad_messages(
             assert await referrals.count_documents({"agency_reference": {"$regex": run}}) == 2
         finally:
             await mongo.close()
+        # An operator lists the dead letters and re-drives one: it is read again (and, still
+        # invalid, dead-lettered again with its reason), while the listing names no person.
+        letters = await read_dead_letters(kafka_probe.bootstrap, topic)
+        ours = [d for d in letters if d.key == bad_key]
+        assert ours
+        assert all("county_fips" in d.headers["dlq-reason"] for d in ours)
+        await redrive(kafka_probe.bootstrap, topic, {(ours[0].partition, ours[0].offset)})
+        again = await kafka_probe.collect(
+            [f"{topic}.dlq"], lambda r: r.key == bad_key, expect=len(ours) + 1, settle=1.0
+        )
+        assert len(again) == len(ours) + 1
     reasons = sorted(dict(record.headers)["dlq-reason"].decode() for record in dead)
     assert len(reasons) == 2
     assert any("county_fips" in reason for reason in reasons)
