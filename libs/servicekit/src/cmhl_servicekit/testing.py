@@ -236,10 +236,23 @@ async def running_app(app: FastAPI, *, from_now: bool = False) -> AsyncIterator[
     if from_now:
         await skip_history(app)
     async with (
-        LifespanManager(app, startup_timeout=60, shutdown_timeout=30),
+        LifespanManager(app, startup_timeout=60, shutdown_timeout=60),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
     ):
+        await _joined(app)
         yield client
+
+
+async def _joined(app: FastAPI, timeout: float = 60.0) -> None:
+    """Waits until every consumer of the app has its partitions: a test that sends and stops
+    at once would otherwise stop a consumer in the middle of joining its group."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    for subscriber in app.state.runtime.broker.subscribers:
+        while not subscriber.consumer or not subscriber.consumer.assignment():
+            if loop.time() > deadline:
+                raise AssertionError(f"{subscriber.group_id} got no partitions in {timeout}s")
+            await asyncio.sleep(0.1)
 
 
 # Under CI, an integration or e2e test that skipped is a failure: the infrastructure is missing.
