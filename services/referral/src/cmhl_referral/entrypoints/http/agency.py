@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from cmhl_contracts.envelope import UtcDatetime
 from cmhl_contracts.events import CountyFips, Identifier, PersonIdentifiers, ReferringAgency
 from cmhl_contracts.vocabulary import PersonLocation, PresentingNeed
-from cmhl_referral.application.commands import CreateReferral
 from cmhl_referral.application.service import Actor, ReferralService
-from cmhl_referral.domain.referral import InvalidReferral, Person
+from cmhl_referral.domain.referral import InvalidReferral
+from cmhl_referral.entrypoints.translate import create_command
 from cmhl_servicekit.auth import CurrentAgency
 
 router = APIRouter(prefix="/api/v1/agency", tags=["agency intake"])
@@ -69,27 +69,7 @@ async def submit_batch(
     batch_id = str(uuid.uuid4())
     results = []
     for index, item in enumerate(body.submissions):
-        command = CreateReferral(
-            agency_id=item.agency.agency_id,
-            source=item.agency.source,
-            court_type=item.agency.court_type,
-            agency_reference=item.agency_reference,
-            officer_reference=item.officer_reference,
-            county_fips=item.county_fips,
-            primary_need=item.primary_need,
-            other_needs=item.other_needs,
-            person_location=item.person_location,
-            person=Person(
-                item.person.given_name,
-                item.person.family_name,
-                item.person.birth_date,
-                item.person.agency_person_ref,
-            ),
-            narrative=item.narrative,
-            part2_consent=None,
-            referred_at=item.referred_at,
-            correlation_id=f"{batch_id}:{index}",
-        )
+        command = create_command(item, f"{batch_id}:{index}")
         try:
             created = await service.create(command, actor)
         except InvalidReferral as exc:

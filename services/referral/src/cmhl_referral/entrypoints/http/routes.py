@@ -11,11 +11,10 @@ from fastapi.responses import JSONResponse
 
 from cmhl_contracts.events import CountyFips, Identifier
 from cmhl_contracts.vocabulary import ReferralStatus
-from cmhl_referral.application.commands import CreateReferral
 from cmhl_referral.application.ports import CaseloadQuery, ConcurrentChange
 from cmhl_referral.application.service import Actor, NotAllowed, NotVisible, ReferralService
 from cmhl_referral.domain.lifecycle import IllegalTransition
-from cmhl_referral.domain.referral import InvalidReferral, Part2Consent, Person, ReferralClosed
+from cmhl_referral.domain.referral import InvalidReferral, Part2Consent, ReferralClosed
 from cmhl_referral.entrypoints.http.cursor import decode_cursor, encode_cursor
 from cmhl_referral.entrypoints.http.schemas import (
     AccountingPublic,
@@ -30,6 +29,7 @@ from cmhl_referral.entrypoints.http.schemas import (
     ReferralSummary,
     StatusChange,
 )
+from cmhl_referral.entrypoints.translate import create_command
 from cmhl_servicekit.auth import Principal, Role, require_any
 
 router = APIRouter(prefix="/api/v1", tags=["referrals"])
@@ -63,30 +63,11 @@ async def create_referral(
     body: ReferralCreate, request: Request, response: Response, principal: Staff, service: Service
 ) -> ReferralPublic:
     """Record a referral from law enforcement or a court. Answers after it is durable."""
-    command = CreateReferral(
-        agency_id=body.agency.agency_id,
-        source=body.agency.source,
-        court_type=body.agency.court_type,
-        agency_reference=body.agency_reference,
-        officer_reference=body.officer_reference,
-        county_fips=body.county_fips,
-        primary_need=body.primary_need,
-        other_needs=body.other_needs,
-        person_location=body.person_location,
-        person=Person(
-            body.person.given_name,
-            body.person.family_name,
-            body.person.birth_date,
-            body.person.agency_person_ref,
-        ),
-        narrative=body.narrative,
-        part2_consent=(
-            Part2Consent(body.part2_consent.recipient, body.part2_consent.expires_on)
-            if body.part2_consent
-            else None
-        ),
-        referred_at=body.referred_at,
-        correlation_id=_correlation_id(request),
+    consent = body.part2_consent
+    command = create_command(
+        body,
+        _correlation_id(request),
+        consent=Part2Consent(consent.recipient, consent.expires_on) if consent else None,
     )
     try:
         result = await service.create(command, _actor(request, principal))

@@ -3,36 +3,11 @@
 from faststream.kafka import KafkaRouter
 
 from cmhl_contracts import AgencyReferralSubmittedV1
-from cmhl_referral.application.commands import CreateReferral
 from cmhl_referral.application.service import Actor, ReferralService
-from cmhl_referral.domain.referral import InvalidReferral, Person
+from cmhl_referral.domain.referral import InvalidReferral
+from cmhl_referral.entrypoints.translate import create_command
 from cmhl_servicekit.consuming import BatchProcessor, DeadLetterSink, Delivery
 from cmhl_servicekit.kafka import consumer_group, subscribe_batches
-
-
-def command_from(event: AgencyReferralSubmittedV1) -> CreateReferral:
-    return CreateReferral(
-        agency_id=event.agency.agency_id,
-        source=event.agency.source,
-        court_type=event.agency.court_type,
-        agency_reference=event.agency_reference,
-        officer_reference=event.officer_reference,
-        county_fips=event.county_fips,
-        primary_need=event.primary_need,
-        other_needs=event.other_needs,
-        person_location=event.person_location,
-        person=Person(
-            event.person.given_name,
-            event.person.family_name,
-            event.person.birth_date,
-            event.person.agency_person_ref,
-        ),
-        narrative=event.narrative,
-        part2_consent=None,
-        referred_at=event.referred_at,
-        correlation_id=event.correlation_id,
-        causation_id=str(event.event_id),
-    )
 
 
 class PermanentlyInvalid(Exception):
@@ -49,7 +24,10 @@ def build_router(
         for delivery in deliveries:
             event = delivery.event
             try:
-                await service.create(command_from(event), Actor(None, event.agency.agency_id, None))
+                await service.create(
+                    create_command(event, event.correlation_id, causation_id=str(event.event_id)),
+                    Actor(None, event.agency.agency_id, None),
+                )
             except InvalidReferral as exc:
                 raise PermanentlyInvalid(str(exc)) from exc
 
