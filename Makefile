@@ -27,8 +27,10 @@ install: $(UV)
 
 up: install
 	@$(STACK) up --services
-	@$(UV) run --frozen python deploy/local/demo.py --referrals $(DEMO_REFERRALS) \
-		--trainings $(DEMO_TRAININGS) --wait
+	@# The sample loads once per state folder, so a second `make up` changes nothing.
+	@test -f $(STATE)/demo-loaded || { $(UV) run --frozen python deploy/local/demo.py \
+		--referrals $(DEMO_REFERRALS) --trainings $(DEMO_TRAININGS) --wait \
+		&& touch $(STATE)/demo-loaded; }
 	@$(UV) run --frozen python deploy/local/urls.py
 
 demo: install
