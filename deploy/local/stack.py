@@ -424,30 +424,17 @@ def credentials(state_dir: Path) -> dict[str, Any]:
     }
     token_settings = TokenSettings("cmhl-local", "cmhl", keys["auth_signing_key"])
     lifetime = timedelta(days=30)
+    demo_people = {  # credential name -> (subject, role, CMHC)
+        "liaison": ("liaison-01", Role.LIAISON, "cmhc-01"),
+        "supervisor": ("supervisor-01", Role.SUPERVISOR, "cmhc-01"),
+        "metrics_consumer": ("dmh-analyst", Role.METRICS_CONSUMER, None),
+        "privacy_officer": ("privacy-officer", Role.PRIVACY_OFFICER, None),
+    }
     tokens = {
-        "liaison": mint_token(
-            token_settings,
-            subject="liaison-01",
-            roles=[Role.LIAISON],
-            cmhc_id="cmhc-01",
-            lifetime=lifetime,
-        ),
-        "supervisor": mint_token(
-            token_settings,
-            subject="supervisor-01",
-            roles=[Role.SUPERVISOR],
-            cmhc_id="cmhc-01",
-            lifetime=lifetime,
-        ),
-        "metrics_consumer": mint_token(
-            token_settings, subject="dmh-analyst", roles=[Role.METRICS_CONSUMER], lifetime=lifetime
-        ),
-        "privacy_officer": mint_token(
-            token_settings,
-            subject="privacy-officer",
-            roles=[Role.PRIVACY_OFFICER],
-            lifetime=lifetime,
-        ),
+        name: mint_token(
+            token_settings, subject=subject, roles=[role], cmhc_id=cmhc, lifetime=lifetime
+        )
+        for name, (subject, role, cmhc) in demo_people.items()
     }
     from cmhl_servicekit.auth import api_key_hash
 

@@ -3,6 +3,7 @@
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from cmhl_followup.domain.policy import DEFAULT_OFFSETS_DAYS
 from cmhl_servicekit.settings import ServiceSettings
 
 
@@ -11,6 +12,5 @@ class FollowUpSettings(ServiceSettings):
 
     http_port: int = 8002
     mongo_database: str = "cmhl_followup"
-    offsets_days: tuple[int, ...] = Field(default=(7, 30, 90), min_length=1)
-    grace_days: int = Field(default=3, ge=0)
+    offsets_days: tuple[int, ...] = Field(default=DEFAULT_OFFSETS_DAYS, min_length=1)
     due_scan_seconds: float = Field(default=5.0, gt=0)

@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 DEFAULT_OFFSETS_DAYS = (7, 30, 90)
-DEFAULT_GRACE = timedelta(days=3)
 
 # Fixed namespace: scheduling the same referral twice must give the same follow-up ids.
 _FOLLOW_UP_NAMESPACE = uuid.UUID("8e2d1c4b-7a6f-5e9d-b3c2-1a0f9e8d7c6b")

@@ -1,6 +1,7 @@
 """Translation from the referral aggregate to the contract events it publishes."""
 
 from datetime import datetime
+from typing import Any
 
 from cmhl_contracts import (
     ReferralContactAttemptedV1,
@@ -12,6 +13,19 @@ from cmhl_contracts.vocabulary import ContactPlace, ReferralStatus
 from cmhl_referral.domain.referral import Referral
 
 PRODUCER = "cmhl-referral"
+
+
+def _change_fields(referral: Referral, sequence: int, at: datetime) -> dict[str, Any]:
+    """What every change event of a referral carries: its deterministic id (referral and
+    position in its history), the referral, the person's pseudonym and the time."""
+    return {
+        "about": (str(referral.referral_id), str(sequence)),
+        "producer": PRODUCER,
+        "occurred_at": at,
+        "referral_id": referral.referral_id,
+        "person_id": referral.person_id,
+        "sequence": sequence,
+    }
 
 
 def referral_created(
@@ -49,17 +63,12 @@ def status_changed(
     correlation_id: str,
 ) -> ReferralStatusChangedV1:
     return ReferralStatusChangedV1.create(
-        about=(str(referral.referral_id), str(sequence)),
-        producer=PRODUCER,
+        **_change_fields(referral, sequence, at),
         correlation_id=correlation_id,
-        occurred_at=at,
-        referral_id=referral.referral_id,
-        person_id=referral.person_id,
         liaison_id=referral.assignment.liaison_id,
         cmhc_id=referral.assignment.cmhc_id,
         from_status=previous,
         to_status=referral.status,
-        sequence=sequence,
         changed_at=at,
         referred_at=referral.referred_at,
         reason=reason,
@@ -75,15 +84,10 @@ def contact_attempted(
     correlation_id: str,
 ) -> ReferralContactAttemptedV1:
     return ReferralContactAttemptedV1.create(
-        about=(str(referral.referral_id), str(sequence)),
-        producer=PRODUCER,
+        **_change_fields(referral, sequence, at),
         correlation_id=correlation_id,
-        occurred_at=at,
-        referral_id=referral.referral_id,
-        person_id=referral.person_id,
         liaison_id=referral.assignment.liaison_id,
         cmhc_id=referral.assignment.cmhc_id,
-        sequence=sequence,
         attempted_at=at,
         referred_at=referral.referred_at,
         place=place,
@@ -95,13 +99,8 @@ def reassigned(
     referral: Referral, sequence: int, previous_liaison: str, at: datetime, correlation_id: str
 ) -> ReferralReassignedV1:
     return ReferralReassignedV1.create(
-        about=(str(referral.referral_id), str(sequence)),
-        producer=PRODUCER,
+        **_change_fields(referral, sequence, at),
         correlation_id=correlation_id,
-        occurred_at=at,
-        referral_id=referral.referral_id,
-        person_id=referral.person_id,
-        sequence=sequence,
         from_liaison_id=previous_liaison,
         to_liaison_id=referral.assignment.liaison_id,
         cmhc_id=referral.assignment.cmhc_id,

@@ -142,13 +142,7 @@ class ReferralService:
         return Created(referral, created=True)
 
     async def get(self, referral_id: uuid.UUID, actor: Actor) -> Referral:
-        referral = await self._repository.get(referral_id)
-        if referral is None:
-            await self._record_missing(actor, "read", referral_id)
-            raise NotVisible
-        if not may_see(actor, referral):
-            await self._record(actor, "read", referral, "denied")
-            raise NotVisible
+        referral = await self._visible(referral_id, actor, "read")
         await self._record(actor, "read", referral, "allowed")
         return referral
 

@@ -9,7 +9,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from cmhl_reporting.domain.projections import (
-    FACT_COLLECTIONS,
     FOLLOW_UPS_COMPLETED,
     FOLLOW_UPS_DUE,
     FOLLOW_UPS_SCHEDULED,
@@ -129,8 +128,3 @@ class MongoMetricsQueries:
                 ),
             },
         }
-
-
-async def drop_facts(db: AsyncDatabase[Document]) -> None:
-    for collection in FACT_COLLECTIONS:
-        await db[collection].drop()

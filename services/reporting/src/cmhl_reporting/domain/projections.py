@@ -26,14 +26,6 @@ FOLLOW_UPS_SCHEDULED = "follow_ups_scheduled"
 FOLLOW_UPS_DUE = "follow_ups_due"
 FOLLOW_UPS_COMPLETED = "follow_ups_completed"
 TRAINING_SESSIONS = "training_sessions"
-FACT_COLLECTIONS = (
-    REFERRALS,
-    STATUS_CHANGES,
-    FOLLOW_UPS_SCHEDULED,
-    FOLLOW_UPS_DUE,
-    FOLLOW_UPS_COMPLETED,
-    TRAINING_SESSIONS,
-)
 
 
 @dataclass(frozen=True)

@@ -1,35 +1,27 @@
 """Agency systems that cannot speak Kafka post batches of referrals here, with an API key."""
 
 import uuid
-from typing import Annotated, Literal
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from cmhl_contracts.envelope import UtcDatetime
-from cmhl_contracts.events import CountyFips, Identifier, PersonIdentifiers, ReferringAgency
-from cmhl_contracts.vocabulary import PersonLocation, PresentingNeed
+from cmhl_contracts.events import Identifier
 from cmhl_referral.application.service import Actor, ReferralService
 from cmhl_referral.domain.referral import InvalidReferral
+from cmhl_referral.entrypoints.http.schemas import ReferralSubmission
 from cmhl_referral.entrypoints.translate import create_command
 from cmhl_servicekit.auth import CurrentAgency
 
 router = APIRouter(prefix="/api/v1/agency", tags=["agency intake"])
 
 
-class AgencySubmission(BaseModel):
-    """One referral as an agency's records system sends it."""
+class AgencySubmission(ReferralSubmission):
+    """One referral as an agency's records system sends it: its own reference and the time of
+    referral are required."""
 
-    model_config = ConfigDict(extra="forbid")
-    agency: ReferringAgency
     agency_reference: Identifier
-    officer_reference: Identifier | None = None
-    county_fips: CountyFips
-    primary_need: PresentingNeed
-    other_needs: Annotated[list[PresentingNeed], Field(max_length=4)] = []
-    person_location: PersonLocation
-    person: PersonIdentifiers
-    narrative: str | None = Field(default=None, max_length=4000)
     referred_at: UtcDatetime
 
 

@@ -25,7 +25,9 @@ class Part2ConsentIn(BaseModel):
     expires_on: date
 
 
-class ReferralCreate(BaseModel):
+class ReferralSubmission(BaseModel):
+    """The fields every way of submitting a referral shares (liaisons and agency systems)."""
+
     model_config = ConfigDict(extra="forbid")
 
     agency: ReferringAgency
@@ -39,8 +41,11 @@ class ReferralCreate(BaseModel):
     person_location: PersonLocation
     person: PersonIdentifiers
     narrative: str | None = Field(default=None, max_length=4000)
-    part2_consent: Part2ConsentIn | None = None
     referred_at: UtcDatetime | None = None
+
+
+class ReferralCreate(ReferralSubmission):
+    part2_consent: Part2ConsentIn | None = None
 
 
 ReasonCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
