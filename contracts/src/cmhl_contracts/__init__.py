@@ -4,8 +4,10 @@ from cmhl_contracts.envelope import IntegrationEvent, deterministic_event_id
 from cmhl_contracts.events import (
     ALL_EVENTS,
     AgencyReferralSubmittedV1,
+    FollowUpCancelledV1,
     FollowUpCompletedV1,
     FollowUpDueV1,
+    FollowUpOverdueV1,
     FollowUpScheduledV1,
     ReferralContactAttemptedV1,
     ReferralCreatedV1,
@@ -17,8 +19,10 @@ from cmhl_contracts.events import (
 __all__ = [
     "ALL_EVENTS",
     "AgencyReferralSubmittedV1",
+    "FollowUpCancelledV1",
     "FollowUpCompletedV1",
     "FollowUpDueV1",
+    "FollowUpOverdueV1",
     "FollowUpScheduledV1",
     "IntegrationEvent",
     "ReferralContactAttemptedV1",

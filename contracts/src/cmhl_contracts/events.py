@@ -118,6 +118,9 @@ class ReferralStatusChangedV1(IntegrationEvent):
     changed_at: UtcDatetime
     referred_at: UtcDatetime
     reason: str | None = Field(default=None, max_length=64)
+    appointment_at: UtcDatetime | None = Field(
+        default=None, description="When the appointment is, for `appointment_scheduled`"
+    )
 
     def kafka_key(self) -> bytes:
         return str(self.referral_id).encode()
@@ -160,18 +163,18 @@ class ReferralReassignedV1(IntegrationEvent):
 
 
 FollowUpKind = Literal["scheduled_check", "appointment_check"]
+FollowUpCancelReason = Literal["referral_closed", "appointment_moved"]
 
 
-class FollowUpScheduledV1(IntegrationEvent):
-    """A follow-up with a referred person was scheduled."""
+class _FollowUpEvent(IntegrationEvent):
+    """What every follow-up event is about; keyed by the referral, so one referral's follow-up
+    events stay in order on one partition."""
 
     CONTEXT: ClassVar[str] = "followup"
 
     follow_up_id: uuid.UUID
     referral_id: uuid.UUID
-    person_id: PseudonymousId
     liaison_id: Identifier
-    kind: FollowUpKind
     due_at: UtcDatetime
     referred_at: UtcDatetime
 
@@ -179,37 +182,37 @@ class FollowUpScheduledV1(IntegrationEvent):
         return str(self.referral_id).encode()
 
 
-class FollowUpDueV1(IntegrationEvent):
+class FollowUpScheduledV1(_FollowUpEvent):
+    """A follow-up with a referred person was scheduled (again, to a new liaison, after a
+    reassignment)."""
+
+    person_id: PseudonymousId
+    kind: FollowUpKind
+
+
+class FollowUpDueV1(_FollowUpEvent):
     """A follow-up came due: the assigned liaison should contact the person."""
 
-    CONTEXT: ClassVar[str] = "followup"
 
-    follow_up_id: uuid.UUID
-    referral_id: uuid.UUID
-    liaison_id: Identifier
-    due_at: UtcDatetime
-    referred_at: UtcDatetime
+class FollowUpOverdueV1(_FollowUpEvent):
+    """A due follow-up had no outcome recorded within the grace period."""
 
-    def kafka_key(self) -> bytes:
-        return str(self.referral_id).encode()
+    overdue_at: UtcDatetime = Field(description="The end of the grace period after due_at")
 
 
-class FollowUpCompletedV1(IntegrationEvent):
+class FollowUpCompletedV1(_FollowUpEvent):
     """A liaison recorded the outcome of a follow-up."""
 
-    CONTEXT: ClassVar[str] = "followup"
-
-    follow_up_id: uuid.UUID
-    referral_id: uuid.UUID
-    liaison_id: Identifier
     outcome: FollowUpOutcome
-    due_at: UtcDatetime
-    referred_at: UtcDatetime
     completed_at: UtcDatetime
     overdue: bool = Field(description="Recorded after the grace period past its due time")
 
-    def kafka_key(self) -> bytes:
-        return str(self.referral_id).encode()
+
+class FollowUpCancelledV1(_FollowUpEvent):
+    """A pending follow-up was cancelled: its referral closed, or its appointment moved."""
+
+    reason: FollowUpCancelReason
+    cancelled_at: UtcDatetime
 
 
 class TrainingCompletedV1(IntegrationEvent):
@@ -249,6 +252,8 @@ ALL_EVENTS: Final[tuple[type[IntegrationEvent], ...]] = (
     ReferralReassignedV1,
     FollowUpScheduledV1,
     FollowUpDueV1,
+    FollowUpOverdueV1,
     FollowUpCompletedV1,
+    FollowUpCancelledV1,
     TrainingCompletedV1,
 )
