@@ -15,16 +15,30 @@ from cmhl_contracts.events import (
     ReferralStatusChangedV1,
     TrainingCompletedV1,
 )
+from cmhl_contracts.placement import (
+    BedAvailabilityStaleV1,
+    BedAvailabilityUpdatedV1,
+    PlacementAttemptedV1,
+    PlacementCompletedV1,
+    PlacementDeadlineFlaggedV1,
+    PlacementRequestedV1,
+)
 
 __all__ = [
     "ALL_EVENTS",
     "AgencyReferralSubmittedV1",
+    "BedAvailabilityStaleV1",
+    "BedAvailabilityUpdatedV1",
     "FollowUpCancelledV1",
     "FollowUpCompletedV1",
     "FollowUpDueV1",
     "FollowUpOverdueV1",
     "FollowUpScheduledV1",
     "IntegrationEvent",
+    "PlacementAttemptedV1",
+    "PlacementCompletedV1",
+    "PlacementDeadlineFlaggedV1",
+    "PlacementRequestedV1",
     "ReferralContactAttemptedV1",
     "ReferralCreatedV1",
     "ReferralReassignedV1",

@@ -244,6 +244,9 @@ class TrainingCompletedV1(IntegrationEvent):
         return str(self.session_id).encode()
 
 
+# Placement events live in their own module, which builds on the field types above.
+from cmhl_contracts.placement import PLACEMENT_EVENTS  # noqa: E402
+
 ALL_EVENTS: Final[tuple[type[IntegrationEvent], ...]] = (
     AgencyReferralSubmittedV1,
     ReferralCreatedV1,
@@ -256,4 +259,5 @@ ALL_EVENTS: Final[tuple[type[IntegrationEvent], ...]] = (
     FollowUpCompletedV1,
     FollowUpCancelledV1,
     TrainingCompletedV1,
+    *PLACEMENT_EVENTS,
 )
