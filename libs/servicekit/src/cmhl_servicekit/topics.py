@@ -1,0 +1,159 @@
+"""Kafka topics from deploy/topics.toml: the one code path that compose and Kubernetes use.
+
+    python -m cmhl_servicekit.topics plan [--declarations deploy/topics.toml]
+    python -m cmhl_servicekit.topics create --bootstrap HOST:PORT --from FILE
+        [--replication-factor N] [--min-insync-replicas N] [--wait SECONDS]
+
+`plan` prints every topic (each contract topic and its `.dlq`) with its partitions as JSON; the
+Kubernetes topics Job reads that plan from a ConfigMap (deploy/k8s/base/topics/topics.json),
+because kustomize may not read files outside its folder. `create --from` takes either the TOML
+declarations or such a plan. Creation is idempotent: existing topics are kept as they are, and a
+partition count that differs from the declaration is reported, never changed, since adding
+partitions moves keys to other partitions and breaks per-referral ordering.
+"""
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError
+
+from cmhl_contracts import ALL_EVENTS
+
+TOPIC_ALREADY_EXISTS = 36
+
+
+def say(message: str) -> None:
+    sys.stdout.write(f"[topics] {message}\n")
+    sys.stdout.flush()
+
+
+def declared_topics(declarations: Mapping[str, Any]) -> dict[str, int]:
+    """Topic -> partitions for every contract topic and its dead letters, from the parsed TOML.
+    A contract topic missing from the declarations is an error: topics are never auto-created."""
+    default = int(declarations["defaults"]["partitions"])
+    declared: Mapping[str, Mapping[str, Any]] = declarations.get("topics", {})
+    missing = sorted(e.topic() for e in ALL_EVENTS if e.topic() not in declared)
+    if missing:
+        raise ValueError(f"contract topics not declared in deploy/topics.toml: {missing}")
+    topics: dict[str, int] = {}
+    for event in ALL_EVENTS:
+        partitions = int(declared[event.topic()].get("partitions", default))
+        topics[event.topic()] = partitions
+        # A dead-letter topic mirrors its topic's partitions so a re-drive keeps key placement.
+        topics[event.dlq_topic()] = partitions
+    return dict(sorted(topics.items()))
+
+
+def load_topics(path: Path) -> dict[str, int]:
+    """Topics from TOML declarations, or from a JSON plan that `plan` printed."""
+    if path.suffix == ".json":
+        plan: dict[str, Any] = json.loads(path.read_text())
+        return {str(name): int(partitions) for name, partitions in plan["topics"].items()}
+    return declared_topics(tomllib.loads(path.read_text()))
+
+
+def render_plan(topics: Mapping[str, int]) -> str:
+    plan = {
+        "generated_by": "python -m cmhl_servicekit.topics plan (from deploy/topics.toml)",
+        "topics": dict(topics),
+    }
+    return json.dumps(plan, indent=2) + "\n"
+
+
+async def create_topics(
+    bootstrap: str,
+    topics: Mapping[str, int],
+    *,
+    replication_factor: int = 1,
+    min_insync_replicas: int | None = None,
+) -> list[str]:
+    """Create the missing topics and return their names; existing ones are left untouched."""
+    configs = (
+        {} if min_insync_replicas is None else {"min.insync.replicas": str(min_insync_replicas)}
+    )
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        for described in await admin.describe_topics(sorted(existing & set(topics))):
+            name, found = described["topic"], len(described["partitions"])
+            if found != topics[name]:
+                say(f"WARNING {name}: {found} partitions, declared {topics[name]}")
+        missing = [
+            NewTopic(name, partitions, replication_factor, topic_configs=configs)
+            for name, partitions in topics.items()
+            if name not in existing
+        ]
+        if not missing:
+            return []
+        response = await admin.create_topics(missing)
+        failed = [
+            f"{error[0]}: error {error[1]} {error[2] if len(error) > 2 else ''}".strip()
+            for error in response.topic_errors
+            # Another creator (a second Job run, the local stack) may have won the race: fine.
+            if error[1] not in (0, TOPIC_ALREADY_EXISTS)
+        ]
+        if failed:
+            raise RuntimeError("topic creation failed: " + "; ".join(failed))
+        return [topic.name for topic in missing]
+    finally:
+        await admin.close()
+
+
+async def create_when_reachable(
+    bootstrap: str, topics: Mapping[str, int], wait_seconds: float, **options: Any
+) -> list[str]:
+    """A Job or a compose service may start before the brokers answer: retry until the deadline."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return await create_topics(bootstrap, topics, **options)
+        except KafkaConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            say(f"waiting for Kafka at {bootstrap}")
+            await asyncio.sleep(3)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m cmhl_servicekit.topics",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    plan = commands.add_parser("plan", help="print every topic and its partitions as JSON")
+    plan.add_argument("--declarations", type=Path, default=Path("deploy/topics.toml"))
+    create = commands.add_parser("create", help="create the missing topics")
+    create.add_argument("--bootstrap", required=True)
+    create.add_argument("--from", dest="source", type=Path, required=True)
+    create.add_argument("--replication-factor", type=int, default=1)
+    create.add_argument("--min-insync-replicas", type=int, default=None)
+    create.add_argument("--wait", type=float, default=120.0, help="seconds to wait for Kafka")
+    args = parser.parse_args(argv)
+    if args.command == "plan":
+        sys.stdout.write(render_plan(declared_topics(tomllib.loads(args.declarations.read_text()))))
+        return
+    topics = load_topics(args.source)
+    created = asyncio.run(
+        create_when_reachable(
+            args.bootstrap,
+            topics,
+            args.wait,
+            replication_factor=args.replication_factor,
+            min_insync_replicas=args.min_insync_replicas,
+        )
+    )
+    say(f"{len(created)} created, all {len(topics)} declared topics present")
+
+
+if __name__ == "__main__":
+    main()
