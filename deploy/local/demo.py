@@ -1,6 +1,10 @@
 """Demo data through the real paths: agency submissions on Kafka and trainings over the API.
 
     python deploy/local/demo.py [--referrals N] [--trainings N] [--state-dir DIR] [--seed N]
+    python deploy/local/demo.py --kafka HOST:PORT --training-url URL --reporting-url URL [...]
+
+The second form (containers: the `demo` profile of deploy/compose.yaml) reads no state folder;
+it takes the token signing key from CMHL_DEMO_AUTH_SIGNING_KEY.
 
 The defaults reproduce the brochure (DOMAIN.md): 43,431 referrals (sources 76/11/10/3 %, needs
 43/39/18 %) over the 31 liaisons' counties, some people referred repeatedly, and 836 trainings
@@ -10,6 +14,7 @@ of 12,515 officers. Names are synthetic; each run's references are new, so runs 
 import argparse
 import asyncio
 import json
+import os
 import random
 import sys
 import time
@@ -204,19 +209,34 @@ def main() -> None:
     parser.add_argument(
         "--wait", action="store_true", help="wait until the statewide metrics count the referrals"
     )
+    parser.add_argument("--kafka", help="bootstrap servers (default: the local stack's)")
+    parser.add_argument("--training-url", help="training service (default: the local stack's)")
+    parser.add_argument("--reporting-url", help="reporting service (default: the local stack's)")
     args = parser.parse_args()
-    stack: dict[str, Any] = json.loads((args.state_dir / "stack.json").read_text())
-    creds: dict[str, Any] = json.loads((args.state_dir / "credentials.json").read_text())
+    if args.kafka and args.training_url and args.reporting_url:
+        kafka, training_url, reporting_url = args.kafka, args.training_url, args.reporting_url
+        signing_key = os.environ["CMHL_DEMO_AUTH_SIGNING_KEY"]
+        metrics_token = mint_token(
+            TokenSettings("cmhl-local", "cmhl", signing_key),
+            subject="dmh-analyst",
+            roles=[Role.METRICS_CONSUMER],
+        )
+    else:
+        stack: dict[str, Any] = json.loads((args.state_dir / "stack.json").read_text())
+        creds: dict[str, Any] = json.loads((args.state_dir / "credentials.json").read_text())
+        kafka = f"127.0.0.1:{stack['kafka_port']}"
+        training_url = f"http://127.0.0.1:{stack['service_ports']['training']}"
+        reporting_url = f"http://127.0.0.1:{stack['service_ports']['reporting']}"
+        signing_key = creds["keys"]["auth_signing_key"]
+        metrics_token = creds["tokens"]["metrics_consumer"]
     rng = random.Random(args.seed)
     officers = args.officers or round(args.trainings * BROCHURE_OFFICERS / BROCHURE_TRAININGS)
     run = uuid.uuid4().hex[:8]
-    asyncio.run(
-        send_referrals(f"127.0.0.1:{stack['kafka_port']}", submissions(args.referrals, rng, run))
-    )
+    asyncio.run(send_referrals(kafka, submissions(args.referrals, rng, run)))
     asyncio.run(
         post_trainings(
-            f"http://127.0.0.1:{stack['service_ports']['training']}",
-            creds["keys"]["auth_signing_key"],
+            training_url,
+            signing_key,
             args.trainings,
             officers,
             rng,
@@ -229,8 +249,8 @@ def main() -> None:
     if args.wait:
         asyncio.run(
             wait_for_metrics(
-                f"http://127.0.0.1:{stack['service_ports']['reporting']}",
-                creds["tokens"]["metrics_consumer"],
+                reporting_url,
+                metrics_token,
                 args.referrals,
                 timeout=300,
             )
