@@ -2,6 +2,7 @@
 
     python /app/container.py serve     python -m cmhl_<CMHL_SERVICE>, listening on every interface
     python /app/container.py health    exit 0 when GET /health/live answers 200 (HEALTHCHECK)
+    python /app/container.py ready     exit 0 when GET /health/ready answers 200 (compose)
 
 The services bind 127.0.0.1 by default (safe on a laptop); in a container that would make them
 unreachable, so `serve` defaults CMHL_<SERVICE>_HTTP_HOST to 0.0.0.0 unless it is set.
@@ -42,8 +43,8 @@ def serve(name: str) -> None:
     runpy.run_module(f"cmhl_{name}", run_name="__main__", alter_sys=True)
 
 
-def health(name: str) -> None:
-    url = f"http://127.0.0.1:{http_port(name)}/health/live"
+def probe(name: str, check: str) -> None:
+    url = f"http://127.0.0.1:{http_port(name)}/health/{check}"
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             ok = response.status == 200
@@ -56,10 +57,10 @@ def main() -> None:
     command = sys.argv[1] if len(sys.argv) > 1 else "serve"
     if command == "serve":
         serve(service())
-    elif command == "health":
-        health(service())
+    elif command in ("health", "ready"):
+        probe(service(), "live" if command == "health" else "ready")
     else:
-        raise SystemExit(f"unknown command {command!r}: serve or health")
+        raise SystemExit(f"unknown command {command!r}: serve, health or ready")
 
 
 if __name__ == "__main__":
