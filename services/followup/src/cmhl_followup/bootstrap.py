@@ -2,12 +2,19 @@
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
 
-from cmhl_contracts import FollowUpDueV1, FollowUpScheduledV1
-from cmhl_followup.adapters.mongo import MongoFollowUpRepository, ensure_indexes
+from cmhl_contracts import (
+    FollowUpCancelledV1,
+    FollowUpCompletedV1,
+    FollowUpDueV1,
+    FollowUpOverdueV1,
+    FollowUpScheduledV1,
+)
+from cmhl_followup.adapters.mongo import MongoAuditLog, MongoFollowUpRepository, ensure_indexes
 from cmhl_followup.application.service import FollowUpService
 from cmhl_followup.config import FollowUpSettings
 from cmhl_followup.entrypoints.http.routes import router as http_router
@@ -26,22 +33,35 @@ log = logging.getLogger(__name__)
 
 def build(settings: FollowUpSettings, *, clock: Clock | None = None, **_: Any) -> FastAPI:
     broker = make_broker(settings.kafka_bootstrap, f"cmhl-{SERVICE}")
-    for event in (FollowUpScheduledV1, FollowUpDueV1):
+    for event in (
+        FollowUpScheduledV1,
+        FollowUpDueV1,
+        FollowUpOverdueV1,
+        FollowUpCompletedV1,
+        FollowUpCancelledV1,
+    ):
         broker.publisher(event.topic(), schema=event, title=event.topic())
     client = make_mongo_client(settings.mongo_uri, f"cmhl-{SERVICE}")
     db = client[settings.mongo_database]
     relay = OutboxRelay(db, kafka_publish(broker.publish))
     repository = MongoFollowUpRepository(db, Outbox(db, relay.wake))
-    service = FollowUpService(repository, clock or SystemClock(), settings.offsets_days)
+    service = FollowUpService(
+        repository,
+        MongoAuditLog(db),
+        clock or SystemClock(),
+        settings.offsets_days,
+        timedelta(hours=settings.grace_hours),
+    )
     broker.include_router(
         build_router(service, dead_letter_sink(broker), settings.consumer_group_prefix)
     )
 
     async def due_timer() -> None:
         """Durable timers: the due scan reads the database, so a restart loses nothing."""
+        batch = 500
         while True:
             try:
-                while await service.emit_due() > 0:
+                while await service.emit_due(batch) == batch:
                     pass
             except TRANSIENT_ERRORS:
                 log.warning("due scan waiting for the database")
@@ -61,5 +81,5 @@ def build(settings: FollowUpSettings, *, clock: Clock | None = None, **_: Any) -
         settings=settings,
         runtime=runtime,
         routers=[http_router],
-        state={"followups": service, "repository": repository, "relay": relay},
+        state={"followups": service, "relay": relay},
     )

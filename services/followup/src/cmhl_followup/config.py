@@ -3,7 +3,7 @@
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from cmhl_followup.domain.policy import DEFAULT_OFFSETS_DAYS
+from cmhl_followup.domain.policy import DEFAULT_GRACE, DEFAULT_OFFSETS_DAYS
 from cmhl_servicekit.settings import ServiceSettings
 
 
@@ -13,4 +13,9 @@ class FollowUpSettings(ServiceSettings):
     http_port: int = 8002
     mongo_database: str = "cmhl_followup"
     offsets_days: tuple[int, ...] = Field(default=DEFAULT_OFFSETS_DAYS, min_length=1)
+    grace_hours: float = Field(
+        default=DEFAULT_GRACE.total_seconds() / 3600,
+        gt=0,
+        description="How long after its due time a follow-up without an outcome is overdue",
+    )
     due_scan_seconds: float = Field(default=5.0, gt=0)

@@ -15,6 +15,8 @@ from cmhl_followup.config import FollowUpSettings
 from cmhl_servicekit.clock import AdjustableClock
 from cmhl_servicekit.testing import KafkaProbe, eventually, infra_settings, running_app
 
+from ..conftest import referral_created as make_referral_created
+
 pytestmark = pytest.mark.integration
 
 # The tests read the referral topic from its start, so it holds other tests' referrals too;
@@ -23,22 +25,7 @@ REFERRED_AT = datetime(2010, 1, 1, 9, 30, tzinfo=UTC) + timedelta(days=random.ra
 
 
 def referral_created(referral_id: uuid.UUID) -> ReferralCreatedV1:
-    return ReferralCreatedV1.create(
-        about=(str(referral_id),),
-        producer="test",
-        correlation_id=f"corr-{referral_id}",
-        referral_id=referral_id,
-        person_id="b" * 32,
-        agency_id="kc-pd",
-        source="municipal_police",
-        county_fips="29095",
-        primary_need="behavioral_needs",
-        person_location="community",
-        liaison_id="liaison-11",
-        cmhc_id="cmhc-09",
-        referred_at=REFERRED_AT,
-        repeat_involvement=False,
-    )
+    return make_referral_created(referral_id, REFERRED_AT)
 
 
 def for_referral(referral_id: uuid.UUID) -> Any:

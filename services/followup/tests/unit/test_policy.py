@@ -3,7 +3,15 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from cmhl_followup.domain.policy import is_due, is_overdue, plan_follow_ups
+from cmhl_followup.domain.policy import (
+    State,
+    is_due,
+    is_overdue,
+    plan_appointment_check,
+    plan_follow_ups,
+    possible_follow_up_ids,
+    state_of,
+)
 
 REFERRED = datetime(2018, 1, 15, 8, tzinfo=UTC)
 
@@ -37,3 +45,25 @@ def test_overdue_after_the_grace_period() -> None:
     grace = timedelta(days=3)
     assert not is_overdue(due_at, due_at + grace, grace)
     assert is_overdue(due_at, due_at + grace + timedelta(seconds=1), grace)
+
+
+def test_state_follows_the_clock_until_an_outcome_or_a_cancellation() -> None:
+    due_at = REFERRED + timedelta(days=7)
+    grace = timedelta(days=3)
+    assert state_of("scheduled", due_at, due_at - timedelta(seconds=1), grace) == State.SCHEDULED
+    assert state_of("scheduled", due_at, due_at, grace) == State.DUE
+    assert state_of("scheduled", due_at, due_at + grace + timedelta(1), grace) == State.OVERDUE
+    assert state_of("completed", due_at, due_at + timedelta(days=30), grace) == State.COMPLETED
+    assert state_of("cancelled", due_at, due_at, grace) == State.CANCELLED
+
+
+def test_appointment_checks_are_the_day_after_and_findable_by_id() -> None:
+    referral = uuid.UUID(int=9)
+    check = plan_appointment_check(referral, REFERRED + timedelta(days=10), sequence=4)
+    assert check.due_at == REFERRED + timedelta(days=11)
+    assert check == plan_appointment_check(referral, REFERRED + timedelta(days=10), sequence=4)
+    findable = possible_follow_up_ids(referral, (7, 30, 90), before_sequence=5)
+    assert check.follow_up_id in findable
+    assert check.follow_up_id not in possible_follow_up_ids(referral, (7, 30, 90), 4)
+    scheduled = {p.follow_up_id for p in plan_follow_ups(referral, REFERRED, (7, 30, 90))}
+    assert scheduled <= set(findable)

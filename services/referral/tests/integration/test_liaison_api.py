@@ -25,6 +25,8 @@ OTHER_LIAISON = bearer("liaison-22", Role.LIAISON, cmhc_id="cmhc-17")
 SUPERVISOR = bearer("sup-17", Role.SUPERVISOR, cmhc_id="cmhc-17")
 PRIVACY = bearer("privacy-1", Role.PRIVACY_OFFICER)
 
+APPOINTMENT = "2030-01-01T10:00:00Z"
+
 
 async def create(client: AsyncClient, body: dict[str, Any]) -> str:
     response = await client.post("/api/v1/referrals", json=body, headers=LIAISON)
@@ -47,13 +49,19 @@ async def test_lifecycle_transitions_are_checked_and_published_in_order(
         assert illegal.json()["allowed"] == ["accepted", "declined", "referred_elsewhere"]
         no_reason = await client.post(f"{url}/status", json={"status": "declined"}, headers=LIAISON)
         assert no_reason.status_code == 422
+        stray_time = await client.post(
+            f"{url}/status",
+            json={"status": "accepted", "appointment_at": "2030-01-01T10:00:00Z"},
+            headers=LIAISON,
+        )
+        assert stray_time.status_code == 422
 
         steps = [
             ("status", {"status": "accepted"}),
             ("contacts", {"place": "detention", "reached": False}),
             ("status", {"status": "unable_to_contact"}),
             ("contacts", {"place": "hospital_er", "reached": True}),
-            ("status", {"status": "appointment_scheduled"}),
+            ("status", {"status": "appointment_scheduled", "appointment_at": APPOINTMENT}),
             ("status", {"status": "attended"}),
             ("status", {"status": "connected_to_treatment"}),
         ]
@@ -83,6 +91,18 @@ async def test_lifecycle_transitions_are_checked_and_published_in_order(
         ReferralStatusChangedV1.model_validate_json(r.value).to_status
         for r in changes
         if r.topic == ReferralStatusChangedV1.topic()
+    ]
+    appointments = [
+        ReferralStatusChangedV1.model_validate_json(r.value).appointment_at
+        for r in changes
+        if r.topic == ReferralStatusChangedV1.topic()
+    ]
+    assert [a.isoformat() if a else None for a in appointments] == [
+        None,
+        None,
+        "2030-01-01T10:00:00+00:00",
+        None,
+        None,
     ]
     assert statuses == [
         "accepted",

@@ -1,82 +1,138 @@
-"""MongoDB adapter for follow-ups: durable timers, insert-only due claims, an embedded outbox.
+"""MongoDB adapter for follow-ups: durable timers, insert-only announcements, an embedded outbox,
+the closure and assignment facts read across topics, and the audit log.
 
-FerretDB answers only `_id` lookups without scanning, and an update scans its collection, so the
-hot paths here are inserts, `_id` lookups and deletes, plus one scan of `timers`, which holds
-only the follow-ups not yet due and so stays small."""
+FerretDB answers `_id` lookups quickly and scans its collection for other queries and for
+updates, so the hot paths are inserts, `_id` lookups and batched deletes, plus one scan of
+`timers`, which holds only announcements still to come and so stays small."""
 
 import contextlib
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from cmhl_contracts import FollowUpDueV1, FollowUpScheduledV1
+from cmhl_contracts import FollowUpScheduledV1, IntegrationEvent
+from cmhl_followup.application.ports import AuditEntry
 from cmhl_servicekit.outbox import Outbox
 
 Document = dict[str, Any]
 FOLLOW_UPS = "follow_ups"
 TIMERS = "timers"
-DUE = "follow_ups_due"
+ANNOUNCEMENTS = {"due": "follow_ups_due", "overdue": "follow_ups_overdue"}
+CLOSURES = "referral_closures"
+ASSIGNMENTS = "referral_assignments"
+AUDIT_LOG = "audit_log"
 
 
 async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
     await db[FOLLOW_UPS].create_index([("liaison_id", 1), ("due_at", 1)])
-    await db[TIMERS].create_index("due_at")
+    await db[TIMERS].create_index("fire_at")
+    await db[AUDIT_LOG].create_index([("person_id", 1), ("at", 1)])
 
 
 class MongoFollowUpRepository:
     def __init__(self, db: AsyncDatabase[Document], outbox: Outbox) -> None:
+        self._db = db
         self._follow_ups = db[FOLLOW_UPS]
         self._timers = db[TIMERS]
-        self._due = db[DUE]
         self._outbox = outbox
 
     async def schedule(self, follow_ups: list[tuple[Document, FollowUpScheduledV1]]) -> int:
-        """Inserts each follow-up with its scheduled event, its timer first: a timer whose
+        """Inserts each follow-up with its scheduled event, its timers first: a timer whose
         follow-up was never written is dropped by the due scan."""
         created = 0
+        now = datetime.now(UTC)
         for document, event in follow_ups:
-            # Scheduled before: the insert below then finds the follow-up too.
-            with contextlib.suppress(DuplicateKeyError):
-                await self._timers.insert_one(
-                    {
-                        "_id": document["_id"],
-                        "due_at": document["due_at"],
-                        "created_at": event.occurred_at,
-                    }
-                )
+            for stage, fire_at in (
+                ("due", document["due_at"]),
+                ("overdue", document["overdue_at"]),
+            ):
+                # Scheduled before: the insert below then finds the follow-up too.
+                with contextlib.suppress(DuplicateKeyError):
+                    await self._timers.insert_one(
+                        {
+                            "_id": f"{document['_id']}|{stage}",
+                            "follow_up_id": document["_id"],
+                            "stage": stage,
+                            "fire_at": fire_at,
+                            "created_at": now,
+                        }
+                    )
             created += await self._outbox.insert(FOLLOW_UPS, document, [event])
         return created
 
     async def due_timers(self, now: datetime, limit: int) -> list[Document]:
-        cursor = self._timers.find({"due_at": {"$lte": now}}, limit=limit).sort("due_at", 1)
+        cursor = self._timers.find({"fire_at": {"$lte": now}}, limit=limit).sort("fire_at", 1)
         return await cursor.to_list(None)
 
     async def get(self, follow_up_id: str) -> Document | None:
         return await self._follow_ups.find_one({"_id": follow_up_id}, {"outbox": 0})
 
-    async def claim_due(self, follow_up: Document, event: FollowUpDueV1) -> bool:
-        """The due claim is an insert keyed by the follow-up: however many replicas race here,
-        one claim (and one due event) is written; the others get a duplicate key."""
+    async def claim(self, stage: str, follow_up: Document, event: IntegrationEvent) -> bool:
+        """An insert keyed by the follow-up: however many replicas race here, one announcement
+        (and one event) is written; the others get a duplicate key."""
         claim = {
             "_id": follow_up["_id"],
             "referral_id": follow_up["referral_id"],
             "liaison_id": follow_up["liaison_id"],
             "due_at": follow_up["due_at"],
         }
-        return await self._outbox.insert(DUE, claim, [event])
+        return await self._outbox.insert(ANNOUNCEMENTS[stage], claim, [event])
 
-    async def drop_timers(self, follow_up_ids: list[str]) -> None:
+    async def drop_timers(self, timer_ids: list[str]) -> None:
         """One delete for many: each delete scans the timers."""
-        if follow_up_ids:
-            await self._timers.delete_many({"_id": {"$in": follow_up_ids}})
+        if timer_ids:
+            await self._timers.delete_many({"_id": {"$in": timer_ids}})
 
-    async def is_due(self, follow_up_id: str) -> bool:
-        return await self._due.find_one({"_id": follow_up_id}, {"_id": 1}) is not None
+    async def update(
+        self,
+        follow_up_id: str,
+        expected_version: int,
+        changes: Mapping[str, Any],
+        events: list[IntegrationEvent],
+    ) -> bool:
+        return await self._outbox.update(
+            FOLLOW_UPS, follow_up_id, expected_version, changes, events
+        )
+
+    async def note_closure(self, referral_id: str, status: str, at: datetime) -> None:
+        with contextlib.suppress(DuplicateKeyError):
+            await self._db[CLOSURES].insert_one({"_id": referral_id, "status": status, "at": at})
+
+    async def closure_of(self, referral_id: str) -> Document | None:
+        return await self._db[CLOSURES].find_one({"_id": referral_id})
+
+    async def note_assignment(self, referral_id: str, liaison_id: str, sequence: int) -> None:
+        # One writer per referral (its partition's consumer); a duplicate key means a same or
+        # newer assignment is stored already.
+        with contextlib.suppress(DuplicateKeyError):
+            await self._db[ASSIGNMENTS].update_one(
+                {"_id": referral_id, "sequence": {"$lt": sequence}},
+                {"$set": {"liaison_id": liaison_id, "sequence": sequence}},
+                upsert=True,
+            )
+
+    async def assignment_of(self, referral_id: str) -> Document | None:
+        return await self._db[ASSIGNMENTS].find_one({"_id": referral_id})
 
     async def list_for_liaison(self, liaison_id: str, limit: int) -> list[Document]:
         cursor = self._follow_ups.find(
             {"liaison_id": liaison_id}, {"outbox": 0, "correlation_id": 0}, limit=limit
         )
         return await cursor.sort("due_at", 1).to_list(None)
+
+
+class MongoAuditLog:
+    """Append-only: entries are inserted, never updated or deleted by the service."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._entries = db[AUDIT_LOG]
+
+    async def record_many(self, entries: list[AuditEntry]) -> None:
+        if entries:
+            await self._entries.insert_many(
+                [asdict(e) | {"actor_roles": list(e.actor_roles)} for e in entries]
+            )

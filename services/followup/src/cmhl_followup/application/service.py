@@ -1,100 +1,406 @@
-"""Follow-up use cases: schedule on a new referral, emit due events on time."""
+"""Follow-up use cases: schedule, adjust to the referral's life, announce due and overdue follow-ups
+on time, and record outcomes.
+
+The referral's events arrive on three topics that Kafka does not order with one another, so a
+closure or a reassignment can be read before the referral itself. Each consumer therefore writes
+its fact first (a closure, an assignment, the follow-ups) and reads the others' after: whichever
+runs second sees the first, and every adjustment is idempotent, so running it twice is harmless."""
 
 import logging
-from datetime import timedelta
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from cmhl_contracts import FollowUpDueV1, FollowUpScheduledV1, ReferralCreatedV1
-from cmhl_followup.application.ports import FollowUpRepository
-from cmhl_followup.domain.policy import is_due, plan_follow_ups
+from cmhl_contracts import (
+    FollowUpCancelledV1,
+    FollowUpCompletedV1,
+    FollowUpDueV1,
+    FollowUpOverdueV1,
+    FollowUpScheduledV1,
+    IntegrationEvent,
+    ReferralCreatedV1,
+    ReferralReassignedV1,
+    ReferralStatusChangedV1,
+)
+from cmhl_contracts.vocabulary import FollowUpOutcome, ReferralStatus
+from cmhl_followup.application.ports import AuditEntry, AuditLog, Document, FollowUpRepository
+from cmhl_followup.domain.policy import (
+    CLOSING_STATUSES,
+    OutcomeRefused,
+    PlannedFollowUp,
+    State,
+    check_outcome,
+    is_overdue,
+    plan_appointment_check,
+    plan_follow_ups,
+    possible_follow_up_ids,
+    state_of,
+)
+from cmhl_servicekit.auth import Principal
 from cmhl_servicekit.clock import Clock
 
 PRODUCER = "cmhl-followup"
 # A timer with no follow-up this long after it was written belongs to a write that failed.
 ORPHAN_TIMER_AGE = timedelta(minutes=5)
+# Optimistic writes retry this often when another writer changed the follow-up meanwhile.
+WRITE_ATTEMPTS = 5
 log = logging.getLogger(__name__)
+
+Decision = tuple[dict[str, Any], list[IntegrationEvent]] | None
+
+
+class NotFound(Exception):
+    """No such follow-up, or not the asker's: the same answer for both."""
+
+
+class ChangedMeanwhile(Exception):
+    """Another writer kept changing the follow-up; the caller may retry."""
+
+
+@dataclass(frozen=True)
+class Listed:
+    document: Document
+    state: State
+
+
+def _subject(follow_up: Document) -> dict[str, Any]:
+    """The fields every follow-up event repeats, from the stored follow-up."""
+    return {
+        "follow_up_id": follow_up["_id"],
+        "referral_id": follow_up["referral_id"],
+        "liaison_id": follow_up["liaison_id"],
+        "due_at": follow_up["due_at"],
+        "referred_at": follow_up["referred_at"],
+    }
 
 
 class FollowUpService:
     def __init__(
         self,
         repository: FollowUpRepository,
+        audit: AuditLog,
         clock: Clock,
         offsets_days: tuple[int, ...],
+        grace: timedelta,
     ) -> None:
         self._repository = repository
+        self._audit = audit
         self._clock = clock
         self._offsets_days = offsets_days
+        self._grace = grace
+
+    # ------------------------------------------------------------------ scheduling
 
     async def on_referral_created(self, events: list[ReferralCreatedV1]) -> int:
         """Idempotent: follow-up ids derive from the referral, so redelivery schedules nothing."""
-        rows = []
+        rows = [
+            self._scheduled(event, planned, event.liaison_id)
+            for event in events
+            for planned in plan_follow_ups(event.referral_id, event.referred_at, self._offsets_days)
+        ]
+        created = await self._repository.schedule(rows)
         for event in events:
-            for planned in plan_follow_ups(
-                event.referral_id, event.referred_at, self._offsets_days
-            ):
-                scheduled = FollowUpScheduledV1.create(
-                    about=(str(planned.follow_up_id),),
-                    producer=PRODUCER,
-                    correlation_id=event.correlation_id,
-                    causation_id=str(event.event_id),
-                    occurred_at=event.occurred_at,
-                    follow_up_id=planned.follow_up_id,
-                    referral_id=event.referral_id,
-                    person_id=event.person_id,
-                    liaison_id=event.liaison_id,
-                    kind=planned.kind,
-                    due_at=planned.due_at,
-                    referred_at=event.referred_at,
+            key = str(event.referral_id)
+            await self._catch_up(
+                event.referral_id, [d["_id"] for d, _ in rows if d["referral_id"] == key]
+            )
+        return created
+
+    async def on_status_changed(self, events: list[ReferralStatusChangedV1]) -> None:
+        """An appointment adds a check the day after it (and cancels the check of a moved one);
+        a closure cancels every follow-up still pending."""
+        for event in events:
+            referral_id = event.referral_id
+            if event.to_status in CLOSING_STATUSES:
+                await self._repository.note_closure(
+                    str(referral_id), event.to_status.value, event.changed_at
                 )
-                document = {
-                    "_id": str(planned.follow_up_id),
-                    "referral_id": str(event.referral_id),
-                    "person_id": event.person_id,
-                    "liaison_id": event.liaison_id,
-                    "kind": planned.kind,
-                    "due_at": planned.due_at,
-                    "referred_at": event.referred_at,
-                    "status": "scheduled",
-                    "correlation_id": event.correlation_id,
-                }
-                rows.append((document, scheduled))
-        return await self._repository.schedule(rows)
+                await self._cancel_pending(
+                    self._possible_ids(referral_id, event.sequence),
+                    "referral_closed",
+                    str(event.event_id),
+                )
+            elif event.to_status is ReferralStatus.APPOINTMENT_SCHEDULED and event.appointment_at:
+                earlier_checks = self._possible_ids(referral_id, event.sequence)[
+                    len(self._offsets_days) :
+                ]
+                await self._cancel_pending(earlier_checks, "appointment_moved", str(event.event_id))
+                planned = plan_appointment_check(referral_id, event.appointment_at, event.sequence)
+                document, scheduled = self._scheduled(event, planned, event.liaison_id)
+                document["assignment_sequence"] = event.sequence
+                await self._repository.schedule([(document, scheduled)])
+                await self._catch_up(referral_id, [document["_id"]])
+
+    async def on_referral_reassigned(self, events: list[ReferralReassignedV1]) -> None:
+        """Pending follow-ups move to the new liaison and are announced to them again."""
+        for event in events:
+            await self._repository.note_assignment(
+                str(event.referral_id), event.to_liaison_id, event.sequence
+            )
+            ids = self._possible_ids(event.referral_id, event.sequence)
+            await self._move_pending(ids, event.to_liaison_id, event.sequence, str(event.event_id))
+
+    async def _catch_up(self, referral_id: uuid.UUID, follow_up_ids: list[str]) -> None:
+        """Applies a closure or reassignment that was read before these follow-ups existed."""
+        key = str(referral_id)
+        closure = await self._repository.closure_of(key)
+        if closure is not None:
+            await self._cancel_pending(follow_up_ids, "referral_closed", f"closure:{key}")
+            return
+        assignment = await self._repository.assignment_of(key)
+        if assignment is not None:
+            await self._move_pending(
+                follow_up_ids,
+                assignment["liaison_id"],
+                assignment["sequence"],
+                f"assignment:{key}:{assignment['sequence']}",
+            )
+
+    def _possible_ids(self, referral_id: uuid.UUID, before_sequence: int) -> list[str]:
+        return [
+            str(i) for i in possible_follow_up_ids(referral_id, self._offsets_days, before_sequence)
+        ]
+
+    def _scheduled(
+        self,
+        cause: ReferralCreatedV1 | ReferralStatusChangedV1,
+        planned: PlannedFollowUp,
+        liaison_id: str,
+    ) -> tuple[Document, FollowUpScheduledV1]:
+        event = FollowUpScheduledV1.create(
+            about=(str(planned.follow_up_id),),
+            producer=PRODUCER,
+            correlation_id=cause.correlation_id,
+            causation_id=str(cause.event_id),
+            occurred_at=cause.occurred_at,
+            follow_up_id=planned.follow_up_id,
+            referral_id=cause.referral_id,
+            person_id=cause.person_id,
+            liaison_id=liaison_id,
+            kind=planned.kind,
+            due_at=planned.due_at,
+            referred_at=cause.referred_at,
+        )
+        document = {
+            "_id": str(planned.follow_up_id),
+            "referral_id": str(cause.referral_id),
+            "person_id": cause.person_id,
+            "liaison_id": liaison_id,
+            "assignment_sequence": 0,
+            "kind": planned.kind,
+            "due_at": planned.due_at,
+            "overdue_at": planned.due_at + self._grace,
+            "referred_at": cause.referred_at,
+            "status": State.SCHEDULED.value,
+            "correlation_id": cause.correlation_id,
+        }
+        return document, event
+
+    async def _cancel_pending(self, follow_up_ids: list[str], reason: str, cause: str) -> None:
+        now = self._clock.now()
+
+        def cancel(follow_up: Document) -> Decision:
+            if follow_up["status"] != State.SCHEDULED:
+                return None  # recorded or cancelled already
+            event = FollowUpCancelledV1.create(
+                about=(follow_up["_id"],),
+                producer=PRODUCER,
+                correlation_id=follow_up["correlation_id"],
+                causation_id=cause,
+                occurred_at=now,
+                reason=reason,
+                cancelled_at=now,
+                **_subject(follow_up),
+            )
+            return {"status": State.CANCELLED.value, "cancelled_at": now}, [event]
+
+        for follow_up_id in follow_up_ids:
+            await self._change(follow_up_id, cancel)
+
+    async def _move_pending(
+        self, follow_up_ids: list[str], liaison_id: str, sequence: int, cause: str
+    ) -> None:
+        def move(follow_up: Document) -> Decision:
+            if follow_up["status"] != State.SCHEDULED:
+                return None
+            if follow_up.get("assignment_sequence", 0) >= sequence:
+                return None  # this or a later assignment is applied already
+            moved = follow_up | {"liaison_id": liaison_id}
+            event = FollowUpScheduledV1.create(
+                about=(follow_up["_id"], "assigned", str(sequence)),
+                producer=PRODUCER,
+                correlation_id=follow_up["correlation_id"],
+                causation_id=cause,
+                occurred_at=self._clock.now(),
+                person_id=follow_up["person_id"],
+                kind=follow_up["kind"],
+                **_subject(moved),
+            )
+            return {"liaison_id": liaison_id, "assignment_sequence": sequence}, [event]
+
+        for follow_up_id in follow_up_ids:
+            await self._change(follow_up_id, move)
+
+    async def _change(
+        self, follow_up_id: str, decide: Callable[[Document], Decision]
+    ) -> Document | None:
+        """Read, decide, write if nobody wrote meanwhile; returns the follow-up as it ends up
+        (None if it does not exist)."""
+        for _ in range(WRITE_ATTEMPTS):
+            follow_up = await self._repository.get(follow_up_id)
+            if follow_up is None:
+                return None
+            decision = decide(follow_up)
+            if decision is None:
+                return follow_up
+            changes, events = decision
+            if await self._repository.update(follow_up_id, follow_up["version"], changes, events):
+                return follow_up | changes
+        raise ChangedMeanwhile(follow_up_id)
+
+    # ------------------------------------------------------------------ timers
 
     async def emit_due(self, limit: int = 500) -> int:
-        """Claims the follow-ups whose time has come, each claim carrying its due event.
+        """Announces the follow-ups whose time has come (due) or whose grace has passed without
+        an outcome (overdue); returns how many timers it settled.
 
-        The due event's id derives from the follow-up and the claim is an insert keyed by it,
-        so two replicas racing here write one claim; a restart loses nothing, because the
-        timers are in the database and are dropped only after the claim is stored."""
+        Each announcement is an insert keyed by the follow-up carrying its event (with an id
+        derived from the follow-up), so two replicas racing here store one; a restart loses
+        nothing, because timers are in the database and dropped only after the pass's claims
+        are stored."""
         now = self._clock.now()
         timers = await self._repository.due_timers(now, limit)
         claimed = 0
         done: list[str] = []
         for timer in timers:
-            if not is_due(timer["due_at"], now):
-                continue
-            follow_up = await self._repository.get(timer["_id"])
+            follow_up = await self._repository.get(timer["follow_up_id"])
             if follow_up is None:
                 if now - timer["created_at"] > ORPHAN_TIMER_AGE:
                     done.append(timer["_id"])  # its follow-up was never written
                 continue
-            if follow_up.get("status", "scheduled") == "scheduled":
-                event = FollowUpDueV1.create(
-                    about=(follow_up["_id"],),
-                    producer=PRODUCER,
-                    correlation_id=follow_up["correlation_id"],
-                    causation_id=follow_up["_id"],
-                    occurred_at=now,
-                    follow_up_id=follow_up["_id"],
-                    referral_id=follow_up["referral_id"],
-                    liaison_id=follow_up["liaison_id"],
-                    due_at=follow_up["due_at"],
-                    referred_at=follow_up["referred_at"],
-                )
-                claimed += await self._repository.claim_due(follow_up, event)
+            if follow_up["status"] == State.SCHEDULED:
+                event = self._announcement(timer["stage"], follow_up, now)
+                claimed += await self._repository.claim(timer["stage"], follow_up, event)
             done.append(timer["_id"])
         # Dropped only after every claim of the pass is stored: a crash re-claims, harmlessly.
         await self._repository.drop_timers(done)
         if claimed:
-            log.info("follow-ups came due", extra={"count": claimed})
-        return len(timers)
+            log.info("follow-ups announced", extra={"count": claimed})
+        return len(done)
+
+    def _announcement(self, stage: str, follow_up: Document, now: datetime) -> IntegrationEvent:
+        common: dict[str, Any] = {
+            "about": (follow_up["_id"],),
+            "producer": PRODUCER,
+            "correlation_id": follow_up["correlation_id"],
+            "causation_id": follow_up["_id"],
+            "occurred_at": now,
+            **_subject(follow_up),
+        }
+        if stage == "overdue":
+            return FollowUpOverdueV1.create(overdue_at=follow_up["overdue_at"], **common)
+        return FollowUpDueV1.create(**common)
+
+    # ------------------------------------------------------------------ liaisons
+
+    async def record_outcome(
+        self, follow_up_id: str, outcome: FollowUpOutcome, principal: Principal
+    ) -> tuple[Document, bool]:
+        """Records what the follow-up found; returns the follow-up and whether it changed
+        (recording the same outcome again changes nothing)."""
+        now = self._clock.now()
+        follow_up = await self._repository.get(follow_up_id)
+        if follow_up is None or follow_up["liaison_id"] != principal.subject:
+            await self._record(principal, "record_outcome", follow_up_id, follow_up, "not_found")
+            raise NotFound
+
+        def complete(current: Document) -> Decision:
+            if current["liaison_id"] != principal.subject:
+                raise NotFound
+            if not check_outcome(
+                current["status"], current.get("outcome"), outcome, current["due_at"], now
+            ):
+                return None
+            overdue = is_overdue(current["due_at"], now, self._grace)
+            event = FollowUpCompletedV1.create(
+                about=(current["_id"],),
+                producer=PRODUCER,
+                correlation_id=current["correlation_id"],
+                causation_id=current["_id"],
+                occurred_at=now,
+                outcome=outcome,
+                completed_at=now,
+                overdue=overdue,
+                **_subject(current),
+            )
+            changes = {
+                "status": State.COMPLETED.value,
+                "outcome": outcome.value,
+                "completed_at": now,
+                "overdue": overdue,
+            }
+            return changes, [event]
+
+        before = follow_up["status"]
+        try:
+            stored = await self._change(follow_up_id, complete)
+        except (NotFound, OutcomeRefused) as exc:
+            outcome_name = "not_found" if isinstance(exc, NotFound) else "refused"
+            await self._record(principal, "record_outcome", follow_up_id, follow_up, outcome_name)
+            raise
+        assert stored is not None
+        changed = before != State.COMPLETED and stored["status"] == State.COMPLETED
+        await self._record(
+            principal, "record_outcome", follow_up_id, stored, "changed" if changed else "unchanged"
+        )
+        return stored, changed
+
+    async def list_for(self, principal: Principal, state: State | None, limit: int) -> list[Listed]:
+        """A liaison's follow-ups, soonest first, with the state the clock gives them."""
+        now = self._clock.now()
+        rows = [
+            Listed(d, state_of(d["status"], d["due_at"], now, self._grace))
+            for d in await self._repository.list_for_liaison(principal.subject, 1000)
+        ]
+        rows = [r for r in rows if state is None or r.state == state][:limit]
+        await self._audit.record_many(
+            [
+                AuditEntry(
+                    principal.subject,
+                    tuple(sorted(principal.roles)),
+                    "list",
+                    r.document["_id"],
+                    r.document["referral_id"],
+                    r.document["person_id"],
+                    now,
+                    "allowed",
+                )
+                for r in rows
+            ]
+        )
+        return rows
+
+    async def _record(
+        self,
+        principal: Principal,
+        action: str,
+        follow_up_id: str,
+        follow_up: Mapping[str, Any] | None,
+        outcome: str,
+    ) -> None:
+        await self._audit.record_many(
+            [
+                AuditEntry(
+                    principal.subject,
+                    tuple(sorted(principal.roles)),
+                    action,
+                    follow_up_id,
+                    follow_up["referral_id"] if follow_up else None,
+                    follow_up["person_id"] if follow_up else None,
+                    self._clock.now(),
+                    outcome,
+                )
+            ]
+        )

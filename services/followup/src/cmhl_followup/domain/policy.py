@@ -1,13 +1,42 @@
-"""When follow-ups happen: the schedule policy, due and overdue rules, and stable ids."""
+"""When follow-ups happen: the schedule policy, due and overdue rules, outcome rules, stable ids."""
 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
+
+from cmhl_contracts.vocabulary import FollowUpOutcome, ReferralStatus
 
 DEFAULT_OFFSETS_DAYS = (7, 30, 90)
+DEFAULT_GRACE = timedelta(days=3)
+# A check the day after an appointment asks whether the person went.
+APPOINTMENT_CHECK_DELAY = timedelta(days=1)
+# Liaisons often reach a person a little before the planned day; earlier than this is a mistake.
+EARLY_RECORDING_WINDOW = timedelta(days=3)
+
+# A referral in one of these statuses needs no more follow-ups: pending ones are cancelled.
+CLOSING_STATUSES = frozenset(
+    {
+        ReferralStatus.DECLINED,
+        ReferralStatus.CONNECTED_TO_TREATMENT,
+        ReferralStatus.DECLINED_BY_PERSON,
+        ReferralStatus.REFERRED_ELSEWHERE,
+        ReferralStatus.LOST_TO_FOLLOW_UP,
+    }
+)
 
 # Fixed namespace: scheduling the same referral twice must give the same follow-up ids.
 _FOLLOW_UP_NAMESPACE = uuid.UUID("8e2d1c4b-7a6f-5e9d-b3c2-1a0f9e8d7c6b")
+
+
+class State(StrEnum):
+    """What a liaison sees: stored status plus where the clock stands."""
+
+    SCHEDULED = "scheduled"
+    DUE = "due"
+    OVERDUE = "overdue"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)
@@ -17,8 +46,20 @@ class PlannedFollowUp:
     due_at: datetime
 
 
+class OutcomeRefused(Exception):
+    """Recording this outcome breaks a rule; the message names the rule."""
+
+
 def follow_up_id(referral_id: uuid.UUID, kind: str, label: str) -> uuid.UUID:
     return uuid.uuid5(_FOLLOW_UP_NAMESPACE, f"{referral_id}\x1f{kind}\x1f{label}")
+
+
+def _scheduled_check_id(referral_id: uuid.UUID, days: int) -> uuid.UUID:
+    return follow_up_id(referral_id, "scheduled_check", f"day-{days}")
+
+
+def _appointment_check_id(referral_id: uuid.UUID, sequence: int) -> uuid.UUID:
+    return follow_up_id(referral_id, "appointment_check", f"change-{sequence}")
 
 
 def plan_follow_ups(
@@ -27,12 +68,34 @@ def plan_follow_ups(
     """One scheduled check per offset after the referral (default 7, 30 and 90 days)."""
     return [
         PlannedFollowUp(
-            follow_up_id(referral_id, "scheduled_check", f"day-{days}"),
+            _scheduled_check_id(referral_id, days),
             "scheduled_check",
             referred_at + timedelta(days=days),
         )
         for days in sorted(set(offsets_days))
     ]
+
+
+def plan_appointment_check(
+    referral_id: uuid.UUID, appointment_at: datetime, sequence: int
+) -> PlannedFollowUp:
+    """The day after an appointment; its id names the status change that set the appointment,
+    so a redelivered change plans the same check and a moved appointment a new one."""
+    return PlannedFollowUp(
+        _appointment_check_id(referral_id, sequence),
+        "appointment_check",
+        appointment_at + APPOINTMENT_CHECK_DELAY,
+    )
+
+
+def possible_follow_up_ids(
+    referral_id: uuid.UUID, offsets_days: tuple[int, ...], before_sequence: int
+) -> list[uuid.UUID]:
+    """Every follow-up id a referral can have before a given change of its history: the
+    scheduled checks and an appointment check per earlier change. Lets a consumer find a
+    referral's follow-ups by `_id` alone, without an index on the referral."""
+    ids = [_scheduled_check_id(referral_id, days) for days in sorted(set(offsets_days))]
+    return ids + [_appointment_check_id(referral_id, s) for s in range(1, before_sequence)]
 
 
 def is_due(due_at: datetime, now: datetime) -> bool:
@@ -42,3 +105,32 @@ def is_due(due_at: datetime, now: datetime) -> bool:
 
 def is_overdue(due_at: datetime, recorded_at: datetime, grace: timedelta) -> bool:
     return recorded_at > due_at + grace
+
+
+def state_of(status: str, due_at: datetime, now: datetime, grace: timedelta) -> State:
+    if status in (State.COMPLETED, State.CANCELLED):
+        return State(status)
+    if is_overdue(due_at, now, grace):
+        return State.OVERDUE
+    return State.DUE if is_due(due_at, now) else State.SCHEDULED
+
+
+def check_outcome(
+    status: str,
+    recorded_outcome: str | None,
+    outcome: FollowUpOutcome,
+    due_at: datetime,
+    now: datetime,
+) -> bool:
+    """Whether recording `outcome` changes anything: False for the same outcome again (a retry).
+    Raises OutcomeRefused for a cancelled follow-up, a different outcome than the recorded one,
+    or one recorded too long before its day."""
+    if status == State.CANCELLED:
+        raise OutcomeRefused("the follow-up was cancelled; it takes no outcome")
+    if status == State.COMPLETED:
+        if recorded_outcome == outcome:
+            return False
+        raise OutcomeRefused(f"an outcome was recorded already ({recorded_outcome})")
+    if now < due_at - EARLY_RECORDING_WINDOW:
+        raise OutcomeRefused("the follow-up is not due within 3 days")
+    return True

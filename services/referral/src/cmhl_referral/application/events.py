@@ -60,6 +60,7 @@ def status_changed(
     previous: ReferralStatus,
     at: datetime,
     reason: str | None,
+    appointment_at: datetime | None,
     correlation_id: str,
 ) -> ReferralStatusChangedV1:
     return ReferralStatusChangedV1.create(
@@ -72,6 +73,7 @@ def status_changed(
         changed_at=at,
         referred_at=referral.referred_at,
         reason=reason,
+        appointment_at=appointment_at,
     )
 
 

@@ -151,14 +151,18 @@ class ReferralService:
         referral_id: uuid.UUID,
         to: ReferralStatus,
         reason: str | None,
+        appointment_at: datetime | None,
         actor: Actor,
         correlation_id: str,
     ) -> Referral:
         referral = await self._visible(referral_id, actor, "change_status")
         previous = referral.status
         now = self._clock.now()
-        sequence = referral.change_status(to, now, reason)
-        event = status_changed(referral, sequence, previous, now, reason, correlation_id)
+        appointment = to_millis(appointment_at) if appointment_at else None
+        sequence = referral.change_status(to, now, reason, appointment)
+        event = status_changed(
+            referral, sequence, previous, now, reason, appointment, correlation_id
+        )
         await self._save(referral, [event], actor, "change_status")
         return referral
 

@@ -23,7 +23,10 @@ ALLOWED_TRANSITIONS: dict[S, frozenset[S]] = {
             S.REFERRED_ELSEWHERE,
         }
     ),
-    S.APPOINTMENT_SCHEDULED: frozenset({S.ATTENDED, S.NO_SHOW, S.DECLINED_BY_PERSON}),
+    # Scheduling again moves the appointment.
+    S.APPOINTMENT_SCHEDULED: frozenset(
+        {S.APPOINTMENT_SCHEDULED, S.ATTENDED, S.NO_SHOW, S.DECLINED_BY_PERSON}
+    ),
     S.NO_SHOW: frozenset(
         {S.APPOINTMENT_SCHEDULED, S.UNABLE_TO_CONTACT, S.LOST_TO_FOLLOW_UP, S.DECLINED_BY_PERSON}
     ),

@@ -79,21 +79,34 @@ class Referral:
     def next_sequence(self) -> int:
         return len(self.history) + 1
 
-    def change_status(self, to: ReferralStatus, at: datetime, reason: str | None) -> int:
+    def change_status(
+        self,
+        to: ReferralStatus,
+        at: datetime,
+        reason: str | None,
+        appointment_at: datetime | None = None,
+    ) -> int:
         """Moves through the lifecycle; returns the change's sequence number."""
         check_transition(self.status, to)
         if to in REASON_REQUIRED and not reason:
             raise InvalidReferral(f"a reason is required to move to {to}")
+        if (to is ReferralStatus.APPOINTMENT_SCHEDULED) != (appointment_at is not None):
+            raise InvalidReferral(
+                "appointment_at is required for appointment_scheduled and only for it"
+            )
+        if appointment_at is not None and appointment_at < self.referred_at:
+            raise InvalidReferral("an appointment cannot precede the referral")
         sequence = self.next_sequence
-        self.history.append(
-            {
-                "kind": "status",
-                "from": self.status.value,
-                "to": to.value,
-                "at": at.isoformat(),
-                "reason": reason or "",
-            }
-        )
+        entry = {
+            "kind": "status",
+            "from": self.status.value,
+            "to": to.value,
+            "at": at.isoformat(),
+            "reason": reason or "",
+        }
+        if appointment_at is not None:
+            entry["appointment_at"] = appointment_at.isoformat()
+        self.history.append(entry)
         self.status = to
         return sequence
 

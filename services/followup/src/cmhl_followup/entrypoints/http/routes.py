@@ -1,24 +1,53 @@
-"""Liaisons' follow-up API under /api/v1."""
+"""Liaisons' follow-up API under /api/v1: their follow-ups, and the outcomes they record."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from pydantic import BaseModel, ConfigDict
 
+from cmhl_contracts.vocabulary import FollowUpOutcome
+from cmhl_followup.application.service import (
+    ChangedMeanwhile,
+    FollowUpService,
+    Listed,
+    NotFound,
+)
+from cmhl_followup.domain.policy import OutcomeRefused, State
 from cmhl_servicekit.auth import Principal, Role, require_any
 
 router = APIRouter(prefix="/api/v1", tags=["follow-ups"])
 
 Liaison = Annotated[Principal, require_any(Role.LIAISON)]
+FollowUpId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
 
 
 class FollowUpPublic(BaseModel):
     follow_up_id: str
     referral_id: str
+    person_id: str
     kind: str
     due_at: datetime
-    status: str
+    overdue_at: datetime
+    state: State
+    outcome: FollowUpOutcome | None = None
+    completed_at: datetime | None = None
+    recorded_overdue: bool | None = None
+
+    @classmethod
+    def of(cls, document: dict[str, Any], state: State) -> "FollowUpPublic":
+        return cls(
+            follow_up_id=document["_id"],
+            referral_id=document["referral_id"],
+            person_id=document["person_id"],
+            kind=document["kind"],
+            due_at=document["due_at"],
+            overdue_at=document["overdue_at"],
+            state=state,
+            outcome=document.get("outcome"),
+            completed_at=document.get("completed_at"),
+            recorded_overdue=document.get("overdue"),
+        )
 
 
 class FollowUpsPublic(BaseModel):
@@ -26,29 +55,58 @@ class FollowUpsPublic(BaseModel):
     count: int
 
 
+class OutcomeRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: FollowUpOutcome
+
+
+def _service(request: Request) -> FollowUpService:
+    service: FollowUpService = request.app.state.followups
+    return service
+
+
 @router.get("/follow-ups")
 async def list_follow_ups(
     request: Request,
     principal: Liaison,
-    status: Annotated[Literal["scheduled", "due"] | None, Query()] = None,
+    state: Annotated[State | None, Query(description="only follow-ups in this state")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> FollowUpsPublic:
-    """Your follow-ups, soonest first; `status=due` lists those waiting for you now."""
-    repository = request.app.state.repository
-    data = []
-    for d in await repository.list_for_liaison(principal.subject, 500):
-        current = d.get("status", "scheduled")
-        if current == "scheduled" and await repository.is_due(d["_id"]):
-            current = "due"
-        if status is None or current == status:
-            data.append(
-                FollowUpPublic(
-                    follow_up_id=d["_id"],
-                    referral_id=d["referral_id"],
-                    kind=d["kind"],
-                    due_at=d["due_at"],
-                    status=current,
-                )
-            )
-    data = data[:limit]
+    """Your follow-ups, soonest first: `state=due` and `state=overdue` list those waiting for
+    you (overdue: no outcome within the grace period after the due time)."""
+    rows: list[Listed] = await _service(request).list_for(principal, state, limit)
+    data = [FollowUpPublic.of(r.document, r.state) for r in rows]
     return FollowUpsPublic(data=data, count=len(data))
+
+
+@router.post(
+    "/follow-ups/{follow_up_id}/outcome",
+    responses={
+        201: {"description": "outcome recorded; follow-up-completed published"},
+        404: {"description": "no such follow-up in your caseload"},
+        409: {"description": "cancelled, another outcome recorded, or not due yet"},
+    },
+    status_code=status.HTTP_201_CREATED,
+)
+async def record_outcome(
+    follow_up_id: FollowUpId,
+    body: OutcomeRecord,
+    request: Request,
+    response: Response,
+    principal: Liaison,
+) -> FollowUpPublic:
+    """Record what the follow-up found. The same outcome again answers 200 and changes nothing."""
+    service = _service(request)
+    try:
+        document, changed = await service.record_outcome(follow_up_id, body.outcome, principal)
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "follow-up not found") from exc
+    except OutcomeRefused as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except ChangedMeanwhile as exc:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "the follow-up changed meanwhile; read it and retry"
+        ) from exc
+    if not changed:
+        response.status_code = status.HTTP_200_OK
+    return FollowUpPublic.of(document, State.COMPLETED)

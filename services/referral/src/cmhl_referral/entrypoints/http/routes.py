@@ -133,6 +133,7 @@ async def change_status(
                 referral_id,
                 body.status,
                 body.reason,
+                body.appointment_at,
                 _actor(request, principal),
                 _correlation_id(request),
             )

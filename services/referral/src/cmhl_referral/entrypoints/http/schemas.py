@@ -59,6 +59,10 @@ class StatusChange(BaseModel):
     reason: ReasonCode | None = Field(
         default=None, description="A short code such as `not_in_service_area`; no narrative"
     )
+    appointment_at: UtcDatetime | None = Field(
+        default=None,
+        description="Required with `appointment_scheduled` (and only then): when it is",
+    )
 
 
 class ContactAttempt(BaseModel):

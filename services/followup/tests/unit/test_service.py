@@ -1,0 +1,276 @@
+"""Follow-up use cases on a simulated clock with in-memory fakes: 90 days in milliseconds."""
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from cmhl_contracts import (
+    FollowUpCancelledV1,
+    FollowUpCompletedV1,
+    FollowUpDueV1,
+    FollowUpOverdueV1,
+    FollowUpScheduledV1,
+    IntegrationEvent,
+)
+from cmhl_contracts.vocabulary import FollowUpOutcome, ReferralStatus
+from cmhl_followup.application.ports import AuditEntry
+from cmhl_followup.application.service import FollowUpService, NotFound
+from cmhl_followup.domain.policy import OutcomeRefused, State
+from cmhl_servicekit.auth import Principal, Role
+from cmhl_servicekit.clock import AdjustableClock
+
+from ..conftest import reassigned, referral_created, status_changed
+
+REFERRED = datetime(2018, 3, 5, 9, tzinfo=UTC)
+LIAISON = Principal("liaison-11", frozenset({Role.LIAISON}), "cmhc-09")
+OTHER = Principal("liaison-12", frozenset({Role.LIAISON}), "cmhc-09")
+
+
+class InMemoryFollowUps:
+    """Mimics the Mongo repository's rules: inserts keyed by id, versioned updates."""
+
+    def __init__(self) -> None:
+        self.follow_ups: dict[str, dict[str, Any]] = {}
+        self.timers: dict[str, dict[str, Any]] = {}
+        self.claims: dict[tuple[str, str], IntegrationEvent] = {}
+        self.closures: dict[str, dict[str, Any]] = {}
+        self.assignments: dict[str, dict[str, Any]] = {}
+        self.events: list[IntegrationEvent] = []
+
+    async def schedule(self, follow_ups: list[tuple[dict[str, Any], FollowUpScheduledV1]]) -> int:
+        created = 0
+        for document, event in follow_ups:
+            for stage in ("due", "overdue"):
+                self.timers.setdefault(
+                    f"{document['_id']}|{stage}",
+                    {
+                        "_id": f"{document['_id']}|{stage}",
+                        "follow_up_id": document["_id"],
+                        "stage": stage,
+                        "fire_at": document[f"{stage}_at"],
+                        "created_at": REFERRED,
+                    },
+                )
+            if document["_id"] not in self.follow_ups:
+                self.follow_ups[document["_id"]] = document | {"version": 1}
+                self.events.append(event)
+                created += 1
+        return created
+
+    async def due_timers(self, now: datetime, limit: int) -> list[dict[str, Any]]:
+        due = [t for t in self.timers.values() if t["fire_at"] <= now]
+        return sorted(due, key=lambda t: t["fire_at"])[:limit]
+
+    async def get(self, follow_up_id: str) -> dict[str, Any] | None:
+        found = self.follow_ups.get(follow_up_id)
+        return dict(found) if found else None
+
+    async def claim(self, stage: str, follow_up: dict[str, Any], event: IntegrationEvent) -> bool:
+        if (stage, follow_up["_id"]) in self.claims:
+            return False
+        self.claims[(stage, follow_up["_id"])] = event
+        self.events.append(event)
+        return True
+
+    async def drop_timers(self, timer_ids: list[str]) -> None:
+        for timer_id in timer_ids:
+            self.timers.pop(timer_id, None)
+
+    async def update(
+        self,
+        follow_up_id: str,
+        expected_version: int,
+        changes: Mapping[str, Any],
+        events: list[IntegrationEvent],
+    ) -> bool:
+        current = self.follow_ups[follow_up_id]
+        if current["version"] != expected_version:
+            return False
+        self.follow_ups[follow_up_id] = current | dict(changes) | {"version": expected_version + 1}
+        self.events.extend(events)
+        return True
+
+    async def note_closure(self, referral_id: str, status: str, at: datetime) -> None:
+        self.closures.setdefault(referral_id, {"status": status, "at": at})
+
+    async def closure_of(self, referral_id: str) -> dict[str, Any] | None:
+        return self.closures.get(referral_id)
+
+    async def note_assignment(self, referral_id: str, liaison_id: str, sequence: int) -> None:
+        current = self.assignments.get(referral_id)
+        if current is None or current["sequence"] < sequence:
+            self.assignments[referral_id] = {"liaison_id": liaison_id, "sequence": sequence}
+
+    async def assignment_of(self, referral_id: str) -> dict[str, Any] | None:
+        return self.assignments.get(referral_id)
+
+    async def list_for_liaison(self, liaison_id: str, limit: int) -> list[dict[str, Any]]:
+        mine = [d for d in self.follow_ups.values() if d["liaison_id"] == liaison_id]
+        return sorted(mine, key=lambda d: d["due_at"])[:limit]
+
+    def of_type(self, event_type: type[IntegrationEvent]) -> list[Any]:
+        return [e for e in self.events if isinstance(e, event_type)]
+
+
+class InMemoryAudit:
+    def __init__(self) -> None:
+        self.entries: list[AuditEntry] = []
+
+    async def record_many(self, entries: list[AuditEntry]) -> None:
+        self.entries.extend(entries)
+
+
+@pytest.fixture
+def clock() -> AdjustableClock:
+    return AdjustableClock(REFERRED)
+
+
+@pytest.fixture
+def repository() -> InMemoryFollowUps:
+    return InMemoryFollowUps()
+
+
+@pytest.fixture
+def audit() -> InMemoryAudit:
+    return InMemoryAudit()
+
+
+@pytest.fixture
+def service(
+    repository: InMemoryFollowUps, audit: InMemoryAudit, clock: AdjustableClock
+) -> FollowUpService:
+    return FollowUpService(repository, audit, clock, (7, 30, 90), timedelta(days=3))
+
+
+async def test_ninety_days_announce_each_follow_up_due_once_and_overdue_once(
+    service: FollowUpService, repository: InMemoryFollowUps, clock: AdjustableClock
+) -> None:
+    referral_id = uuid.uuid4()
+    await service.on_referral_created([referral_created(referral_id, REFERRED)] * 2)
+    assert len(repository.of_type(FollowUpScheduledV1)) == 3
+    for day in range(100):
+        clock.advance(timedelta(days=1) if day else timedelta(0))
+        await service.emit_due()
+        await service.emit_due()  # a second pass (or replica) announces nothing more
+    announced = [
+        ((e.occurred_at - REFERRED).days, type(e).__name__)
+        for e in repository.events
+        if isinstance(e, FollowUpDueV1 | FollowUpOverdueV1)
+    ]
+    assert announced == [
+        (7, "FollowUpDueV1"),
+        (10, "FollowUpOverdueV1"),
+        (30, "FollowUpDueV1"),
+        (33, "FollowUpOverdueV1"),
+        (90, "FollowUpDueV1"),
+        (93, "FollowUpOverdueV1"),
+    ]
+    assert not repository.timers
+
+
+async def test_an_outcome_is_recorded_once_and_flagged_overdue_after_the_grace(
+    service: FollowUpService,
+    repository: InMemoryFollowUps,
+    clock: AdjustableClock,
+    audit: InMemoryAudit,
+) -> None:
+    referral_id = uuid.uuid4()
+    await service.on_referral_created([referral_created(referral_id, REFERRED)])
+    day7, day30, day90 = sorted(repository.follow_ups.values(), key=lambda d: d["due_at"])
+    with pytest.raises(OutcomeRefused, match="not due within 3 days"):
+        await service.record_outcome(day7["_id"], FollowUpOutcome.REACHED, LIAISON)
+    clock.advance(timedelta(days=7))
+    _, changed = await service.record_outcome(day7["_id"], FollowUpOutcome.REACHED, LIAISON)
+    assert changed
+    _, again = await service.record_outcome(day7["_id"], FollowUpOutcome.REACHED, LIAISON)
+    assert not again
+    with pytest.raises(OutcomeRefused, match="recorded already"):
+        await service.record_outcome(day7["_id"], FollowUpOutcome.HOSPITALIZED, LIAISON)
+    with pytest.raises(NotFound):
+        await service.record_outcome(day30["_id"], FollowUpOutcome.REACHED, OTHER)
+    clock.advance(timedelta(days=26, seconds=1))  # day 33 and a second: past the grace
+    await service.record_outcome(day30["_id"], FollowUpOutcome.ENGAGED_IN_TREATMENT, LIAISON)
+    completed = repository.of_type(FollowUpCompletedV1)
+    assert [(e.outcome, e.overdue) for e in completed] == [
+        ("reached", False),
+        ("engaged_in_treatment", True),
+    ]
+    assert len({e.event_id for e in completed}) == 2
+    states = {r.document["_id"]: r.state for r in await service.list_for(LIAISON, None, 10)}
+    assert states == {
+        day7["_id"]: State.COMPLETED,
+        day30["_id"]: State.COMPLETED,
+        day90["_id"]: State.SCHEDULED,
+    }
+    outcomes = [e.outcome for e in audit.entries if e.action == "record_outcome"]
+    assert outcomes == ["refused", "changed", "unchanged", "refused", "not_found", "changed"]
+
+
+async def test_a_closure_cancels_pending_follow_ups_even_when_read_before_the_referral(
+    service: FollowUpService, repository: InMemoryFollowUps, clock: AdjustableClock
+) -> None:
+    referral_id = uuid.uuid4()
+    clock.advance(timedelta(days=8))
+    closed = status_changed(
+        referral_id, REFERRED, 4, ReferralStatus.CONNECTED_TO_TREATMENT, clock.now()
+    )
+    await service.on_status_changed([closed])  # the other topic was read first
+    await service.on_referral_created([referral_created(referral_id, REFERRED)])
+    cancelled = repository.of_type(FollowUpCancelledV1)
+    assert len(cancelled) == 3
+    assert {e.reason for e in cancelled} == {"referral_closed"}
+    await service.on_status_changed([closed])  # redelivered: nothing more
+    assert len(repository.of_type(FollowUpCancelledV1)) == 3
+    [day7, *_] = sorted(repository.follow_ups.values(), key=lambda d: d["due_at"])
+    with pytest.raises(OutcomeRefused, match="cancelled"):
+        await service.record_outcome(day7["_id"], FollowUpOutcome.REACHED, LIAISON)
+    await service.emit_due()
+    assert not repository.of_type(FollowUpDueV1)  # cancelled follow-ups never come due
+
+
+async def test_an_appointment_adds_a_check_the_day_after_and_a_moved_one_replaces_it(
+    service: FollowUpService, repository: InMemoryFollowUps, clock: AdjustableClock
+) -> None:
+    referral_id = uuid.uuid4()
+    await service.on_referral_created([referral_created(referral_id, REFERRED)])
+    first = REFERRED + timedelta(days=12, hours=3)
+    moved = REFERRED + timedelta(days=15, hours=3)
+    await service.on_status_changed(
+        [
+            status_changed(
+                referral_id, REFERRED, 3, ReferralStatus.APPOINTMENT_SCHEDULED, REFERRED, first
+            ),
+            status_changed(
+                referral_id, REFERRED, 5, ReferralStatus.APPOINTMENT_SCHEDULED, REFERRED, moved
+            ),
+        ]
+    )
+    checks = [d for d in repository.follow_ups.values() if d["kind"] == "appointment_check"]
+    assert sorted((d["due_at"], d["status"]) for d in checks) == [
+        (first + timedelta(days=1), "cancelled"),
+        (moved + timedelta(days=1), "scheduled"),
+    ]
+    assert [e.reason for e in repository.of_type(FollowUpCancelledV1)] == ["appointment_moved"]
+
+
+async def test_a_reassignment_moves_pending_follow_ups_in_either_order(
+    service: FollowUpService, repository: InMemoryFollowUps, clock: AdjustableClock
+) -> None:
+    early, late = uuid.uuid4(), uuid.uuid4()
+    await service.on_referral_reassigned([reassigned(early, 2, "liaison-12", REFERRED)])
+    await service.on_referral_created(
+        [referral_created(early, REFERRED), referral_created(late, REFERRED)]
+    )
+    await service.on_referral_reassigned([reassigned(late, 2, "liaison-12", REFERRED)])
+    await service.on_referral_reassigned([reassigned(late, 2, "liaison-12", REFERRED)])
+    assert {d["liaison_id"] for d in repository.follow_ups.values()} == {"liaison-12"}
+    announced = [e for e in repository.of_type(FollowUpScheduledV1) if e.liaison_id == "liaison-12"]
+    assert len(announced) == 6  # each follow-up announced to the new liaison once
+    clock.advance(timedelta(days=7))
+    await service.emit_due()
+    assert [e.liaison_id for e in repository.of_type(FollowUpDueV1)] == ["liaison-12"] * 2
+    assert len(await service.list_for(OTHER, State.DUE, 10)) == 2
+    assert await service.list_for(LIAISON, None, 10) == []
