@@ -11,9 +11,17 @@ from cmhl_servicekit.kafka import make_broker
 from cmhl_servicekit.mongo import make_mongo_client
 from cmhl_servicekit.outbox import Outbox, OutboxRelay, kafka_publish
 from cmhl_servicekit.runtime import Runtime
-from cmhl_training.adapters.mongo import MongoSessionRepository, ensure_indexes
+from cmhl_training.adapters.mongo import (
+    MongoAuditLog,
+    MongoCourseCatalog,
+    MongoOfficerLedger,
+    MongoSessionRepository,
+    ensure_indexes,
+)
 from cmhl_training.application.service import TrainingService
 from cmhl_training.config import TrainingSettings
+from cmhl_training.entrypoints.http.agency import router as agency_router
+from cmhl_training.entrypoints.http.errors import install_error_handlers
 from cmhl_training.entrypoints.http.routes import router as http_router
 
 SERVICE = "training"
@@ -28,20 +36,31 @@ def build(settings: TrainingSettings, *, clock: Clock | None = None, **_: Any) -
     db = client[settings.mongo_database]
     relay = OutboxRelay(db, kafka_publish(broker.publish))
     service = TrainingService(
-        MongoSessionRepository(db, Outbox(db, relay.wake)),
-        clock or SystemClock(),
-        settings.pseudonym_key.get_secret_value().encode(),
+        sessions=MongoSessionRepository(db, Outbox(db, relay.wake)),
+        courses=MongoCourseCatalog(db),
+        ledger=MongoOfficerLedger(db),
+        audit=MongoAuditLog(db),
+        clock=clock or SystemClock(),
+        pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
     )
 
     async def prepare_database() -> None:
         await ensure_indexes(db)
+        await service.seed_catalog()
 
     runtime = Runtime(broker, client, background=[relay.run], on_start=[prepare_database])
-    return create_app(
+    app = create_app(
         title="CMHL training service",
-        description="POST trainings for officers; publishes training-completed.",
+        description="POST trainings for officers: course catalog, sessions, attendance, hours and "
+        "certificates; publishes training-completed and its corrections.",
         settings=settings,
         runtime=runtime,
-        routers=[http_router],
-        state={"trainings": service, "relay": relay},
+        routers=[http_router, agency_router],
+        state={
+            "trainings": service,
+            "relay": relay,
+            "agency_api_keys": settings.agency_api_keys,
+        },
     )
+    install_error_handlers(app)
+    return app

@@ -16,10 +16,14 @@ class PostCategory(StrEnum):
 
 @dataclass(frozen=True)
 class Course:
+    """A course liaisons may give. Retired courses stay in the catalog so that sessions held on
+    them keep their title, category and hours; they only stop accepting new sessions."""
+
     course_id: str
     title: str
     category: PostCategory
     credit_hours: float
+    retired: bool = False
 
 
 POST_COURSES: tuple[Course, ...] = (
@@ -61,3 +65,6 @@ POST_COURSES: tuple[Course, ...] = (
 )
 
 COURSES_BY_ID = {course.course_id: course for course in POST_COURSES}
+
+# Missouri POST: 24 hours of continuing education per officer per year (DOMAIN.md).
+ANNUAL_POST_HOURS = 24
