@@ -6,9 +6,15 @@ test there is a failing test) or a skip locally, saying how to start the stack."
 
 import asyncio
 import contextlib
+import json
 import os
+import signal
+import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -203,29 +209,32 @@ async def skip_history(app: FastAPI) -> None:
     reads only what is sent from now on, not every earlier test's events."""
     broker = app.state.runtime.broker
     bootstrap = ",".join(broker._connection_kwargs["bootstrap_servers"])
+    for subscriber in broker.subscribers:
+        await start_at_end(bootstrap, subscriber.group_id, subscriber.topic_names_for_subscribe)
+
+
+async def start_at_end(bootstrap: str, group_id: str, topics: list[str]) -> None:
+    """Commits a (fresh) consumer group's offsets at the end of its topics."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        for subscriber in broker.subscribers:
-            described = await admin.describe_topics(subscriber.topic_names_for_subscribe)
-            partitions = [
-                TopicPartition(topic["topic"], p["partition"])
-                for topic in described
-                for p in topic["partitions"]
-            ]
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=bootstrap,
-                group_id=subscriber.group_id,
-                enable_auto_commit=False,
-            )
-            await consumer.start()
-            try:
-                consumer.assign(partitions)
-                await consumer.commit(dict(await consumer.end_offsets(partitions)))
-            finally:
-                await consumer.stop()
+        described = await admin.describe_topics(topics)
     finally:
         await admin.close()
+    partitions = [
+        TopicPartition(topic["topic"], p["partition"])
+        for topic in described
+        for p in topic["partitions"]
+    ]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.commit(dict(await consumer.end_offsets(partitions)))
+    finally:
+        await consumer.stop()
 
 
 @contextlib.asynccontextmanager
@@ -253,6 +262,70 @@ async def _joined(app: FastAPI, timeout: float = 60.0) -> None:
             if loop.time() > deadline:
                 raise AssertionError(f"{subscriber.group_id} got no partitions in {timeout}s")
             await asyncio.sleep(0.1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ServiceProcess:
+    """A service run as its own process (`python -m <module>`), for tests that kill it.
+
+    Settings become the environment the service reads (`<prefix><NAME>`), so the process is
+    configured exactly as in production; its output goes to a log file the test can show."""
+
+    def __init__(self, module: str, env_prefix: str, settings: dict[str, Any], log: Path) -> None:
+        self._module = module
+        self._env = os.environ | {
+            f"{env_prefix}{name.upper()}": value if isinstance(value, str) else json.dumps(value)
+            for name, value in settings.items()
+        }
+        self._log = log
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self._log.open("ab") as out:
+            self._process = subprocess.Popen(  # noqa: S603
+                [sys.executable, "-m", self._module], env=self._env, stdout=out, stderr=out
+            )
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook runs, as in a crash or an OOM kill."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGKILL)
+            self._process.wait(10)
+        self._process = None
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self._log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@contextlib.contextmanager
+def service_processes(
+    module: str, env_prefix: str, settings: dict[str, Any], log_dir: Path, count: int = 1
+) -> Iterator[list[ServiceProcess]]:
+    """`count` replicas of a service sharing the same settings (database, consumer groups),
+    each on its own HTTP port; all are killed when the block ends, whatever happens."""
+    replicas = [
+        ServiceProcess(
+            module, env_prefix, settings | {"http_port": free_port()}, log_dir / f"{module}-{n}.log"
+        )
+        for n in range(count)
+    ]
+    try:
+        for replica in replicas:
+            replica.start()
+        yield replicas
+    finally:
+        for replica in replicas:
+            replica.kill()
 
 
 # Under CI, an integration or e2e test that skipped is a failure: the infrastructure is missing.
