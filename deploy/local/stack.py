@@ -39,7 +39,13 @@ CACHE = Path(os.environ.get("CMHL_CACHE_DIR", Path.home() / ".cache" / "cmhl"))
 KAFKA_HEAP = os.environ.get("CMHL_KAFKA_HEAP", "512m")
 # Connection refusals while the broker starts are expected; the readiness loop reports progress.
 logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-SERVICES = {"referral": 8001, "followup": 8002, "training": 8003, "reporting": 8004}
+SERVICES = {
+    "referral": 8001,
+    "followup": 8002,
+    "training": 8003,
+    "reporting": 8004,
+    "placement": 8005,
+}
 
 
 def say(message: str) -> None:
@@ -413,6 +419,9 @@ def credentials(state_dir: Path) -> dict[str, Any]:
     path = state_dir / "credentials.json"
     if path.exists():
         stored: dict[str, Any] = json.loads(path.read_text())
+        if "facility_api_keys" not in stored:  # a state folder from before the placement service
+            add_facility_keys(stored)
+            path.write_text(json.dumps(stored, indent=2))
         return stored
     sys.path.insert(0, str(REPO / "libs" / "servicekit" / "src"))
     from cmhl_servicekit.auth import Role, TokenSettings, mint_token
@@ -446,9 +455,26 @@ def credentials(state_dir: Path) -> dict[str, Any]:
         "agency_api_key": {"agency_id": "columbia-pd", "key": agency_key},
         "note": "Demo credentials for the local stack only. Never use them elsewhere.",
     }
+    add_facility_keys(creds)
     path.write_text(json.dumps(creds, indent=2))
     path.chmod(0o600)
     return creds
+
+
+def add_facility_keys(creds: dict[str, Any]) -> None:
+    """One API key per demo facility of the placement service, bound to that facility; the
+    service gets only their SHA-256 hashes."""
+    sys.path.insert(0, str(REPO / "libs" / "servicekit" / "src"))
+    sys.path.insert(0, str(REPO / "contracts" / "src"))
+    sys.path.insert(0, str(REPO / "services" / "placement" / "src"))
+    from cmhl_placement.domain.demo import DEMO_FACILITIES
+    from cmhl_servicekit.auth import api_key_hash
+
+    keys = {f.facility_id: secrets.token_urlsafe(24) for f in DEMO_FACILITIES}
+    creds["facility_api_keys"] = keys
+    creds["keys"]["facility_api_keys"] = json.dumps(
+        {api_key_hash(key): facility for facility, key in keys.items()}
+    )
 
 
 def service_env(name: str, state: StackState, creds: dict[str, Any]) -> dict[str, str]:
@@ -462,6 +488,7 @@ def service_env(name: str, state: StackState, creds: dict[str, Any]) -> dict[str
         "PSEUDONYM_KEY": keys["pseudonym_key"],
         "ENCRYPTION_KEY": keys["encryption_key"],
         "AGENCY_API_KEYS": keys["agency_api_keys"],
+        "FACILITY_API_KEYS": keys.get("facility_api_keys", "{}"),
     }
     return {prefix + key: value for key, value in values.items()}
 

@@ -13,6 +13,8 @@ from faststream import AckPolicy
 
 from cmhl_followup.bootstrap import build as build_followup
 from cmhl_followup.config import FollowUpSettings
+from cmhl_placement.bootstrap import build as build_placement
+from cmhl_placement.config import PlacementSettings
 from cmhl_referral.bootstrap import build as build_referral
 from cmhl_referral.config import ReferralSettings
 from cmhl_reporting.bootstrap import build as build_reporting
@@ -32,6 +34,7 @@ APPS = {
     "followup": lambda: build_followup(FollowUpSettings(**COMMON)),
     "training": lambda: build_training(TrainingSettings(**COMMON)),
     "reporting": lambda: build_reporting(ReportingSettings(**COMMON)),
+    "placement": lambda: build_placement(PlacementSettings(**COMMON)),
 }
 
 

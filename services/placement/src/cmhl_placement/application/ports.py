@@ -1,0 +1,88 @@
+"""What the placement use cases need from the outside world, named by role."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+from cmhl_contracts import IntegrationEvent
+from cmhl_placement.domain.facility import Facility
+from cmhl_placement.domain.request import PlacementRequest
+
+
+class ConcurrentChange(Exception):
+    """The document changed between read and write; the caller reads it again."""
+
+
+class FacilityRepository(Protocol):
+    async def add(self, facility: Facility, events: list[IntegrationEvent]) -> bool:
+        """Insert a new facility with its events; False if its id exists."""
+
+    async def get(self, facility_id: str) -> Facility | None: ...
+
+    async def all(self) -> list[Facility]: ...
+
+    async def save(self, facility: Facility, events: list[IntegrationEvent]) -> None:
+        """Store the change and its events if nobody wrote since it was read (its version);
+        raise ConcurrentChange otherwise."""
+
+
+class RequestRepository(Protocol):
+    async def add(self, request: PlacementRequest, events: list[IntegrationEvent]) -> bool: ...
+
+    async def get(self, request_id: uuid.UUID) -> PlacementRequest | None: ...
+
+    async def save(self, request: PlacementRequest, events: list[IntegrationEvent]) -> None:
+        """As FacilityRepository.save."""
+
+    async def find(
+        self, *, liaison_id: str | None, cmhc_id: str | None, limit: int
+    ) -> list[PlacementRequest]: ...
+
+
+TimerKind = Literal["stale", "due_soon", "overdue"]
+
+
+@dataclass(frozen=True)
+class Timer:
+    """A durable reminder to look at something at `due_at`: kept in the database, so a
+    restart loses none. `sequence` is the facility update a stale timer watches."""
+
+    timer_id: str
+    kind: TimerKind
+    subject_id: str
+    due_at: datetime
+    created_at: datetime
+    sequence: int = 0
+
+
+class TimerStore(Protocol):
+    async def schedule(self, timers: list[Timer]) -> None:
+        """Insert timers that do not exist yet (idempotent by timer id)."""
+
+    async def due(self, now: datetime, limit: int) -> list[Timer]: ...
+
+    async def claim(self, claim_id: str, kind: TimerKind, event: IntegrationEvent) -> bool:
+        """Insert the claim of a fired timer with its event; False if it was claimed before,
+        so however many replicas race, one event is written."""
+
+    async def drop(self, timer_ids: list[str]) -> None: ...
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """Who did what to which placement request, when, from where, and the outcome."""
+
+    actor: str
+    actor_roles: tuple[str, ...]
+    action: str
+    request_id: str
+    referral_id: str | None
+    person_id: str | None
+    at: datetime
+    source_address: str | None
+    outcome: str
+
+
+class AuditLog(Protocol):
+    async def record(self, entries: list[AuditEntry]) -> None: ...

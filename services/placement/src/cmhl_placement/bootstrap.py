@@ -1,0 +1,85 @@
+"""Composition root of the placement service."""
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI
+
+from cmhl_contracts.placement import PLACEMENT_EVENTS
+from cmhl_placement.adapters.mongo import (
+    MongoAuditLog,
+    MongoFacilityRepository,
+    MongoRequestRepository,
+    MongoTimerStore,
+    ensure_indexes,
+)
+from cmhl_placement.application.service import PlacementService
+from cmhl_placement.config import PlacementSettings
+from cmhl_placement.domain.demo import DEMO_FACILITIES
+from cmhl_placement.entrypoints.http.routes import router as http_router
+from cmhl_servicekit.clock import Clock, SystemClock
+from cmhl_servicekit.consuming import TRANSIENT_ERRORS
+from cmhl_servicekit.http import create_app
+from cmhl_servicekit.kafka import make_broker
+from cmhl_servicekit.mongo import make_mongo_client
+from cmhl_servicekit.outbox import Outbox, OutboxRelay, kafka_publish
+from cmhl_servicekit.runtime import Runtime
+
+SERVICE = "placement"
+log = logging.getLogger(__name__)
+
+
+def build(settings: PlacementSettings, *, clock: Clock | None = None, **_: Any) -> FastAPI:
+    broker = make_broker(settings.kafka_bootstrap, f"cmhl-{SERVICE}")
+    # Publisher objects, so the events this service emits appear in its AsyncAPI document.
+    for event in PLACEMENT_EVENTS:
+        broker.publisher(event.topic(), schema=event, title=event.topic())
+    client = make_mongo_client(settings.mongo_uri, f"cmhl-{SERVICE}")
+    db = client[settings.mongo_database]
+    relay = OutboxRelay(db, kafka_publish(broker.publish))
+    outbox = Outbox(db, relay.wake)
+    service = PlacementService(
+        facilities=MongoFacilityRepository(db, outbox),
+        requests=MongoRequestRepository(db, outbox),
+        timers=MongoTimerStore(db, outbox),
+        audit=MongoAuditLog(db),
+        clock=clock or SystemClock(),
+        stale_after=timedelta(hours=settings.stale_after_hours),
+    )
+
+    async def timer_scan() -> None:
+        """Durable timers: the scan reads the database, so a restart loses no reminder."""
+        while True:
+            try:
+                await service.emit_due()
+            except TRANSIENT_ERRORS:
+                log.warning("timer scan waiting for the database")
+            except Exception:
+                log.exception("timer scan failed; will retry")
+            await asyncio.sleep(settings.timer_scan_seconds)
+
+    async def prepare_database() -> None:
+        await ensure_indexes(db)
+        if settings.seed_demo_facilities:
+            added = await service.seed(DEMO_FACILITIES)
+            if added:
+                log.info("demo facilities listed", extra={"count": added})
+
+    runtime = Runtime(
+        broker, client, background=[relay.run, timer_scan], on_start=[prepare_database]
+    )
+    return create_app(
+        title="CMHL placement service",
+        description="Psychiatric facilities' bed availability and liaisons' search for an"
+        " inpatient bed within the 96-hour detention.",
+        settings=settings,
+        runtime=runtime,
+        routers=[http_router],
+        state={
+            "placement": service,
+            "relay": relay,
+            "facility_api_keys": settings.facility_api_keys,
+        },
+    )

@@ -1,0 +1,23 @@
+"""Placement service settings (env prefix CMHL_PLACEMENT_)."""
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from cmhl_servicekit.settings import ServiceSettings
+
+
+class PlacementSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="CMHL_PLACEMENT_", extra="ignore", frozen=True)
+
+    http_port: int = 8005
+    mongo_database: str = "cmhl_placement"
+    facility_api_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="SHA-256 hex of each facility's API key -> the one facility it may update"
+        " (JSON). Keys themselves are never stored.",
+    )
+    stale_after_hours: float = Field(
+        default=12.0, gt=0, description="Bed numbers older than this are stale"
+    )
+    timer_scan_seconds: float = Field(default=30.0, gt=0)
+    seed_demo_facilities: bool = True
