@@ -1,0 +1,172 @@
+"""Training and reporting together on the real stack: completed sessions reach the statewide
+metrics with officers counted once, and roster corrections replace earlier counts exactly."""
+
+import random
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+
+from cmhl_contracts import TrainingCompletedV1
+from cmhl_reporting.bootstrap import build as build_reporting
+from cmhl_reporting.config import ReportingSettings
+from cmhl_servicekit.auth import Role
+from cmhl_servicekit.clock import AdjustableClock
+from cmhl_servicekit.testing import KafkaProbe, bearer, eventually, infra_settings, running_app
+from cmhl_training.bootstrap import build as build_training
+from cmhl_training.config import TrainingSettings
+
+pytestmark = pytest.mark.integration
+
+ANALYST = bearer("dmh-analyst", Role.METRICS_CONSUMER)
+LIAISON = bearer("liaison-07", Role.LIAISON, cmhc_id="cmhc-07")
+
+
+def own_day() -> date:
+    """A day no other test records trainings on: the reporting app reads every session
+    published on the shared topic while it runs, so the queried window must hold only ours.
+    The training app's clock is set just after it (sessions must be within a year of today)."""
+    return date(2000, 1, 1) + timedelta(days=random.randrange(15 * 365))
+
+
+def officers(agency: str, refs: list[str]) -> list[dict[str, str]]:
+    return [{"agency_id": agency, "officer_ref": ref} for ref in refs]
+
+
+async def trainings_in(reporting: AsyncClient, day: date) -> dict[str, Any]:
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    response = await reporting.get(
+        "/api/v1/metrics/statewide",
+        params={
+            "start": start.isoformat().replace("+00:00", "Z"),
+            "end": (start + timedelta(days=1)).isoformat().replace("+00:00", "Z"),
+        },
+        headers=ANALYST,
+    )
+    assert response.status_code == 200, response.text
+    trainings: dict[str, Any] = response.json()["trainings"]
+    return {k: trainings[k] for k in ("sessions", "officers_trained")}
+
+
+async def counted(reporting: AsyncClient, day: date, sessions: int, officers: int) -> None:
+    expected = {"sessions": sessions, "officers_trained": officers}
+
+    async def check() -> dict[str, Any] | None:
+        found = await trainings_in(reporting, day)
+        return found if found == expected else None
+
+    await eventually(check, timeout=90, interval=0.5)
+
+
+async def test_sessions_and_corrections_reach_statewide_metrics_exactly(
+    kafka_bootstrap: str, mongo_uri: str, kafka_probe: KafkaProbe
+) -> None:
+    day = own_day()
+    clock = AdjustableClock(datetime(day.year, day.month, day.day, 12, tzinfo=UTC))
+    clock.advance(timedelta(days=20))
+    tag = uuid.uuid4().hex[:6]  # officer ids of this run only
+    p = [f"P-{tag}-{n}" for n in range(7)]
+    training = build_training(
+        TrainingSettings(**infra_settings(kafka_bootstrap, mongo_uri), pseudonym_key="it-key"),
+        clock=clock,
+    )
+    reporting = build_reporting(ReportingSettings(**infra_settings(kafka_bootstrap, mongo_uri)))
+    async with (
+        running_app(reporting, from_now=True) as metrics,
+        running_app(training) as api,
+    ):
+        assert await trainings_in(metrics, day) == {"sessions": 0, "officers_trained": 0}
+
+        # Session A, recorded as held: three officers of one agency.
+        first = await api.post(
+            "/api/v1/training-sessions",
+            json={
+                "course_id": "de-escalation",
+                "held_on": day.isoformat(),
+                "county_fips": "29019",
+                "host_agency_id": "columbia-pd",
+                "capacity": 10,
+                "roster": officers("columbia-pd", p[0:3]),
+            },
+            headers=LIAISON,
+        )
+        assert first.status_code == 201, first.text
+        session_a = first.json()["session_id"]
+
+        # Session B, scheduled, then completed: p1 again (spelled differently, still one
+        # officer), a registered officer of another agency and a walk-in.
+        scheduled = await api.post(
+            "/api/v1/training-sessions",
+            json={
+                "course_id": "umh",
+                "held_on": day.isoformat(),
+                "county_fips": "29510",
+                "host_agency_id": "boone-so",
+                "capacity": 4,
+                "roster": officers("columbia-pd", [p[1]]) + officers("boone-so", [p[3]]),
+                "status": "scheduled",
+            },
+            headers=LIAISON,
+        )
+        assert scheduled.status_code == 201, scheduled.text
+        session_b = scheduled.json()["session_id"]
+        completed = await api.post(
+            f"/api/v1/training-sessions/{session_b}/completion",
+            json={
+                "officers": officers("COLUMBIA-PD", [f"  {p[1].lower()} "])
+                + officers("boone-so", [p[3], p[4]])
+            },
+            headers=LIAISON,
+        )
+        assert completed.status_code == 200, completed.text
+        assert (completed.json()["revision"], completed.json()["walk_ins"]) == (1, 1)
+
+        # p0..p4: five officers in two sessions, p1 counted once.
+        await counted(metrics, day, sessions=2, officers=5)
+
+        # B's roster corrected: p3 and p4 were not there, p5 was.
+        correction = officers("columbia-pd", [p[1]]) + officers("boone-so", [p[5]])
+        corrected = await api.put(
+            f"/api/v1/training-sessions/{session_b}/attendance",
+            json={"officers": correction},
+            headers=LIAISON,
+        )
+        assert corrected.status_code == 200, corrected.text
+        assert corrected.json()["revision"] == 2
+        await counted(metrics, day, sessions=2, officers=4)  # p0, p1, p2, p5
+
+        # The same roster again is no new revision.
+        again = await api.put(
+            f"/api/v1/training-sessions/{session_b}/attendance",
+            json={"officers": list(reversed(correction))},
+            headers=LIAISON,
+        )
+        assert again.status_code == 200, again.text
+        assert again.json()["revision"] == 2
+
+        # A shrinks to p0: p2 leaves the count; p1 stays (still in B).
+        shrunk = await api.put(
+            f"/api/v1/training-sessions/{session_a}/attendance",
+            json={"officers": officers("columbia-pd", [p[0]])},
+            headers=LIAISON,
+        )
+        assert shrunk.json()["revision"] == 2
+        await counted(metrics, day, sessions=2, officers=3)  # p0, p1, p5
+
+        # Exactly two revisions per session went out, carrying pseudonyms only.
+        records = await kafka_probe.collect(
+            [TrainingCompletedV1.topic()],
+            lambda r: r.key in (session_a.encode(), session_b.encode()),
+            expect=4,
+            timeout=60,
+            settle=3,
+        )
+        events = [TrainingCompletedV1.model_validate_json(r.value) for r in records]
+        revisions = sorted((str(e.session_id), e.revision) for e in events)
+        assert revisions == sorted([(session_a, 1), (session_a, 2), (session_b, 1), (session_b, 2)])
+        assert not any(ref.lower() in r.value.decode().lower() for r in records for ref in p)
+
+        # Still exact after the settle: nothing more was counted.
+        assert await trainings_in(metrics, day) == {"sessions": 2, "officers_trained": 3}
