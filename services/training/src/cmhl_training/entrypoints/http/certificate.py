@@ -25,10 +25,16 @@ footer { margin-top: 0.35in; font-size: 9pt; color: #555; }
 """
 
 
+def place_name(county_fips: str) -> str:
+    """'Boone County', but the independent city is 'St. Louis City', not a county."""
+    name = MISSOURI_COUNTIES.get(county_fips, county_fips)
+    return name if name.endswith("City") else f"{name} County"
+
+
 def render_certificate(certificate: Certificate) -> str:
     session = certificate.session
     officer = certificate.officer
-    county = MISSOURI_COUNTIES.get(session.county_fips, session.county_fips)
+    county = place_name(session.county_fips)
     held_on = session.held_on
     rows = [
         ("Officer", f"{officer.agency_id} / {officer.officer_ref}"),
@@ -36,7 +42,7 @@ def render_certificate(certificate: Certificate) -> str:
         ("POST category", session.category.value.replace("_", " ")),
         ("Credit hours", f"{session.credit_hours:g}"),
         ("Date held", held_on.isoformat()),
-        ("Place", f"{county} County, Missouri (FIPS {session.county_fips})"),
+        ("Place", f"{county}, Missouri (FIPS {session.county_fips})"),
         ("Host agency", session.host_agency_id),
         ("Trainer (liaison)", session.trainer_liaison_id),
         ("Session", f"{session.session_id} (record revision {session.revision})"),
@@ -53,11 +59,11 @@ def render_certificate(certificate: Certificate) -> str:
 <main class="page">
 <h1>Certificate of Completion</h1>
 <p>This certifies that the officer</p>
-<p><span class="blank">&nbsp;</span></p>
+<p><span class="blank">&nbsp;</span><br><small>name, written in by the agency</small></p>
 <p>of agency <strong>{escape(officer.agency_id)}</strong>, officer id
 <strong>{escape(officer.officer_ref)}</strong>, completed</p>
 <p class="course">{escape(session.course_title)}</p>
-<p>on {escape(held_on.strftime("%B %-d, %Y"))} in {escape(county)} County, Missouri,
+<p>on {escape(held_on.strftime("%B %-d, %Y"))} in {escape(county)}, Missouri,
 for {escape(f"{session.credit_hours:g}")} hours of POST continuing education
 ({escape(session.category.value.replace("_", " "))}).</p>
 <dl>
