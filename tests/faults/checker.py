@@ -1,0 +1,224 @@
+"""The fault suite's ground truth: a mixed event stream with duplicates and malformed records,
+the counts its distinct events imply, and the comparison with what reporting publishes.
+
+Every stream lives in a time window of its own (one day, years before any other test's data), so
+the statewide metrics of that window are about this stream alone, whatever else the shared topics
+hold. Counts are kept large so no cell falls under small-cell suppression."""
+
+import asyncio
+import random
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from httpx import AsyncClient
+
+from cmhl_contracts import (
+    FollowUpDueV1,
+    FollowUpScheduledV1,
+    IntegrationEvent,
+    ReferralCreatedV1,
+    TrainingCompletedV1,
+)
+from cmhl_contracts.counties import MISSOURI_COUNTIES
+from cmhl_servicekit.auth import Role
+from cmhl_servicekit.testing import bearer
+
+SOURCES = ["municipal_police"] * 76 + ["sheriff"] * 11 + ["court"] * 10 + ["other"] * 3
+NEEDS = ["threat_to_self_or_others"] * 43 + ["behavioral_needs"] * 39 + ["substance_use"] * 18
+ANALYST = bearer("fault-checker", Role.METRICS_CONSUMER)
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    key: bytes
+    value: bytes
+
+
+@dataclass
+class GroundTruth:
+    window_start: datetime
+    distinct: list[IntegrationEvent] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
+    malformed: list[Record] = field(default_factory=list)
+    by_source: Counter[str] = field(default_factory=Counter)
+    by_need: Counter[str] = field(default_factory=Counter)
+    due: int = 0
+    sessions: int = 0
+    officers: set[str] = field(default_factory=set)
+
+    @property
+    def window(self) -> dict[str, str]:
+        end = self.window_start + timedelta(days=1)
+        return {"start": self.window_start.isoformat(), "end": end.isoformat()}
+
+    def expected(self) -> dict[str, Any]:
+        return {
+            "referrals.total": sum(self.by_source.values()),
+            "referrals.by_source": dict(self.by_source),
+            "referrals.by_presenting_need": dict(self.by_need),
+            "follow_ups.due": self.due,
+            "trainings.sessions": self.sessions,
+            "trainings.officers_trained": len(self.officers),
+        }
+
+
+def mixed_stream(
+    events: int, *, duplicates: float = 0.05, malformed: float = 0.01, seed: int | None = None
+) -> GroundTruth:
+    """About `events` records: referrals with follow-ups due, a few trainings, then `duplicates`
+    of them again (same event id, later offset) and `malformed` broken records."""
+    rng = random.Random(seed)
+    day = date(1995, 1, 1) + timedelta(days=rng.randrange(3650))
+    truth = GroundTruth(datetime(day.year, day.month, day.day, tzinfo=UTC))
+    counties = sorted(MISSOURI_COUNTIES)
+    people = [uuid.UUID(int=rng.getrandbits(128)).hex for _ in range(events // 3)]
+    officers = [uuid.UUID(int=rng.getrandbits(128)).hex for _ in range(60)]
+    target = int(events / (1 + duplicates + malformed))
+    while len(truth.distinct) < target:
+        if rng.random() < 0.01:
+            _add_training(truth, rng, officers)
+        else:
+            _add_referral(truth, rng, rng.choice(people), rng.choice(counties))
+    records = [_record(e) for e in truth.distinct]
+    records += [rng.choice(records) for _ in range(int(target * duplicates))]
+    truth.malformed = [_malformed(rng, n) for n in range(int(target * malformed))]
+    records += truth.malformed
+    rng.shuffle(records)
+    truth.records = records
+    return truth
+
+
+def _add_referral(truth: GroundTruth, rng: random.Random, person: str, county: str) -> None:
+    referral_id = uuid.UUID(int=rng.getrandbits(128))
+    source, need = rng.choice(SOURCES), rng.choice(NEEDS)
+    referred_at = truth.window_start + timedelta(seconds=rng.randrange(86_400))
+    truth.distinct.append(
+        ReferralCreatedV1.create(
+            about=(str(referral_id),),
+            producer="fault-suite",
+            correlation_id=f"fault-{referral_id}",
+            referral_id=referral_id,
+            person_id=person,
+            agency_id="fault-pd",
+            source=source,
+            court_type="mental_health" if source == "court" else None,
+            county_fips=county,
+            primary_need=need,
+            person_location="community",
+            liaison_id="liaison-01",
+            cmhc_id="cmhc-01",
+            referred_at=referred_at,
+            repeat_involvement=False,
+        )
+    )
+    truth.by_source[source] += 1
+    truth.by_need[need] += 1
+    follow_up: dict[str, Any] = {
+        "follow_up_id": uuid.UUID(int=rng.getrandbits(128)),
+        "referral_id": referral_id,
+        "liaison_id": "liaison-01",
+        "due_at": referred_at + timedelta(days=7),
+        "referred_at": referred_at,
+    }
+    about = (str(follow_up["follow_up_id"]),)
+    truth.distinct.append(
+        FollowUpScheduledV1.create(
+            about=about,
+            producer="fault-suite",
+            correlation_id="fault",
+            person_id=person,
+            kind="scheduled_check",
+            **follow_up,
+        )
+    )
+    if rng.random() < 0.6:
+        truth.distinct.append(
+            FollowUpDueV1.create(
+                about=about, producer="fault-suite", correlation_id="fault", **follow_up
+            )
+        )
+        truth.due += 1
+
+
+def _add_training(truth: GroundTruth, rng: random.Random, officers: list[str]) -> None:
+    session_id = uuid.UUID(int=rng.getrandbits(128))
+    roster = rng.sample(officers, 8)
+    truth.distinct.append(
+        TrainingCompletedV1.create(
+            about=(str(session_id), "1"),
+            producer="fault-suite",
+            correlation_id="fault",
+            session_id=session_id,
+            revision=1,
+            course_id="de-escalation",
+            county_fips="29019",
+            host_agency_id="fault-pd",
+            trainer_liaison_id="liaison-01",
+            held_on=truth.window_start.date(),
+            credit_hours=4,
+            officer_ids=roster,
+            officer_agency_ids=["fault-pd"] * len(roster),
+        )
+    )
+    truth.sessions += 1
+    truth.officers.update(roster)
+
+
+def _record(event: IntegrationEvent) -> Record:
+    return Record(type(event).topic(), event.kafka_key(), event.model_dump_json().encode())
+
+
+def _malformed(rng: random.Random, n: int) -> Record:
+    """Broken in the ways agency and producer bugs break things: not JSON, a missing field,
+    a value outside the vocabulary."""
+    key = f"malformed-{uuid.UUID(int=rng.getrandbits(128))}".encode()
+    kind = n % 3
+    if kind == 0:
+        return Record(ReferralCreatedV1.topic(), key, b"{not json")
+    if kind == 1:
+        return Record(FollowUpDueV1.topic(), key, b'{"event_type": "follow-up-due"}')
+    return Record(
+        ReferralCreatedV1.topic(),
+        key,
+        b'{"event_id": "00000000-0000-0000-0000-000000000000", "source": "neighbour"}',
+    )
+
+
+async def send_records(bootstrap: str, records: list[Record]) -> None:
+    """Sends in pipelined batches (acks=all, idempotent), much faster than one by one."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+    )
+    await producer.start()
+    try:
+        for start in range(0, len(records), 500):
+            batch = records[start : start + 500]
+            sent = [await producer.send(r.topic, r.value, key=r.key) for r in batch]
+            await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+
+def _pick(metrics: dict[str, Any], path: str) -> Any:
+    value: Any = metrics
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+async def published(client: AsyncClient, truth: GroundTruth) -> dict[str, Any]:
+    """What reporting publishes for the stream's window, in the shape of `expected()`."""
+    answer = await client.get("/api/v1/metrics/statewide", params=truth.window, headers=ANALYST)
+    if answer.status_code != 200:
+        return {"status": answer.status_code}
+    metrics = answer.json()
+    return {path: _pick(metrics, path) for path in truth.expected()}
+
+
+async def matches(client: AsyncClient, truth: GroundTruth) -> bool:
+    return await published(client, truth) == truth.expected()
