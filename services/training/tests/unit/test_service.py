@@ -16,7 +16,13 @@ from cmhl_training.application.service import (
     TrainingService,
 )
 from cmhl_training.domain.catalog import Course, PostCategory
-from cmhl_training.domain.session import InvalidSession, Officer, Rule, SessionConflict
+from cmhl_training.domain.session import (
+    InvalidSession,
+    Officer,
+    Rule,
+    Session,
+    SessionConflict,
+)
 
 from .fakes import (
     InMemoryAuditLog,
@@ -189,3 +195,24 @@ async def test_agencies_see_only_their_own_officers_certificates(world: World) -
         await world.service.certificate(sid(11), world.service.officer_id(A), OTHER_LIAISON)
     outcomes = [e.outcome for e in world.audit.entries if e.action == "certificate.read"]
     assert outcomes == ["allowed", "allowed", "not_found", "not_found"]
+
+
+async def test_a_concurrent_write_is_retried_on_the_fresh_session(world: World) -> None:
+    await world.service.create(command(sid(12), [A, B]), LIAISON)
+    stored = world.sessions.sessions[sid(12)]
+    real_get = world.sessions.get
+    raced = False
+
+    async def get_while_another_writer_saves(session_id: str) -> Session | None:
+        nonlocal raced
+        read = await real_get(session_id)
+        if not raced:  # another replica saves right after this read
+            raced = True
+            stored.version += 1
+        return read
+
+    world.sessions.get = get_while_another_writer_saves  # type: ignore[method-assign]
+    session, changed = await world.service.correct_attendance(sid(12), [A], LIAISON, "c")
+    assert changed
+    assert session.revision == 2
+    assert [e.revision for e in world.events()] == [1, 2]

@@ -1,10 +1,9 @@
 """Training use cases: the course catalog, sessions and their attendance (which publishes
 training-completed and its corrections), officers' POST hours and certificates, all audited."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from cmhl_contracts import IntegrationEvent, TrainingCompletedV1
 from cmhl_servicekit.auth import Principal, Role
@@ -301,7 +300,7 @@ class TrainingService:
         session_id: str,
         actor: Actor,
         action: str,
-        change: Callable[[Session], Any],
+        change: Callable[[Session], Awaitable[list[IntegrationEvent]]],
     ) -> tuple[Session, bool]:
         """Read, change and save one session; a concurrent writer makes it read again."""
         for _ in range(5):
