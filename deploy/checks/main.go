@@ -4,6 +4,7 @@
 //
 //	cmhl-deploy-check compose FILE    validate against the Compose Specification, print the model as JSON
 //	cmhl-deploy-check kustomize DIR   render a kustomization, print the objects as YAML
+//	cmhl-deploy-check dockerfile FILE parse and lint with BuildKit's front end, print the stages
 package main
 
 import (
@@ -19,7 +20,7 @@ import (
 
 func main() {
 	if len(os.Args) != 3 {
-		fail(fmt.Errorf("usage: cmhl-deploy-check compose FILE | kustomize DIR"))
+		fail(fmt.Errorf("usage: cmhl-deploy-check compose FILE | kustomize DIR | dockerfile FILE"))
 	}
 	var err error
 	switch os.Args[1] {
@@ -27,6 +28,8 @@ func main() {
 		err = compose(os.Args[2])
 	case "kustomize":
 		err = kustomize(os.Args[2])
+	case "dockerfile":
+		err = dockerfile(os.Args[2])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
