@@ -28,6 +28,7 @@ from cmhl_servicekit.outbox import Outbox, OutboxRelay, kafka_publish
 from cmhl_servicekit.runtime import Runtime
 
 SERVICE = "placement"
+TIMER_BATCH = 200
 log = logging.getLogger(__name__)
 
 
@@ -53,7 +54,8 @@ def build(settings: PlacementSettings, *, clock: Clock | None = None, **_: Any) 
         """Durable timers: the scan reads the database, so a restart loses no reminder."""
         while True:
             try:
-                await service.emit_due()
+                while await service.emit_due(TIMER_BATCH) == TIMER_BATCH:
+                    pass  # a backlog (after an outage) drains at once
             except TRANSIENT_ERRORS:
                 log.warning("timer scan waiting for the database")
             except Exception:

@@ -190,7 +190,7 @@ class PlacementService:
         if command.request_id is not None:
             existing = await self._requests.get(command.request_id)
             if existing is not None:
-                return await self._visible(existing, actor, "open"), False
+                return await self._repeated(existing, actor), False
         request = PlacementRequest(
             request_id=command.request_id or uuid.uuid4(),
             referral_id=command.referral_id,
@@ -221,9 +221,15 @@ class PlacementService:
         ):
             stored = await self._requests.get(request.request_id)
             assert stored is not None
-            return await self._visible(stored, actor, "open"), False
+            return await self._repeated(stored, actor), False
         await self._record(actor, "open", request, "created")
         return request, True
+
+    async def _repeated(self, stored: PlacementRequest, actor: Actor) -> PlacementRequest:
+        """A retried open returns the first request, to its owner only."""
+        request = await self._visible(stored, actor, "open")
+        await self._record(actor, "open", request, "duplicate_returned_existing")
+        return request
 
     async def get_request(self, request_id: uuid.UUID, actor: Actor) -> PlacementRequest:
         request = await self._load(request_id, actor, "read")
@@ -368,7 +374,8 @@ class PlacementService:
 
         Each fired timer's event is written with an insert-only claim keyed by what it is about,
         so a second pass, a second replica or a restart emits nothing twice; timers are dropped
-        only after their claims are stored. Returns how many timers were looked at."""
+        only after their claims are stored. Returns how many timers were finished (a timer
+        whose write may still be landing stays for the next pass)."""
         now = self._clock.now()
         timers = await self._timers.due(now, limit)
         done: list[str] = []
@@ -382,7 +389,7 @@ class PlacementService:
             if finished:
                 done.append(timer.timer_id)
         await self._timers.drop(done)
-        return len(timers)
+        return len(done)
 
     async def _fire_stale(self, timer: Timer, now: datetime) -> bool:
         facility = await self._facilities.get(timer.subject_id)
@@ -391,6 +398,8 @@ class PlacementService:
         # The units whose numbers are still the ones reported by that update (or older).
         old = [u for u in facility.units.values() if u.reported_at <= timer.created_at]
         stale = [u.unit_type for u in old if u.is_stale(now, self.stale_after)]
+        if old and not stale:
+            return False  # exactly at the limit: stale only just after it, at the next pass
         if stale:
             event = events.availability_stale(
                 facility,
