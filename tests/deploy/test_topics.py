@@ -1,0 +1,82 @@
+"""cmhl_servicekit.topics: the one path from deploy/topics.toml to Kafka topics for compose and
+Kubernetes. Unit tests on the declarations, and an integration test on the real broker."""
+
+import tomllib
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from cmhl_contracts import ALL_EVENTS
+from cmhl_servicekit.topics import create_topics, declared_topics, load_topics, main, render_plan
+
+REPO = Path(__file__).resolve().parents[2]
+DECLARATIONS = REPO / "deploy" / "topics.toml"
+
+
+def test_every_contract_topic_and_its_dead_letters_with_declared_partitions() -> None:
+    declarations = tomllib.loads(DECLARATIONS.read_text())
+    topics = declared_topics(declarations)
+    assert len(topics) == 2 * len(ALL_EVENTS)
+    for event in ALL_EVENTS:
+        declared = declarations["topics"][event.topic()]
+        expected = declared.get("partitions", declarations["defaults"]["partitions"])
+        assert topics[event.topic()] == expected
+        assert topics[event.dlq_topic()] == expected
+
+
+def test_an_undeclared_contract_topic_is_refused() -> None:
+    declarations: dict[str, Any] = tomllib.loads(DECLARATIONS.read_text())
+    forgotten = ALL_EVENTS[0].topic()
+    del declarations["topics"][forgotten]
+    with pytest.raises(ValueError, match=forgotten):
+        declared_topics(declarations)
+
+
+def test_a_plan_reads_back_as_the_declarations(tmp_path: Path) -> None:
+    plan = tmp_path / "topics.json"
+    plan.write_text(render_plan(load_topics(DECLARATIONS)))
+    assert load_topics(plan) == load_topics(DECLARATIONS)
+
+
+def test_the_plan_command_prints_the_committed_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["plan", "--declarations", str(DECLARATIONS)])
+    committed = REPO / "deploy" / "k8s" / "base" / "topics" / "topics.json"
+    assert capsys.readouterr().out == committed.read_text(), (
+        "regenerate: uv run python -m cmhl_servicekit.topics plan > " + str(committed)
+    )
+
+
+@pytest.mark.integration
+async def test_creation_is_idempotent_and_sets_min_insync_replicas(
+    kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    topics = {f"cmhl-test.topics-{run}.a": 2, f"cmhl-test.topics-{run}.a.dlq": 2}
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        created = await create_topics(kafka_bootstrap, topics, min_insync_replicas=1)
+        assert sorted(created) == sorted(topics)
+        described = await admin.describe_topics(list(topics))
+        assert {d["topic"]: len(d["partitions"]) for d in described} == topics
+        [config] = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, next(iter(topics)))]
+        )
+        entries = {entry[0]: entry[1] for entry in config.resources[0][4]}
+        assert entries["min.insync.replicas"] == "1"
+        assert await create_topics(kafka_bootstrap, topics) == [], "a second run changes nothing"
+        # A declaration that no longer matches an existing topic is reported, never applied:
+        # adding partitions would move keys and break per-referral ordering.
+        capsys.readouterr()
+        grown = {name: 4 for name in topics}
+        assert await create_topics(kafka_bootstrap, grown) == []
+        assert "WARNING" in capsys.readouterr().out
+        described = await admin.describe_topics(list(topics))
+        assert {d["topic"]: len(d["partitions"]) for d in described} == topics
+    finally:
+        await admin.delete_topics(list(topics))
+        await admin.close()
