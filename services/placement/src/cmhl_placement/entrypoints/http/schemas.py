@@ -169,7 +169,8 @@ class PlacementRequestPublic(BaseModel):
     completed_at: datetime | None
     failure_reason: str | None
     candidates: list[CandidatePublic] = Field(
-        default_factory=list, description="Facilities to call, best first (open requests only)"
+        default_factory=list,
+        description="Facilities to call, best first (open requests, single-request answers)",
     )
 
     @classmethod
