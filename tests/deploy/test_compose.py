@@ -112,6 +112,7 @@ def test_the_topics_job_creates_deploy_topics_toml(compose_model: dict[str, Any]
     source_index = topics["command"].index("--from") + 1
     assert topics["command"][source_index] == volume["target"]
     assert topics["restart"] == "no"
+    assert "retention.ms=-1" in topics["command"], "the rebuild replays from the beginning"
 
 
 def test_the_demo_seeder_is_an_optional_profile_with_flags_demo_py_has(

@@ -325,6 +325,7 @@ def test_the_topics_job_creates_exactly_the_declared_topics(
     )
     [main] = pod["containers"]
     assert main["command"] == ["python", "-m", "cmhl_servicekit.topics", "create"]
+    assert "--config=retention.ms=-1" in main["args"], "the rebuild replays from the beginning"
     args = dict(arg.removeprefix("--").split("=", 1) for arg in main["args"])
     assert args["from"].startswith(main["volumeMounts"][0]["mountPath"] + "/")
     if overlay == "prod":

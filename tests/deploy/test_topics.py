@@ -51,7 +51,7 @@ def test_the_plan_command_prints_the_committed_plan(capsys: pytest.CaptureFixtur
 
 
 @pytest.mark.integration
-async def test_creation_is_idempotent_and_sets_min_insync_replicas(
+async def test_creation_is_idempotent_and_sets_the_topic_configs(
     kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run = uuid.uuid4().hex[:8]
@@ -59,7 +59,9 @@ async def test_creation_is_idempotent_and_sets_min_insync_replicas(
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
     try:
-        created = await create_topics(kafka_bootstrap, topics, min_insync_replicas=1)
+        created = await create_topics(
+            kafka_bootstrap, topics, min_insync_replicas=1, configs={"retention.ms": "-1"}
+        )
         assert sorted(created) == sorted(topics)
         described = await admin.describe_topics(list(topics))
         assert {d["topic"]: len(d["partitions"]) for d in described} == topics
@@ -68,6 +70,7 @@ async def test_creation_is_idempotent_and_sets_min_insync_replicas(
         )
         entries = {entry[0]: entry[1] for entry in config.resources[0][4]}
         assert entries["min.insync.replicas"] == "1"
+        assert entries["retention.ms"] == "-1"
         assert await create_topics(kafka_bootstrap, topics) == [], "a second run changes nothing"
         # A declaration that no longer matches an existing topic is reported, never applied:
         # adding partitions would move keys and break per-referral ordering.

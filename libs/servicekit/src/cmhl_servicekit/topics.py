@@ -2,14 +2,15 @@
 
     python -m cmhl_servicekit.topics plan [--declarations deploy/topics.toml]
     python -m cmhl_servicekit.topics create --bootstrap HOST:PORT --from FILE
-        [--replication-factor N] [--min-insync-replicas N] [--wait SECONDS]
+        [--replication-factor N] [--min-insync-replicas N] [--config KEY=VALUE ...] [--wait SECONDS]
 
 `plan` prints every topic (each contract topic and its `.dlq`) with its partitions as JSON; the
 Kubernetes topics Job reads that plan from a ConfigMap (deploy/k8s/base/topics/topics.json),
 because kustomize may not read files outside its folder. `create --from` takes either the TOML
 declarations or such a plan. Creation is idempotent: existing topics are kept as they are, and a
 partition count that differs from the declaration is reported, never changed, since adding
-partitions moves keys to other partitions and breaks per-referral ordering.
+partitions moves keys to other partitions and breaks per-referral ordering. Compose and the Job
+pass `--config retention.ms=-1`: the reporting rebuild replays every topic from its beginning.
 """
 
 import argparse
@@ -74,11 +75,12 @@ async def create_topics(
     *,
     replication_factor: int = 1,
     min_insync_replicas: int | None = None,
+    configs: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Create the missing topics and return their names; existing ones are left untouched."""
-    configs = (
-        {} if min_insync_replicas is None else {"min.insync.replicas": str(min_insync_replicas)}
-    )
+    topic_configs = dict(configs or {})
+    if min_insync_replicas is not None:
+        topic_configs["min.insync.replicas"] = str(min_insync_replicas)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -88,7 +90,7 @@ async def create_topics(
             if found != topics[name]:
                 say(f"WARNING {name}: {found} partitions, declared {topics[name]}")
         missing = [
-            NewTopic(name, partitions, replication_factor, topic_configs=configs)
+            NewTopic(name, partitions, replication_factor, topic_configs=topic_configs)
             for name, partitions in topics.items()
             if name not in existing
         ]
@@ -137,6 +139,13 @@ def main(argv: list[str] | None = None) -> None:
     create.add_argument("--from", dest="source", type=Path, required=True)
     create.add_argument("--replication-factor", type=int, default=1)
     create.add_argument("--min-insync-replicas", type=int, default=None)
+    create.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a topic config for new topics, e.g. retention.ms=-1 (repeatable)",
+    )
     create.add_argument("--wait", type=float, default=120.0, help="seconds to wait for Kafka")
     args = parser.parse_args(argv)
     if args.command == "plan":
@@ -150,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
             args.wait,
             replication_factor=args.replication_factor,
             min_insync_replicas=args.min_insync_replicas,
+            configs=dict(item.split("=", 1) for item in args.config),
         )
     )
     say(f"{len(created)} created, all {len(topics)} declared topics present")
