@@ -348,44 +348,22 @@ def kafka_ready(bootstrap: str) -> bool:
 
 def declared_topics() -> dict[str, int]:
     """Topic -> partitions, from deploy/topics.toml; every contract topic must be declared."""
-    sys.path.insert(0, str(REPO / "contracts" / "src"))
-    from cmhl_contracts import ALL_EVENTS
+    from cmhl_servicekit.topics import declared_topics as from_declarations
 
-    declarations = tomllib.loads((REPO / "deploy" / "topics.toml").read_text())
-    default = declarations["defaults"]["partitions"]
-    declared = declarations.get("topics", {})
-    topics: dict[str, int] = {}
-    for event in ALL_EVENTS:
-        if event.topic() not in declared:
-            fail(f"{event.topic()} is not declared in deploy/topics.toml")
-        partitions = declared[event.topic()].get("partitions", default)
-        topics[event.topic()] = partitions
-        topics[event.dlq_topic()] = partitions
-    return topics
-
-
-async def _create_topics(bootstrap: str, topics: dict[str, int]) -> list[str]:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
     try:
-        existing = set(await admin.list_topics())
-        missing = [
-            NewTopic(name, partitions, 1)
-            for name, partitions in topics.items()
-            if name not in existing
-        ]
-        if missing:
-            await admin.create_topics(missing)
-        return [topic.name for topic in missing]
-    finally:
-        await admin.close()
+        return from_declarations(tomllib.loads((REPO / "deploy" / "topics.toml").read_text()))
+    except ValueError as exc:
+        fail(str(exc))
+        raise
 
 
 def create_topics(bootstrap: str) -> None:
-    created = asyncio.run(_create_topics(bootstrap, declared_topics()))
-    say(f"topics: {len(created)} created, all {len(declared_topics())} declared topics present")
+    # The same code path as compose's topics service and the Kubernetes topics Job.
+    from cmhl_servicekit.topics import create_topics as create_missing
+
+    topics = declared_topics()
+    created = asyncio.run(create_missing(bootstrap, topics))
+    say(f"topics: {len(created)} created, all {len(topics)} declared topics present")
 
 
 # ---------------------------------------------------------------- FerretDB
