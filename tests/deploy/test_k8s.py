@@ -195,6 +195,24 @@ def test_every_deployment_has_probes_resources_and_a_locked_down_container(
         assert pod["automountServiceAccountToken"] is False
 
 
+def test_every_pod_meets_the_restricted_pod_security_standard(
+    rendered: dict[str, Objects], overlay: str
+) -> None:
+    # The namespace enforces it at admission; checking here fails the build instead of the apply.
+    for obj in rendered[overlay]:
+        if obj["kind"] not in ("Deployment", "Job"):
+            continue
+        pod = obj["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for c in pod["containers"]:
+            assert c["securityContext"]["allowPrivilegeEscalation"] is False
+            assert c["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+            assert c["securityContext"]["readOnlyRootFilesystem"] is True
+            assert {"cpu", "memory"} <= set(c["resources"]["limits"])
+        assert all(set(v) & {"emptyDir", "configMap", "secret"} for v in pod.get("volumes", []))
+
+
 def test_deployments_get_every_setting_their_service_requires(
     rendered: dict[str, Objects],
     overlay: str,
