@@ -4,9 +4,11 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from cmhl_reporting.adapters.mongo import MongoFactStore, MongoMetricsQueries, ensure_indexes
+from cmhl_reporting.adapters.mongo import MongoViewReader, MongoViewStore
 from cmhl_reporting.application.projector import Projector
+from cmhl_reporting.application.queries import MetricsQueries
 from cmhl_reporting.config import ReportingSettings
+from cmhl_reporting.entrypoints.http.dashboard import router as dashboard_router
 from cmhl_reporting.entrypoints.http.routes import router as http_router
 from cmhl_reporting.entrypoints.messaging.projections import build_router
 from cmhl_servicekit.http import create_app
@@ -21,20 +23,17 @@ def build(settings: ReportingSettings, **_: Any) -> FastAPI:
     broker = make_broker(settings.kafka_bootstrap, f"cmhl-{SERVICE}")
     client = make_mongo_client(settings.mongo_uri, f"cmhl-{SERVICE}")
     db = client[settings.mongo_database]
-    projector = Projector(MongoFactStore(db))
+    projector = Projector(MongoViewStore(db))
     broker.include_router(
         build_router(projector, dead_letter_sink(broker), settings.consumer_group_prefix)
     )
-
-    async def prepare_database() -> None:
-        await ensure_indexes(db)
-
-    runtime = Runtime(broker, client, on_start=[prepare_database])
+    runtime = Runtime(broker, client)
+    reader = MongoViewReader(db, min_interval=settings.view_refresh_seconds)
     return create_app(
         title="CMHL reporting service",
         description="Statewide aggregate metrics projected from every service's events.",
         settings=settings,
         runtime=runtime,
-        routers=[http_router],
-        state={"queries": MongoMetricsQueries(db), "projector": projector},
+        routers=[http_router, dashboard_router],
+        state={"queries": MetricsQueries(reader), "reader": reader, "projector": projector},
     )

@@ -1,5 +1,6 @@
 """Reporting service settings (env prefix CMHL_REPORTING_)."""
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from cmhl_servicekit.settings import ServiceSettings
@@ -10,3 +11,6 @@ class ReportingSettings(ServiceSettings):
 
     http_port: int = 8004
     mongo_database: str = "cmhl_reporting"
+    view_refresh_seconds: float = Field(
+        default=0.5, ge=0, description="Reads follow the views' segment chains at most this often"
+    )

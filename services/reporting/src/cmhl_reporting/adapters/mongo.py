@@ -1,130 +1,227 @@
-"""MongoDB adapters: the fact store projections write to, and the aggregate queries on it."""
+"""MongoDB adapters: generations of views (claims, segment chains, training facts) and readers.
 
+Every hot write is an insert keyed by `_id` (FerretDB scans a collection for any update, and
+has no atomic read-modify-write); only the pointer naming the serving generation and training
+rosters (one small document per session) are ever replaced."""
+
+import asyncio
 import contextlib
-from collections import defaultdict
-from datetime import datetime
+from dataclasses import asdict
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from cmhl_reporting.domain.projections import (
-    FOLLOW_UPS_COMPLETED,
-    FOLLOW_UPS_DUE,
-    FOLLOW_UPS_SCHEDULED,
-    REFERRALS,
-    TRAINING_SESSIONS,
-    FactWrite,
-)
+from cmhl_reporting.application.projector import Segment
+from cmhl_reporting.domain.projections import TrainingFact
+from cmhl_reporting.domain.views import Counters
 
 Document = dict[str, Any]
 DUPLICATE_KEY = 11000
+GENERATIONS = "generations"
+SERVING = "serving"
+KINDS = ("claims", "segments", "intents", "chains", "training_sessions")
 
 
-async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
-    await db[REFERRALS].create_index("referred_at")
-    await db[TRAINING_SESSIONS].create_index("held_at")
+def collection_name(gen: int, kind: str) -> str:
+    return f"g{gen}_{kind}"
 
 
-class MongoFactStore:
-    """Writes facts as inserts keyed by natural id: a key written before is a duplicate event.
+def _chain(topic: str, partition: int) -> str:
+    return f"{topic}|{partition}"
 
-    Inserts, not upserts: FerretDB scans the collection for every update, so upserts slow down
-    as the views grow, while an insert with a duplicate key is refused by the unique `_id`
-    index at once, whichever replica or retry sends it."""
 
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._db = db
-
-    async def apply(self, writes: list[tuple[FactWrite, Document]]) -> None:
-        """`writes` pairs each fact with where its event was read (topic, partition, offset)."""
-        by_collection: dict[str, list[Document]] = defaultdict(list)
-        revised: list[tuple[FactWrite, Document]] = []
-        for write, source in writes:
-            if write.revision is not None:
-                revised.append((write, source))
-            else:
-                by_collection[write.collection].append(
-                    write.fields | {"_id": write.key, "_source": source}
-                )
-        for collection, documents in by_collection.items():
-            await self._insert_new(collection, documents)
-        for write, source in revised:
-            await self._apply_revision(write, source)
-
-    async def _insert_new(self, collection: str, documents: list[Document]) -> None:
-        try:
-            await self._db[collection].insert_many(documents, ordered=False)
-        except BulkWriteError as exc:
-            if any(e["code"] != DUPLICATE_KEY for e in exc.details["writeErrors"]):
-                raise
-
-    async def _apply_revision(self, write: FactWrite, source: Document) -> None:
-        """A higher revision replaces a lower one; an equal or older one changes nothing."""
-        # A duplicate key means a same-or-newer revision is stored already.
+async def read_serving_generation(db: AsyncDatabase[Document]) -> int:
+    """The pointer document; the first service to start creates it (generation 1)."""
+    doc = await db[GENERATIONS].find_one({"_id": SERVING})
+    if doc is None:
         with contextlib.suppress(DuplicateKeyError):
-            await self._db[write.collection].update_one(
-                {"_id": write.key, "revision": {"$lt": write.revision}},
-                {"$set": write.fields | {"revision": write.revision, "_source": source}},
-                upsert=True,
-            )
+            await db[GENERATIONS].insert_one({"_id": SERVING, "gen": 1})
+        doc = await db[GENERATIONS].find_one({"_id": SERVING})
+    assert doc is not None
+    return int(doc["gen"])
 
 
-class MongoMetricsQueries:
+async def switch_generation(db: AsyncDatabase[Document], gen: int) -> None:
+    """One single-document write: readers and writers see the old or the new generation."""
+    await db[GENERATIONS].replace_one({"_id": SERVING}, {"gen": gen}, upsert=True)
+
+
+async def drop_generation(db: AsyncDatabase[Document], gen: int) -> None:
+    for kind in KINDS:
+        await db.drop_collection(collection_name(gen, kind))
+
+
+class MongoViewStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._db = db
 
-    async def count(self, collection: str, match: Document | None = None) -> int:
-        return await self._db[collection].count_documents(match or {})
+    def _c(self, gen: int, kind: str) -> Any:
+        return self._db[collection_name(gen, kind)]
 
-    async def count_by(
-        self,
-        collection: str,
-        field: str,
-        match: Document | None = None,
-    ) -> dict[str, int]:
-        pipeline: list[Document] = [
-            {"$match": match or {}},
-            {"$group": {"_id": f"${field}", "n": {"$sum": 1}}},
-        ]
-        cursor = await self._db[collection].aggregate(pipeline)
-        return {str(row["_id"]): int(row["n"]) async for row in cursor}
+    async def serving_generation(self) -> int:
+        return await read_serving_generation(self._db)
 
-    async def count_distinct(
-        self, collection: str, field: str, match: Document | None = None, unwind: bool = False
-    ) -> int:
-        pipeline: list[Document] = [{"$match": match or {}}]
-        if unwind:
-            pipeline.append({"$unwind": f"${field}"})
-        pipeline += [{"$group": {"_id": f"${field}"}}, {"$count": "n"}]
-        cursor = await self._db[collection].aggregate(pipeline)
-        rows = await cursor.to_list(None)
-        return int(rows[0]["n"]) if rows else 0
+    async def chain_start(self, gen: int, topic: str, partition: int, first: int) -> int:
+        """Registers a partition's chain at the first offset ever applied (the registry is what
+        readers list; it stays small: one document per partition)."""
+        key = _chain(topic, partition)
+        with contextlib.suppress(DuplicateKeyError):
+            await self._c(gen, "chains").insert_one({"_id": key, "start": first})
+        doc = await self._c(gen, "chains").find_one({"_id": key})
+        assert doc is not None
+        return int(doc["start"])
 
-    async def statewide(self, start: datetime | None, end: datetime | None) -> Document:
-        """Referrals and their follow-ups received in [start, end); trainings held in it."""
-        bounds: Document = {**({"$gte": start} if start else {}), **({"$lt": end} if end else {})}
-        referred = {"referred_at": bounds} if bounds else {}
-        held = {"held_at": bounds} if bounds else {}
-        return {
-            "referrals": {
-                "total": await self.count(REFERRALS, referred),
-                "people": await self.count_distinct(REFERRALS, "person_id", referred),
-                "repeat_involvement": await self.count(
-                    REFERRALS, referred | {"repeat_involvement": True}
-                ),
-                "by_source": await self.count_by(REFERRALS, "source", referred),
-                "by_presenting_need": await self.count_by(REFERRALS, "primary_need", referred),
-            },
-            "follow_ups": {
-                "scheduled": await self.count(FOLLOW_UPS_SCHEDULED, referred),
-                "due": await self.count(FOLLOW_UPS_DUE, referred),
-                "completed": await self.count(FOLLOW_UPS_COMPLETED, referred),
-            },
-            "trainings": {
-                "sessions": await self.count(TRAINING_SESSIONS, held),
-                "officers_trained": await self.count_distinct(
-                    TRAINING_SESSIONS, "officer_ids", held, unwind=True
-                ),
-            },
+    async def segment(self, gen: int, topic: str, partition: int, first: int) -> Segment | None:
+        doc = await self._c(gen, "segments").find_one(
+            {"_id": f"{_chain(topic, partition)}|{first}"}
+        )
+        return None if doc is None else _segment(topic, partition, doc)
+
+    async def begin(
+        self, gen: int, topic: str, partition: int, first: int, last: int
+    ) -> int | None:
+        key = f"{_chain(topic, partition)}|{first}"
+        try:
+            await self._c(gen, "intents").insert_one({"_id": key, "last": last})
+        except DuplicateKeyError:
+            doc = await self._c(gen, "intents").find_one({"_id": key})
+            return int(doc["last"]) if doc else last
+        return None
+
+    async def claim(self, gen: int, claims: dict[str, str], verify: bool) -> set[str]:
+        collection = self._c(gen, "claims")
+        lost: set[str] = set()
+        documents = [{"_id": key, "o": owner} for key, owner in claims.items()]
+        for start in range(0, len(documents), 5000):
+            chunk = documents[start : start + 5000]
+            try:
+                await collection.insert_many(chunk, ordered=False)
+            except BulkWriteError as exc:
+                errors = exc.details["writeErrors"]
+                if any(e["code"] != DUPLICATE_KEY for e in errors):
+                    raise
+                lost.update(chunk[e["index"]]["_id"] for e in errors)
+        won = set(claims) - lost
+        if verify:
+            # Lost to an earlier attempt of the same record? Then the claim is ours.
+            for key in lost:
+                doc = await collection.find_one({"_id": key})
+                if doc is not None and doc["o"] == claims[key]:
+                    won.add(key)
+        return won
+
+    async def append(self, gen: int, segment: Segment) -> bool:
+        doc = {
+            "_id": f"{_chain(segment.topic, segment.partition)}|{segment.first}",
+            "last": segment.last,
+            "verify_to": segment.verify_to,
+            # FerretDB stores no nested arrays: one "metric<TAB>day<TAB>count" string per row.
+            "counts": [f"{m}\t{d}\t{n}" for m, d, n in segment.counts],
         }
+        try:
+            await self._c(gen, "segments").insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def save_trainings(self, gen: int, facts: list[TrainingFact]) -> None:
+        """A higher revision replaces a lower one; an equal or older one changes nothing, so
+        any order and any number of deliveries leave the latest roster."""
+        collection = self._c(gen, "training_sessions")
+        for fact in facts:
+            # A duplicate key: a same-or-newer revision is stored already.
+            with contextlib.suppress(DuplicateKeyError):
+                await collection.update_one(
+                    {"_id": fact.session_id, "revision": {"$lt": fact.revision}},
+                    {"$set": _training_doc(fact)},
+                    upsert=True,
+                )
+
+
+def _training_doc(fact: TrainingFact) -> Document:
+    doc = asdict(fact)
+    doc.pop("session_id")
+    doc["officer_ids"] = list(fact.officer_ids)
+    doc["officer_agency_ids"] = list(fact.officer_agency_ids)
+    return doc
+
+
+def _segment(topic: str, partition: int, doc: Document) -> Segment:
+    first = int(str(doc["_id"]).rsplit("|", 1)[1])
+    return Segment(
+        topic,
+        partition,
+        first,
+        int(doc["last"]),
+        int(doc["verify_to"]),
+        _rows(doc["counts"]),
+    )
+
+
+def _rows(counts: list[str]) -> list[tuple[str, str, int]]:
+    rows = []
+    for row in counts:
+        metric, day, count = row.split("\t")
+        rows.append((metric, day, int(count)))
+    return rows
+
+
+class MongoViewReader:
+    """Keeps the serving generation's counters in memory and follows its chains forward.
+
+    A refresh reads the pointer, the chain registry (one document per partition) and, per
+    chain, the segments after the last one read: a few `_id` lookups, never a scan of claims."""
+
+    def __init__(self, db: AsyncDatabase[Document], min_interval: float = 0.5) -> None:
+        self._db = db
+        self._min_interval = min_interval
+        self._lock = asyncio.Lock()
+        self._gen: int | None = None
+        self._counters = Counters()
+        self._heads: dict[str, int] = {}
+        self._trainings: list[TrainingFact] = []
+        self._refreshed_at = float("-inf")
+        self.segments_read = 0
+
+    async def current(self) -> tuple[int, Counters, list[TrainingFact]]:
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            if loop.time() - self._refreshed_at >= self._min_interval:
+                await self._refresh()
+                self._refreshed_at = loop.time()
+            assert self._gen is not None
+            return self._gen, self._counters, self._trainings
+
+    async def _refresh(self) -> None:
+        gen = await read_serving_generation(self._db)
+        if gen != self._gen:
+            self._gen, self._counters, self._heads = gen, Counters(), {}
+        chains = self._db[collection_name(gen, "chains")]
+        segments = self._db[collection_name(gen, "segments")]
+        async for chain in chains.find({}):
+            key = str(chain["_id"])
+            head = self._heads.get(key, int(chain["start"]))
+            while (doc := await segments.find_one({"_id": f"{key}|{head}"})) is not None:
+                self._counters.add(_rows(doc["counts"]))
+                head = int(doc["last"]) + 1
+                self.segments_read += 1
+            self._heads[key] = head
+        sessions = self._db[collection_name(gen, "training_sessions")]
+        self._trainings = [
+            TrainingFact(
+                str(doc["_id"]),
+                int(doc["revision"]),
+                str(doc["course_id"]),
+                str(doc["county_fips"]),
+                str(doc["host_agency_id"]),
+                str(doc["held_on"]),
+                tuple(doc["officer_ids"]),
+                tuple(doc["officer_agency_ids"]),
+            )
+            async for doc in sessions.find({})
+        ]
+
+    def heads(self) -> dict[str, int]:
+        """Per partition, the next offset the views have not applied yet."""
+        return dict(self._heads)

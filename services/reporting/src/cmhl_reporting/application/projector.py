@@ -1,29 +1,206 @@
-"""Applies batches of delivered events to the fact store."""
+"""Applies batches of delivered events to the views: claims, then one segment per partition.
 
+Each (topic, partition) has a chain of segments, one per applied batch, keyed by the first
+offset they cover: `<topic>|<partition>|<from>` holding the counter increments of offsets
+[from, to]. The next segment starts at `to + 1`. A segment is inserted, never updated, so the
+insert is a compare-and-set: a second writer of the same partition (a zombie after a rebalance,
+a replay after a crash between the write and the offset commit) gets a duplicate key, reads the
+winner's segment and skips the offsets it covers. Kafka's committed offset is only a hint; the
+chain says what was applied. See docs/adr/0003-reporting-counters.md."""
+
+import asyncio
+import logging
+import os
+import signal
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from cmhl_contracts import IntegrationEvent
-from cmhl_reporting.domain.projections import FactWrite, project
+from cmhl_contracts import IntegrationEvent, TrainingCompletedV1
+from cmhl_reporting.domain.projections import TrainingFact, project, training_fact
 from cmhl_servicekit.consuming import Delivery
 
+log = logging.getLogger(__name__)
 
-class FactStore(Protocol):
-    async def apply(self, writes: list[tuple[FactWrite, dict[str, Any]]]) -> None: ...
+FAILPOINT_ENV = "CMHL_REPORTING_FAILPOINT_KILL_AFTER_WRITE"
+
+
+@dataclass(frozen=True)
+class Segment:
+    topic: str
+    partition: int
+    first: int
+    last: int
+    verify_to: int
+    """Offsets up to here may hold claims of a crashed attempt: check who owns a lost claim."""
+    counts: list[tuple[str, str, int]] = field(default_factory=list)
+
+
+@dataclass
+class ChainHead:
+    next_offset: int
+    verify_to: int = -1
+
+
+class GenerationSwitched(ConnectionError):
+    """The serving generation changed during a batch (a rebuild switched over): the batch is
+    retried, and applied to the new generation (its chain skips what the rebuild covered)."""
+
+
+class ViewStore(Protocol):
+    """Where one generation of views is written."""
+
+    async def serving_generation(self) -> int: ...
+
+    async def chain_start(self, gen: int, topic: str, partition: int, first: int) -> int: ...
+
+    async def segment(self, gen: int, topic: str, partition: int, first: int) -> Segment | None: ...
+
+    async def begin(
+        self, gen: int, topic: str, partition: int, first: int, last: int
+    ) -> int | None:
+        """Records an attempt at [first, last]; returns None if it is the first attempt, else
+        the highest offset an earlier attempt covered."""
+        ...
+
+    async def claim(self, gen: int, claims: dict[str, str], verify: bool) -> set[str]:
+        """Inserts claims (key -> owner); returns the keys `owner` holds (with `verify`, also
+        those inserted by an earlier attempt of the same owner)."""
+        ...
+
+    async def append(self, gen: int, segment: Segment) -> bool: ...
+
+    async def save_trainings(self, gen: int, facts: list[TrainingFact]) -> None: ...
 
 
 class Projector:
-    def __init__(self, store: FactStore) -> None:
+    """Single writer per partition by construction: the chain refuses a second segment."""
+
+    def __init__(
+        self,
+        store: ViewStore,
+        *,
+        generation: int | None = None,
+        wait_for_other_writer: float = 3.0,
+    ) -> None:
         self._store = store
+        self._fixed_generation = generation
+        self._heads: dict[tuple[int, str, int], ChainHead] = {}
+        self._wait = wait_for_other_writer
+        self._writes = 0
+        kill_after = os.environ.get(FAILPOINT_ENV)
+        self._kill_after = int(kill_after) if kill_after else None
+
+    async def generation(self) -> int:
+        if self._fixed_generation is not None:
+            return self._fixed_generation
+        return await self._store.serving_generation()
 
     async def apply(self, deliveries: list[Delivery[Any]]) -> None:
-        writes: list[tuple[FactWrite, dict[str, Any]]] = []
+        gen = await self.generation()
+        trainings = [d for d in deliveries if isinstance(d.event, TrainingCompletedV1)]
+        if trainings:
+            await self._store.save_trainings(gen, [training_fact(d.event) for d in trainings])
+        by_partition: dict[tuple[str, int], list[Delivery[Any]]] = defaultdict(list)
         for delivery in deliveries:
-            event: IntegrationEvent = delivery.event
-            source = {
-                "topic": delivery.topic,
-                "partition": delivery.partition,
-                "offset": delivery.offset,
-                "event_id": str(event.event_id),
-            }
-            writes.extend((write, source) for write in project(event))
-        await self._store.apply(writes)
+            if not isinstance(delivery.event, TrainingCompletedV1):
+                by_partition[(delivery.topic, delivery.partition)].append(delivery)
+        for (topic, partition), group in by_partition.items():
+            await self._apply_partition(gen, topic, partition, sorted(group, key=_offset))
+        if self._fixed_generation is None and await self._store.serving_generation() != gen:
+            raise GenerationSwitched(f"generation {gen} stopped serving during the batch")
+
+    async def _head(self, gen: int, topic: str, partition: int, first: int) -> ChainHead:
+        key = (gen, topic, partition)
+        head = self._heads.get(key)
+        if head is None:
+            start = await self._store.chain_start(gen, topic, partition, first)
+            head = await self._walk(gen, topic, partition, ChainHead(start))
+            self._heads[key] = head
+        return head
+
+    async def _walk(self, gen: int, topic: str, partition: int, head: ChainHead) -> ChainHead:
+        while (
+            seg := await self._store.segment(gen, topic, partition, head.next_offset)
+        ) is not None:
+            head = ChainHead(seg.last + 1, max(head.verify_to, seg.verify_to))
+        return head
+
+    async def _apply_partition(
+        self, gen: int, topic: str, partition: int, group: list[Delivery[Any]]
+    ) -> None:
+        head = await self._head(gen, topic, partition, group[0].offset)
+        while pending := [d for d in group if d.offset >= head.next_offset]:
+            last = pending[-1].offset
+            earlier = await self._store.begin(gen, topic, partition, head.next_offset, last)
+            verify_to = head.verify_to
+            if earlier is not None:
+                # Another attempt began here: a live writer finishing (wait for its segment), or a
+                # crashed one (take over, checking which of its claims were made for our records).
+                found = await self._await_segment(gen, topic, partition, head.next_offset)
+                if found is not None:
+                    head = ChainHead(found.last + 1, max(head.verify_to, found.verify_to))
+                    continue
+                verify_to = max(verify_to, earlier)
+            verify = pending[0].offset <= verify_to
+            counts = await self._derive(gen, pending, verify)
+            segment = Segment(topic, partition, head.next_offset, last, verify_to, counts)
+            if await self._store.append(gen, segment):
+                head = ChainHead(last + 1, verify_to)
+                self._after_write()
+            else:
+                head = await self._walk(gen, topic, partition, head)
+        self._heads[(gen, topic, partition)] = head
+
+    async def _await_segment(
+        self, gen: int, topic: str, partition: int, first: int
+    ) -> Segment | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._wait
+        while True:
+            found = await self._store.segment(gen, topic, partition, first)
+            if found is not None or loop.time() >= deadline:
+                return found
+            await asyncio.sleep(0.2)
+
+    async def _derive(
+        self, gen: int, pending: list[Delivery[Any]], verify: bool
+    ) -> list[tuple[str, str, int]]:
+        """Counter increments of the records whose events are new, claims decided by insert."""
+        firsts: dict[str, str] = {}
+        owners: list[str] = []
+        for d in pending:
+            owner = f"{d.topic}:{d.partition}:{d.offset}"
+            owners.append(owner)
+            firsts.setdefault(f"e|{d.event.event_id}", owner)
+        new_events = await self._store.claim(gen, firsts, verify)
+        counts: Counter[tuple[str, str]] = Counter()
+        claims: dict[str, str] = {}
+        effects: list[tuple[str, list[tuple[str, list[tuple[str, str]]]]]] = []
+        for d, owner in zip(pending, owners, strict=True):
+            event: IntegrationEvent = d.event
+            key = f"e|{event.event_id}"
+            if key not in new_events or firsts[key] != owner:
+                continue
+            projected = project(event)
+            counts.update(projected.always)
+            for claim, _ in projected.claimed:
+                claims.setdefault(claim, owner)
+            effects.append((owner, projected.claimed))
+        won = await self._store.claim(gen, claims, verify) if claims else set()
+        for owner, claimed in effects:
+            for claim, increments in claimed:
+                if claim in won and claims[claim] == owner:
+                    counts.update(increments)
+        return [(metric, day, n) for (metric, day), n in sorted(counts.items())]
+
+    def _after_write(self) -> None:
+        """The failpoint of the crash tests: die between the views' write and the commit."""
+        self._writes += 1
+        if self._kill_after is not None and self._writes >= self._kill_after:
+            log.warning("failpoint: killing the process after a write, before the commit")
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _offset(delivery: Delivery[Any]) -> int:
+    return delivery.offset

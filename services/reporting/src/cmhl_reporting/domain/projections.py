@@ -1,174 +1,221 @@
-"""Pure projections: each event becomes fact writes keyed by what the event is about.
+"""Pure projections: what each event adds to the views, as day-bucketed counter increments.
 
-Why facts keyed by natural id: applying an event twice (a redelivery, a duplicate at another
-offset, a replay after a crash between write and commit) writes the same key with the same
-content, so every count computed from facts equals the count of distinct events. Each fact
-records the event that produced it (tracked projections), and the views are rebuildable from
-the log by running these functions again."""
+An event contributes two kinds of increments (see docs/adr/0003-reporting-counters.md):
+- `always`: applied once if the event is new (its `e|<event_id>` claim is won), e.g. a referral
+  adds 1 to `referrals|source=court` on the day it was referred;
+- `claimed`: applied only if this event wins a named claim, e.g. the first referral of a person
+  in a month wins `p|<person>|source=court|2018-09` and adds 1 to `people|source=court@month`.
+Claims make distinct counts (unique people, the funnel, first contact) exact across partitions
+and replicas: a claim is an insert keyed by what it is about, so only one event ever wins it.
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+Metric names are `<family>[|<dim>=<value>]...[@<period kind>]`; values are identifiers or enum
+values, which never contain `|`, `=` or `@`. Days are `YYYY-MM-DD` (UTC)."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from cmhl_contracts import (
+    FollowUpCancelledV1,
     FollowUpCompletedV1,
     FollowUpDueV1,
+    FollowUpOverdueV1,
     FollowUpScheduledV1,
     IntegrationEvent,
+    ReferralContactAttemptedV1,
     ReferralCreatedV1,
+    ReferralReassignedV1,
     ReferralStatusChangedV1,
     TrainingCompletedV1,
 )
 
-REFERRALS = "referrals"
-STATUS_CHANGES = "referral_status_changes"
-FOLLOW_UPS_SCHEDULED = "follow_ups_scheduled"
-FOLLOW_UPS_DUE = "follow_ups_due"
-FOLLOW_UPS_COMPLETED = "follow_ups_completed"
-TRAINING_SESSIONS = "training_sessions"
+Increment = tuple[str, str]
+"""(metric, day): one more of `metric` on `day`."""
+
+PEOPLE_PERIODS = ("all", "month")
+"""Periods for which unique people are counted per dimension value (plus `year` statewide):
+a distinct count cannot be summed over sub-periods, so each period kind has its own claims."""
+
+REFERRAL_DIMENSIONS = ("source", "court_type", "need", "county", "cmhc", "liaison", "agency")
 
 
 @dataclass(frozen=True)
-class FactWrite:
-    collection: str
-    key: str
-    fields: dict[str, Any]
-    revision: int | None = None
-    """Set for facts that later events replace (training rosters): the higher revision wins."""
+class Effects:
+    always: list[Increment] = field(default_factory=list)
+    claimed: list[tuple[str, list[Increment]]] = field(default_factory=list)
 
 
-def month_of(event_time: Any) -> str:
-    return f"{event_time.year:04d}-{event_time.month:02d}"
+def day_of(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d")
 
 
-def project_referral_created(event: ReferralCreatedV1) -> list[FactWrite]:
-    return [
-        FactWrite(
-            REFERRALS,
-            str(event.referral_id),
-            {
-                "person_id": event.person_id,
-                "source": event.source.value,
-                "court_type": event.court_type.value if event.court_type else None,
-                "primary_need": event.primary_need.value,
-                "county_fips": event.county_fips,
-                "cmhc_id": event.cmhc_id,
-                "liaison_id": event.liaison_id,
-                "agency_id": event.agency_id,
-                "referred_at": event.referred_at,
-                "month": month_of(event.referred_at),
-                "repeat_involvement": event.repeat_involvement,
-            },
-        )
+def period_keys(day: str) -> dict[str, str]:
+    """The calendar periods a day belongs to, by kind."""
+    return {"all": "all", "year": day[:4], "month": day[:7]}
+
+
+def _people_claims(
+    person: str, dims: Iterable[tuple[str, str]], day: str
+) -> list[tuple[str, list[Increment]]]:
+    periods = period_keys(day)
+    claims: list[tuple[str, list[Increment]]] = []
+    for kind in (*PEOPLE_PERIODS, "year"):
+        claims.append((f"p|{person}||{periods[kind]}", [(f"people@{kind}", day)]))
+    for dim, value in dims:
+        for kind in PEOPLE_PERIODS:
+            claims.append(
+                (
+                    f"p|{person}|{dim}={value}|{periods[kind]}",
+                    [(f"people|{dim}={value}@{kind}", day)],
+                )
+            )
+    return claims
+
+
+def project_referral_created(event: ReferralCreatedV1) -> Effects:
+    day = day_of(event.referred_at)
+    dims = [
+        ("source", event.source.value),
+        ("need", event.primary_need.value),
+        ("county", event.county_fips),
+        ("cmhc", event.cmhc_id),
+        ("liaison", event.liaison_id),
+        ("agency", event.agency_id),
     ]
+    if event.court_type is not None:
+        dims.append(("court_type", event.court_type.value))
+    always = [("referrals", day)] + [(f"referrals|{d}={v}", day) for d, v in dims]
+    # County cross-tabs: the dashboard filters the brochure's picture by county.
+    county = f"referrals|county={event.county_fips}"
+    always += [(f"{county}|source={event.source.value}", day)]
+    always += [(f"{county}|need={event.primary_need.value}", day)]
+    claims = _people_claims(event.person_id, dims, day)
+    if event.repeat_involvement:
+        always.append(("referrals|repeat", day))
+        periods = period_keys(day)
+        claims += [
+            (f"p|{event.person_id}|repeat|{periods[kind]}", [(f"people|repeat@{kind}", day)])
+            for kind in PEOPLE_PERIODS
+        ]
+    return Effects(always, claims)
 
 
-def project_referral_status_changed(event: ReferralStatusChangedV1) -> list[FactWrite]:
-    return [
-        FactWrite(
-            STATUS_CHANGES,
-            f"{event.referral_id}:{event.sequence}",
-            {
-                "referral_id": str(event.referral_id),
-                "to_status": event.to_status.value,
-                "changed_at": event.changed_at,
-                "referred_at": event.referred_at,
-                "cmhc_id": event.cmhc_id,
-            },
-        )
-    ]
+def project_referral_status_changed(event: ReferralStatusChangedV1) -> Effects:
+    """The funnel counts referrals that ever reached a status, once each, on their referral day."""
+    day = day_of(event.referred_at)
+    status = event.to_status.value
+    return Effects(
+        [(f"status_changes|to={status}", day)],
+        [(f"s|{event.referral_id}|{status}", [(f"funnel|{status}", day)])],
+    )
 
 
-def project_follow_up_scheduled(event: FollowUpScheduledV1) -> list[FactWrite]:
-    return [
-        FactWrite(
-            FOLLOW_UPS_SCHEDULED,
-            str(event.follow_up_id),
-            {
-                "referral_id": str(event.referral_id),
-                "due_at": event.due_at,
-                "referred_at": event.referred_at,
-            },
-        )
-    ]
+def project_referral_contact_attempted(event: ReferralContactAttemptedV1) -> Effects:
+    """The first reached contact of a referral counts it as contacted and records the days it
+    took; a referral's attempts share one partition, so the first applied is the earliest."""
+    day = day_of(event.referred_at)
+    always = [("contacts|attempts", day), (f"contacts|place={event.place.value}", day)]
+    if not event.reached:
+        return Effects(always)
+    days = max(0, (event.attempted_at - event.referred_at).days)
+    first = [("funnel|contacted", day), (f"first_contact_days={days}", day)]
+    return Effects(always, [(f"c|{event.referral_id}", first)])
 
 
-def project_follow_up_due(event: FollowUpDueV1) -> list[FactWrite]:
-    return [
-        FactWrite(
-            FOLLOW_UPS_DUE,
-            str(event.follow_up_id),
-            {
-                "referral_id": str(event.referral_id),
-                "due_at": event.due_at,
-                "referred_at": event.referred_at,
-            },
-        )
-    ]
+def project_referral_reassigned(event: ReferralReassignedV1) -> Effects:
+    return Effects([("referrals|reassigned", day_of(event.reassigned_at))])
 
 
-def project_follow_up_completed(event: FollowUpCompletedV1) -> list[FactWrite]:
-    return [
-        FactWrite(
-            FOLLOW_UPS_COMPLETED,
-            str(event.follow_up_id),
-            {
-                "referral_id": str(event.referral_id),
-                "outcome": event.outcome.value,
-                "overdue": event.overdue,
-                "completed_at": event.completed_at,
-                "referred_at": event.referred_at,
-            },
-        )
-    ]
+def project_follow_up(event: IntegrationEvent) -> Effects:
+    """Follow-ups count on the day their referral was received, like the referrals they serve."""
+    assert isinstance(
+        event,
+        FollowUpScheduledV1
+        | FollowUpDueV1
+        | FollowUpOverdueV1
+        | FollowUpCompletedV1
+        | FollowUpCancelledV1,
+    )
+    day = day_of(event.referred_at)
+    match event:
+        case FollowUpScheduledV1():
+            return Effects([("follow_ups|scheduled", day), (f"follow_ups|kind={event.kind}", day)])
+        case FollowUpDueV1():
+            return Effects([("follow_ups|due", day)])
+        case FollowUpOverdueV1():
+            return Effects([("follow_ups|overdue", day)])
+        case FollowUpCompletedV1():
+            always = [
+                ("follow_ups|completed", day),
+                (f"follow_ups|outcome={event.outcome.value}", day),
+            ]
+            if event.overdue:
+                always.append(("follow_ups|completed_late", day))
+            return Effects(always)
+        case FollowUpCancelledV1():
+            return Effects(
+                [("follow_ups|cancelled", day), (f"follow_ups|cancelled={event.reason}", day)]
+            )
+    raise TypeError(type(event).__name__)  # pragma: no cover
 
 
-def project_training_completed(event: TrainingCompletedV1) -> list[FactWrite]:
-    return [
-        FactWrite(
-            TRAINING_SESSIONS,
-            str(event.session_id),
-            {
-                "course_id": event.course_id,
-                "county_fips": event.county_fips,
-                "host_agency_id": event.host_agency_id,
-                "held_on": event.held_on.isoformat(),
-                # A datetime as well, so one time window filters referrals and trainings alike.
-                "held_at": datetime(
-                    event.held_on.year, event.held_on.month, event.held_on.day, tzinfo=UTC
-                ),
-                "month": event.held_on.isoformat()[:7],
-                "officer_ids": list(event.officer_ids),
-                "officer_agency_ids": list(event.officer_agency_ids),
-                "credit_hours": event.credit_hours,
-            },
-            revision=event.revision,
-        )
-    ]
-
-
-def project(event: IntegrationEvent) -> list[FactWrite]:
+def project(event: IntegrationEvent) -> Effects:
     match event:
         case ReferralCreatedV1():
             return project_referral_created(event)
         case ReferralStatusChangedV1():
             return project_referral_status_changed(event)
-        case FollowUpScheduledV1():
-            return project_follow_up_scheduled(event)
-        case FollowUpDueV1():
-            return project_follow_up_due(event)
-        case FollowUpCompletedV1():
-            return project_follow_up_completed(event)
-        case TrainingCompletedV1():
-            return project_training_completed(event)
-    raise TypeError(f"no projection for {type(event).__name__}")
+        case ReferralContactAttemptedV1():
+            return project_referral_contact_attempted(event)
+        case ReferralReassignedV1():
+            return project_referral_reassigned(event)
+        case (
+            FollowUpScheduledV1()
+            | FollowUpDueV1()
+            | FollowUpOverdueV1()
+            | FollowUpCompletedV1()
+            | FollowUpCancelledV1()
+        ):
+            return project_follow_up(event)
+    raise TypeError(f"no counter projection for {type(event).__name__}")
 
 
-PROJECTED_EVENTS: tuple[type[IntegrationEvent], ...] = (
+@dataclass(frozen=True)
+class TrainingFact:
+    """A training session as its latest revision says; rosters are replaced, not merged."""
+
+    session_id: str
+    revision: int
+    course_id: str
+    county_fips: str
+    host_agency_id: str
+    held_on: str
+    officer_ids: tuple[str, ...]
+    officer_agency_ids: tuple[str, ...]
+
+
+def training_fact(event: TrainingCompletedV1) -> TrainingFact:
+    return TrainingFact(
+        str(event.session_id),
+        event.revision,
+        event.course_id,
+        event.county_fips,
+        event.host_agency_id,
+        event.held_on.isoformat(),
+        tuple(event.officer_ids),
+        tuple(event.officer_agency_ids),
+    )
+
+
+COUNTED_EVENTS: tuple[type[IntegrationEvent], ...] = (
     ReferralCreatedV1,
     ReferralStatusChangedV1,
+    ReferralContactAttemptedV1,
+    ReferralReassignedV1,
     FollowUpScheduledV1,
     FollowUpDueV1,
+    FollowUpOverdueV1,
     FollowUpCompletedV1,
-    TrainingCompletedV1,
+    FollowUpCancelledV1,
 )
+PROJECTED_EVENTS: tuple[type[IntegrationEvent], ...] = (*COUNTED_EVENTS, TrainingCompletedV1)

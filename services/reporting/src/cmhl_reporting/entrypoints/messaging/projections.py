@@ -1,6 +1,7 @@
 """Thin subscribers: one consumer group per projected topic, batches applied in bulk.
 
-Offsets are committed only after the handler returns, i.e. after the facts are written."""
+Offsets are committed only after the handler returns, i.e. after the views' segment is written;
+a crash in between replays the batch, and the segment chain skips what was applied."""
 
 from faststream.kafka import KafkaRouter
 

@@ -1,0 +1,36 @@
+"""Helpers of the reporting integration tests: send a stream, read the views like the API."""
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pymongo import AsyncMongoClient
+
+from cmhl_contracts import IntegrationEvent
+from cmhl_reporting.adapters.mongo import MongoViewReader
+from cmhl_reporting.application.queries import MetricsQueries
+from cmhl_reporting.domain.window import parse_period
+from cmhl_servicekit.testing import KafkaProbe
+
+from ..conftest import comparable
+
+
+async def send_all(probe: KafkaProbe, events: list[IntegrationEvent]) -> None:
+    for event in events:
+        await probe.send(
+            type(event).topic(), event.model_dump_json().encode(), key=event.kafka_key()
+        )
+
+
+@contextlib.asynccontextmanager
+async def views(mongo_uri: str, database: str) -> AsyncIterator[MetricsQueries]:
+    """The views of a database as the API reads them, without suppression."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    try:
+        yield MetricsQueries(MongoViewReader(client[database], min_interval=0))
+    finally:
+        await client.close()
+
+
+async def month_view(queries: MetricsQueries, month: str) -> dict[str, Any]:
+    return comparable(await queries.raw_statewide(parse_period(month)))
