@@ -98,6 +98,9 @@ def deploy_check(pytestconfig: pytest.Config) -> Path:
         pytest.fail(f"go build of deploy/checks failed:\n{result.stderr[-4000:]}", False)
     partial.replace(binary)  # atomic: a parallel session never runs a half-written binary
     say(f"built in {time.monotonic() - started:.0f} s")
+    for stale in CACHE.glob("deploy-checks-*"):  # builds of earlier sources, ~30 MB each
+        if stale != binary.parent:
+            shutil.rmtree(stale, ignore_errors=True)
     return binary
 
 
