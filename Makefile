@@ -7,6 +7,8 @@ TEST_STATE := deploy/local/state-test
 STACK := $(UV) run --frozen python deploy/local/stack.py
 DEMO_REFERRALS ?= 300
 DEMO_TRAININGS ?= 20
+# Every test but the heavy fault scenarios (several JVMs), which `make faults` runs.
+PYTEST_ARGS ?= -m 'not heavy'
 
 .PHONY: help install up demo down status test test-only lint fmt faults bench
 
@@ -16,6 +18,7 @@ help:
 	@echo "make down    stop what make up started"
 	@echo "make demo    load the brochure's full history (43,431 referrals, 836 trainings)"
 	@echo "make lint    ruff, mypy --strict, import-linter"
+	@echo "make faults  the fault suite at full size: kills, floods, a three-broker cluster"
 
 $(UV):
 	@echo "[make] installing uv $(UV_VERSION) from PyPI"
@@ -56,3 +59,7 @@ fmt:
 # A fresh stack on free ports for every run, stopped whatever the outcome.
 test: install lint
 	@bash deploy/local/run-tests.sh "$(TEST_STATE)" $(PYTEST_ARGS)
+
+# The fault suite at the issue's full sizes, the three-broker cluster included (~10 minutes).
+faults: install
+	@CMHL_FAULTS_FULL=1 bash deploy/local/run-tests.sh "$(TEST_STATE)" -s tests/faults

@@ -9,6 +9,7 @@ import asyncio
 import random
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -25,11 +26,12 @@ from cmhl_contracts import (
 )
 from cmhl_contracts.counties import MISSOURI_COUNTIES
 from cmhl_servicekit.auth import Role
-from cmhl_servicekit.testing import bearer
+from cmhl_servicekit.testing import KafkaProbe, bearer, eventually
 
 SOURCES = ["municipal_police"] * 76 + ["sheriff"] * 11 + ["court"] * 10 + ["other"] * 3
 NEEDS = ["threat_to_self_or_others"] * 43 + ["behavioral_needs"] * 39 + ["substance_use"] * 18
 ANALYST = bearer("fault-checker", Role.METRICS_CONSUMER)
+LIAISON = bearer("liaison-01", Role.LIAISON, cmhc_id="cmhc-01")
 
 
 @dataclass(frozen=True)
@@ -222,3 +224,88 @@ async def published(client: AsyncClient, truth: GroundTruth) -> dict[str, Any]:
 
 async def matches(client: AsyncClient, truth: GroundTruth) -> bool:
     return await published(client, truth) == truth.expected()
+
+
+def body(n: int, referred_at: datetime) -> dict[str, Any]:
+    return {
+        "agency": {"agency_id": "stl-pd", "source": "municipal_police"},
+        "county_fips": "29510",
+        "primary_need": "behavioral_needs",
+        "person_location": "community",
+        "person": {"given_name": f"Test{n}", "family_name": "Outage", "birth_date": "1990-01-01"},
+        "referred_at": referred_at.isoformat(),
+    }
+
+
+async def post_at_fixed_rate(
+    client: AsyncClient,
+    window_start: datetime,
+    rate: int,
+    seconds: int,
+    on_tick: Mapping[int, Callable[[], Awaitable[None]]],
+) -> list[tuple[int, str | None]]:
+    """Open loop: request n starts at n/rate seconds whatever earlier answers took (a closed loop
+    would slow down with the server and hide the queueing); `on_tick[n]` runs just before
+    request n. Referral n is referred at window_start + n seconds. Returns (status, id)s."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+
+    async def one(n: int) -> tuple[int, str | None]:
+        referred_at = window_start + timedelta(seconds=n)
+        answer = await client.post("/api/v1/referrals", json=body(n, referred_at), headers=LIAISON)
+        referral_id = answer.json().get("referral_id") if answer.status_code == 201 else None
+        return answer.status_code, referral_id
+
+    tasks = []
+    for n in range(rate * seconds):
+        await asyncio.sleep(max(0.0, began + n / rate - loop.time()))
+        if n in on_tick:
+            await on_tick[n]()
+        tasks.append(asyncio.create_task(one(n)))
+    return await asyncio.gather(*tasks)
+
+
+async def verify_answered_referrals(
+    answers: list[tuple[int, str | None]],
+    referrals: AsyncClient,
+    metrics: AsyncClient,
+    bootstrap: str,
+    window_start: datetime,
+) -> tuple[set[str], int]:
+    """The guarantees under a broker fault: only 201 or an honest 503, never a 500; every 201
+    is stored, published once as an event (repeats share its id) and counted by reporting.
+    Returns the created referral ids and how many records carried them."""
+    statuses = Counter(status for status, _ in answers)
+    assert set(statuses) <= {201, 503}, statuses
+    created = {referral_id for status, referral_id in answers if status == 201 and referral_id}
+    for referral_id in created:
+        stored = await referrals.get(f"/api/v1/referrals/{referral_id}", headers=LIAISON)
+        assert stored.status_code == 200, referral_id
+    probe = KafkaProbe(bootstrap)
+    await probe.start()
+    try:
+        keys = {r.encode() for r in created}
+        records = await probe.collect(
+            [ReferralCreatedV1.topic()],
+            lambda r: r.key in keys,
+            expect=len(created),
+            timeout=300,
+            settle=2.0,
+        )
+    finally:
+        await probe.stop()
+    published = {str(ReferralCreatedV1.model_validate_json(r.value).referral_id) for r in records}
+    assert published == created  # every answered referral, and none other
+    window = {
+        "start": window_start.isoformat(),
+        "end": (window_start + timedelta(days=1)).isoformat(),
+    }
+
+    async def counted() -> bool:
+        answer = await metrics.get("/api/v1/metrics/statewide", params=window, headers=ANALYST)
+        return bool(
+            answer.status_code == 200 and _pick(answer.json(), "referrals.total") == len(created)
+        )
+
+    await eventually(counted, timeout=300, interval=1.0)
+    return created, len(records)
