@@ -1,7 +1,11 @@
 """Helpers of the reporting integration tests: send a stream, read the views like the API."""
 
 import contextlib
+import json
+import os
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from pymongo import AsyncMongoClient
@@ -34,3 +38,18 @@ async def views(mongo_uri: str, database: str) -> AsyncIterator[MetricsQueries]:
 
 async def month_view(queries: MetricsQueries, month: str) -> dict[str, Any]:
     return comparable(await queries.raw_statewide(parse_period(month)))
+
+
+def save_figures(name: str, figures: dict[str, Any]) -> Path:
+    """Writes a run's figures to $CMHL_TEST_ARTIFACTS (or a temp dir), never into the repo."""
+    folder = Path(os.environ.get("CMHL_TEST_ARTIFACTS") or tempfile.mkdtemp(prefix="cmhl-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(figures, indent=2))
+    return path
+
+
+def artifacts() -> Path:
+    folder = Path(os.environ.get("CMHL_TEST_ARTIFACTS") or tempfile.mkdtemp(prefix="cmhl-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
