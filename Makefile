@@ -63,3 +63,7 @@ test: install lint
 # The fault suite at the issue's full sizes, the three-broker cluster included (~10 minutes).
 faults: install
 	@CMHL_FAULTS_FULL=1 bash deploy/local/run-tests.sh "$(TEST_STATE)" -s tests/faults
+
+# Every benchmark on a stack of its own, sized for a 2-core machine (< 15 min); see docs/benchmarks.md.
+bench: install
+	@bash bench/run.sh

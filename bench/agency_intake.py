@@ -1,0 +1,171 @@
+"""Agency intake: AgencyReferralSubmittedV1 events (10% of them resent duplicates) on the agency
+topic, until every distinct one has come out as referral-created.
+
+    python -m bench.agency_intake [--events 2000] [--profile]
+
+Agency systems retry, so every tenth record repeats an earlier one byte for byte (same event id
+and agency reference); the service must publish one referral-created per distinct submission.
+The clock runs from the first send to the last distinct referral-created seen on its topic."""
+
+import argparse
+import asyncio
+import json
+import random
+import time
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from bench.common import (
+    COUNTIES,
+    LOCATIONS,
+    NEEDS,
+    TMP,
+    Sampler,
+    committed_by_prefix,
+    end_offsets,
+    remaining,
+    run_id,
+    say,
+    stack_up,
+    start_profile,
+    summarize_profile,
+    write_result,
+)
+from cmhl_contracts import AgencyReferralSubmittedV1, ReferralCreatedV1
+
+INTAKE_GROUP = "cmhl.referral.agency-intake"
+
+
+def submissions(count: int, run: str) -> list[bytes]:
+    """`count` records: 90% distinct submissions, 10% resends of an earlier one."""
+    rng = random.Random(11)
+    now = datetime.now(UTC)
+    distinct = count - count // 10
+    records: list[bytes] = []
+    for n in range(distinct):
+        reference = f"bench-{run}-{n}"
+        event = AgencyReferralSubmittedV1.create(
+            about=("bench-pd", reference),
+            producer="bench",
+            correlation_id=reference,
+            agency={"agency_id": "bench-pd", "source": "municipal_police"},
+            agency_reference=reference,
+            county_fips=rng.choice(COUNTIES),
+            primary_need=rng.choice(NEEDS),
+            person_location=rng.choice(LOCATIONS),
+            person={
+                "given_name": "Bench",
+                "family_name": f"Intake{run}{n % (distinct * 5 // 6 or 1)}",
+                "birth_date": date(1970, 1, 1) + timedelta(days=n % 9000),
+            },
+            referred_at=now - timedelta(minutes=rng.randrange(60 * 24 * 30)),
+        )
+        records.append(event.model_dump_json().encode())
+        if n % 9 == 8 and len(records) < count:
+            records.append(records[rng.randrange(len(records))])
+    while len(records) < count:
+        records.append(records[rng.randrange(distinct)])
+    return records
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    stack = stack_up()
+    run = run_id()
+    records = submissions(args.events, run)
+    distinct = len({json.loads(r)["event_id"] for r in records})
+    created_topic = ReferralCreatedV1.topic()
+    start_offsets = await end_offsets(stack.kafka, [created_topic])
+    consumer = AIOKafkaConsumer(bootstrap_servers=stack.kafka, enable_auto_commit=False)
+    await consumer.start()
+    consumer.assign(list(start_offsets))
+    for tp, offset in start_offsets.items():
+        consumer.seek(tp, offset)
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka, acks="all", enable_idempotence=True)
+    await producer.start()
+    profile_out = TMP / f"cmhl-bench-agency-{run}.pyspy"
+    seen: set[str] = set()
+    marker = f'"bench-{run}-'.encode()
+    with Sampler(stack.pids) as sampler:
+        started = time.monotonic()
+        profiler = (
+            start_profile(stack.pids["referral"], args.profile_seconds, profile_out)
+            if args.profile
+            else None
+        )
+        futures = [
+            await producer.send(
+                AgencyReferralSubmittedV1.topic(),
+                record,
+                key=f"bench-pd:{json.loads(record)['agency_reference']}".encode(),
+            )
+            for record in records
+        ]
+        await asyncio.gather(*futures)
+        sent_s = time.monotonic() - started
+        say(f"sent {len(records):,} records ({distinct:,} distinct) in {sent_s:.1f}s")
+        last_report = time.monotonic()
+        while len(seen) < distinct and time.monotonic() - started < args.timeout:
+            batch = await consumer.getmany(timeout_ms=500)
+            for messages in batch.values():
+                for message in messages:
+                    if message.value and marker in message.value:
+                        seen.add(json.loads(message.value)["referral_id"])
+            if time.monotonic() - last_report > 15:
+                last_report = time.monotonic()
+                say(f"  {len(seen):,}/{distinct:,} referral-created")
+        elapsed = time.monotonic() - started
+        await producer.stop()
+        await consumer.stop()
+        all_committed_s = await wait_intake_committed(stack.kafka, started, timeout=60)
+        if profiler:
+            profiler.wait(args.profile_seconds + 30)
+    figures: dict[str, Any] = {
+        "records": len(records),
+        "distinct": distinct,
+        "referral_created": len(seen),
+        "complete": len(seen) == distinct,
+        "seconds": round(elapsed, 1),
+        "records_per_s": round(len(records) / elapsed, 1),
+        "referrals_created_per_s": round(len(seen) / elapsed, 1),
+        "send_seconds": round(sent_s, 2),
+        "intake_group_committed_after_s": all_committed_s,
+        "resources": sampler.summary(),
+        "goal": "2,000 events/s",
+    }
+    if profiler:
+        figures["profile_referral"] = summarize_profile(profile_out)
+    return figures
+
+
+async def wait_intake_committed(bootstrap: str, started: float, timeout: float) -> float | None:
+    """Seconds from the first send until the intake group has committed every record."""
+    targets = await end_offsets(bootstrap, [AgencyReferralSubmittedV1.topic()])
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if remaining(targets, await committed_by_prefix(admin, INTAKE_GROUP)) == 0:
+                return round(time.monotonic() - started, 1)
+            await asyncio.sleep(0.5)
+        return None
+    finally:
+        await admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--profile", action="store_true", help="py-spy the referral service")
+    parser.add_argument("--profile-seconds", type=int, default=20)
+    args = parser.parse_args()
+    started = time.monotonic()
+    write_result("agency_intake", asyncio.run(measure(args)), started)
+
+
+if __name__ == "__main__":
+    main()
