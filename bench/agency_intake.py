@@ -26,12 +26,15 @@ from bench.common import (
     Sampler,
     committed_by_prefix,
     end_offsets,
+    load_stack,
     remaining,
     run_id,
     say,
     stack_up,
     start_profile,
+    stop_others,
     summarize_profile,
+    wait_quiet,
     write_result,
 )
 from cmhl_contracts import AgencyReferralSubmittedV1, ReferralCreatedV1
@@ -73,6 +76,10 @@ def submissions(count: int, run: str) -> list[bytes]:
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     stack = stack_up()
+    if args.isolated:
+        stop_others(stack, keep="referral")
+        stack = load_stack()
+    wait_quiet(stack)
     run = run_id()
     records = submissions(args.events, run)
     distinct = len({json.loads(r)["event_id"] for r in records})
@@ -133,6 +140,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "send_seconds": round(sent_s, 2),
         "intake_group_committed_after_s": all_committed_s,
         "resources": sampler.summary(),
+        "isolated": args.isolated,
         "goal": "2,000 events/s",
     }
     if profiler:
@@ -162,9 +170,15 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--profile", action="store_true", help="py-spy the referral service")
     parser.add_argument("--profile-seconds", type=int, default=20)
+    parser.add_argument(
+        "--isolated",
+        action="store_true",
+        help="stop the other services first (writes agency_intake_isolated.json)",
+    )
     args = parser.parse_args()
     started = time.monotonic()
-    write_result("agency_intake", asyncio.run(measure(args)), started)
+    name = "agency_intake_isolated" if args.isolated else "agency_intake"
+    write_result(name, asyncio.run(measure(args)), started)
 
 
 if __name__ == "__main__":

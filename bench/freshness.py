@@ -13,23 +13,28 @@ reworked: `counted_in_window` is the only function that knows its shape."""
 import argparse
 import asyncio
 import contextlib
+import json
 import random
 import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
+from aiokafka import AIOKafkaConsumer
 
 from bench.common import (
     Sampler,
+    end_offsets,
     latency_summary_ms,
     open_loop,
     referral_body,
     run_id,
     say,
     stack_up,
+    wait_quiet,
     write_result,
 )
+from cmhl_contracts import ReferralCreatedV1
 from cmhl_servicekit.auth import Role
 
 WARM_UP = 12  # past small-cell suppression (counts 1-10 are hidden) before measuring
@@ -44,11 +49,14 @@ async def counted_in_window(client: httpx.AsyncClient, token: str, day: date) ->
         (f"{day.isoformat()}T00:00:00Z", f"{end.isoformat()}T00:00:00Z"),
         (day.isoformat(), end.isoformat()),
     ):
-        response = await client.get(
-            "/api/v1/metrics/statewide",
-            params={"start": start_text, "end": end_text},
-            headers=headers,
-        )
+        try:
+            response = await client.get(
+                "/api/v1/metrics/statewide",
+                params={"start": start_text, "end": end_text},
+                headers=headers,
+            )
+        except httpx.HTTPError:
+            return None
         if response.status_code == 422:
             continue  # the other window format
         if response.status_code != 200:
@@ -58,6 +66,32 @@ async def counted_in_window(client: httpx.AsyncClient, token: str, day: date) ->
             total = total.get("value", total.get("count"))
         return total if isinstance(total, int) else None
     return None
+
+
+async def watch_published(
+    bootstrap: str, run: str, seen: dict[int, float], stop: asyncio.Event
+) -> None:
+    """When each of this run's referral-created events reaches Kafka (the outbox relay's part),
+    matched by the correlation id the benchmark sent with the request."""
+    topic = ReferralCreatedV1.topic()
+    start = await end_offsets(bootstrap, [topic])
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(list(start))
+        for tp, offset in start.items():
+            consumer.seek(tp, offset)
+        marker = f'"bench-{run}-'.encode()
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=200)
+            now = time.monotonic()
+            for messages in batch.values():
+                for message in messages:
+                    if message.value and marker in message.value:
+                        correlation = json.loads(message.value)["correlation_id"]
+                        seen.setdefault(int(correlation.rsplit("-", 1)[1]), now)
+    finally:
+        await consumer.stop()
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -72,10 +106,13 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     polls: list[tuple[float, int]] = []
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
     async with (
-        httpx.AsyncClient(base_url=stack.url("referral"), timeout=10, limits=limits) as api,
-        httpx.AsyncClient(base_url=stack.url("reporting"), timeout=10) as reporting,
+        httpx.AsyncClient(base_url=stack.url("referral"), timeout=30, limits=limits) as api,
+        httpx.AsyncClient(base_url=stack.url("reporting"), timeout=30) as reporting,
     ):
-        baseline = await counted_in_window(reporting, metrics, day) or 0
+        wait_quiet(stack)
+        baseline = None
+        while baseline is None:
+            baseline = await counted_in_window(reporting, metrics, day)
 
         def body(n: int) -> dict[str, Any]:
             return referral_body(run, n, day_start + timedelta(seconds=n))
@@ -104,11 +141,21 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                         all_counted.set()
                 await asyncio.sleep(0.25)
 
+        published: dict[int, float] = {}
+        watcher = asyncio.create_task(watch_published(stack.kafka, run, published, stop))
+        await asyncio.sleep(1.0)  # the watcher is assigned and positioned before the load
         with Sampler(stack.pids) as sampler:
             poller = asyncio.create_task(poll())
             say(f"{args.rate:g} referrals/s offered for {args.duration:g}s; window {day}")
             result = await open_loop(
-                api, "/api/v1/referrals", args.rate, args.duration, body, headers
+                api,
+                "/api/v1/referrals",
+                args.rate,
+                args.duration,
+                body,
+                headers,
+                headers_for=lambda n: {"X-Correlation-ID": f"bench-{run}-{n}"},
+                drain_timeout=30,
             )
             expected = len(result.completions)
             target.append(expected)
@@ -116,6 +163,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.wait_for(all_counted.wait(), args.settle)
             stop.set()
             await poller
+            await watcher
     answered = sorted(t for t, _ in result.completions)
     freshness: list[float] = []
     poll_index = 0
@@ -125,6 +173,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         if poll_index == len(polls):
             break
         freshness.append(max(0.0, polls[poll_index][0] - t201))
+    answered_at = {n: t for t, n in result.completions}
+    to_kafka = [published[n] - t for n, t in answered_at.items() if n in published]
     return {
         "offered_per_s": args.rate,
         "duration_s": args.duration,
@@ -136,6 +186,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "counted": len(freshness),
         "not_counted_in_time": expected - len(freshness),
         "freshness_ms": latency_summary_ms(freshness),
+        "201_to_referral_created_on_kafka_ms": latency_summary_ms(to_kafka),
+        "window_total_at_end": polls[-1][1] if polls else None,
         "polls": len(polls),
         "mean_poll_interval_ms": (
             round(1000 * (polls[-1][0] - polls[0][0]) / (len(polls) - 1))

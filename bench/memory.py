@@ -14,6 +14,7 @@ from bench.common import RESULTS, say, write_result
 SOURCES = {
     "referral_api": ["resources"],
     "agency_intake": ["resources"],
+    "agency_intake_isolated": ["resources"],
     "freshness": ["resources"],
     "catchup": ["resources_service", "resources_naive"],
 }

@@ -29,6 +29,7 @@ from bench.common import (
     start_profile,
     summarize_profile,
     wait_idle,
+    wait_quiet,
     write_result,
 )
 from cmhl_servicekit.auth import Role
@@ -39,6 +40,7 @@ GOAL_P99_MS = 250.0
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     stack = stack_up()
+    wait_quiet(stack)
     run_tag = run_id()
     referral_pid = stack.pids["referral"]
     headers = {"Authorization": f"Bearer {stack.token('liaison-01', Role.LIAISON, 'cmhc-01')}"}

@@ -159,6 +159,17 @@ def rows() -> list[tuple[str, str, str, str, str]]:
             ("3 agency intake", records, rate, "2,000 events/s", load_avg(res)),
             ("3 agency intake", "CPU share: referral / FerretDB / Kafka", cpu, "", load_avg(res)),
         ]
+    alone = load("agency_intake_isolated")
+    if alone:
+        res = alone.get("resources")
+        rate = (
+            f"{fmt(alone['records_per_s'])} records/s; "
+            f"{fmt(alone['referrals_created_per_s'])} referral-created/s; "
+            f"complete: {alone['complete']}; CPU share referral / FerretDB / Kafka: "
+            f"{share(res, 'referral')} / {share(res, 'ferretdb')} / {share(res, 'kafka')}"
+        )
+        label = f"{fmt(alone['records'])} records, the other services stopped (baseline)"
+        out.append(("3 agency intake", label, rate, "", load_avg(res)))
     fresh = load("freshness")
     if fresh:
         f_ms = fresh["freshness_ms"]
@@ -176,7 +187,16 @@ def rows() -> list[tuple[str, str, str, str, str]]:
             f"({fmt(fresh['counted'])} counted, {fmt(fresh['not_counted_in_time'])} not in time; "
             f"polled every {fmt(fresh.get('mean_poll_interval_ms'))} ms)"
         )
+        k_ms = fresh.get("201_to_referral_created_on_kafka_ms") or {}
+        kafka = " / ".join(f"{q} {fmt(k_ms.get(q))}" for q in ("p50", "p95", "p99")) + " ms"
         out += [
+            (
+                "4 freshness",
+                "of which 201 → referral-created on Kafka (outbox relay)",
+                kafka,
+                "",
+                load_avg(res),
+            ),
             ("4 freshness", offered, created, "", load_avg(res)),
             (
                 "4 freshness",

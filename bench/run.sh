@@ -28,19 +28,23 @@ started=$(date +%s)
 echo "[bench] commit $CMHL_BENCH_COMMIT; stack in $CMHL_BENCH_STATE"
 "${STACK[@]}" up --services --free-ports --state-dir "$CMHL_BENCH_STATE"
 
+failed=()
+run() { "${PY[@]}" -m "bench.$1" "${@:2}" || failed+=("$1"); }
 if [[ -n "${BENCH_QUICK:-}" ]]; then
-  "${PY[@]}" -m bench.referral_api --rates 5,10,20 --duration 5
-  "${PY[@]}" -m bench.agency_intake --events 100
-  "${PY[@]}" -m bench.freshness --rate 20 --duration 5
-  "${PY[@]}" -m bench.catchup --events 2000 --naive-events 500
+  run referral_api --rates 5,10,20 --duration 5
+  run agency_intake --events 100
+  run freshness --rate 20 --duration 5
+  run catchup --events 2000 --naive-events 500
 else
-  "${PY[@]}" -m bench.referral_api --rates 10,25,50,100,200,400 --duration 15 --profile
-  "${PY[@]}" -m bench.agency_intake --events 500 --profile
-  "${PY[@]}" -m bench.freshness --rate 100 --duration 15
+  run referral_api --rates 10,25,50,100,200,400 --duration 15 --profile
+  run agency_intake --events 400 --profile
+  run agency_intake --events 200 --isolated
+  run freshness --rate 100 --duration 15
   # Last: it stops the stack's services, and its backlog would keep a restarted follow-up
   # service busy for minutes.
-  "${PY[@]}" -m bench.catchup --events 100000 --naive-events 3000 --profile
+  run catchup --events 100000 --naive-events 3000 --profile
 fi
-"${PY[@]}" -m bench.memory
-"${PY[@]}" -m bench.report --make-seconds $(( $(date +%s) - started ))
+run memory
+run report --make-seconds $(( $(date +%s) - started ))
 echo "[bench] done in $(( $(date +%s) - started )) s"
+[[ ${#failed[@]} -eq 0 ]] || { echo "[bench] FAILED: ${failed[*]}"; exit 1; }
