@@ -86,8 +86,9 @@ async def test_due_events_survive_kills_and_two_replicas(
             [FollowUpDueV1.topic()],
             lambda r: r.key in keys,
             expect=REFERRALS,
-            timeout=120,
+            timeout=180,
             settle=3,
+            distinct=lambda r: dict(r.headers).get("event-id"),  # repeats share the id
         )
         waited = time.monotonic() - began
         logs = first.log_tail() + "\n" + second.log_tail()

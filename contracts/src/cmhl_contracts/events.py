@@ -183,8 +183,7 @@ class _FollowUpEvent(IntegrationEvent):
 
 
 class FollowUpScheduledV1(_FollowUpEvent):
-    """A follow-up with a referred person was scheduled (again, to a new liaison, after a
-    reassignment)."""
+    """A follow-up with a referred person was scheduled."""
 
     person_id: PseudonymousId
     kind: FollowUpKind
@@ -206,6 +205,13 @@ class FollowUpCompletedV1(_FollowUpEvent):
     outcome: FollowUpOutcome
     completed_at: UtcDatetime
     overdue: bool = Field(description="Recorded after the grace period past its due time")
+
+
+class FollowUpReassignedV1(_FollowUpEvent):
+    """A pending follow-up moved to another liaison (`liaison_id`) with its referral."""
+
+    from_liaison_id: Identifier
+    reassigned_at: UtcDatetime
 
 
 class FollowUpCancelledV1(_FollowUpEvent):
@@ -258,6 +264,7 @@ ALL_EVENTS: Final[tuple[type[IntegrationEvent], ...]] = (
     FollowUpOverdueV1,
     FollowUpCompletedV1,
     FollowUpCancelledV1,
+    FollowUpReassignedV1,
     TrainingCompletedV1,
     *PLACEMENT_EVENTS,
 )

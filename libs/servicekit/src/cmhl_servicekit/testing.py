@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -128,9 +128,11 @@ class KafkaProbe:
         expect: int,
         timeout: float = 30.0,
         settle: float = 0.0,
+        distinct: Callable[["ConsumerRecord[bytes, bytes]"], Hashable] | None = None,
     ) -> list["ConsumerRecord[bytes, bytes]"]:
         """Reads the topics from the beginning until `expect` matching records arrived (then
-        keeps reading `settle` seconds more, to catch unwanted extras) or the timeout passed."""
+        keeps reading `settle` seconds more, to catch unwanted extras) or the timeout passed.
+        With `distinct`, records are counted by that key: repeats of one event count once."""
         consumer = AIOKafkaConsumer(
             *topics,
             bootstrap_servers=self.bootstrap,
@@ -145,7 +147,8 @@ class KafkaProbe:
         settle_until: float | None = None
         try:
             while loop.time() < deadline:
-                if len(found) >= expect and settle_until is None:
+                arrived = len({distinct(r) for r in found}) if distinct else len(found)
+                if arrived >= expect and settle_until is None:
                     settle_until = loop.time() + settle
                 if settle_until is not None and loop.time() >= settle_until:
                     break

@@ -12,9 +12,15 @@ from cmhl_contracts import (
     FollowUpCompletedV1,
     FollowUpDueV1,
     FollowUpOverdueV1,
+    FollowUpReassignedV1,
     FollowUpScheduledV1,
 )
-from cmhl_followup.adapters.mongo import MongoAuditLog, MongoFollowUpRepository, ensure_indexes
+from cmhl_followup.adapters.mongo import (
+    MongoAuditLog,
+    MongoFollowUpRepository,
+    ensure_indexes,
+    upgrade_legacy_timers,
+)
 from cmhl_followup.application.service import FollowUpService
 from cmhl_followup.config import FollowUpSettings
 from cmhl_followup.entrypoints.http.routes import router as http_router
@@ -39,18 +45,16 @@ def build(settings: FollowUpSettings, *, clock: Clock | None = None, **_: Any) -
         FollowUpOverdueV1,
         FollowUpCompletedV1,
         FollowUpCancelledV1,
+        FollowUpReassignedV1,
     ):
         broker.publisher(event.topic(), schema=event, title=event.topic())
     client = make_mongo_client(settings.mongo_uri, f"cmhl-{SERVICE}")
     db = client[settings.mongo_database]
     relay = OutboxRelay(db, kafka_publish(broker.publish))
     repository = MongoFollowUpRepository(db, Outbox(db, relay.wake))
+    grace = timedelta(hours=settings.grace_hours)
     service = FollowUpService(
-        repository,
-        MongoAuditLog(db),
-        clock or SystemClock(),
-        settings.offsets_days,
-        timedelta(hours=settings.grace_hours),
+        repository, MongoAuditLog(db), clock or SystemClock(), settings.offsets_days, grace
     )
     broker.include_router(
         build_router(service, dead_letter_sink(broker), settings.consumer_group_prefix)
@@ -71,6 +75,7 @@ def build(settings: FollowUpSettings, *, clock: Clock | None = None, **_: Any) -
 
     async def prepare_database() -> None:
         await ensure_indexes(db)
+        await upgrade_legacy_timers(db, grace)
 
     runtime = Runtime(
         broker, client, background=[relay.run, due_timer], on_start=[prepare_database]

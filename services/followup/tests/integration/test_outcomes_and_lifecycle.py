@@ -12,6 +12,7 @@ from cmhl_contracts import (
     FollowUpCancelledV1,
     FollowUpCompletedV1,
     FollowUpOverdueV1,
+    FollowUpReassignedV1,
     FollowUpScheduledV1,
     IntegrationEvent,
 )
@@ -152,19 +153,23 @@ async def test_follow_ups_follow_appointments_reassignment_and_closure(
             referral_created(closed_early, REFERRED_AT),
         )
         scheduled = await kafka_probe.collect(
-            [FollowUpScheduledV1.topic()], keyed(moved), expect=8, timeout=60, settle=2.0
+            [FollowUpScheduledV1.topic()], keyed(moved), expect=4, timeout=60, settle=2.0
+        )
+        reassigned_ = await kafka_probe.collect(
+            [FollowUpReassignedV1.topic()], keyed(moved), expect=4, timeout=60, settle=1.0
         )
         cancelled = await kafka_probe.collect(
             [FollowUpCancelledV1.topic()], keyed(closed_early), expect=3, timeout=60, settle=2.0
         )
-    announcements = [FollowUpScheduledV1.model_validate_json(r.value) for r in scheduled]
-    # 3 scheduled checks + the appointment check, each announced to liaison-11, then to liaison-12
-    latest = {e.follow_up_id: e for e in announcements}
-    assert len(latest) == 4
-    assert {e.liaison_id for e in latest.values()} == {"liaison-12"}
-    [check] = [e for e in latest.values() if e.kind == "appointment_check"]
+    # 3 scheduled checks + the appointment check, scheduled once each for liaison-11 (the
+    # referral's liaison when they were planned), then moved once each to liaison-12
+    announced = {FollowUpScheduledV1.model_validate_json(r.value) for r in scheduled}
+    assert len({e.follow_up_id for e in announced}) == len(announced) == 4
+    [check] = [e for e in announced if e.kind == "appointment_check"]
     assert check.due_at == appointment + timedelta(days=1)
-    assert len({e.event_id for e in announcements}) == 8
+    moves = {FollowUpReassignedV1.model_validate_json(r.value) for r in reassigned_}
+    assert {e.follow_up_id for e in moves} == {e.follow_up_id for e in announced}
+    assert {(e.from_liaison_id, e.liaison_id) for e in moves} == {("liaison-11", "liaison-12")}
     reasons = [FollowUpCancelledV1.model_validate_json(r.value).reason for r in cancelled]
     assert reasons == ["referral_closed"] * 3
 

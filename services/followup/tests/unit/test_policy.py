@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from cmhl_followup.domain.policy import (
     State,
     is_due,
-    is_overdue,
     plan_appointment_check,
     plan_follow_ups,
     possible_follow_up_ids,
@@ -40,21 +39,16 @@ def test_due_exactly_at_its_time_never_before() -> None:
     assert is_due(due_at, due_at)
 
 
-def test_overdue_after_the_grace_period() -> None:
-    due_at = REFERRED + timedelta(days=7)
-    grace = timedelta(days=3)
-    assert not is_overdue(due_at, due_at + grace, grace)
-    assert is_overdue(due_at, due_at + grace + timedelta(seconds=1), grace)
-
-
 def test_state_follows_the_clock_until_an_outcome_or_a_cancellation() -> None:
     due_at = REFERRED + timedelta(days=7)
-    grace = timedelta(days=3)
-    assert state_of("scheduled", due_at, due_at - timedelta(seconds=1), grace) == State.SCHEDULED
-    assert state_of("scheduled", due_at, due_at, grace) == State.DUE
-    assert state_of("scheduled", due_at, due_at + grace + timedelta(1), grace) == State.OVERDUE
-    assert state_of("completed", due_at, due_at + timedelta(days=30), grace) == State.COMPLETED
-    assert state_of("cancelled", due_at, due_at, grace) == State.CANCELLED
+    overdue_at = due_at + timedelta(days=3)
+    second = timedelta(seconds=1)
+    assert state_of("scheduled", due_at, overdue_at, due_at - second) == State.SCHEDULED
+    assert state_of("scheduled", due_at, overdue_at, due_at) == State.DUE
+    assert state_of("scheduled", due_at, overdue_at, overdue_at) == State.DUE
+    assert state_of("scheduled", due_at, overdue_at, overdue_at + second) == State.OVERDUE
+    assert state_of("completed", due_at, overdue_at, due_at + timedelta(30)) == State.COMPLETED
+    assert state_of("cancelled", due_at, overdue_at, due_at) == State.CANCELLED
 
 
 def test_appointment_checks_are_the_day_after_and_findable_by_id() -> None:

@@ -12,11 +12,12 @@ from cmhl_contracts import (
     FollowUpCompletedV1,
     FollowUpDueV1,
     FollowUpOverdueV1,
+    FollowUpReassignedV1,
     FollowUpScheduledV1,
     IntegrationEvent,
 )
 from cmhl_contracts.vocabulary import FollowUpOutcome, ReferralStatus
-from cmhl_followup.application.ports import AuditEntry
+from cmhl_followup.application.ports import AuditEntry, FollowUpQuery
 from cmhl_followup.application.service import FollowUpService, NotFound
 from cmhl_followup.domain.policy import OutcomeRefused, State
 from cmhl_servicekit.auth import Principal, Role
@@ -40,7 +41,9 @@ class InMemoryFollowUps:
         self.assignments: dict[str, dict[str, Any]] = {}
         self.events: list[IntegrationEvent] = []
 
-    async def schedule(self, follow_ups: list[tuple[dict[str, Any], FollowUpScheduledV1]]) -> int:
+    async def schedule(
+        self, follow_ups: list[tuple[dict[str, Any], FollowUpScheduledV1]], now: datetime
+    ) -> int:
         created = 0
         for document, event in follow_ups:
             for stage in ("due", "overdue"):
@@ -51,7 +54,7 @@ class InMemoryFollowUps:
                         "follow_up_id": document["_id"],
                         "stage": stage,
                         "fire_at": document[f"{stage}_at"],
-                        "created_at": REFERRED,
+                        "created_at": now,
                     },
                 )
             if document["_id"] not in self.follow_ups:
@@ -107,9 +110,20 @@ class InMemoryFollowUps:
     async def assignment_of(self, referral_id: str) -> dict[str, Any] | None:
         return self.assignments.get(referral_id)
 
-    async def list_for_liaison(self, liaison_id: str, limit: int) -> list[dict[str, Any]]:
-        mine = [d for d in self.follow_ups.values() if d["liaison_id"] == liaison_id]
-        return sorted(mine, key=lambda d: d["due_at"])[:limit]
+    async def list_for_liaison(self, query: FollowUpQuery) -> list[dict[str, Any]]:
+        def selected(d: dict[str, Any]) -> bool:
+            bounds = [
+                query.due_by is None or d["due_at"] <= query.due_by,
+                query.due_after is None or d["due_at"] > query.due_after,
+                query.overdue_before is None or d["overdue_at"] < query.overdue_before,
+                query.overdue_from is None or d["overdue_at"] >= query.overdue_from,
+            ]
+            return (
+                d["liaison_id"] == query.liaison_id and d["status"] == query.status and all(bounds)
+            )
+
+        mine = [d for d in self.follow_ups.values() if selected(d)]
+        return sorted(mine, key=lambda d: d["due_at"])[: query.limit]
 
     def of_type(self, event_type: type[IntegrationEvent]) -> list[Any]:
         return [e for e in self.events if isinstance(e, event_type)]
@@ -199,12 +213,9 @@ async def test_an_outcome_is_recorded_once_and_flagged_overdue_after_the_grace(
         ("engaged_in_treatment", True),
     ]
     assert len({e.event_id for e in completed}) == 2
-    states = {r.document["_id"]: r.state for r in await service.list_for(LIAISON, None, 10)}
-    assert states == {
-        day7["_id"]: State.COMPLETED,
-        day30["_id"]: State.COMPLETED,
-        day90["_id"]: State.SCHEDULED,
-    }
+    completed_ids = [r.document["_id"] for r in await service.list_for(LIAISON, State.COMPLETED, 9)]
+    assert completed_ids == [day7["_id"], day30["_id"]]
+    assert [r.document["_id"] for r in await service.list_for(LIAISON, None, 9)] == [day90["_id"]]
     outcomes = [e.outcome for e in audit.entries if e.action == "record_outcome"]
     assert outcomes == ["refused", "changed", "unchanged", "refused", "not_found", "changed"]
 
@@ -267,10 +278,32 @@ async def test_a_reassignment_moves_pending_follow_ups_in_either_order(
     await service.on_referral_reassigned([reassigned(late, 2, "liaison-12", REFERRED)])
     await service.on_referral_reassigned([reassigned(late, 2, "liaison-12", REFERRED)])
     assert {d["liaison_id"] for d in repository.follow_ups.values()} == {"liaison-12"}
-    announced = [e for e in repository.of_type(FollowUpScheduledV1) if e.liaison_id == "liaison-12"]
-    assert len(announced) == 6  # each follow-up announced to the new liaison once
+    moved = repository.of_type(FollowUpReassignedV1)
+    assert len({e.follow_up_id for e in moved}) == len(moved) == 6  # each follow-up moved once
+    assert {(e.from_liaison_id, e.liaison_id) for e in moved} == {("liaison-11", "liaison-12")}
+    assert len(repository.of_type(FollowUpScheduledV1)) == 6  # scheduled once, never again
     clock.advance(timedelta(days=7))
     await service.emit_due()
     assert [e.liaison_id for e in repository.of_type(FollowUpDueV1)] == ["liaison-12"] * 2
     assert len(await service.list_for(OTHER, State.DUE, 10)) == 2
     assert await service.list_for(LIAISON, None, 10) == []
+
+
+async def test_lists_are_selected_by_state_as_the_clock_moves(
+    service: FollowUpService, clock: AdjustableClock
+) -> None:
+    await service.on_referral_created([referral_created(uuid.uuid4(), REFERRED)])
+
+    async def listed(state: State | None) -> list[int]:
+        return [
+            (r.document["due_at"] - REFERRED).days
+            for r in await service.list_for(LIAISON, state, 9)
+        ]
+
+    assert await listed(None) == [7, 30, 90]
+    assert await listed(State.SCHEDULED) == [7, 30, 90]
+    clock.advance(timedelta(days=31))
+    assert await listed(State.DUE) == [30]
+    assert await listed(State.OVERDUE) == [7]
+    assert await listed(State.SCHEDULED) == [90]
+    assert await listed(State.CANCELLED) == []

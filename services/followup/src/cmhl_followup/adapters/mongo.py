@@ -8,14 +8,14 @@ updates, so the hot paths are inserts, `_id` lookups and batched deletes, plus o
 import contextlib
 from collections.abc import Mapping
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from cmhl_contracts import FollowUpScheduledV1, IntegrationEvent
-from cmhl_followup.application.ports import AuditEntry
+from cmhl_followup.application.ports import AuditEntry, FollowUpQuery
 from cmhl_servicekit.outbox import Outbox
 
 Document = dict[str, Any]
@@ -28,9 +28,37 @@ AUDIT_LOG = "audit_log"
 
 
 async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
-    await db[FOLLOW_UPS].create_index([("liaison_id", 1), ("due_at", 1)])
+    await db[FOLLOW_UPS].create_index([("liaison_id", 1), ("status", 1), ("due_at", 1)])
     await db[TIMERS].create_index("fire_at")
     await db[AUDIT_LOG].create_index([("person_id", 1), ("at", 1)])
+
+
+async def upgrade_legacy_timers(db: AsyncDatabase[Document], grace: timedelta) -> int:
+    """Timers stored before due and overdue were two stages (`{_id: follow-up id, due_at}`)
+    become today's pair, and their follow-ups get their deadline, so no follow-up pending at an
+    upgrade is forgotten. Runs at start; finds nothing once done."""
+    legacy = await db[TIMERS].find({"stage": {"$exists": False}}).to_list(None)
+    now = datetime.now(UTC)
+    for timer in legacy:
+        overdue_at = timer["due_at"] + grace
+        for stage, fire_at in (("due", timer["due_at"]), ("overdue", overdue_at)):
+            with contextlib.suppress(DuplicateKeyError):
+                await db[TIMERS].insert_one(
+                    {
+                        "_id": f"{timer['_id']}|{stage}",
+                        "follow_up_id": timer["_id"],
+                        "stage": stage,
+                        "fire_at": fire_at,
+                        "created_at": now,
+                    }
+                )
+        await db[FOLLOW_UPS].update_one(
+            {"_id": timer["_id"], "overdue_at": {"$exists": False}},
+            {"$set": {"overdue_at": overdue_at}},
+        )
+    if legacy:
+        await db[TIMERS].delete_many({"_id": {"$in": [t["_id"] for t in legacy]}})
+    return len(legacy)
 
 
 class MongoFollowUpRepository:
@@ -40,11 +68,12 @@ class MongoFollowUpRepository:
         self._timers = db[TIMERS]
         self._outbox = outbox
 
-    async def schedule(self, follow_ups: list[tuple[Document, FollowUpScheduledV1]]) -> int:
+    async def schedule(
+        self, follow_ups: list[tuple[Document, FollowUpScheduledV1]], now: datetime
+    ) -> int:
         """Inserts each follow-up with its scheduled event, its timers first: a timer whose
         follow-up was never written is dropped by the due scan."""
         created = 0
-        now = datetime.now(UTC)
         for document, event in follow_ups:
             for stage, fire_at in (
                 ("due", document["due_at"]),
@@ -118,9 +147,19 @@ class MongoFollowUpRepository:
     async def assignment_of(self, referral_id: str) -> Document | None:
         return await self._db[ASSIGNMENTS].find_one({"_id": referral_id})
 
-    async def list_for_liaison(self, liaison_id: str, limit: int) -> list[Document]:
+    async def list_for_liaison(self, query: FollowUpQuery) -> list[Document]:
+        bounds = {
+            ("due_at", "$lte"): query.due_by,
+            ("due_at", "$gt"): query.due_after,
+            ("overdue_at", "$lt"): query.overdue_before,
+            ("overdue_at", "$gte"): query.overdue_from,
+        }
+        selector: Document = {"liaison_id": query.liaison_id, "status": query.status}
+        for (field, operator), value in bounds.items():
+            if value is not None:
+                selector.setdefault(field, {})[operator] = value
         cursor = self._follow_ups.find(
-            {"liaison_id": liaison_id}, {"outbox": 0, "correlation_id": 0}, limit=limit
+            selector, {"outbox": 0, "correlation_id": 0}, limit=query.limit
         )
         return await cursor.sort("due_at", 1).to_list(None)
 

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from cmhl_contracts import FollowUpScheduledV1, IntegrationEvent
+from cmhl_followup.domain.policy import State
 
 Document = dict[str, Any]
 
@@ -24,8 +25,40 @@ class AuditEntry:
     outcome: str
 
 
+@dataclass(frozen=True)
+class FollowUpQuery:
+    """Which of a liaison's follow-ups to list: a stored status and bounds on the due time and
+    the end of the grace period, which together give the state the clock shows."""
+
+    liaison_id: str
+    status: str
+    limit: int
+    due_by: datetime | None = None
+    due_after: datetime | None = None
+    overdue_before: datetime | None = None
+    overdue_from: datetime | None = None
+
+    @classmethod
+    def for_state(
+        cls, liaison_id: str, state: State | None, now: datetime, limit: int
+    ) -> "FollowUpQuery":
+        pending = State.SCHEDULED.value
+        match state:
+            case None:
+                return cls(liaison_id, pending, limit)
+            case State.SCHEDULED:
+                return cls(liaison_id, pending, limit, due_after=now)
+            case State.DUE:
+                return cls(liaison_id, pending, limit, due_by=now, overdue_from=now)
+            case State.OVERDUE:
+                return cls(liaison_id, pending, limit, overdue_before=now)
+        return cls(liaison_id, state.value, limit)
+
+
 class FollowUpRepository(Protocol):
-    async def schedule(self, follow_ups: list[tuple[Document, FollowUpScheduledV1]]) -> int:
+    async def schedule(
+        self, follow_ups: list[tuple[Document, FollowUpScheduledV1]], now: datetime
+    ) -> int:
         """Insert follow-ups that do not exist yet, each with its scheduled event and its due
         and overdue timers; returns how many were new."""
 
@@ -59,7 +92,7 @@ class FollowUpRepository(Protocol):
 
     async def assignment_of(self, referral_id: str) -> Document | None: ...
 
-    async def list_for_liaison(self, liaison_id: str, limit: int) -> list[Document]: ...
+    async def list_for_liaison(self, query: FollowUpQuery) -> list[Document]: ...
 
 
 class AuditLog(Protocol):

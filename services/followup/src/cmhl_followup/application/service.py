@@ -18,6 +18,7 @@ from cmhl_contracts import (
     FollowUpCompletedV1,
     FollowUpDueV1,
     FollowUpOverdueV1,
+    FollowUpReassignedV1,
     FollowUpScheduledV1,
     IntegrationEvent,
     ReferralCreatedV1,
@@ -25,14 +26,19 @@ from cmhl_contracts import (
     ReferralStatusChangedV1,
 )
 from cmhl_contracts.vocabulary import FollowUpOutcome, ReferralStatus
-from cmhl_followup.application.ports import AuditEntry, AuditLog, Document, FollowUpRepository
+from cmhl_followup.application.ports import (
+    AuditEntry,
+    AuditLog,
+    Document,
+    FollowUpQuery,
+    FollowUpRepository,
+)
 from cmhl_followup.domain.policy import (
     CLOSING_STATUSES,
     OutcomeRefused,
     PlannedFollowUp,
     State,
     check_outcome,
-    is_overdue,
     plan_appointment_check,
     plan_follow_ups,
     possible_follow_up_ids,
@@ -61,7 +67,10 @@ class ChangedMeanwhile(Exception):
 
 @dataclass(frozen=True)
 class Listed:
+    """A follow-up as a liaison sees it: stored fields, its deadline and its state now."""
+
     document: Document
+    overdue_at: datetime
     state: State
 
 
@@ -100,7 +109,7 @@ class FollowUpService:
             for event in events
             for planned in plan_follow_ups(event.referral_id, event.referred_at, self._offsets_days)
         ]
-        created = await self._repository.schedule(rows)
+        created = await self._repository.schedule(rows, self._clock.now())
         for event in events:
             key = str(event.referral_id)
             await self._catch_up(
@@ -124,13 +133,13 @@ class FollowUpService:
                 )
             elif event.to_status is ReferralStatus.APPOINTMENT_SCHEDULED and event.appointment_at:
                 earlier_checks = self._possible_ids(referral_id, event.sequence)[
-                    len(self._offsets_days) :
+                    len(set(self._offsets_days)) :
                 ]
                 await self._cancel_pending(earlier_checks, "appointment_moved", str(event.event_id))
                 planned = plan_appointment_check(referral_id, event.appointment_at, event.sequence)
                 document, scheduled = self._scheduled(event, planned, event.liaison_id)
                 document["assignment_sequence"] = event.sequence
-                await self._repository.schedule([(document, scheduled)])
+                await self._repository.schedule([(document, scheduled)], self._clock.now())
                 await self._catch_up(referral_id, [document["_id"]])
 
     async def on_referral_reassigned(self, events: list[ReferralReassignedV1]) -> None:
@@ -219,24 +228,30 @@ class FollowUpService:
         for follow_up_id in follow_up_ids:
             await self._change(follow_up_id, cancel)
 
+    def _overdue_at(self, follow_up: Document) -> datetime:
+        """The stored deadline: a later change of the grace setting does not move it."""
+        overdue_at: datetime = follow_up.get("overdue_at") or follow_up["due_at"] + self._grace
+        return overdue_at
+
     async def _move_pending(
         self, follow_up_ids: list[str], liaison_id: str, sequence: int, cause: str
     ) -> None:
+        now = self._clock.now()
+
         def move(follow_up: Document) -> Decision:
             if follow_up["status"] != State.SCHEDULED:
                 return None
             if follow_up.get("assignment_sequence", 0) >= sequence:
                 return None  # this or a later assignment is applied already
-            moved = follow_up | {"liaison_id": liaison_id}
-            event = FollowUpScheduledV1.create(
-                about=(follow_up["_id"], "assigned", str(sequence)),
+            event = FollowUpReassignedV1.create(
+                about=(follow_up["_id"], "reassigned", str(sequence)),
                 producer=PRODUCER,
                 correlation_id=follow_up["correlation_id"],
                 causation_id=cause,
-                occurred_at=self._clock.now(),
-                person_id=follow_up["person_id"],
-                kind=follow_up["kind"],
-                **_subject(moved),
+                occurred_at=now,
+                from_liaison_id=follow_up["liaison_id"],
+                reassigned_at=now,
+                **_subject(follow_up | {"liaison_id": liaison_id}),
             )
             return {"liaison_id": liaison_id, "assignment_sequence": sequence}, [event]
 
@@ -245,19 +260,19 @@ class FollowUpService:
 
     async def _change(
         self, follow_up_id: str, decide: Callable[[Document], Decision]
-    ) -> Document | None:
+    ) -> tuple[Document | None, bool]:
         """Read, decide, write if nobody wrote meanwhile; returns the follow-up as it ends up
-        (None if it does not exist)."""
+        (None if it does not exist) and whether this call wrote it."""
         for _ in range(WRITE_ATTEMPTS):
             follow_up = await self._repository.get(follow_up_id)
             if follow_up is None:
-                return None
+                return None, False
             decision = decide(follow_up)
             if decision is None:
-                return follow_up
+                return follow_up, False
             changes, events = decision
             if await self._repository.update(follow_up_id, follow_up["version"], changes, events):
-                return follow_up | changes
+                return follow_up | changes, True
         raise ChangedMeanwhile(follow_up_id)
 
     # ------------------------------------------------------------------ timers
@@ -300,14 +315,14 @@ class FollowUpService:
             **_subject(follow_up),
         }
         if stage == "overdue":
-            return FollowUpOverdueV1.create(overdue_at=follow_up["overdue_at"], **common)
+            return FollowUpOverdueV1.create(overdue_at=self._overdue_at(follow_up), **common)
         return FollowUpDueV1.create(**common)
 
     # ------------------------------------------------------------------ liaisons
 
     async def record_outcome(
         self, follow_up_id: str, outcome: FollowUpOutcome, principal: Principal
-    ) -> tuple[Document, bool]:
+    ) -> tuple[Listed, bool]:
         """Records what the follow-up found; returns the follow-up and whether it changed
         (recording the same outcome again changes nothing)."""
         now = self._clock.now()
@@ -323,7 +338,7 @@ class FollowUpService:
                 current["status"], current.get("outcome"), outcome, current["due_at"], now
             ):
                 return None
-            overdue = is_overdue(current["due_at"], now, self._grace)
+            overdue = now > self._overdue_at(current)
             event = FollowUpCompletedV1.create(
                 about=(current["_id"],),
                 producer=PRODUCER,
@@ -343,28 +358,26 @@ class FollowUpService:
             }
             return changes, [event]
 
-        before = follow_up["status"]
+        refusals = {NotFound: "not_found", OutcomeRefused: "refused", ChangedMeanwhile: "conflict"}
         try:
-            stored = await self._change(follow_up_id, complete)
-        except (NotFound, OutcomeRefused) as exc:
-            outcome_name = "not_found" if isinstance(exc, NotFound) else "refused"
-            await self._record(principal, "record_outcome", follow_up_id, follow_up, outcome_name)
+            stored, changed = await self._change(follow_up_id, complete)
+        except (NotFound, OutcomeRefused, ChangedMeanwhile) as exc:
+            await self._record(
+                principal, "record_outcome", follow_up_id, follow_up, refusals[type(exc)]
+            )
             raise
         assert stored is not None
-        changed = before != State.COMPLETED and stored["status"] == State.COMPLETED
         await self._record(
             principal, "record_outcome", follow_up_id, stored, "changed" if changed else "unchanged"
         )
-        return stored, changed
+        return self._listed(stored, now), changed
 
     async def list_for(self, principal: Principal, state: State | None, limit: int) -> list[Listed]:
-        """A liaison's follow-ups, soonest first, with the state the clock gives them."""
+        """A liaison's follow-ups in a state (by default every pending one), soonest first. The
+        database selects them, so years of completed follow-ups never crowd out today's."""
         now = self._clock.now()
-        rows = [
-            Listed(d, state_of(d["status"], d["due_at"], now, self._grace))
-            for d in await self._repository.list_for_liaison(principal.subject, 1000)
-        ]
-        rows = [r for r in rows if state is None or r.state == state][:limit]
+        query = FollowUpQuery.for_state(principal.subject, state, now, limit)
+        rows = [self._listed(d, now) for d in await self._repository.list_for_liaison(query)]
         await self._audit.record_many(
             [
                 AuditEntry(
@@ -381,6 +394,14 @@ class FollowUpService:
             ]
         )
         return rows
+
+    def _listed(self, follow_up: Document, now: datetime) -> Listed:
+        overdue_at = self._overdue_at(follow_up)
+        return Listed(
+            follow_up,
+            overdue_at,
+            state_of(follow_up["status"], follow_up["due_at"], overdue_at, now),
+        )
 
     async def _record(
         self,

@@ -103,14 +103,11 @@ def is_due(due_at: datetime, now: datetime) -> bool:
     return due_at <= now
 
 
-def is_overdue(due_at: datetime, recorded_at: datetime, grace: timedelta) -> bool:
-    return recorded_at > due_at + grace
-
-
-def state_of(status: str, due_at: datetime, now: datetime, grace: timedelta) -> State:
+def state_of(status: str, due_at: datetime, overdue_at: datetime, now: datetime) -> State:
+    """Overdue once the grace period after the due time (`overdue_at`) has passed unrecorded."""
     if status in (State.COMPLETED, State.CANCELLED):
         return State(status)
-    if is_overdue(due_at, now, grace):
+    if now > overdue_at:
         return State.OVERDUE
     return State.DUE if is_due(due_at, now) else State.SCHEDULED
 

@@ -1,7 +1,7 @@
 """Liaisons' follow-up API under /api/v1: their follow-ups, and the outcomes they record."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict
@@ -35,15 +35,16 @@ class FollowUpPublic(BaseModel):
     recorded_overdue: bool | None = None
 
     @classmethod
-    def of(cls, document: dict[str, Any], state: State) -> "FollowUpPublic":
+    def of(cls, listed: Listed) -> "FollowUpPublic":
+        document = listed.document
         return cls(
             follow_up_id=document["_id"],
             referral_id=document["referral_id"],
             person_id=document["person_id"],
             kind=document["kind"],
             due_at=document["due_at"],
-            overdue_at=document["overdue_at"],
-            state=state,
+            overdue_at=listed.overdue_at,
+            state=listed.state,
             outcome=document.get("outcome"),
             completed_at=document.get("completed_at"),
             recorded_overdue=document.get("overdue"),
@@ -72,10 +73,11 @@ async def list_follow_ups(
     state: Annotated[State | None, Query(description="only follow-ups in this state")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> FollowUpsPublic:
-    """Your follow-ups, soonest first: `state=due` and `state=overdue` list those waiting for
-    you (overdue: no outcome within the grace period after the due time)."""
+    """Your follow-ups, soonest first; by default every pending one. `state=due` and
+    `state=overdue` list those waiting for you (overdue: no outcome within the grace period
+    after the due time)."""
     rows: list[Listed] = await _service(request).list_for(principal, state, limit)
-    data = [FollowUpPublic.of(r.document, r.state) for r in rows]
+    data = [FollowUpPublic.of(r) for r in rows]
     return FollowUpsPublic(data=data, count=len(data))
 
 
@@ -98,7 +100,7 @@ async def record_outcome(
     """Record what the follow-up found. The same outcome again answers 200 and changes nothing."""
     service = _service(request)
     try:
-        document, changed = await service.record_outcome(follow_up_id, body.outcome, principal)
+        listed, changed = await service.record_outcome(follow_up_id, body.outcome, principal)
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "follow-up not found") from exc
     except OutcomeRefused as exc:
@@ -109,4 +111,4 @@ async def record_outcome(
         ) from exc
     if not changed:
         response.status_code = status.HTTP_200_OK
-    return FollowUpPublic.of(document, State.COMPLETED)
+    return FollowUpPublic.of(listed)
