@@ -21,7 +21,7 @@ ACK_POLICY = AckPolicy.NACK_ON_ERROR
 def make_broker(bootstrap: str, client_id: str) -> KafkaBroker:
     """`bootstrap` is `host:port[,host:port...]`: every broker of a cluster may be named."""
     return KafkaBroker(
-        bootstrap.split(","),
+        [server.strip() for server in bootstrap.split(",")],
         client_id=client_id,
         acks=PRODUCER_ACKS,
         enable_idempotence=True,

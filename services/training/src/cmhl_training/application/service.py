@@ -140,8 +140,7 @@ class TrainingService:
         principal = self._require(actor, Role.LIAISON, "only liaisons record their sessions")
         existing = await self._sessions.get(command.session_id)
         if existing is not None:
-            self._check_can_read(existing, actor)
-            return existing, False
+            return await self._unchanged(existing, actor), False
         today = self._clock.now().date()
         session = Session.schedule(
             session_id=command.session_id,
@@ -164,7 +163,7 @@ class TrainingService:
             stored = await self._sessions.get(command.session_id)
             if stored is None:  # pragma: no cover - an id taken and gone again
                 raise ConcurrentChange
-            return stored, False
+            return await self._unchanged(stored, actor), False
         await self._audit_change(actor, "session.create", session)
         return session, True
 
@@ -313,7 +312,7 @@ class TrainingService:
             before = (session.registered, session.attended, session.status, session.revision)
             events = await change(session)
             if (session.registered, session.attended, session.status, session.revision) == before:
-                return session, False
+                return await self._unchanged(session, actor), False
             try:
                 await self._sessions.save(session, events)
             except ConcurrentChange:
@@ -365,6 +364,13 @@ class TrainingService:
             and principal.cmhc_id is not None
             and principal.cmhc_id == session.trainer_cmhc_id
         )
+
+    async def _unchanged(self, session: Session, actor: Actor) -> Session:
+        """A retry or a repeat changes nothing but still shows the session (and its officers):
+        the same visibility rule and audit as a read."""
+        self._check_can_read(session, actor)
+        await self._record(actor, "session.read", session, self._officer_ids(session), "allowed")
+        return session
 
     def _check_can_read(self, session: Session, actor: Actor) -> None:
         if not self._can_read(session, actor):
