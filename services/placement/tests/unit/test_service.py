@@ -10,6 +10,7 @@ import pytest
 from cmhl_contracts import (
     BedAvailabilityStaleV1,
     BedAvailabilityUpdatedV1,
+    PlacementAttemptedV1,
     PlacementDeadlineFlaggedV1,
     PlacementRequestedV1,
 )
@@ -163,7 +164,14 @@ async def test_a_liaison_sees_only_their_requests_and_every_access_is_audited(
         await world.service.get_request(request.request_id, OTHER)
     with pytest.raises(NotVisible):
         await world.service.record_attempt(
-            request.request_id, "fac-stl-gateway", AttemptResult.NO_ANSWER, None, None, OTHER, "c"
+            request.request_id,
+            None,
+            "fac-stl-gateway",
+            AttemptResult.NO_ANSWER,
+            None,
+            None,
+            OTHER,
+            "c",
         )
     assert await world.service.list_requests(OTHER, 10) == []
     assert [r.request_id for r in await world.service.list_requests(SUPERVISOR, 10)] == [
@@ -195,3 +203,22 @@ async def test_retrying_an_open_with_the_same_id_returns_the_first(world: World)
     assert len(world.published.of(PlacementRequestedV1)) == 1
     with pytest.raises(NotVisible):
         await world.service.open_request(replace(command, request_id=request_id), OTHER)
+
+
+async def test_a_retried_attempt_with_its_id_is_logged_and_published_once(world: World) -> None:
+    request, _ = await world.service.open_request(world.open_command(), LIAISON)
+    for _ in range(2):
+        logged = await world.service.record_attempt(
+            request.request_id,
+            "call-1",
+            "fac-stl-gateway",
+            AttemptResult.NO_ANSWER,
+            None,
+            None,
+            LIAISON,
+            "c",
+        )
+    assert [(a.attempt_id, a.sequence) for a in logged.attempts] == [("call-1", 1)]
+    assert len(world.published.of(PlacementAttemptedV1)) == 1
+    trail = [(e.action, e.outcome) for e in world.audit.entries if e.action == "attempt"]
+    assert trail == [("attempt", "changed"), ("attempt", "unchanged")]

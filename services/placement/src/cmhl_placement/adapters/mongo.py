@@ -156,6 +156,7 @@ def _request(d: Document) -> PlacementRequest:
                 a["attempted_at"],
                 AttemptResult(a["result"]),
                 a["reason_code"],
+                a.get("attempt_id"),
             )
             for a in d["attempts"]
         ],

@@ -262,6 +262,7 @@ class PlacementService:
     async def record_attempt(
         self,
         request_id: uuid.UUID,
+        attempt_id: str | None,
         facility_id: str,
         result: AttemptResult,
         reason_code: str | None,
@@ -278,7 +279,10 @@ class PlacementService:
             at = to_millis(attempted_at or now)
             if at > now + timedelta(minutes=1):
                 raise InvalidRequest("attempted_at is in the future")
-            attempt = request.record_attempt(facility_id, result, reason_code, at)
+            attempt = request.record_attempt(facility_id, result, reason_code, at, attempt_id)
+            if attempt is None:  # a retry of a call logged already
+                await self._audit.record([self._entry(actor, "attempt", request, "unchanged")])
+                return request
             event = events.attempted(request, attempt, facility, correlation_id)
             if await self._save(request, [event], actor, "attempt"):
                 return request

@@ -30,6 +30,8 @@ class Attempt:
     attempted_at: datetime
     result: AttemptResult
     reason_code: str | None
+    attempt_id: str | None = None
+    """The client's id for the call, so a retried request logs it once."""
 
 
 @dataclass
@@ -60,14 +62,22 @@ class PlacementRequest:
         return len({a.facility_id for a in self.attempts})
 
     def record_attempt(
-        self, facility_id: str, result: AttemptResult, reason_code: str | None, at: datetime
-    ) -> Attempt:
+        self,
+        facility_id: str,
+        result: AttemptResult,
+        reason_code: str | None,
+        at: datetime,
+        attempt_id: str | None = None,
+    ) -> Attempt | None:
+        """Logs a call; None when a call with this `attempt_id` is logged already (a retry)."""
+        if attempt_id is not None and any(a.attempt_id == attempt_id for a in self.attempts):
+            return None
         self._require_open()
         if result is AttemptResult.OTHER and not reason_code:
             raise InvalidRequest("a result of 'other' needs a reason_code")
         if at < self.detention_started_at:
             raise InvalidRequest("an attempt cannot be before the detention started")
-        attempt = Attempt(len(self.attempts) + 1, facility_id, at, result, reason_code)
+        attempt = Attempt(len(self.attempts) + 1, facility_id, at, result, reason_code, attempt_id)
         self.attempts.append(attempt)
         return attempt
 

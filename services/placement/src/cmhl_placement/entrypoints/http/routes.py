@@ -223,6 +223,7 @@ async def record_attempt(
     try:
         placement = await service.record_attempt(
             request_id,
+            str(body.attempt_id) if body.attempt_id else None,
             body.facility_id,
             body.result,
             body.reason_code,

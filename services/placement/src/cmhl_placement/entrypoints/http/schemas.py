@@ -107,6 +107,9 @@ class PlacementRequestCreate(_In):
 
 
 class AttemptCreate(_In):
+    attempt_id: uuid.UUID | None = Field(
+        default=None, description="Give one to make retries safe: a repeat logs the call once"
+    )
     facility_id: Identifier
     result: AttemptResult
     reason_code: Identifier | None = Field(default=None, description="Required for `other`")
@@ -147,6 +150,7 @@ class CandidatePublic(BaseModel):
 
 
 class AttemptPublic(BaseModel):
+    attempt_id: str | None = None
     sequence: int
     facility_id: str
     attempted_at: datetime
@@ -200,6 +204,7 @@ class PlacementRequestPublic(BaseModel):
             ),
             attempts=[
                 AttemptPublic(
+                    attempt_id=a.attempt_id,
                     sequence=a.sequence,
                     facility_id=a.facility_id,
                     attempted_at=a.attempted_at,
