@@ -79,9 +79,11 @@ def _people(counters: Counters, metric: str, window: Window) -> int | None:
 
 
 def _by(counters: Counters, family: str, dim: str, window: Window) -> dict[str, int]:
-    return {
+    """Non-zero cells only: values seen in other windows are not listed as zeros."""
+    cells = {
         v: counters.total(f"{family}|{dim}={v}", window) for v in counters.values(f"{family}|{dim}")
     }
+    return {v: n for v, n in cells.items() if n}
 
 
 def _median_days(counters: Counters, window: Window) -> tuple[int, float | None]:
