@@ -3,6 +3,9 @@
 import contextlib
 import json
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -53,3 +56,32 @@ def artifacts() -> Path:
     folder = Path(os.environ.get("CMHL_TEST_ARTIFACTS") or tempfile.mkdtemp(prefix="cmhl-"))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+PREFIX = "CMHL_REPORTING_"
+
+
+class Reporting:
+    """`python -m cmhl_reporting` as its own process, configured through its environment."""
+
+    def __init__(self, settings: dict[str, Any], log: Path) -> None:
+        self._env = os.environ | {f"{PREFIX}{k.upper()}": str(v) for k, v in settings.items()}
+        self._log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, **extra: str) -> None:
+        env = self._env | {f"{PREFIX}{k.upper()}": v for k, v in extra.items()}
+        with self._log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "cmhl_reporting"], env=env, stdout=out, stderr=out
+            )
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        if self.alive():
+            assert self.process is not None
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+        self.process = None

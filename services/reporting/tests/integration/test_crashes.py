@@ -2,14 +2,8 @@
 failpoint between the views' write and the offset commit: the views stay exact."""
 
 import asyncio
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,37 +12,9 @@ from cmhl_reporting.config import ReportingSettings
 from cmhl_servicekit.testing import KafkaProbe, eventually, free_port, infra_settings, skip_history
 
 from ..conftest import add_trainings, comparable, expected_raw, make_stream, with_duplicates
-from .helpers import artifacts, month_view, save_figures, send_all, views
+from .helpers import Reporting, artifacts, month_view, save_figures, send_all, views
 
 pytestmark = pytest.mark.integration
-
-PREFIX = "CMHL_REPORTING_"
-
-
-class Reporting:
-    """`python -m cmhl_reporting` as its own process, configured through its environment."""
-
-    def __init__(self, settings: dict[str, Any], log: Path) -> None:
-        self._env = os.environ | {f"{PREFIX}{k.upper()}": str(v) for k, v in settings.items()}
-        self._log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, **extra: str) -> None:
-        env = self._env | {f"{PREFIX}{k.upper()}": v for k, v in extra.items()}
-        with self._log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "cmhl_reporting"], env=env, stdout=out, stderr=out
-            )
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def kill(self) -> None:
-        if self.alive():
-            assert self.process is not None
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
-        self.process = None
 
 
 async def test_views_stay_exact_when_the_process_is_killed_again_and_again(

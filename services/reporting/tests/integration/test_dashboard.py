@@ -1,0 +1,95 @@
+"""The dashboard at `/` in headless Chromium (Debian's package, driven by Playwright): the
+brochure's picture from live, suppressed data, filtered by county and period."""
+
+import os
+import random
+import shutil
+from collections import Counter
+
+import httpx
+import pytest
+from playwright.async_api import async_playwright
+
+from cmhl_reporting.bootstrap import build
+from cmhl_reporting.config import ReportingSettings
+from cmhl_servicekit.testing import KafkaProbe, eventually, free_port, infra_settings, skip_history
+
+from ..conftest import add_trainings, expected_raw, make_stream
+from .helpers import Reporting, artifacts, send_all
+
+pytestmark = pytest.mark.integration
+
+
+def chromium() -> str:
+    """Debian's chromium (Playwright's own browser download is not used)."""
+    path = os.environ.get("CMHL_CHROMIUM") or shutil.which("chromium")
+    if not path:
+        pytest.fail("chromium is missing: `python deploy/local/stack.py install` installs it")
+    return path
+
+
+async def test_the_dashboard_draws_the_brochure_from_live_data(
+    kafka_bootstrap: str, mongo_uri: str, kafka_probe: KafkaProbe
+) -> None:
+    executable = chromium()
+    stream = make_stream(referrals=160, seed=random.randrange(10**9), lifecycle=False)
+    add_trainings(stream, sessions=5, seed=2, revise=False)
+    truth = expected_raw(stream.events)
+    port = free_port()
+    settings = infra_settings(kafka_bootstrap, mongo_uri) | {"http_port": port}
+    await skip_history(build(ReportingSettings(**settings)))
+    folder = artifacts()
+    service = Reporting(settings, folder / "reporting-dashboard.log")
+    base = f"http://127.0.0.1:{port}"
+    service.start()
+    try:
+        await send_all(kafka_probe, stream.events)
+        async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+
+            async def counted() -> bool:
+                try:
+                    body = (await client.get("/api/v1/public/statewide")).json()
+                except httpx.HTTPError:
+                    return False
+                return bool(body["referrals"]["total"] == 160)
+
+            await eventually(counted, timeout=180, interval=1)
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=executable, headless=True, args=["--no-sandbox"]
+            )
+            try:
+                page = await browser.new_page(viewport={"width": 1280, "height": 900})
+                await page.goto(base + "/")
+                await page.wait_for_selector("body[data-loaded=true]", timeout=30_000)
+                assert await page.inner_text("#total") == "160"
+                sessions = await page.inner_text("#sessions")
+                assert sessions == str(truth["trainings"]["sessions"])
+                sources = Counter(truth["referrals"]["by_source"])
+                rows = await page.query_selector_all("#sources .bar")
+                assert len(rows) == len(sources)
+                for row in rows:
+                    key = await row.get_attribute("data-key")
+                    assert key is not None
+                    text = await row.inner_text()
+                    if 1 <= sources[key] <= 10:
+                        assert "suppressed" in text
+                    elif "suppressed" not in text:  # complementary cells are hidden too
+                        assert (
+                            f"{round(100 * sources[key] / 160, 1)}%" in text.replace(".0%", "%")
+                            or f"{100 * sources[key] / 160:.1f}%" in text
+                        )
+                await page.screenshot(path=str(folder / "dashboard.png"), full_page=True)
+                # One county holds only a handful of referrals: its total is suppressed.
+                await page.select_option("#county", "29001")
+                await page.fill("#period", stream.month)
+                await page.evaluate("document.body.dataset.loaded = 'false'")
+                await page.click("button[type=submit]")
+                await page.wait_for_selector("body[data-loaded=true]", timeout=30_000)
+                county_total = await page.inner_text("#total")
+                assert county_total == "suppressed" or int(county_total) > 10
+                await page.screenshot(path=str(folder / "dashboard-county.png"), full_page=True)
+            finally:
+                await browser.close()
+    finally:
+        service.kill()
