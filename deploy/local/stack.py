@@ -124,6 +124,21 @@ def digest(*files: Path) -> str:
 # ---------------------------------------------------------------- install (cached)
 
 
+def chromium() -> None:
+    """Debian's chromium for the dashboard's browser test (Playwright drives it through
+    `executable_path`; its own browser download is never used). Quiet when present."""
+    if shutil.which("chromium"):
+        return
+    apt = require_tool("apt-get", "Install Chromium with your package manager.")
+    sudo = [] if os.geteuid() == 0 else [require_tool("sudo", "Run as root to install chromium.")]
+    say("installing chromium with apt-get (for the dashboard test, first run only)...")
+    started = time.monotonic()
+    env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([*sudo, apt, "update", "-qq"], check=True, env=env)
+    subprocess.run([*sudo, apt, "install", "-y", "-qq", "chromium"], check=True, env=env)
+    say(f"chromium installed ({time.monotonic() - started:.0f}s)")
+
+
 def kafka_lib() -> Path:
     pom = HERE / "kafka" / "pom.xml"
     lib = CACHE / f"kafka-{digest(pom)}" / "lib"
@@ -595,6 +610,7 @@ def main() -> None:
     if args.command == "install":
         kafka_lib()
         ferretdb_binary()
+        chromium()
     elif args.command == "up":
         up(state_dir, args.services, args.free_ports)
     elif args.command == "down":
