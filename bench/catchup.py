@@ -370,7 +370,10 @@ def main() -> None:
     with Sampler(stack.pids) as sampler:
         process = start_reporting(stack, run, log)
         sampler.add("reporting", process.pid)
-        profiler = start_profile(process.pid, 30, profile_out) if args.profile else None
+        # The whole catch-up: the slow part may come late (one topic's group lagging).
+        profiler = (
+            start_profile(process.pid, int(args.timeout), profile_out) if args.profile else None
+        )
         try:
             service = asyncio.run(
                 wait_caught_up(stack.kafka, f"bench-{run}.", targets, process, args.timeout)
@@ -378,8 +381,12 @@ def main() -> None:
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(30)
-            if profiler:
-                profiler.wait(60)
+            if profiler:  # py-spy writes its profile when the process it samples exits
+                try:
+                    profiler.wait(60)
+                except subprocess.TimeoutExpired:
+                    profiler.send_signal(signal.SIGINT)
+                    profiler.wait(30)
     say(f"reporting service: {service}")
     service_resources = sampler.summary()
     with Sampler(stack.pids) as naive_sampler:

@@ -237,7 +237,7 @@ def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, fl
     return {n: round(after[n] - before[n], 2) for n in after if n in before}
 
 
-def wait_quiet(stack: "Stack", *, below: float = 0.4, timeout: float = 180.0) -> float:
+def wait_quiet(stack: "Stack", *, below: float = 0.4, timeout: float = 90.0) -> float:
     """Waits until the stack (services, FerretDB, Kafka) together use less than `below` of a
     core over two seconds, so one benchmark's leftover work does not land in the next."""
     started = time.monotonic()
@@ -248,7 +248,7 @@ def wait_quiet(stack: "Stack", *, below: float = 0.4, timeout: float = 180.0) ->
         if (sum(after) - sum(before)) / 2.0 < below:
             break
     waited = round(time.monotonic() - started, 1)
-    say(f"stack quiet after {waited}s")
+    say(f"stack quiet after {waited}s" if waited < timeout else f"stack still busy after {waited}s")
     return waited
 
 

@@ -31,17 +31,19 @@ echo "[bench] commit $CMHL_BENCH_COMMIT; stack in $CMHL_BENCH_STATE"
 failed=()
 run() { "${PY[@]}" -m "bench.$1" "${@:2}" || failed+=("$1"); }
 if [[ -n "${BENCH_QUICK:-}" ]]; then
+  run ferretdb_ops --ops 50
   run referral_api --rates 5,10,20 --duration 5
   run agency_intake --events 100
   run freshness --rate 20 --duration 5
   run catchup --events 2000 --naive-events 500
 else
-  run referral_api --rates 10,25,50,100,200,400 --duration 15 --profile
-  run agency_intake --events 400 --profile
-  run agency_intake --events 200 --isolated
-  run freshness --rate 100 --duration 15
-  # Last: it stops the stack's services, and its backlog would keep a restarted follow-up
-  # service busy for minutes.
+  run ferretdb_ops --ops 300
+  run referral_api --rates 10,25,50,100,200,400 --duration 10 --profile
+  run agency_intake --events 300 --profile
+  run freshness --rate 100 --duration 10
+  # These two stop services: the isolated intake stops all but the referral service, the
+  # catch-up all of them (a restarted follow-up service would chew on its backlog for minutes).
+  run agency_intake --events 150 --isolated
   run catchup --events 100000 --naive-events 3000 --profile
 fi
 run memory
