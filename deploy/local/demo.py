@@ -19,6 +19,7 @@ import random
 import sys
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -182,7 +183,9 @@ async def wait_for_metrics(base_url: str, token: str, referrals: int, timeout: f
             response = await client.get(
                 "/api/v1/metrics/statewide", headers={"Authorization": f"Bearer {token}"}
             )
-            total = int(response.json()["referrals"]["total"])
+            shown = response.json()["referrals"]["total"] if response.status_code == 200 else 0
+            # Published counts of 1-10 are "suppressed" (small-cell rule): not there yet.
+            total = shown if isinstance(shown, int) else 0
             baseline = total if baseline is None else baseline
             sys.stdout.write(f"\r[demo] referrals counted in the statewide metrics: {total:,}")
             sys.stdout.flush()
@@ -190,6 +193,101 @@ async def wait_for_metrics(base_url: str, token: str, referrals: int, timeout: f
                 sys.stdout.write("\n")
                 return
             await asyncio.sleep(3)
+
+
+# Where referrals end (shares of accepted referrals), and follow-up outcomes: synthetic, chosen
+# to look like a program that connects most people it reaches.
+CLOSINGS = [
+    ("connected_to_treatment", 45),
+    ("declined_by_person", 15),
+    ("lost_to_follow_up", 15),
+    ("unable_to_contact", 10),
+    ("open", 15),
+]
+OUTCOMES = [
+    ("engaged_in_treatment", 30),
+    ("reached", 20),
+    ("appointment_kept", 15),
+    ("unable_to_contact", 12),
+    ("hospitalized", 8),
+    ("arrested_or_jailed", 6),
+    ("court_mandated_treatment", 5),
+    ("housing_stable", 4),
+]
+LIAISONS = [f"liaison-{n:02d}" for n in range(1, 32)]
+
+
+async def _work_caseload(
+    client: httpx.AsyncClient, headers: dict[str, str], limit: int, rng: random.Random
+) -> Counter[str]:
+    """Accepts or declines up to `limit` received referrals, records contacts, closes some."""
+    done: Counter[str] = Counter()
+    listed = await client.get(
+        "/api/v1/referrals", headers=headers, params={"status": "received", "limit": 200}
+    )
+    if listed.status_code != 200:
+        done["caseload_errors"] += 1
+        return done
+    for row in listed.json()["data"][:limit]:
+        url = f"/api/v1/referrals/{row['referral_id']}"
+        steps: list[dict[str, Any]] = []
+        if rng.random() < 0.1:
+            steps.append({"status": "declined", "reason": "not_in_service_area"})
+        else:
+            steps.append({"status": "accepted"})
+            closing = pick(rng, CLOSINGS)
+            if closing != "open":
+                steps.append({"status": closing})
+        for step in steps:
+            response = await client.post(f"{url}/status", headers=headers, json=step)
+            done[step["status"] if response.status_code == 200 else "status_errors"] += 1
+            if step["status"] == "accepted":
+                for _ in range(rng.randrange(1, 3)):
+                    contact = {"place": rng.choice(LOCATIONS), "reached": rng.random() < 0.7}
+                    answer = await client.post(f"{url}/contacts", headers=headers, json=contact)
+                    done["contacts" if answer.status_code in (200, 201) else "contact_errors"] += 1
+    return done
+
+
+async def _record_outcomes(
+    client: httpx.AsyncClient, headers: dict[str, str], rng: random.Random
+) -> Counter[str]:
+    done: Counter[str] = Counter()
+    listed = await client.get(
+        "/api/v1/follow-ups", headers=headers, params={"state": "due", "limit": 500}
+    )
+    if listed.status_code != 200:
+        return done
+    for row in listed.json()["data"]:
+        if rng.random() < 0.7:
+            response = await client.post(
+                f"/api/v1/follow-ups/{row['follow_up_id']}/outcome",
+                headers=headers,
+                json={"outcome": pick(rng, OUTCOMES)},
+            )
+            done["outcomes" if response.status_code in (200, 201) else "outcome_errors"] += 1
+    return done
+
+
+async def work_lifecycle(
+    referral_url: str, followup_url: str, signing_key: str, per_liaison: int, rng: random.Random
+) -> None:
+    """Liaisons work their caseloads through the referral and follow-up APIs: status changes,
+    contact attempts and follow-up outcomes, so the funnel and outcomes show on the dashboard."""
+    tokens = TokenSettings("cmhl-local", "cmhl", signing_key)
+    totals: Counter[str] = Counter()
+    started = time.monotonic()
+    async with (
+        httpx.AsyncClient(base_url=referral_url, timeout=30) as referrals,
+        httpx.AsyncClient(base_url=followup_url, timeout=30) as followups,
+    ):
+        for n, liaison in enumerate(LIAISONS, start=1):
+            token = mint_token(tokens, subject=liaison, roles=[Role.LIAISON])
+            headers = {"Authorization": f"Bearer {token}"}
+            totals += await _work_caseload(referrals, headers, per_liaison, rng)
+            totals += await _record_outcomes(followups, headers, rng)
+            progress("liaisons' caseloads worked", n, len(LIAISONS), started)
+    print("[demo] lifecycle: " + ", ".join(f"{k} {v:,}" for k, v in sorted(totals.items())))
 
 
 def main() -> None:
@@ -204,6 +302,13 @@ def main() -> None:
         default=None,
         help="unique officers (default: in the brochure's proportion)",
     )
+    parser.add_argument(
+        "--lifecycle",
+        type=int,
+        default=None,
+        help="referrals each of the 31 liaisons works through the lifecycle "
+        "after --wait (default: a tenth of the referrals over the liaisons, at most 200 each)",
+    )
     parser.add_argument("--state-dir", type=Path, default=HERE / "state")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument(
@@ -212,6 +317,8 @@ def main() -> None:
     parser.add_argument("--kafka", help="bootstrap servers (default: the local stack's)")
     parser.add_argument("--training-url", help="training service (default: the local stack's)")
     parser.add_argument("--reporting-url", help="reporting service (default: the local stack's)")
+    parser.add_argument("--referral-url", help="referral service (default: the local stack's)")
+    parser.add_argument("--followup-url", help="follow-up service (default: the local stack's)")
     args = parser.parse_args()
     if args.kafka and args.training_url and args.reporting_url:
         kafka, training_url, reporting_url = args.kafka, args.training_url, args.reporting_url
@@ -227,6 +334,12 @@ def main() -> None:
         kafka = f"127.0.0.1:{stack['kafka_port']}"
         training_url = f"http://127.0.0.1:{stack['service_ports']['training']}"
         reporting_url = f"http://127.0.0.1:{stack['service_ports']['reporting']}"
+        args.referral_url = args.referral_url or (
+            f"http://127.0.0.1:{stack['service_ports']['referral']}"
+        )
+        args.followup_url = args.followup_url or (
+            f"http://127.0.0.1:{stack['service_ports']['followup']}"
+        )
         signing_key = creds["keys"]["auth_signing_key"]
         metrics_token = creds["tokens"]["metrics_consumer"]
     rng = random.Random(args.seed)
@@ -252,9 +365,17 @@ def main() -> None:
                 reporting_url,
                 metrics_token,
                 args.referrals,
-                timeout=300,
+                timeout=max(300, args.referrals / 50),
             )
         )
+        # Referrals exist now: liaisons work part of them through the lifecycle.
+        if args.referral_url and args.followup_url:
+            per_liaison = args.lifecycle
+            if per_liaison is None:
+                per_liaison = min(200, max(1, args.referrals // 10 // len(LIAISONS)))
+            asyncio.run(
+                work_lifecycle(args.referral_url, args.followup_url, signing_key, per_liaison, rng)
+            )
 
 
 if __name__ == "__main__":
