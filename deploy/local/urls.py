@@ -16,13 +16,16 @@ CMHL is running.
   followup   http://127.0.0.1:{ports["followup"]}/docs
   training   http://127.0.0.1:{ports["training"]}/docs
   reporting  http://127.0.0.1:{ports["reporting"]}/docs    (statewide metrics)
+  dashboard  http://127.0.0.1:{ports["reporting"]}/        (the brochure's picture, public, suppressed)
   Kafka      127.0.0.1:{stack["kafka_port"]}      MongoDB wire (FerretDB) 127.0.0.1:{stack["mongo_port"]}
   logs       {STATE / "logs"}
 Demo credentials (a liaison, a supervisor, a metrics consumer, a privacy officer):
   {credentials}
 Statewide metrics:
   curl -s -H "Authorization: Bearer $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tokens"]["metrics_consumer"])' {credentials})" \\
-    http://127.0.0.1:{ports["reporting"]}/api/v1/metrics/statewide
+    "http://127.0.0.1:{ports["reporting"]}/api/v1/metrics/statewide?period=all"
+  By dimension (county, cmhc, source, need, month, course...), as CSV:
+    ".../api/v1/metrics/county?period=2018&format=csv"
 Stop everything with `make down`.""")
 
 
