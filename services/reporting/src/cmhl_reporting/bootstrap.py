@@ -5,11 +5,15 @@ from typing import Any
 from fastapi import FastAPI
 
 from cmhl_reporting.adapters.mongo import MongoViewReader, MongoViewStore
+from cmhl_reporting.adapters.placement import MongoFacilityStates
+from cmhl_reporting.application.placement import FacilityFreshnessProjector, PlacementQueries
 from cmhl_reporting.application.projector import Projector
 from cmhl_reporting.application.queries import MetricsQueries
 from cmhl_reporting.config import ReportingSettings
 from cmhl_reporting.entrypoints.http.dashboard import router as dashboard_router
+from cmhl_reporting.entrypoints.http.placement import router as placement_router
 from cmhl_reporting.entrypoints.http.routes import router as http_router
+from cmhl_reporting.entrypoints.messaging.placement import build_facility_router
 from cmhl_reporting.entrypoints.messaging.projections import build_router
 from cmhl_servicekit.http import create_app
 from cmhl_servicekit.kafka import dead_letter_sink, make_broker
@@ -27,6 +31,14 @@ def build(settings: ReportingSettings, **_: Any) -> FastAPI:
     broker.include_router(
         build_router(projector, dead_letter_sink(broker), settings.consumer_group_prefix)
     )
+    facilities = MongoFacilityStates(db)
+    broker.include_router(
+        build_facility_router(
+            FacilityFreshnessProjector(facilities),
+            dead_letter_sink(broker),
+            settings.consumer_group_prefix,
+        )
+    )
     runtime = Runtime(broker, client)
     reader = MongoViewReader(db, min_interval=settings.view_refresh_seconds)
     return create_app(
@@ -34,6 +46,8 @@ def build(settings: ReportingSettings, **_: Any) -> FastAPI:
         description="Statewide aggregate metrics projected from every service's events.",
         settings=settings,
         runtime=runtime,
-        routers=[http_router, dashboard_router],
-        state={"queries": MetricsQueries(reader), "reader": reader, "projector": projector},
+        # Before http_router: its /metrics/{dimension} would take /metrics/placement.
+        routers=[placement_router, http_router, dashboard_router],
+        state={"queries": MetricsQueries(reader), "reader": reader, "projector": projector}
+        | {"placement": PlacementQueries(reader, facilities)},
     )

@@ -28,6 +28,7 @@ from cmhl_contracts import (
     ReferralStatusChangedV1,
     TrainingCompletedV1,
 )
+from cmhl_reporting.domain.placement import PLACEMENT_COUNTED_EVENTS, project_placement
 
 Increment = tuple[str, str]
 """(metric, day): one more of `metric` on `day`."""
@@ -177,6 +178,8 @@ def project(event: IntegrationEvent) -> Effects:
             | FollowUpCancelledV1()
         ):
             return project_follow_up(event)
+    if isinstance(event, PLACEMENT_COUNTED_EVENTS):
+        return Effects(*project_placement(event))
     raise TypeError(f"no counter projection for {type(event).__name__}")
 
 
@@ -217,5 +220,6 @@ COUNTED_EVENTS: tuple[type[IntegrationEvent], ...] = (
     FollowUpOverdueV1,
     FollowUpCompletedV1,
     FollowUpCancelledV1,
+    *PLACEMENT_COUNTED_EVENTS,
 )
 PROJECTED_EVENTS: tuple[type[IntegrationEvent], ...] = (*COUNTED_EVENTS, TrainingCompletedV1)
