@@ -107,7 +107,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
     async with (
         httpx.AsyncClient(base_url=stack.url("referral"), timeout=30, limits=limits) as api,
-        httpx.AsyncClient(base_url=stack.url("reporting"), timeout=60) as reporting,
+        httpx.AsyncClient(base_url=stack.url("reporting"), timeout=120) as reporting,
     ):
         wait_quiet(stack, timeout=60)
         t = time.monotonic()
@@ -122,7 +122,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         for n in range(WARM_UP):
             # Numbered past the load's requests, and still inside the window's day.
             await api.post("/api/v1/referrals", json=body(80_000 + n), headers=headers)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 45
         while time.monotonic() < deadline:
             seen = await counted_in_window(reporting, metrics, day)
             if seen is not None and seen >= baseline + WARM_UP:
