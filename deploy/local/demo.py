@@ -177,12 +177,16 @@ async def post_trainings(
 async def wait_for_metrics(base_url: str, token: str, referrals: int, timeout: float) -> None:
     """Polls the statewide metrics until the demo referrals are counted, showing progress."""
     started = time.monotonic()
-    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
         baseline: int | None = None
         while True:
-            response = await client.get(
-                "/api/v1/metrics/statewide", headers={"Authorization": f"Bearer {token}"}
-            )
+            try:
+                response = await client.get(
+                    "/api/v1/metrics/statewide", headers={"Authorization": f"Bearer {token}"}
+                )
+            except httpx.HTTPError:  # a busy machine: ask again
+                await asyncio.sleep(3)
+                continue
             shown = response.json()["referrals"]["total"] if response.status_code == 200 else 0
             # Published counts of 1-10 are "suppressed" (small-cell rule): not there yet.
             total = shown if isinstance(shown, int) else 0

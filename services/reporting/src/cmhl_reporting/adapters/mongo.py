@@ -6,6 +6,7 @@ rosters (one small document per session) are ever replaced."""
 
 import asyncio
 import contextlib
+import logging
 from dataclasses import asdict
 from typing import Any
 
@@ -15,6 +16,8 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from cmhl_reporting.application.projector import Segment
 from cmhl_reporting.domain.projections import TrainingFact
 from cmhl_reporting.domain.views import Counters
+
+log = logging.getLogger(__name__)
 
 Document = dict[str, Any]
 DUPLICATE_KEY = 11000
@@ -182,33 +185,60 @@ class MongoViewReader:
         self._heads: dict[str, int] = {}
         self._trainings: list[TrainingFact] = []
         self._refreshed_at = float("-inf")
+        self._task: asyncio.Task[None] | None = None
         self.segments_read = 0
 
     async def current(self) -> tuple[int, Counters, list[TrainingFact]]:
-        async with self._lock:
-            loop = asyncio.get_running_loop()
-            if loop.time() - self._refreshed_at >= self._min_interval:
-                await self._refresh()
-                self._refreshed_at = loop.time()
-            assert self._gen is not None
-            return self._gen, self._counters, self._trainings
+        """The views as last read. Only the very first call waits for a read; later ones answer
+        at once from memory and start a refresh in the background when the views are older than
+        `min_interval`, so a slow database never makes a request slow."""
+        if self._gen is None:
+            async with self._lock:
+                if self._gen is None:
+                    await self._refresh_now()
+        elif self._stale() and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self._refresh_now())
+        assert self._gen is not None
+        return self._gen, self._counters, self._trainings
+
+    def _stale(self) -> bool:
+        return asyncio.get_running_loop().time() - self._refreshed_at >= self._min_interval
+
+    async def _refresh_now(self) -> None:
+        started = asyncio.get_running_loop().time()
+        try:
+            await self._refresh()
+        except Exception as exc:
+            if self._gen is None:
+                raise
+            # A background refresh: the next request tries again; this one keeps the last view.
+            log.warning("views not refreshed", extra={"reason": type(exc).__name__})
+            return
+        self._refreshed_at = started
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
 
     async def _refresh(self) -> None:
         gen = await read_serving_generation(self._db)
-        if gen != self._gen:
-            self._gen, self._counters, self._heads = gen, Counters(), {}
+        # A new generation is read whole before it replaces the old one in memory.
+        fresh = gen != self._gen
+        counters, heads = (Counters(), {}) if fresh else (self._counters, self._heads)
         chains = self._db[collection_name(gen, "chains")]
         segments = self._db[collection_name(gen, "segments")]
         async for chain in chains.find({}):
             key = str(chain["_id"])
-            head = self._heads.get(key, int(chain["start"]))
+            head = heads.get(key, int(chain["start"]))
             while (doc := await segments.find_one({"_id": f"{key}|{head}"})) is not None:
-                self._counters.add(_rows(doc["counts"]))
+                counters.add(_rows(doc["counts"]))
                 head = int(doc["last"]) + 1
                 self.segments_read += 1
-            self._heads[key] = head
+            heads[key] = head
         sessions = self._db[collection_name(gen, "training_sessions")]
-        self._trainings = [
+        trainings = [
             TrainingFact(
                 str(doc["_id"]),
                 int(doc["revision"]),
@@ -221,6 +251,7 @@ class MongoViewReader:
             )
             async for doc in sessions.find({})
         ]
+        self._gen, self._counters, self._heads, self._trainings = gen, counters, heads, trainings
 
     def heads(self) -> dict[str, int]:
         """Per partition, the next offset the views have not applied yet."""
