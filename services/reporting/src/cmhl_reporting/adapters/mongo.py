@@ -229,14 +229,19 @@ class MongoViewReader:
         counters, heads = (Counters(), {}) if fresh else (self._counters, self._heads)
         chains = self._db[collection_name(gen, "chains")]
         segments = self._db[collection_name(gen, "segments")]
-        async for chain in chains.find({}):
-            key = str(chain["_id"])
-            head = heads.get(key, int(chain["start"]))
-            while (doc := await segments.find_one({"_id": f"{key}|{head}"})) is not None:
-                counters.add(_rows(doc["counts"]))
-                head = int(doc["last"]) + 1
-                self.segments_read += 1
-            heads[key] = head
+        starts = {str(c["_id"]): int(c["start"]) async for c in chains.find({})}
+        for key, start in starts.items():
+            heads.setdefault(key, start)
+        # One `_id` lookup per chain says whether anything is new; if so, one read of all the
+        # segments beats thousands of lookups (every round trip counts on a busy database).
+        nexts = [segments.find_one({"_id": f"{key}|{head}"}) for key, head in heads.items()]
+        if any(doc is not None for doc in await asyncio.gather(*nexts)):
+            stored = {str(doc["_id"]): doc async for doc in segments.find({})}
+            for key in heads:
+                while (doc := stored.get(f"{key}|{heads[key]}")) is not None:
+                    counters.add(_rows(doc["counts"]))
+                    heads[key] = int(doc["last"]) + 1
+                    self.segments_read += 1
         sessions = self._db[collection_name(gen, "training_sessions")]
         trainings = [
             TrainingFact(
