@@ -310,3 +310,23 @@ async def verify_answered_referrals(
 
     await eventually(counted, timeout=300, interval=1.0)
     return created, len(records)
+
+
+def referral_created(referral_id: uuid.UUID, referred_at: datetime) -> ReferralCreatedV1:
+    """One referral event about a new pseudonymous person, for scenarios that need only that."""
+    return ReferralCreatedV1.create(
+        about=(str(referral_id),),
+        producer="fault-suite",
+        correlation_id=f"fault-{referral_id}",
+        referral_id=referral_id,
+        person_id=uuid.uuid4().hex,
+        agency_id="stl-pd",
+        source="municipal_police",
+        county_fips="29510",
+        primary_need="threat_to_self_or_others",
+        person_location="detention",
+        liaison_id="liaison-07",
+        cmhc_id="cmhc-03",
+        referred_at=referred_at,
+        repeat_involvement=False,
+    )

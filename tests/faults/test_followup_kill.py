@@ -18,29 +18,12 @@ from cmhl_contracts import (
 )
 from cmhl_servicekit.testing import KafkaProbe, infra_settings, service_processes, start_at_end
 
+from .checker import referral_created
+
 pytestmark = pytest.mark.integration
 
 REFERRALS = 120
 SPREAD = timedelta(seconds=12)
-
-
-def referral(referral_id: uuid.UUID, referred_at: datetime) -> ReferralCreatedV1:
-    return ReferralCreatedV1.create(
-        about=(str(referral_id),),
-        producer="fault-test",
-        correlation_id=f"fault-{referral_id}",
-        referral_id=referral_id,
-        person_id=uuid.uuid4().hex,
-        agency_id="stl-pd",
-        source="municipal_police",
-        county_fips="29510",
-        primary_need="threat_to_self_or_others",
-        person_location="detention",
-        liaison_id="liaison-07",
-        cmhc_id="cmhc-03",
-        referred_at=referred_at,
-        repeat_involvement=False,
-    )
 
 
 async def test_due_events_survive_kills_and_two_replicas(
@@ -69,7 +52,7 @@ async def test_due_events_survive_kills_and_two_replicas(
     ):
         second.kill()  # one process at first
         for referral_id, referred_at in sent.items():
-            event = referral(referral_id, referred_at)
+            event = referral_created(referral_id, referred_at)
             await kafka_probe.send(
                 ReferralCreatedV1.topic(), event.model_dump_json().encode(), key=event.kafka_key()
             )

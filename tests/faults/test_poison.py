@@ -16,29 +16,11 @@ from cmhl_servicekit.dlq import read_dead_letters, redrive
 from cmhl_servicekit.kafka import dead_letter_sink, make_broker, subscribe_batches
 from cmhl_servicekit.testing import KafkaProbe, eventually
 
+from .checker import referral_created
+
 pytestmark = pytest.mark.integration
 
 POISON_ATTEMPTS = 3
-
-
-def referral(n: int) -> ReferralCreatedV1:
-    referral_id = uuid.uuid4()
-    return ReferralCreatedV1.create(
-        about=(str(referral_id),),
-        producer="poison-test",
-        correlation_id=f"poison-{n}",
-        referral_id=referral_id,
-        person_id=uuid.uuid4().hex,
-        agency_id="stl-pd",
-        source="municipal_police",
-        county_fips="29510",
-        primary_need="behavioral_needs",
-        person_location="community",
-        liaison_id="liaison-01",
-        cmhc_id="cmhc-01",
-        referred_at=datetime(2018, 1, 1, tzinfo=UTC),
-        repeat_involvement=False,
-    )
 
 
 class Handler:
@@ -69,7 +51,7 @@ async def test_poison_is_dead_lettered_the_partition_moves_and_a_redrive_counts_
         await admin.create_topics([NewTopic(t, 1, 1) for t in (topic, f"{topic}.dlq")])
     finally:
         await admin.close()
-    events = [referral(n) for n in range(11)]
+    events = [referral_created(uuid.uuid4(), datetime(2018, 1, 1, tzinfo=UTC)) for _ in range(11)]
     poison = events[5]
     handler = Handler(poison.event_id)
     broker = make_broker(kafka_bootstrap, "poison-test")
