@@ -173,8 +173,8 @@ def kafka_lib() -> Path:
 
 def ferretdb_binary() -> Path:
     source = HERE / "ferretdb"
-    binary = CACHE / f"ferretdb-{digest(source / 'go.mod', source / 'go.sum', source / 'main.go')}"
-    binary = binary / "ferretdb"
+    build_files = [source / "go.mod", source / "go.sum", source / "patches.toml"]
+    binary = CACHE / f"ferretdb-{digest(*build_files, *sorted(source.glob('*.go')))}" / "ferretdb"
     if binary.exists():
         return binary
     go = require_tool(
@@ -182,12 +182,46 @@ def ferretdb_binary() -> Path:
     )
     say("building FerretDB 1.24.2 with Go from the module proxy (first run only, ~2 min)...")
     started = time.monotonic()
-    binary.parent.mkdir(parents=True, exist_ok=True)
+    build = binary.parent / "build"
+    shutil.rmtree(build, ignore_errors=True)
+    wrapper = build / "wrapper"
+    shutil.copytree(source, wrapper)
+    patched = patched_ferretdb(go, wrapper, build / "FerretDB")
+    subprocess.run(
+        [go, "mod", "edit", f"-replace=github.com/FerretDB/FerretDB={patched}"],
+        cwd=wrapper,
+        check=True,
+    )
     partial = binary.with_suffix(".partial")
-    subprocess.run([go, "build", "-o", str(partial), "."], cwd=source, check=True)
+    subprocess.run([go, "build", "-o", str(partial), "."], cwd=wrapper, check=True)
     partial.rename(binary)
+    shutil.rmtree(build)
     say(f"FerretDB built ({time.monotonic() - started:.0f}s)")
     return binary
+
+
+def patched_ferretdb(go: str, wrapper: Path, target: Path) -> Path:
+    """A copy of the FerretDB module with deploy/local/ferretdb/patches.toml applied (why: there)."""
+    listing = subprocess.run(
+        [go, "mod", "download", "-json", "github.com/FerretDB/FerretDB"],
+        cwd=wrapper,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    # The module cache is read-only; the copy's files are made writable.
+    shutil.copytree(json.loads(listing.stdout)["Dir"], target, copy_function=shutil.copyfile)
+    for patch in tomllib.loads((wrapper / "patches.toml").read_text())["patch"]:
+        path = target / patch["file"]
+        text = path.read_text()
+        if text.count(patch["old"]) != patch["count"]:
+            fail(
+                f"FerretDB's {patch['file']} does not contain {patch['old']!r} "
+                f"{patch['count']} time(s): check deploy/local/ferretdb/patches.toml "
+                "against this FerretDB version."
+            )
+        path.write_text(text.replace(patch["old"], patch["new"]))
+    return target
 
 
 # ---------------------------------------------------------------- processes

@@ -1,8 +1,10 @@
 """The MongoDB client factory: one `AsyncMongoClient` per event loop, created in the lifespan."""
 
+from collections.abc import Sequence
 from typing import Any
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, DeleteOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 Document = dict[str, Any]
@@ -21,3 +23,11 @@ def database(client: AsyncMongoClient[Document], name: str) -> AsyncDatabase[Doc
 
 async def ping(client: AsyncMongoClient[Document]) -> None:
     await client.admin.command("ping")
+
+
+async def delete_by_ids(collection: AsyncCollection[Document], ids: Sequence[Any]) -> None:
+    """Delete documents by `_id` in one round trip, as one delete statement per id. MongoDB
+    serves `{"_id": {"$in": ids}}` from the `_id` index too, but FerretDB, the local and test
+    database, scans the whole collection for `$in` while it looks a single `_id` up directly."""
+    if ids:
+        await collection.bulk_write([DeleteOne({"_id": i}) for i in ids])

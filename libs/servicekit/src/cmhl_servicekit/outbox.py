@@ -26,6 +26,7 @@ from pymongo.errors import DuplicateKeyError
 
 from cmhl_contracts import IntegrationEvent
 from cmhl_servicekit.consuming import TRANSIENT_ERRORS, safe_reason
+from cmhl_servicekit.mongo import delete_by_ids
 
 log = logging.getLogger(__name__)
 
@@ -193,10 +194,7 @@ class OutboxRelay:
                     if entry.get("version") == marker["version"]:
                         await self._publish(entry)
             done.append(marker["_id"])
-        if done:
-            # One delete for the pass: each delete scans the collection, so one per marker
-            # would slow the relay exactly when a backlog has made the collection large.
-            await self._db[MARKERS].delete_many({"_id": {"$in": done}})
+        await delete_by_ids(self._db[MARKERS], done)
         return len(markers)
 
 

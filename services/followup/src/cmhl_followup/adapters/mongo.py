@@ -16,6 +16,7 @@ from pymongo.errors import DuplicateKeyError
 
 from cmhl_contracts import FollowUpScheduledV1, IntegrationEvent
 from cmhl_followup.application.ports import AuditEntry, FollowUpQuery
+from cmhl_servicekit.mongo import delete_by_ids
 from cmhl_servicekit.outbox import Outbox
 
 Document = dict[str, Any]
@@ -56,8 +57,7 @@ async def upgrade_legacy_timers(db: AsyncDatabase[Document], grace: timedelta) -
             {"_id": timer["_id"], "overdue_at": {"$exists": False}},
             {"$set": {"overdue_at": overdue_at}},
         )
-    if legacy:
-        await db[TIMERS].delete_many({"_id": {"$in": [t["_id"] for t in legacy]}})
+    await delete_by_ids(db[TIMERS], [t["_id"] for t in legacy])
     return len(legacy)
 
 
@@ -112,9 +112,7 @@ class MongoFollowUpRepository:
         return await self._outbox.insert(ANNOUNCEMENTS[stage], claim, [event])
 
     async def drop_timers(self, timer_ids: list[str]) -> None:
-        """One delete for many: each delete scans the timers."""
-        if timer_ids:
-            await self._timers.delete_many({"_id": {"$in": timer_ids}})
+        await delete_by_ids(self._timers, timer_ids)
 
     async def update(
         self,

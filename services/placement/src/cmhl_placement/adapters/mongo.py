@@ -20,6 +20,7 @@ from cmhl_contracts.placement import AgeGroup, AttemptResult, ClinicalNeed, Unit
 from cmhl_placement.application.ports import AuditEntry, ConcurrentChange, Timer, TimerKind
 from cmhl_placement.domain.facility import Facility, Unit
 from cmhl_placement.domain.request import Attempt, PlacementRequest
+from cmhl_servicekit.mongo import delete_by_ids
 from cmhl_servicekit.outbox import Outbox
 
 Document = dict[str, Any]
@@ -227,9 +228,7 @@ class MongoTimerStore:
         return await self._outbox.insert(CLAIMS[kind], claim, [event])
 
     async def drop(self, timer_ids: list[str]) -> None:
-        """One delete for many: each delete scans the collection."""
-        if timer_ids:
-            await self._timers.delete_many({"_id": {"$in": timer_ids}})
+        await delete_by_ids(self._timers, timer_ids)
 
 
 class MongoAuditLog:
