@@ -211,9 +211,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="referrals/s offered")
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--settle", type=float, default=60.0, help="max wait after the load")
+    parser.add_argument(
+        "--name", default="freshness", help="result name (bench/results/<name>.json)"
+    )
     args = parser.parse_args()
     started = time.monotonic()
-    write_result("freshness", asyncio.run(measure(args)), started)
+    write_result(args.name, asyncio.run(measure(args)), started)
 
 
 if __name__ == "__main__":

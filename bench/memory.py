@@ -16,6 +16,7 @@ SOURCES = {
     "agency_intake": ["resources"],
     "agency_intake_isolated": ["resources"],
     "freshness": ["resources"],
+    "freshness_sustained": ["resources"],
     "catchup": ["resources_service", "resources_naive"],
 }
 

@@ -46,6 +46,39 @@ def share(resources: dict[str, Any] | None, process: str) -> str:
     return "–" if value is None else f"{100 * value:.0f}%"
 
 
+def freshness_rows(fresh: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    if "error" in fresh:
+        return [("4 freshness", "not measured", fresh["error"], "p99 < 2,000 ms", "–")]
+    f_ms = fresh["freshness_ms"]
+    res = fresh.get("resources")
+    offered = f"{fmt(fresh['offered_per_s'])} referrals/s offered for {fmt(fresh['duration_s'])} s"
+    created = (
+        f"{fmt(fresh['created'])} created ({fmt(fresh['created_per_s'])}/s), "
+        f"API errors {fresh['api_errors'] or 0}, "
+        f"API p99 {fmt(fresh['api_latency_ms']['p99'])} ms"
+    )
+    counted = (
+        f"p50 {fmt(f_ms['p50'])} / p95 {fmt(f_ms['p95'])} / p99 {fmt(f_ms['p99'])} ms "
+        f"({fmt(fresh['counted'])} counted, {fmt(fresh['not_counted_in_time'])} not in time; "
+        f"polled every {fmt(fresh.get('mean_poll_interval_ms'))} ms; one statewide call: "
+        f"p50 {fmt((fresh.get('statewide_call_ms') or {}).get('p50'))} ms)"
+    )
+    k_ms = fresh.get("201_to_referral_created_on_kafka_ms") or {}
+    kafka = " / ".join(f"{q} {fmt(k_ms.get(q))}" for q in ("p50", "p95", "p99")) + " ms"
+    relay = "of which 201 → referral-created on Kafka (outbox relay)"
+    return [
+        ("4 freshness", offered, created, "", load_avg(res)),
+        (
+            "4 freshness",
+            "201 → counted in statewide metrics",
+            counted,
+            "p99 < 2 s",
+            load_avg(res),
+        ),
+        ("4 freshness", relay, kafka, "", load_avg(res)),
+    ]
+
+
 def rows() -> list[tuple[str, str, str, str, str]]:
     """(benchmark, figure, value, goal, load average 1 min start→end)."""
     out: list[tuple[str, str, str, str, str]] = []
@@ -170,40 +203,9 @@ def rows() -> list[tuple[str, str, str, str, str]]:
         )
         label = f"{fmt(alone['records'])} records, the other services stopped (baseline)"
         out.append(("3 agency intake", label, rate, "", load_avg(res)))
-    fresh = load("freshness")
-    if fresh and "error" in fresh:
-        out.append(("4 freshness", "not measured", fresh["error"], "p99 < 2,000 ms", "–"))
-    elif fresh:
-        f_ms = fresh["freshness_ms"]
-        res = fresh.get("resources")
-        offered = (
-            f"{fmt(fresh['offered_per_s'])} referrals/s offered for {fmt(fresh['duration_s'])} s"
-        )
-        created = (
-            f"{fmt(fresh['created'])} created ({fmt(fresh['created_per_s'])}/s), "
-            f"API errors {fresh['api_errors'] or 0}, "
-            f"API p99 {fmt(fresh['api_latency_ms']['p99'])} ms"
-        )
-        counted = (
-            f"p50 {fmt(f_ms['p50'])} / p95 {fmt(f_ms['p95'])} / p99 {fmt(f_ms['p99'])} ms "
-            f"({fmt(fresh['counted'])} counted, {fmt(fresh['not_counted_in_time'])} not in time; "
-            f"polled every {fmt(fresh.get('mean_poll_interval_ms'))} ms; one statewide call: "
-            f"p50 {fmt((fresh.get('statewide_call_ms') or {}).get('p50'))} ms)"
-        )
-        k_ms = fresh.get("201_to_referral_created_on_kafka_ms") or {}
-        kafka = " / ".join(f"{q} {fmt(k_ms.get(q))}" for q in ("p50", "p95", "p99")) + " ms"
-        relay = "of which 201 → referral-created on Kafka (outbox relay)"
-        out += [
-            ("4 freshness", offered, created, "", load_avg(res)),
-            (
-                "4 freshness",
-                "201 → counted in statewide metrics",
-                counted,
-                "p99 < 2 s",
-                load_avg(res),
-            ),
-            ("4 freshness", relay, kafka, "", load_avg(res)),
-        ]
+    # The goal's rate, then a rate the API sustains on this machine (bench/run.sh).
+    for fresh in filter(None, (load("freshness"), load("freshness_sustained"))):
+        out += freshness_rows(fresh)
     ops = load("ferretdb_ops")
     if ops:
         for name, figure in ops["operations"].items():
@@ -230,7 +232,9 @@ def rows() -> list[tuple[str, str, str, str, str]]:
 
 def table(make_seconds: int | None) -> str:
     results = [
-        r for name in ("catchup", "referral_api", "agency_intake", "freshness") if (r := load(name))
+        r
+        for name in ("catchup", "referral_api", "agency_intake", "freshness", "freshness_sustained")
+        if (r := load(name))
     ]
     machine = results[0]["machine"] if results else {}
     dates = sorted(r["date"] for r in results)

@@ -41,6 +41,8 @@ else
   run referral_api --rates 10,25,50,100,200,400 --duration 10 --profile
   run agency_intake --events 300 --profile
   run freshness --rate 100 --duration 10
+  # The goal's 100/s overloads the API on 2 cores; freshness at a rate it sustains, too.
+  run freshness --rate 20 --duration 10 --name freshness_sustained
   # These two stop services: the isolated intake stops all but the referral service, the
   # catch-up all of them (a restarted follow-up service would chew on its backlog for minutes).
   run agency_intake --events 150 --isolated

@@ -3,7 +3,7 @@
 import json
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -224,6 +224,46 @@ async def test_agency_intake_is_idempotent_and_dead_letters_bad_messages(
     assert all("Sam" not in reason and "Poe" not in reason for reason in reasons)
     assert {r.value for r in dead} >= {b'{"agency": "not json at all'}
     assert len(created) == 2
+
+
+async def test_agency_intake_creates_people_concurrently_and_each_person_in_order(
+    referral_settings: ReferralSettings, kafka_probe: KafkaProbe, mongo_uri: str
+) -> None:
+    """One burst of 12 people's submissions, 3 each, lands in shared batches: the intake
+    creates different people's at once, yet every person's are applied in order, so the repeat
+    flags (2+ referrals within 90 days) are those of the referral dates."""
+    run = uuid.uuid4().hex[:8]
+    now = datetime.now(UTC)
+    days_ago = [200, 150, 10]  # the second is 50 days after the first, the third 140 days later
+    topic = AgencyReferralSubmittedV1.topic()
+    async with running_app(build(referral_settings), from_now=True):
+        for n in range(12):
+            person = {
+                "given_name": "Lee",
+                "family_name": f"Burst{run}{n}",
+                "birth_date": "1990-01-01",
+            }
+            for visit, days in enumerate(days_ago):
+                submission = agency_submission(
+                    f"B-{run}-{n}-{visit}", person=person, referred_at=now - timedelta(days=days)
+                )
+                # One person's submissions share a partition, as an agency's would by person.
+                key = f"greene-so:{run}-{n}".encode()
+                await kafka_probe.send(topic, submission.model_dump_json().encode(), key=key)
+        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+        referrals = mongo[referral_settings.mongo_database]["referrals"]
+        try:
+            await eventually(lambda: _count(referrals, run, 36), timeout=90)
+            stored = await referrals.find(
+                {"agency_reference": {"$regex": run}},
+                {"agency_reference": 1, "repeat_involvement": 1, "person_id": 1},
+            ).to_list(None)
+        finally:
+            await mongo.close()
+    flags = {doc["agency_reference"]: doc["repeat_involvement"] for doc in stored}
+    for n in range(12):
+        assert [flags[f"B-{run}-{n}-{visit}"] for visit in range(3)] == [False, True, False]
+    assert len({doc["person_id"] for doc in stored}) == 12
 
 
 async def _count(collection: Any, run: str, expected: int) -> bool:

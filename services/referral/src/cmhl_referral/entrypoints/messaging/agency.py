@@ -1,13 +1,21 @@
 """Thin subscriber: agency systems' referral submissions become CreateReferral commands."""
 
+import asyncio
+from collections import defaultdict
+
 from faststream.kafka import KafkaRouter
 
 from cmhl_contracts import AgencyReferralSubmittedV1
+from cmhl_referral.application.commands import CreateReferral
 from cmhl_referral.application.service import Actor, ReferralService
 from cmhl_referral.domain.referral import InvalidReferral
 from cmhl_referral.entrypoints.translate import create_command
-from cmhl_servicekit.consuming import BatchProcessor, DeadLetterSink, Delivery
+from cmhl_servicekit.consuming import TRANSIENT_ERRORS, BatchProcessor, DeadLetterSink, Delivery
 from cmhl_servicekit.kafka import consumer_group, subscribe_batches
+
+# Creates in flight at once: enough to keep the database busy, few enough to stay well inside
+# the client's connection pool and the database's lock wait.
+INTAKE_CONCURRENCY = 16
 
 
 class PermanentlyInvalid(Exception):
@@ -20,16 +28,33 @@ def build_router(
     router = KafkaRouter()
 
     async def apply(deliveries: list[Delivery[AgencyReferralSubmittedV1]]) -> None:
-        # One at a time and in order: each create reads the person's earlier referrals.
+        # Different people's submissions are created concurrently: a create is a chain of
+        # database round trips, so one at a time leaves the process waiting. One person's stay
+        # in order, since each create reads the person's earlier referrals.
+        by_person: dict[str, list[CreateReferral]] = defaultdict(list)
         for delivery in deliveries:
             event = delivery.event
-            try:
-                await service.create(
-                    create_command(event, event.correlation_id, causation_id=str(event.event_id)),
-                    Actor(None, event.agency.agency_id, None),
-                )
-            except InvalidReferral as exc:
-                raise PermanentlyInvalid(str(exc)) from exc
+            command = create_command(event, event.correlation_id, causation_id=str(event.event_id))
+            by_person[service.person_id(command)].append(command)
+        slots = asyncio.Semaphore(INTAKE_CONCURRENCY)
+
+        async def create_in_order(commands: list[CreateReferral]) -> None:
+            async with slots:
+                for command in commands:
+                    await service.create(command, Actor(None, command.agency_id, None))
+
+        outcomes = await asyncio.gather(
+            *(create_in_order(commands) for commands in by_person.values()), return_exceptions=True
+        )
+        # Every create has finished before an error goes up, so the batch processor's retry or
+        # one-by-one pass never overlaps a create still running. A transient error goes first:
+        # the whole batch is retried (creates are idempotent) rather than split.
+        errors = [o for o in outcomes if isinstance(o, BaseException)]
+        errors.sort(key=lambda e: not isinstance(e, TRANSIENT_ERRORS))
+        if errors:
+            if isinstance(errors[0], InvalidReferral):
+                raise PermanentlyInvalid(str(errors[0])) from errors[0]
+            raise errors[0]
 
     subscribe_batches(
         router,
