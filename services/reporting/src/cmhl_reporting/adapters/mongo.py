@@ -8,12 +8,15 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from cmhl_reporting.application.projector import Segment
+from cmhl_reporting.application.queries import Snapshot
 from cmhl_reporting.domain.projections import TrainingFact
 from cmhl_reporting.domain.views import Counters
 
@@ -170,6 +173,24 @@ def _rows(counts: list[str]) -> list[tuple[str, str, int]]:
     return rows
 
 
+def _walk(stored: dict[str, Document], key: str, head: int) -> list[Document]:
+    """The segments of one chain from `head` on, in order, out of a read of all of them."""
+    docs = []
+    while (doc := stored.get(f"{key}|{head}")) is not None:
+        docs.append(doc)
+        head = int(doc["last"]) + 1
+    return docs
+
+
+async def _follow(segments: AsyncCollection[Document], key: str, head: int) -> list[Document]:
+    """The segments of one chain from `head` on, in order, one `_id` lookup each."""
+    docs = []
+    while (doc := await segments.find_one({"_id": f"{key}|{head}"})) is not None:
+        docs.append(doc)
+        head = int(doc["last"]) + 1
+    return docs
+
+
 class MongoViewReader:
     """Keeps the serving generation's counters in memory and follows its chains forward.
 
@@ -185,10 +206,11 @@ class MongoViewReader:
         self._heads: dict[str, int] = {}
         self._trainings: list[TrainingFact] = []
         self._refreshed_at = float("-inf")
+        self._read_at = datetime.now(UTC)
         self._task: asyncio.Task[None] | None = None
         self.segments_read = 0
 
-    async def current(self) -> tuple[int, Counters, list[TrainingFact]]:
+    async def current(self) -> Snapshot:
         """The views as last read. Only the very first call waits for a read; later ones answer
         at once from memory and start a refresh in the background when the views are older than
         `min_interval`, so a slow database never makes a request slow."""
@@ -199,13 +221,14 @@ class MongoViewReader:
         elif self._stale() and (self._task is None or self._task.done()):
             self._task = asyncio.create_task(self._refresh_now())
         assert self._gen is not None
-        return self._gen, self._counters, self._trainings
+        return Snapshot(self._gen, self._counters, self._trainings, self._read_at)
 
     def _stale(self) -> bool:
         return asyncio.get_running_loop().time() - self._refreshed_at >= self._min_interval
 
     async def _refresh_now(self) -> None:
         started = asyncio.get_running_loop().time()
+        read_at = datetime.now(UTC)
         try:
             await self._refresh()
         except Exception as exc:
@@ -214,7 +237,7 @@ class MongoViewReader:
             # A background refresh: the next request tries again; this one keeps the last view.
             log.warning("views not refreshed", extra={"reason": type(exc).__name__})
             return
-        self._refreshed_at = started
+        self._refreshed_at, self._read_at = started, read_at
 
     async def close(self) -> None:
         if self._task is not None:
@@ -232,16 +255,22 @@ class MongoViewReader:
         starts = {str(c["_id"]): int(c["start"]) async for c in chains.find({})}
         for key, start in starts.items():
             heads.setdefault(key, start)
-        # One `_id` lookup per chain says whether anything is new; if so, one read of all the
-        # segments beats thousands of lookups (every round trip counts on a busy database).
-        nexts = [segments.find_one({"_id": f"{key}|{head}"}) for key, head in heads.items()]
-        if any(doc is not None for doc in await asyncio.gather(*nexts)):
+        if fresh:
+            # A whole generation: one read of every segment beats thousands of lookups.
             stored = {str(doc["_id"]): doc async for doc in segments.find({})}
-            for key in heads:
-                while (doc := stored.get(f"{key}|{heads[key]}")) is not None:
-                    counters.add(_rows(doc["counts"]))
-                    heads[key] = int(doc["last"]) + 1
-                    self.segments_read += 1
+            new = {key: _walk(stored, key, head) for key, head in heads.items()}
+        else:
+            # Only what was appended since the last read: `_id` lookups along each chain, the
+            # chains side by side. (Reading every segment again costs as much as the history.)
+            walks = await asyncio.gather(
+                *(_follow(segments, key, head) for key, head in heads.items())
+            )
+            new = dict(zip(heads, walks, strict=True))
+        for key, docs in new.items():
+            for doc in docs:
+                counters.add(_rows(doc["counts"]))
+                heads[key] = int(doc["last"]) + 1
+            self.segments_read += len(docs)
         sessions = self._db[collection_name(gen, "training_sessions")]
         trainings = [
             TrainingFact(

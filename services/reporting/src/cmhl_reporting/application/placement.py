@@ -56,17 +56,16 @@ class PlacementQueries:
 
     async def raw(self, window: Window) -> dict[str, Any]:
         """Unsuppressed: for tests, never served over HTTP."""
-        _, counters, _ = await self._reader.current()
-        return raw_placement(counters, window)
+        return raw_placement((await self._reader.current()).counters, window)
 
     async def placement(self, window: Window) -> dict[str, Any]:
-        gen, counters, _ = await self._reader.current()
+        views = await self._reader.current()
         now = self._clock()
         return {
             "as_of": now.isoformat(),
-            "generation": gen,
+            "generation": views.gen,
             "window": window.describe(),
-            **publish_placement(raw_placement(counters, window)),
+            **publish_placement(raw_placement(views.counters, window)),
             # Facility data, not about a person: published as it is.
-            "bed_availability": freshness(await self._states.all(), counters, window, now),
+            "bed_availability": freshness(await self._states.all(), views.counters, window, now),
         }

@@ -1,7 +1,7 @@
 """Read use cases: exact counts from the views, published with small-cell suppression."""
 
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any, NamedTuple, Protocol
 
 from cmhl_reporting.domain.projections import TrainingFact
 from cmhl_reporting.domain.views import (
@@ -19,8 +19,17 @@ from cmhl_reporting.domain.window import Window
 METRIC_DIMENSIONS = (*DIMENSIONS, "course", "training_county", "training_agency")
 
 
+class Snapshot(NamedTuple):
+    """The views as one read of them saw them; `read_at` is when that read began."""
+
+    gen: int
+    counters: Counters
+    trainings: list[TrainingFact]
+    read_at: datetime
+
+
 class ViewReader(Protocol):
-    async def current(self) -> tuple[int, Counters, list[TrainingFact]]: ...
+    async def current(self) -> Snapshot: ...
 
 
 class MetricsQueries:
@@ -29,33 +38,37 @@ class MetricsQueries:
 
     async def raw_statewide(self, window: Window, county: str | None = None) -> dict[str, Any]:
         """Unsuppressed: for tests and the rebuild check, never served over HTTP."""
-        _, counters, trainings = await self._reader.current()
-        return raw_statewide(counters, trainings, window, county)
+        views = await self._reader.current()
+        return raw_statewide(views.counters, views.trainings, window, county)
 
     async def raw_dimension(self, window: Window, dimension: str) -> dict[str, Any]:
-        _, counters, trainings = await self._reader.current()
-        if dimension in ("course", "training_county", "training_agency"):
-            return {"rows": training_rows(trainings_in(trainings, window), dimension)}
-        return raw_dimension(counters, window, dimension)
+        return _raw_dimension(await self._reader.current(), window, dimension)
 
     async def statewide(self, window: Window, county: str | None = None) -> dict[str, Any]:
-        gen, counters, trainings = await self._reader.current()
-        published = publish_statewide(raw_statewide(counters, trainings, window, county))
-        return _envelope(gen, window, county) | published
+        views = await self._reader.current()
+        raw = raw_statewide(views.counters, views.trainings, window, county)
+        return _envelope(views, window, county) | publish_statewide(raw)
 
     async def dimension(self, window: Window, dimension: str) -> dict[str, Any]:
-        gen = (await self._reader.current())[0]
-        raw = await self.raw_dimension(window, dimension)
+        views = await self._reader.current()
+        raw = _raw_dimension(views, window, dimension)
+        envelope = _envelope(views, window, None) | {"dimension": dimension}
         if dimension in ("course", "training_county", "training_agency"):
-            rows = [{"key": k} | v for k, v in raw["rows"].items()]
-            return _envelope(gen, window, None) | {"dimension": dimension, "rows": rows}
-        return _envelope(gen, window, None) | {"dimension": dimension} | publish_dimension(raw)
+            return envelope | {"rows": [{"key": k} | v for k, v in raw["rows"].items()]}
+        return envelope | publish_dimension(raw)
 
 
-def _envelope(gen: int, window: Window, county: str | None) -> dict[str, Any]:
+def _raw_dimension(views: Snapshot, window: Window, dimension: str) -> dict[str, Any]:
+    if dimension in ("course", "training_county", "training_agency"):
+        return {"rows": training_rows(trainings_in(views.trainings, window), dimension)}
+    return raw_dimension(views.counters, window, dimension)
+
+
+def _envelope(views: Snapshot, window: Window, county: str | None) -> dict[str, Any]:
     return {
-        "as_of": datetime.now(UTC).isoformat(),
-        "generation": gen,
+        # What the numbers are as of: the start of the read they come from, not this request.
+        "as_of": views.read_at.isoformat(),
+        "generation": views.gen,
         "window": window.describe(),
         "county": county,
     }
