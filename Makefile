@@ -10,13 +10,14 @@ DEMO_TRAININGS ?= 20
 # Every test but the heavy fault scenarios (several JVMs), which `make faults` runs.
 PYTEST_ARGS ?= -m 'not heavy'
 
-.PHONY: help install up demo down status test test-only lint fmt faults bench
+.PHONY: help install up demo rebuild down status test test-only lint fmt faults bench
 
 help:
 	@echo "make up      start Kafka, FerretDB and the four services with demo data"
 	@echo "make test    start a throw-away stack, run lint and every test, stop it"
 	@echo "make down    stop what make up started"
 	@echo "make demo    load the brochure's full history (43,431 referrals, 836 trainings)"
+	@echo "make rebuild rebuild the reporting views from the topics while they keep serving"
 	@echo "make lint    ruff, mypy --strict, import-linter"
 	@echo "make faults  the fault suite at full size: kills, floods, a three-broker cluster"
 
@@ -39,6 +40,9 @@ up: install
 demo: install
 	@$(STACK) up --services
 	@$(UV) run --frozen python deploy/local/demo.py --wait
+
+rebuild: install
+	@$(STACK) rebuild
 
 down:
 	@if [ -x "$(UV)" ]; then $(STACK) down; else echo "nothing to stop"; fi

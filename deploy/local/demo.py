@@ -174,29 +174,52 @@ async def post_trainings(
                 progress("training sessions posted", n + 1, sessions, started)
 
 
-async def wait_for_metrics(base_url: str, token: str, referrals: int, timeout: float) -> None:
-    """Polls the statewide metrics until the demo referrals are counted, showing progress."""
-    started = time.monotonic()
+async def counted_referrals(client: httpx.AsyncClient, token: str) -> int | None:
+    """The statewide referral total, or None while the service cannot say (starting, busy)."""
+    try:
+        response = await client.get(
+            "/api/v1/metrics/statewide", headers={"Authorization": f"Bearer {token}"}
+        )
+    except httpx.HTTPError:
+        return None
+    if response.status_code != 200:
+        return None
+    shown = response.json()["referrals"]["total"]
+    # Published counts of 1-10 are "suppressed" (small-cell rule): not there yet.
+    return shown if isinstance(shown, int) else 0
+
+
+async def referrals_before(base_url: str, token: str) -> int:
+    """What earlier runs left counted, so that waiting looks for this run's referrals."""
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
-        baseline: int | None = None
-        while True:
-            try:
-                response = await client.get(
-                    "/api/v1/metrics/statewide", headers={"Authorization": f"Bearer {token}"}
-                )
-            except httpx.HTTPError:  # a busy machine: ask again
-                await asyncio.sleep(3)
-                continue
-            shown = response.json()["referrals"]["total"] if response.status_code == 200 else 0
-            # Published counts of 1-10 are "suppressed" (small-cell rule): not there yet.
-            total = shown if isinstance(shown, int) else 0
-            baseline = total if baseline is None else baseline
-            sys.stdout.write(f"\r[demo] referrals counted in the statewide metrics: {total:,}")
+        return await counted_referrals(client, token) or 0
+
+
+async def wait_for_metrics(base_url: str, token: str, target: int, stall_seconds: float) -> None:
+    """Polls the statewide metrics until they count `target` referrals, showing progress; gives
+    up (saying so) only when the count has not moved for `stall_seconds`."""
+    started = last_move = time.monotonic()
+    total = 0
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+        while total < target:
+            counted = await counted_referrals(client, token)
+            now = time.monotonic()
+            if counted is not None and counted > total:
+                total, last_move = counted, now
+            elapsed = now - started
+            sys.stdout.write(
+                f"\r[demo] referrals counted in the statewide metrics: {total:,}/{target:,} "
+                f"({elapsed:.0f}s)"
+            )
             sys.stdout.flush()
-            if total >= referrals or time.monotonic() - started > timeout:
-                sys.stdout.write("\n")
+            if now - last_move > stall_seconds:
+                print(
+                    f"\n[demo] the count has not moved for {stall_seconds:.0f}s: see "
+                    "deploy/local/state/logs/ (reporting.log, referral.log)"
+                )
                 return
             await asyncio.sleep(3)
+    print(f"\n[demo] all {target:,} referrals counted after {time.monotonic() - started:.0f}s")
 
 
 # Where referrals end (shares of accepted referrals), and follow-up outcomes: synthetic, chosen
@@ -274,22 +297,35 @@ async def _record_outcomes(
 
 
 async def work_lifecycle(
-    referral_url: str, followup_url: str, signing_key: str, per_liaison: int, rng: random.Random
+    referral_url: str,
+    followup_url: str,
+    signing_key: str,
+    per_liaison: int,
+    rng: random.Random,
+    budget_seconds: float,
 ) -> None:
     """Liaisons work their caseloads through the referral and follow-up APIs: status changes,
-    contact attempts and follow-up outcomes, so the funnel and outcomes show on the dashboard."""
+    contact attempts and follow-up outcomes, so the funnel and outcomes show on the dashboard.
+    Within a time budget: on FerretDB a caseload list scans every referral (MongoDB, in
+    production, reads an index), so after the full history each list takes seconds."""
     tokens = TokenSettings("cmhl-local", "cmhl", signing_key)
     totals: Counter[str] = Counter()
     started = time.monotonic()
     async with (
-        httpx.AsyncClient(base_url=referral_url, timeout=30) as referrals,
-        httpx.AsyncClient(base_url=followup_url, timeout=30) as followups,
+        httpx.AsyncClient(base_url=referral_url, timeout=120) as referrals,
+        httpx.AsyncClient(base_url=followup_url, timeout=120) as followups,
     ):
         for n, liaison in enumerate(LIAISONS, start=1):
+            if time.monotonic() - started > budget_seconds:
+                print(f"\n[demo] lifecycle: time budget spent after {n - 1} liaisons' caseloads")
+                break
             token = mint_token(tokens, subject=liaison, roles=[Role.LIAISON])
             headers = {"Authorization": f"Bearer {token}"}
-            totals += await _work_caseload(referrals, headers, per_liaison, rng)
-            totals += await _record_outcomes(followups, headers, rng)
+            try:
+                totals += await _work_caseload(referrals, headers, per_liaison, rng)
+                totals += await _record_outcomes(followups, headers, rng)
+            except httpx.TimeoutException:
+                totals["timeouts"] += 1
             progress("liaisons' caseloads worked", n, len(LIAISONS), started)
     print("[demo] lifecycle: " + ", ".join(f"{k} {v:,}" for k, v in sorted(totals.items())))
 
@@ -317,6 +353,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument(
         "--wait", action="store_true", help="wait until the statewide metrics count the referrals"
+    )
+    parser.add_argument(
+        "--lifecycle-seconds",
+        type=float,
+        default=300,
+        help="time budget for working the caseloads after --wait (default: 300)",
     )
     parser.add_argument("--kafka", help="bootstrap servers (default: the local stack's)")
     parser.add_argument("--training-url", help="training service (default: the local stack's)")
@@ -349,6 +391,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     officers = args.officers or round(args.trainings * BROCHURE_OFFICERS / BROCHURE_TRAININGS)
     run = uuid.uuid4().hex[:8]
+    earlier = asyncio.run(referrals_before(reporting_url, metrics_token)) if args.wait else 0
     asyncio.run(send_referrals(kafka, submissions(args.referrals, rng, run)))
     asyncio.run(
         post_trainings(
@@ -364,21 +407,21 @@ def main() -> None:
         f"({officers:,} officers)"
     )
     if args.wait:
-        asyncio.run(
-            wait_for_metrics(
-                reporting_url,
-                metrics_token,
-                args.referrals,
-                timeout=max(300, args.referrals / 50),
-            )
-        )
+        asyncio.run(wait_for_metrics(reporting_url, metrics_token, earlier + args.referrals, 600))
         # Referrals exist now: liaisons work part of them through the lifecycle.
         if args.referral_url and args.followup_url:
             per_liaison = args.lifecycle
             if per_liaison is None:
                 per_liaison = min(200, max(1, args.referrals // 10 // len(LIAISONS)))
             asyncio.run(
-                work_lifecycle(args.referral_url, args.followup_url, signing_key, per_liaison, rng)
+                work_lifecycle(
+                    args.referral_url,
+                    args.followup_url,
+                    signing_key,
+                    per_liaison,
+                    rng,
+                    budget_seconds=args.lifecycle_seconds,
+                )
             )
 
 

@@ -3,6 +3,7 @@
     python deploy/local/stack.py up [--services] [--free-ports] [--state-dir DIR]
     python deploy/local/stack.py down [--state-dir DIR]
     python deploy/local/stack.py status [--state-dir DIR]
+    python deploy/local/stack.py rebuild [--state-dir DIR]   (the reporting views, from the log)
 
 Kafka's jars come from Maven Central (deploy/local/kafka/pom.xml) and FerretDB is built with Go
 from the module proxy (deploy/local/ferretdb); both are cached under ~/.cache/cmhl by a hash of
@@ -627,11 +628,25 @@ def status(state_dir: Path) -> None:
         say(f"{name:10} pid {pid:>7}  {'running' if alive(pid) else 'stopped'}")
 
 
+def rebuild(state_dir: Path) -> None:
+    """Rebuilds the reporting views from the topics (cmhl_reporting.rebuild, with the settings
+    the running reporting service has), while the service keeps serving the current ones."""
+    state = load_state(state_dir)
+    if state is None or not alive(state.pids.get("kafka")) or not alive(state.pids.get("ferretdb")):
+        fail("the stack is not running: `make up` first")
+    assert state is not None
+    state.service_ports.setdefault("reporting", SERVICES["reporting"])
+    env = {**os.environ, **service_env("reporting", state, credentials(state_dir))}
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "cmhl_reporting.rebuild"], env=env, check=True)
+    say(f"views rebuilt in {time.monotonic() - started:.0f}s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=["up", "down", "status", "install"])
+    parser.add_argument("command", choices=["up", "down", "status", "install", "rebuild"])
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE)
     parser.add_argument("--services", action="store_true", help="also start the four services")
     parser.add_argument(
@@ -649,6 +664,8 @@ def main() -> None:
         up(state_dir, args.services, args.free_ports)
     elif args.command == "down":
         down(state_dir)
+    elif args.command == "rebuild":
+        rebuild(state_dir)
     else:
         status(state_dir)
 

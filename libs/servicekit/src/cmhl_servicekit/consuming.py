@@ -9,7 +9,7 @@ dead-lettered on its own while the rest of the batch is applied."""
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -85,6 +85,27 @@ def dead_letter_headers(record: "ConsumerRecord[Any, Any]", reason: str) -> dict
         "dlq-original-offset": str(record.offset),
         "dlq-at": datetime.now(UTC).isoformat(),
     }
+
+
+T = TypeVar("T")
+
+
+async def run_bounded(work: Iterable[Awaitable[T]], limit: int) -> list[T]:
+    """Runs the awaitables at most `limit` at a time (a handler's database round trips overlap
+    instead of queueing). If any fails, every other one finishes first and then one error is
+    raised, a transient one if any: the caller's retry then never overlaps work still running."""
+    slots = asyncio.Semaphore(limit)
+
+    async def one(awaitable: Awaitable[T]) -> T:
+        async with slots:
+            return await awaitable
+
+    outcomes = await asyncio.gather(*(one(a) for a in work), return_exceptions=True)
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    if errors:
+        errors.sort(key=lambda e: not isinstance(e, TRANSIENT_ERRORS))
+        raise errors[0]
+    return [o for o in outcomes if not isinstance(o, BaseException)]
 
 
 async def retry_transient(

@@ -6,8 +6,10 @@ from typing import Any
 from pymongo import AsyncMongoClient, DeleteOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 Document = dict[str, Any]
+DUPLICATE_KEY = 11000
 
 
 def make_mongo_client(uri: str, app_name: str) -> AsyncMongoClient[Document]:
@@ -31,3 +33,22 @@ async def delete_by_ids(collection: AsyncCollection[Document], ids: Sequence[Any
     database, scans the whole collection for `$in` while it looks a single `_id` up directly."""
     if ids:
         await collection.bulk_write([DeleteOne({"_id": i}) for i in ids])
+
+
+async def insert_new(
+    collection: AsyncCollection[Document], documents: Sequence[Document]
+) -> set[Any]:
+    """Insert documents in few round trips, keeping whichever of them exist already (a duplicate
+    `_id` is not an error: keyed inserts are how the services stay idempotent); returns the
+    `_id`s that were there before."""
+    present: set[Any] = set()
+    for start in range(0, len(documents), 5000):
+        chunk = documents[start : start + 5000]
+        try:
+            await collection.insert_many(chunk, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details["writeErrors"]
+            if any(e["code"] != DUPLICATE_KEY for e in errors):
+                raise
+            present.update(chunk[e["index"]]["_id"] for e in errors)
+    return present

@@ -16,7 +16,8 @@ from pymongo.errors import DuplicateKeyError
 
 from cmhl_contracts import FollowUpScheduledV1, IntegrationEvent
 from cmhl_followup.application.ports import AuditEntry, FollowUpQuery
-from cmhl_servicekit.mongo import delete_by_ids
+from cmhl_servicekit.consuming import run_bounded
+from cmhl_servicekit.mongo import delete_by_ids, insert_new
 from cmhl_servicekit.outbox import Outbox
 
 Document = dict[str, Any]
@@ -61,6 +62,10 @@ async def upgrade_legacy_timers(db: AsyncDatabase[Document], grace: timedelta) -
     return len(legacy)
 
 
+# Follow-up writes in flight at once: round trips overlap instead of queueing.
+WRITES_IN_FLIGHT = 16
+
+
 class MongoFollowUpRepository:
     def __init__(self, db: AsyncDatabase[Document], outbox: Outbox) -> None:
         self._db = db
@@ -73,25 +78,23 @@ class MongoFollowUpRepository:
     ) -> int:
         """Inserts each follow-up with its scheduled event, its timers first: a timer whose
         follow-up was never written is dropped by the due scan."""
-        created = 0
-        for document, event in follow_ups:
-            for stage, fire_at in (
-                ("due", document["due_at"]),
-                ("overdue", document["overdue_at"]),
-            ):
-                # Scheduled before: the insert below then finds the follow-up too.
-                with contextlib.suppress(DuplicateKeyError):
-                    await self._timers.insert_one(
-                        {
-                            "_id": f"{document['_id']}|{stage}",
-                            "follow_up_id": document["_id"],
-                            "stage": stage,
-                            "fire_at": fire_at,
-                            "created_at": now,
-                        }
-                    )
-            created += await self._outbox.insert(FOLLOW_UPS, document, [event])
-        return created
+        timers = [
+            {
+                "_id": f"{document['_id']}|{stage}",
+                "follow_up_id": document["_id"],
+                "stage": stage,
+                "fire_at": fire_at,
+                "created_at": now,
+            }
+            for document, _ in follow_ups
+            for stage, fire_at in (("due", document["due_at"]), ("overdue", document["overdue_at"]))
+        ]
+        await insert_new(self._timers, timers)  # scheduled before: the follow-up exists too
+        inserted = await run_bounded(
+            (self._outbox.insert(FOLLOW_UPS, doc, [event]) for doc, event in follow_ups),
+            WRITES_IN_FLIGHT,
+        )
+        return sum(inserted)
 
     async def due_timers(self, now: datetime, limit: int) -> list[Document]:
         cursor = self._timers.find({"fire_at": {"$lte": now}}, limit=limit).sort("fire_at", 1)

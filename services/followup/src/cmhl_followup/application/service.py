@@ -46,12 +46,15 @@ from cmhl_followup.domain.policy import (
 )
 from cmhl_servicekit.auth import Principal
 from cmhl_servicekit.clock import Clock
+from cmhl_servicekit.consuming import run_bounded
 
 PRODUCER = "cmhl-followup"
 # A timer with no follow-up this long after it was written belongs to a write that failed.
 ORPHAN_TIMER_AGE = timedelta(minutes=5)
 # Optimistic writes retry this often when another writer changed the follow-up meanwhile.
 WRITE_ATTEMPTS = 5
+# Referrals (after scheduling) or timers (when due) handled at once: their round trips overlap.
+IN_FLIGHT = 16
 log = logging.getLogger(__name__)
 
 Decision = tuple[dict[str, Any], list[IntegrationEvent]] | None
@@ -110,11 +113,14 @@ class FollowUpService:
             for planned in plan_follow_ups(event.referral_id, event.referred_at, self._offsets_days)
         ]
         created = await self._repository.schedule(rows, self._clock.now())
-        for event in events:
-            key = str(event.referral_id)
-            await self._catch_up(
-                event.referral_id, [d["_id"] for d, _ in rows if d["referral_id"] == key]
-            )
+        by_referral: dict[uuid.UUID, set[str]] = {e.referral_id: set() for e in events}
+        for document, _ in rows:
+            by_referral[uuid.UUID(document["referral_id"])].add(document["_id"])
+        # Different referrals' follow-ups are independent: their lookups overlap.
+        await run_bounded(
+            (self._catch_up(key, sorted(ids)) for key, ids in by_referral.items()),
+            IN_FLIGHT,
+        )
         return created
 
     async def on_status_changed(self, events: list[ReferralStatusChangedV1]) -> None:
@@ -287,20 +293,26 @@ class FollowUpService:
         are stored."""
         now = self._clock.now()
         timers = await self._repository.due_timers(now, limit)
-        claimed = 0
-        done: list[str] = []
-        for timer in timers:
+
+        async def settle(timer: Document) -> tuple[bool, bool]:
+            """(settled, announced) for one timer."""
             follow_up = await self._repository.get(timer["follow_up_id"])
-            if follow_up is None:
-                if now - timer["created_at"] > ORPHAN_TIMER_AGE:
-                    done.append(timer["_id"])  # its follow-up was never written
-                continue
-            if follow_up["status"] == State.SCHEDULED:
-                event = self._announcement(timer["stage"], follow_up, now)
-                claimed += await self._repository.claim(timer["stage"], follow_up, event)
-            done.append(timer["_id"])
+            if follow_up is None:  # its follow-up was never written, or is still being written
+                return now - timer["created_at"] > ORPHAN_TIMER_AGE, False
+            if follow_up["status"] != State.SCHEDULED:
+                return True, False
+            event = self._announcement(timer["stage"], follow_up, now)
+            return True, await self._repository.claim(timer["stage"], follow_up, event)
+
+        # Timers are independent (one follow-up's due and overdue claims are separate inserts),
+        # so their round trips overlap.
+        outcomes = await run_bounded(map(settle, timers), IN_FLIGHT)
+        done = [
+            timer["_id"] for timer, (settled, _) in zip(timers, outcomes, strict=True) if settled
+        ]
         # Dropped only after every claim of the pass is stored: a crash re-claims, harmlessly.
         await self._repository.drop_timers(done)
+        claimed = sum(announced for _, announced in outcomes)
         if claimed:
             log.info("follow-ups announced", extra={"count": claimed})
         return len(done)

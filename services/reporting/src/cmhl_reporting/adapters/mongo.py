@@ -13,17 +13,17 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from cmhl_reporting.application.projector import Segment
 from cmhl_reporting.application.queries import Snapshot
 from cmhl_reporting.domain.projections import TrainingFact
 from cmhl_reporting.domain.views import Counters
+from cmhl_servicekit.mongo import insert_new
 
 log = logging.getLogger(__name__)
 
 Document = dict[str, Any]
-DUPLICATE_KEY = 11000
 GENERATIONS = "generations"
 SERVING = "serving"
 KINDS = ("claims", "segments", "intents", "chains", "training_sessions")
@@ -97,17 +97,8 @@ class MongoViewStore:
 
     async def claim(self, gen: int, claims: dict[str, str], verify: bool) -> set[str]:
         collection = self._c(gen, "claims")
-        lost: set[str] = set()
         documents = [{"_id": key, "o": owner} for key, owner in claims.items()]
-        for start in range(0, len(documents), 5000):
-            chunk = documents[start : start + 5000]
-            try:
-                await collection.insert_many(chunk, ordered=False)
-            except BulkWriteError as exc:
-                errors = exc.details["writeErrors"]
-                if any(e["code"] != DUPLICATE_KEY for e in errors):
-                    raise
-                lost.update(chunk[e["index"]]["_id"] for e in errors)
+        lost = await insert_new(collection, documents)
         won = set(claims) - lost
         if verify:
             # Lost to an earlier attempt of the same record? Then the claim is ours.

@@ -1,6 +1,5 @@
 """Thin subscriber: agency systems' referral submissions become CreateReferral commands."""
 
-import asyncio
 from collections import defaultdict
 
 from faststream.kafka import KafkaRouter
@@ -10,7 +9,7 @@ from cmhl_referral.application.commands import CreateReferral
 from cmhl_referral.application.service import Actor, ReferralService
 from cmhl_referral.domain.referral import InvalidReferral
 from cmhl_referral.entrypoints.translate import create_command
-from cmhl_servicekit.consuming import TRANSIENT_ERRORS, BatchProcessor, DeadLetterSink, Delivery
+from cmhl_servicekit.consuming import BatchProcessor, DeadLetterSink, Delivery, run_bounded
 from cmhl_servicekit.kafka import consumer_group, subscribe_batches
 
 # Creates in flight at once: enough to keep the database busy, few enough to stay well inside
@@ -36,25 +35,15 @@ def build_router(
             event = delivery.event
             command = create_command(event, event.correlation_id, causation_id=str(event.event_id))
             by_person[service.person_id(command)].append(command)
-        slots = asyncio.Semaphore(INTAKE_CONCURRENCY)
 
         async def create_in_order(commands: list[CreateReferral]) -> None:
-            async with slots:
-                for command in commands:
-                    await service.create(command, Actor(None, command.agency_id, None))
+            for command in commands:
+                await service.create(command, Actor(None, command.agency_id, None))
 
-        outcomes = await asyncio.gather(
-            *(create_in_order(commands) for commands in by_person.values()), return_exceptions=True
-        )
-        # Every create has finished before an error goes up, so the batch processor's retry or
-        # one-by-one pass never overlaps a create still running. A transient error goes first:
-        # the whole batch is retried (creates are idempotent) rather than split.
-        errors = [o for o in outcomes if isinstance(o, BaseException)]
-        errors.sort(key=lambda e: not isinstance(e, TRANSIENT_ERRORS))
-        if errors:
-            if isinstance(errors[0], InvalidReferral):
-                raise PermanentlyInvalid(str(errors[0])) from errors[0]
-            raise errors[0]
+        try:
+            await run_bounded(map(create_in_order, by_person.values()), INTAKE_CONCURRENCY)
+        except InvalidReferral as exc:
+            raise PermanentlyInvalid(str(exc)) from exc
 
     subscribe_batches(
         router,
