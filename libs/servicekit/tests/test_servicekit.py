@@ -1,5 +1,6 @@
 """Cross-cutting defaults: safe error reasons, dead letters, logs, crypto, tokens, body limits."""
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -13,7 +14,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
 
 from cmhl_servicekit.auth import Role, TokenSettings, mint_token, verify_token
-from cmhl_servicekit.consuming import BatchProcessor, Delivery, decode, safe_reason
+from cmhl_servicekit.consuming import BatchProcessor, Delivery, decode, run_bounded, safe_reason
 from cmhl_servicekit.crypto import FieldCipher, pseudonym
 from cmhl_servicekit.http import BodySizeLimit
 from cmhl_servicekit.logging import JsonFormatter
@@ -136,3 +137,28 @@ async def test_bodies_over_the_limit_get_413() -> None:
     assert small.status_code == 200
     assert large.status_code == 413
     assert chunked.status_code == 413
+
+
+async def test_bounded_work_overlaps_up_to_its_limit_and_fails_only_after_all_ended() -> None:
+    running = peak = 0
+    finished: list[int] = []
+
+    async def job(n: int) -> int:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        if n == 2:
+            raise ValueError("a permanent error")
+        if n == 5:
+            raise ConnectionError("a transient error")
+        finished.append(n)
+        return n * 10
+
+    assert await run_bounded((job(n) for n in (0, 1, 3)), limit=2) == [0, 10, 30]
+    assert peak == 2
+    finished.clear()
+    with pytest.raises(ConnectionError):  # the transient one, so the caller retries the batch
+        await run_bounded(map(job, range(8)), limit=3)
+    assert sorted(finished) == [0, 1, 3, 4, 6, 7]  # none cut short by the failures
