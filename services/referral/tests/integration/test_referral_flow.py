@@ -1,13 +1,15 @@
 """Referral service on the real stack: HTTP and agency intake in, events out through the outbox."""
 
+import contextlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 
 from cmhl_contracts import AgencyReferralSubmittedV1, ReferralCreatedV1
 from cmhl_referral.bootstrap import build
@@ -183,9 +185,7 @@ async def test_agency_intake_is_idempotent_and_dead_letters_bad_messages(
         await kafka_probe.send(topic, json.dumps(invalid).encode(), key=bad_key)
         await kafka_probe.send(topic, second.model_dump_json().encode(), key=key)
 
-        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
-        referrals = mongo[referral_settings.mongo_database]["referrals"]
-        try:
+        async with stored_referrals(mongo_uri, referral_settings) as referrals:
             await eventually(lambda: _count(referrals, run, 2), timeout=60)
             dead = await kafka_probe.collect(
                 [f"{topic}.dlq"],
@@ -204,8 +204,6 @@ async def test_agency_intake_is_idempotent_and_dead_letters_bad_messages(
                 settle=2.0,
             )
             assert await referrals.count_documents({"agency_reference": {"$regex": run}}) == 2
-        finally:
-            await mongo.close()
         # An operator lists the dead letters and re-drives one: it is read again (and, still
         # invalid, dead-lettered again with its reason), while the listing names no person.
         letters = await read_dead_letters(kafka_probe.bootstrap, topic)
@@ -250,20 +248,28 @@ async def test_agency_intake_creates_people_concurrently_and_each_person_in_orde
                 # One person's submissions share a partition, as an agency's would by person.
                 key = f"greene-so:{run}-{n}".encode()
                 await kafka_probe.send(topic, submission.model_dump_json().encode(), key=key)
-        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
-        referrals = mongo[referral_settings.mongo_database]["referrals"]
-        try:
+        async with stored_referrals(mongo_uri, referral_settings) as referrals:
             await eventually(lambda: _count(referrals, run, 36), timeout=90)
             stored = await referrals.find(
                 {"agency_reference": {"$regex": run}},
                 {"agency_reference": 1, "repeat_involvement": 1, "person_id": 1},
             ).to_list(None)
-        finally:
-            await mongo.close()
     flags = {doc["agency_reference"]: doc["repeat_involvement"] for doc in stored}
     for n in range(12):
         assert [flags[f"B-{run}-{n}-{visit}"] for visit in range(3)] == [False, True, False]
     assert len({doc["person_id"] for doc in stored}) == 12
+
+
+@contextlib.asynccontextmanager
+async def stored_referrals(
+    mongo_uri: str, settings: ReferralSettings
+) -> AsyncIterator[AsyncCollection[dict[str, Any]]]:
+    """The service's own referral documents, read behind its back to check what it stored."""
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    try:
+        yield mongo[settings.mongo_database]["referrals"]
+    finally:
+        await mongo.close()
 
 
 async def _count(collection: Any, run: str, expected: int) -> bool:

@@ -7,11 +7,11 @@ rosters (one small document per session) are ever replaced."""
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -164,19 +164,12 @@ def _rows(counts: list[str]) -> list[tuple[str, str, int]]:
     return rows
 
 
-def _walk(stored: dict[str, Document], key: str, head: int) -> list[Document]:
-    """The segments of one chain from `head` on, in order, out of a read of all of them."""
+async def _follow(
+    lookup: Callable[[str], Awaitable[Document | None]], key: str, head: int
+) -> list[Document]:
+    """The segments of one chain from `head` on, in order."""
     docs = []
-    while (doc := stored.get(f"{key}|{head}")) is not None:
-        docs.append(doc)
-        head = int(doc["last"]) + 1
-    return docs
-
-
-async def _follow(segments: AsyncCollection[Document], key: str, head: int) -> list[Document]:
-    """The segments of one chain from `head` on, in order, one `_id` lookup each."""
-    docs = []
-    while (doc := await segments.find_one({"_id": f"{key}|{head}"})) is not None:
+    while (doc := await lookup(f"{key}|{head}")) is not None:
         docs.append(doc)
         head = int(doc["last"]) + 1
     return docs
@@ -249,14 +242,18 @@ class MongoViewReader:
         if fresh:
             # A whole generation: one read of every segment beats thousands of lookups.
             stored = {str(doc["_id"]): doc async for doc in segments.find({})}
-            new = {key: _walk(stored, key, head) for key, head in heads.items()}
+
+            async def lookup(segment_id: str) -> Document | None:
+                return stored.get(segment_id)
+
         else:
             # Only what was appended since the last read: `_id` lookups along each chain, the
             # chains side by side. (Reading every segment again costs as much as the history.)
-            walks = await asyncio.gather(
-                *(_follow(segments, key, head) for key, head in heads.items())
-            )
-            new = dict(zip(heads, walks, strict=True))
+            async def lookup(segment_id: str) -> Document | None:
+                return await segments.find_one({"_id": segment_id})
+
+        walks = await asyncio.gather(*(_follow(lookup, key, head) for key, head in heads.items()))
+        new = dict(zip(heads, walks, strict=True))
         for key, docs in new.items():
             for doc in docs:
                 counters.add(_rows(doc["counts"]))

@@ -6,9 +6,10 @@ from datetime import date
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from cmhl_contracts import IntegrationEvent
+from cmhl_servicekit.mongo import insert_new
 from cmhl_servicekit.outbox import Outbox
 from cmhl_training.application.ports import AuditEntry, ConcurrentChange
 from cmhl_training.domain.catalog import COURSES_BY_ID, Course, PostCategory
@@ -19,7 +20,6 @@ SESSIONS = "training_sessions"
 COURSES = "courses"
 OFFICER_SESSIONS = "officer_sessions"
 AUDIT_LOG = "audit_log"
-DUPLICATE_KEY = 11000
 
 
 async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
@@ -132,11 +132,8 @@ class MongoCourseCatalog:
         self._courses = db[COURSES]
 
     async def seed(self, courses: tuple[Course, ...]) -> None:
-        try:
-            await self._courses.insert_many([_course_document(c) for c in courses], ordered=False)
-        except BulkWriteError as exc:  # seeded before: stored courses (maybe retired) stay
-            if any(e["code"] != DUPLICATE_KEY for e in exc.details["writeErrors"]):
-                raise
+        # Seeded before: the stored courses (maybe retired) stay.
+        await insert_new(self._courses, [_course_document(c) for c in courses])
 
     async def all(self) -> list[Course]:
         cursor = self._courses.find({}).sort("_id", 1)
@@ -190,11 +187,7 @@ class MongoOfficerLedger:
             {"_id": f"{officer}|{session_id}", "officer_id": officer, "session_id": session_id}
             for officer in officer_ids
         ]
-        try:
-            await self._entries.insert_many(documents, ordered=False)
-        except BulkWriteError as exc:  # entries of an earlier revision or attempt
-            if any(e["code"] != DUPLICATE_KEY for e in exc.details["writeErrors"]):
-                raise
+        await insert_new(self._entries, documents)  # entries of an earlier revision or attempt stay
 
     async def sessions_of(self, officer_id: str) -> list[str]:
         cursor = self._entries.find({"officer_id": officer_id}, {"session_id": 1})
