@@ -24,6 +24,9 @@ LIAISON = bearer("liaison-21", Role.LIAISON, cmhc_id="cmhc-17")
 OTHER_LIAISON = bearer("liaison-22", Role.LIAISON, cmhc_id="cmhc-17")
 SUPERVISOR = bearer("sup-17", Role.SUPERVISOR, cmhc_id="cmhc-17")
 PRIVACY = bearer("privacy-1", Role.PRIVACY_OFFICER)
+OTHER_CMHC_LIAISON = bearer("liaison-30", Role.LIAISON, cmhc_id="cmhc-24")
+OTHER_SUPERVISOR = bearer("sup-24", Role.SUPERVISOR, cmhc_id="cmhc-24")
+METRICS = bearer("dmh-1", Role.METRICS_CONSUMER)
 
 APPOINTMENT = "2030-01-01T10:00:00Z"
 
@@ -196,4 +199,58 @@ async def test_privacy_officer_gets_the_accounting_of_disclosures(
         ("liaison-21", "create", "created"),
         ("sup-17", "read", "allowed"),
         ("liaison-22", "read", "denied"),
+    ]
+
+
+async def test_a_resubmitted_reference_returns_the_referral_only_to_whom_may_read_it(
+    referral_settings: ReferralSettings, referral_body: Callable[..., dict[str, Any]]
+) -> None:
+    """The duplicate path is a read: another liaison who guesses an agency's reference gets 409
+    without the record, and the attempt is in the accounting as a denied read."""
+    family = f"Quill{uuid.uuid4().hex[:6]}"
+    person = {"given_name": "Ada", "family_name": family, "birth_date": "1971-03-04"}
+    body = referral_body(agency_reference=f"STL-{uuid.uuid4().hex[:8]}", person=person)
+    async with running_app(build(referral_settings), from_now=True) as client:
+        first = await client.post("/api/v1/referrals", json=body, headers=LIAISON)
+        assert first.status_code == 201, first.text
+        answers = {
+            name: await client.post("/api/v1/referrals", json=body, headers=headers)
+            for name, headers in {
+                "owner": LIAISON,
+                "own supervisor": SUPERVISOR,
+                "colleague": OTHER_LIAISON,
+                "other cmhc liaison": OTHER_CMHC_LIAISON,
+                "other supervisor": OTHER_SUPERVISOR,
+                "metrics consumer": METRICS,
+                "privacy officer": PRIVACY,
+            }.items()
+        }
+        report = await client.post("/api/v1/privacy/accounting", json=person, headers=PRIVACY)
+    codes = {name: answer.status_code for name, answer in answers.items()}
+    assert codes == {
+        "owner": 200,
+        "own supervisor": 200,
+        "colleague": 409,
+        "other cmhc liaison": 409,
+        "other supervisor": 409,
+        "metrics consumer": 403,
+        "privacy officer": 403,
+    }
+    for name in ("owner", "own supervisor"):
+        assert answers[name].json()["referral_id"] == first.json()["referral_id"]
+        assert answers[name].json()["person"]["family_name"] == family
+    for name, answer in answers.items():
+        if answer.status_code != 200:
+            assert family not in answer.text, name
+            assert "1971" not in answer.text, name
+            assert "referral_id" not in answer.text, name
+    assert "submitted before" in answers["colleague"].json()["detail"]
+    rows = [(d["actor"], d["action"], d["outcome"]) for d in report.json()["disclosures"]]
+    assert rows == [
+        ("liaison-21", "create", "created"),
+        ("liaison-21", "read_resubmitted", "allowed"),
+        ("sup-17", "read_resubmitted", "allowed"),
+        ("liaison-22", "read_resubmitted", "denied"),
+        ("liaison-30", "read_resubmitted", "denied"),
+        ("sup-24", "read_resubmitted", "denied"),
     ]

@@ -9,7 +9,12 @@ from cmhl_contracts import IntegrationEvent, ReferralCreatedV1
 from cmhl_contracts.vocabulary import PersonLocation, PresentingNeed, ReferralSource
 from cmhl_referral.application.commands import CreateReferral
 from cmhl_referral.application.ports import AuditEntry, CaseloadQuery
-from cmhl_referral.application.service import Actor, NotVisible, ReferralService
+from cmhl_referral.application.service import (
+    Actor,
+    NotVisible,
+    ReferralService,
+    ResubmissionNotVisible,
+)
 from cmhl_referral.domain.referral import Person, Referral
 from cmhl_servicekit.auth import Principal, Role
 from cmhl_servicekit.clock import AdjustableClock
@@ -127,6 +132,84 @@ async def test_a_resubmitted_reference_returns_the_first_referral_and_publishes_
     assert not again.created
     assert again.referral.referral_id == first.referral.referral_id
     assert len(repository.events) == 1
+
+
+SUPERVISOR_03 = Actor(Principal("sup-03", frozenset({Role.SUPERVISOR}), "cmhc-03"), None, None)
+SUPERVISOR_04 = Actor(Principal("sup-04", frozenset({Role.SUPERVISOR}), "cmhc-04"), None, None)
+
+
+@pytest.mark.parametrize(
+    ("actor", "sees"),
+    [
+        (liaison("liaison-05", "cmhc-03"), True),
+        (SUPERVISOR_03, True),
+        (liaison("liaison-06", "cmhc-03"), False),
+        (liaison("liaison-07", "cmhc-04"), False),
+        (SUPERVISOR_04, False),
+        (Actor(None, "other-pd", None), False),
+    ],
+    ids=["owner", "own-supervisor", "colleague", "other-cmhc", "other-supervisor", "other-agency"],
+)
+async def test_a_resubmission_returns_the_stored_referral_only_to_whom_may_read_it(
+    parts: Parts, actor: Actor, sees: bool
+) -> None:
+    service, repository, audit, _ = parts
+    first = await service.create(command("R-7"), liaison("liaison-05", "cmhc-03"))
+    audit.entries.clear()
+    if sees:
+        again = await service.create(command("R-7"), actor)
+        assert not again.created
+        assert again.referral.referral_id == first.referral.referral_id
+    else:
+        with pytest.raises(ResubmissionNotVisible) as refused:
+            await service.create(command("R-7"), actor)
+        assert "Mia" not in str(refused.value)
+        assert "Vale" not in str(refused.value)
+    [entry] = audit.entries
+    assert (entry.actor, entry.action, entry.outcome) == (
+        actor.name,
+        "read_resubmitted",
+        "allowed" if sees else "denied",
+    )
+    assert entry.referral_id == str(first.referral.referral_id)
+    assert len(repository.events) == 1
+
+
+class RacingRepository(InMemoryReferralRepository):
+    """Another replica stores the same submission between our look-up and our insert."""
+
+    def __init__(self, winner: Referral) -> None:
+        super().__init__()
+        self.winner = winner
+        self.looked_up = False
+
+    async def get(self, referral_id: uuid.UUID) -> Referral | None:
+        if not self.looked_up:
+            self.looked_up = True
+            return None
+        return self.winner
+
+    async def add(self, referral: Referral, events: list[IntegrationEvent]) -> bool:
+        return False
+
+
+async def test_a_lost_race_returns_the_winner_only_to_whom_may_read_it(parts: Parts) -> None:
+    service, _, _, _ = parts
+    winner = (await service.create(command("R-8"), liaison("liaison-05", "cmhc-03"))).referral
+    audit = InMemoryAuditLog()
+    racing = ReferralService(
+        RacingRepository(winner), audit, AdjustableClock(NOW), b"key", lambda: None
+    )
+    with pytest.raises(ResubmissionNotVisible):
+        await racing.create(command("R-8"), liaison("liaison-06", "cmhc-03"))
+    racing = ReferralService(
+        RacingRepository(winner), audit, AdjustableClock(NOW), b"key", lambda: None
+    )
+    assert (await racing.create(command("R-8"), SUPERVISOR_03)).referral is winner
+    assert [(e.actor, e.outcome) for e in audit.entries] == [
+        ("liaison-06", "denied"),
+        ("sup-03", "allowed"),
+    ]
 
 
 async def test_identifiers_are_normalised_before_hashing(parts: Parts) -> None:

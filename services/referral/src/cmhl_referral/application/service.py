@@ -65,6 +65,16 @@ class NotVisible(Exception):
     """The referral does not exist or the actor may not see it: the same answer for both."""
 
 
+class ResubmissionNotVisible(Exception):
+    """The agency reference was submitted before, as a referral the actor may not see (409)."""
+
+    def __str__(self) -> str:
+        return (
+            "this agency_reference was submitted before and the referral is not in your caseload;"
+            " ask its liaison or supervisor, or check the agency and reference"
+        )
+
+
 class NotAllowed(Exception):
     """The actor's role does not allow the action (403); says which rule, never whose record."""
 
@@ -104,8 +114,7 @@ class ReferralService:
         )
         existing = await self._repository.get(referral_id)
         if existing is not None:
-            await self._record(actor, "create", existing, "duplicate_returned_existing")
-            return Created(existing, created=False)
+            return await self._resubmitted(existing, actor)
         person_id = self.person_id(command)
         earlier = await self._repository.earlier_referrals_of_person(
             person_id, referral_id, referred_at
@@ -135,11 +144,20 @@ class ReferralService:
             # Lost a race with the same submission: return what the winner stored.
             stored = await self._repository.get(referral_id)
             assert stored is not None
-            await self._record(actor, "create", stored, "duplicate_returned_existing")
-            return Created(stored, created=False)
+            return await self._resubmitted(stored, actor)
         self._events_written()
         await self._record(actor, "create", referral, "created")
         return Created(referral, created=True)
+
+    async def _resubmitted(self, stored: Referral, actor: Actor) -> Created:
+        """A resubmitted agency reference hands back the stored referral: that is a read, so it
+        gets the read's visibility check and is audited as a read. Agency references are easy to
+        guess, so whoever may not see the record learns only that the reference is taken."""
+        if not may_see(actor, stored):
+            await self._record(actor, "read_resubmitted", stored, "denied")
+            raise ResubmissionNotVisible
+        await self._record(actor, "read_resubmitted", stored, "allowed")
+        return Created(stored, created=False)
 
     async def get(self, referral_id: uuid.UUID, actor: Actor) -> Referral:
         referral = await self._visible(referral_id, actor, "read")

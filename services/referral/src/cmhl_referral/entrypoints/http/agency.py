@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cmhl_contracts.envelope import UtcDatetime
 from cmhl_contracts.events import Identifier
-from cmhl_referral.application.service import Actor, ReferralService
+from cmhl_referral.application.service import Actor, ReferralService, ResubmissionNotVisible
 from cmhl_referral.domain.referral import InvalidReferral
 from cmhl_referral.entrypoints.http.schemas import ReferralSubmission
 from cmhl_referral.entrypoints.translate import create_command
@@ -64,7 +64,7 @@ async def submit_batch(
         command = create_command(item, f"{batch_id}:{index}")
         try:
             created = await service.create(command, actor)
-        except InvalidReferral as exc:
+        except (InvalidReferral, ResubmissionNotVisible) as exc:
             results.append(
                 SubmissionResult(
                     index=index,

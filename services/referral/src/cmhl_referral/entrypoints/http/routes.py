@@ -12,7 +12,13 @@ from fastapi.responses import JSONResponse
 from cmhl_contracts.events import CountyFips, Identifier
 from cmhl_contracts.vocabulary import ReferralStatus
 from cmhl_referral.application.ports import CaseloadQuery, ConcurrentChange
-from cmhl_referral.application.service import Actor, NotAllowed, NotVisible, ReferralService
+from cmhl_referral.application.service import (
+    Actor,
+    NotAllowed,
+    NotVisible,
+    ReferralService,
+    ResubmissionNotVisible,
+)
 from cmhl_referral.domain.lifecycle import IllegalTransition
 from cmhl_referral.domain.referral import InvalidReferral, Part2Consent, ReferralClosed
 from cmhl_referral.entrypoints.http.cursor import decode_cursor, encode_cursor
@@ -57,7 +63,10 @@ def _actor(request: Request, principal: Principal) -> Actor:
 @router.post(
     "/referrals",
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"description": "this agency reference was submitted before"}},
+    responses={
+        200: {"description": "this agency reference was submitted before: the stored referral"},
+        409: {"description": "this agency reference was submitted before, not to your caseload"},
+    },
 )
 async def create_referral(
     body: ReferralCreate, request: Request, response: Response, principal: Staff, service: Service
@@ -73,6 +82,8 @@ async def create_referral(
         result = await service.create(command, _actor(request, principal))
     except InvalidReferral as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    except ResubmissionNotVisible as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     if not result.created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/api/v1/referrals/{result.referral.referral_id}"

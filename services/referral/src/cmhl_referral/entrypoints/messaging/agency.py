@@ -6,7 +6,7 @@ from faststream.kafka import KafkaRouter
 
 from cmhl_contracts import AgencyReferralSubmittedV1
 from cmhl_referral.application.commands import CreateReferral
-from cmhl_referral.application.service import Actor, ReferralService
+from cmhl_referral.application.service import Actor, ReferralService, ResubmissionNotVisible
 from cmhl_referral.domain.referral import InvalidReferral
 from cmhl_referral.entrypoints.translate import create_command
 from cmhl_servicekit.consuming import BatchProcessor, DeadLetterSink, Delivery, run_bounded
@@ -42,7 +42,9 @@ def build_router(
 
         try:
             await run_bounded(map(create_in_order, by_person.values()), INTAKE_CONCURRENCY)
-        except InvalidReferral as exc:
+        except (InvalidReferral, ResubmissionNotVisible) as exc:
+            # A resubmission's referral id derives from the agency's own id, so an agency sees
+            # its own; were that ever broken, the message is refused, never applied or retried.
             raise PermanentlyInvalid(str(exc)) from exc
 
     subscribe_batches(
