@@ -1,4 +1,5 @@
-"""The local stack: installs, starts and stops Apache Kafka (KRaft), FerretDB and the services.
+"""The local stack: installs, starts and stops Apache Kafka (KRaft), PostgreSQL, FerretDB on it,
+and the services.
 
     python deploy/local/stack.py up [--services] [--free-ports] [--state-dir DIR]
     python deploy/local/stack.py down [--state-dir DIR]
@@ -7,7 +8,7 @@
 
 Kafka's jars come from Maven Central (deploy/local/kafka/pom.xml) and FerretDB is built with Go
 from the module proxy (deploy/local/ferretdb); both are cached under ~/.cache/cmhl by a hash of
-their build files, so only the first run downloads. State (data, logs, pids, credentials) lives in
+their build files, so only the first run downloads. PostgreSQL is Debian's package. State (data, logs, pids, credentials) lives in
 a git-ignored state folder. A second `up` while everything runs is a no-op.
 """
 
@@ -63,6 +64,7 @@ class StackState:
     kafka_port: int
     controller_port: int
     mongo_port: int
+    postgres_port: int = 0
     pids: dict[str, int] = field(default_factory=dict)
     service_ports: dict[str, int] = field(default_factory=dict)
 
@@ -416,19 +418,183 @@ def create_topics(bootstrap: str) -> None:
     say(f"topics: {len(created)} created, all {len(topics)} declared topics present")
 
 
+# ---------------------------------------------------------------- PostgreSQL
+
+# The OS user PostgreSQL runs as when the stack runs as root (PostgreSQL refuses root); Debian's
+# package creates it. As any other user, PostgreSQL runs as that user.
+POSTGRES_USER = "postgres"
+POSTGRES_DATABASE = "cmhl"  # also spelled out in postgres_ready's two statements
+POSTGRES_ROLE = "ferretdb"
+# Settings for a local and test database on a small machine. Custom plans always: FerretDB sends
+# the field name as a parameter (`_jsonb->$1`), and only a plan made for the actual name can use
+# the expression index on that field. synchronous_commit=off can lose the last few hundred
+# milliseconds of commits if PostgreSQL itself crashes (never if FerretDB or a client does), the
+# same trade the SQLite backend made; production runs MongoDB with its own durability settings.
+POSTGRES_SETTINGS = {
+    "listen_addresses": "127.0.0.1",
+    "plan_cache_mode": "force_custom_plan",
+    "synchronous_commit": "off",
+    "shared_buffers": "256MB",
+    # The planner picks an index by the statistics autovacuum gathers; after a bulk load (a
+    # test's fixture, an import) they should be there within seconds, not after a minute.
+    "autovacuum_naptime": "1s",
+    "autovacuum_analyze_threshold": "100",
+    "autovacuum_analyze_scale_factor": "0.02",
+    "random_page_cost": "1.1",
+    "max_connections": "300",
+    # Errors the services expect (a duplicate key is how an insert-only claim loses a race) are
+    # not logged, nor the values of a failing key, which could carry an identifier.
+    "log_min_messages": "warning",
+    "log_min_error_statement": "panic",
+    "log_error_verbosity": "terse",
+}
+
+
+def postgres_bin() -> Path:
+    """Debian's PostgreSQL server binaries, installed with apt-get when missing."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+    if found:
+        return found[-1].parent
+    apt = require_tool(
+        "apt-get", "Install PostgreSQL 15+ server binaries with your package manager."
+    )
+    sudo = [] if os.geteuid() == 0 else [require_tool("sudo", "Run as root to install PostgreSQL.")]
+    say("installing PostgreSQL with apt-get (the database behind FerretDB, first run only)...")
+    started = time.monotonic()
+    env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([*sudo, apt, "update", "-qq"], check=True, env=env)
+    subprocess.run([*sudo, apt, "install", "-y", "-qq", "postgresql"], check=True, env=env)
+    say(f"PostgreSQL installed ({time.monotonic() - started:.0f}s)")
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+    if not found:
+        fail("apt-get installed postgresql but /usr/lib/postgresql/*/bin/postgres is missing")
+    return found[-1].parent
+
+
+def as_postgres_user(args: list[str]) -> list[str]:
+    if os.geteuid() != 0:
+        return args
+    return [require_tool("runuser", "Install util-linux."), "-u", POSTGRES_USER, "--", *args]
+
+
+def reachable_by_postgres_user(folder: Path) -> None:
+    """PostgreSQL's data lives in the state folder; the postgres OS user must be able to pass
+    through every folder above it. Where one is closed to others (a 0700 home or pytest's
+    temporary folders), it gets the traverse bit only: its listing and files stay closed."""
+    if os.geteuid() != 0:
+        return
+    for parent in [folder, *folder.parents]:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            say(f"letting the postgres OS user pass through {parent} (chmod o+x)")
+            parent.chmod(mode | 0o001)
+
+
+def init_postgres(state_dir: Path, password: str) -> Path:
+    """A cluster of the stack's own in the state folder (mode 0700, owned by the postgres OS user),
+    C locale so strings compare bytewise as in MongoDB, password authentication over TCP."""
+    bin_dir = postgres_bin()
+    root = state_dir / "postgresql"
+    data = root / "data"
+    if (data / "PG_VERSION").exists():
+        return data
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o700)
+    if os.geteuid() == 0:
+        shutil.chown(root, POSTGRES_USER, POSTGRES_USER)
+        reachable_by_postgres_user(root.parent)
+    say("initialising PostgreSQL's data folder (first start of this state folder only)")
+    pwfile = root / "initial-password"
+    pwfile.write_text(password)
+    if os.geteuid() == 0:
+        shutil.chown(pwfile, POSTGRES_USER, POSTGRES_USER)
+    subprocess.run(
+        as_postgres_user(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                POSTGRES_ROLE,
+                f"--pwfile={pwfile}",
+                "--auth-local=scram-sha-256",
+                "--auth-host=scram-sha-256",
+                "--locale=C",
+                "--encoding=UTF8",
+            ]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    pwfile.unlink()
+    return data
+
+
+def start_postgres(state: StackState, state_dir: Path, password: str) -> int:
+    data = init_postgres(state_dir, password)
+    settings = [f"--{key}={value}" for key, value in POSTGRES_SETTINGS.items()]
+    return spawn(
+        "postgresql",
+        as_postgres_user(
+            [
+                str(postgres_bin() / "postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(state.postgres_port),
+                # The socket stays in the data folder, away from the system's /var/run.
+                f"--unix_socket_directories={data}",
+                *settings,
+            ]
+        ),
+        state_dir,
+    )
+
+
+def postgres_ready(state: StackState, password: str) -> bool:
+    """Ready once the database FerretDB uses exists (created here on the first start)."""
+    env = os.environ | {"PGPASSWORD": password}
+    base = [
+        str(postgres_bin() / "psql"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(state.postgres_port),
+        "-U",
+        POSTGRES_ROLE,
+        "-d",
+        "postgres",
+        "-tAq",
+        "-c",
+    ]
+    found = subprocess.run(
+        [*base, "SELECT 1 FROM pg_database WHERE datname = 'cmhl'"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if found.returncode != 0:
+        return False
+    if found.stdout.strip() != "1":
+        subprocess.run([*base, "CREATE DATABASE cmhl"], env=env, check=True)
+    return True
+
+
 # ---------------------------------------------------------------- FerretDB
 
 
-def start_ferretdb(state: StackState, state_dir: Path) -> int:
+def start_ferretdb(state: StackState, state_dir: Path, password: str) -> int:
     binary = ferretdb_binary()
+    url = (
+        f"postgres://{POSTGRES_ROLE}:{password}@127.0.0.1:{state.postgres_port}/{POSTGRES_DATABASE}"
+    )
     return spawn(
         "ferretdb",
-        [
-            str(binary),
-            f"-listen-addr=127.0.0.1:{state.mongo_port}",
-            f"-data-dir={state_dir / 'ferretdb'}",
-        ],
+        [str(binary), f"-listen-addr=127.0.0.1:{state.mongo_port}", "-handler=postgresql"],
         state_dir,
+        # In the environment, not the command line, where every local user could read it.
+        env={"CMHL_FERRETDB_POSTGRESQL_URL": url},
     )
 
 
@@ -450,6 +616,9 @@ def credentials(state_dir: Path) -> dict[str, Any]:
         if "facility_api_keys" not in stored:  # a state folder from before the placement service
             add_facility_keys(stored)
             path.write_text(json.dumps(stored, indent=2))
+        if "database_password" not in stored["keys"]:  # from before the PostgreSQL backend
+            stored["keys"]["database_password"] = secrets.token_urlsafe(24)
+            path.write_text(json.dumps(stored, indent=2))
         return stored
     sys.path.insert(0, str(REPO / "libs" / "servicekit" / "src"))
     from cmhl_servicekit.auth import Role, TokenSettings, mint_token
@@ -458,6 +627,7 @@ def credentials(state_dir: Path) -> dict[str, Any]:
         "auth_signing_key": secrets.token_urlsafe(32),
         "pseudonym_key": secrets.token_urlsafe(32),
         "encryption_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "database_password": secrets.token_urlsafe(24),
     }
     token_settings = TokenSettings("cmhl-local", "cmhl", keys["auth_signing_key"])
     lifetime = timedelta(days=30)
@@ -557,22 +727,39 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
     state = load_state(state_dir)
     if state is None:
         state = (
-            StackState(free_port(), free_port(), free_port())
+            StackState(free_port(), free_port(), free_port(), free_port())
             if free_ports
-            else StackState(9092, 9093, 27017)
+            else StackState(9092, 9093, 27017, 5433)
         )
         save_state(state_dir, state)
+    if not state.postgres_port:  # a state folder from before the PostgreSQL backend
+        state.postgres_port = free_port() if free_ports else 5433
+    password = credentials(state_dir)["keys"]["database_password"]
     if alive(state.pids.get("kafka")):
         say(f"Kafka already running on {state.kafka_bootstrap}")
     else:
         say(f"starting Apache Kafka on {state.kafka_bootstrap} (KRaft, heap {KAFKA_HEAP})")
         state.pids["kafka"] = start_kafka(state, state_dir)
         save_state(state_dir, state)
+    if alive(state.pids.get("postgresql")):
+        say(f"PostgreSQL already running on 127.0.0.1:{state.postgres_port}")
+    else:
+        say(f"starting PostgreSQL on 127.0.0.1:{state.postgres_port}")
+        state.pids["postgresql"] = start_postgres(state, state_dir, password)
+        save_state(state_dir, state)
+    wait_until(
+        lambda: postgres_ready(state, password),
+        "PostgreSQL",
+        60,
+        state.pids["postgresql"],
+        state_dir,
+        "postgresql",
+    )
     if alive(state.pids.get("ferretdb")):
         say(f"FerretDB already running on {state.mongo_uri}")
     else:
-        say(f"starting FerretDB on {state.mongo_uri}")
-        state.pids["ferretdb"] = start_ferretdb(state, state_dir)
+        say(f"starting FerretDB on {state.mongo_uri} (PostgreSQL backend)")
+        state.pids["ferretdb"] = start_ferretdb(state, state_dir, password)
         save_state(state_dir, state)
     wait_until(
         lambda: mongo_ready(state.mongo_port),
@@ -610,7 +797,7 @@ def down(state_dir: Path) -> None:
         say("nothing to stop")
         return
     # Services first, so they do not log connection errors for the broker going away.
-    for name in [*SERVICES, "ferretdb", "kafka"]:
+    for name in [*SERVICES, "ferretdb", "postgresql", "kafka"]:
         pid = state.pids.pop(name, None)
         if pid and alive(pid):
             say(f"stopping {name} (pid {pid})")
@@ -659,6 +846,7 @@ def main() -> None:
     if args.command == "install":
         kafka_lib()
         ferretdb_binary()
+        postgres_bin()
         chromium()
     elif args.command == "up":
         up(state_dir, args.services, args.free_ports)

@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from cmhl_servicekit.auth import Role, TokenSettings, mint_token
@@ -94,6 +94,104 @@ async def mongo_db(mongo_uri: str) -> AsyncIterator[AsyncDatabase[dict[str, Any]
         with contextlib.suppress(Exception):
             await client.drop_database(name)
         await client.close()
+
+
+READ_COMMANDS = ("find", "aggregate", "count")
+
+
+class ReadRecorder(monitoring.CommandListener):
+    """Keeps every read command a client sends, so a test can explain the very queries a
+    repository makes instead of a copy of them."""
+
+    def __init__(self) -> None:
+        self.reads: list[dict[str, Any]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name in READ_COMMANDS:
+            command = {
+                k: v
+                for k, v in event.command.items()
+                if k not in {"lsid", "$db", "$clusterTime", "$readPreference"}
+            }
+            self.reads.append(command)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+@pytest.fixture
+async def recorded_db(
+    mongo_uri: str,
+) -> AsyncIterator[tuple[AsyncDatabase[dict[str, Any]], ReadRecorder]]:
+    """A fresh database whose client records every read it sends."""
+    recorder = ReadRecorder()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        mongo_uri, tz_aware=True, event_listeners=[recorder]
+    )
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    try:
+        yield client[name], recorder
+    finally:
+        with contextlib.suppress(Exception):
+            await client.drop_database(name)
+        await client.close()
+
+
+def _plan_nodes(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _plan_nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _plan_nodes(value)
+
+
+async def scans_in_plan(db: AsyncDatabase[dict[str, Any]], command: dict[str, Any]) -> list[str]:
+    """What in the database's plan for `command` reads a whole collection: PostgreSQL's
+    sequential scans under FerretDB, COLLSCAN stages on MongoDB. Empty when indexes serve it."""
+    explained = await db.command("explain", command)
+    nodes = list(_plan_nodes(explained.get("queryPlanner", {})))
+    if "ferretdbVersion" in explained.get("serverInfo", {}):
+        scans = [
+            f"Seq Scan on {n.get('Relation Name')}"
+            for n in nodes
+            if n.get("Node Type") == "Seq Scan"
+        ]
+        if not any("Index Name" in n for n in nodes) and not scans:
+            scans.append(f"no plan from the database: {explained.get('queryPlanner')}")
+        return scans
+    return [f"COLLSCAN of {command}" for n in nodes if n.get("stage") == "COLLSCAN"]
+
+
+async def assert_reads_use_indexes(
+    db: AsyncDatabase[dict[str, Any]], reads: list[dict[str, Any]]
+) -> None:
+    """Every recorded read is served by an index; the message names each one that is not.
+
+    PostgreSQL (under FerretDB) plans by the statistics its autovacuum gathers a second or two
+    after a bulk load; until then a range looks unselective. So a plan that scans is asked
+    again for up to `STATISTICS_WAIT` seconds before it counts as a failure."""
+    assert reads, "no read was recorded"
+    deadline = asyncio.get_running_loop().time() + STATISTICS_WAIT
+    pending = list(reads)
+    while True:
+        failures = {}
+        for command in pending:
+            if scans := await scans_in_plan(db, command):
+                failures[json.dumps(command, default=str)] = (command, scans)
+        if not failures or asyncio.get_running_loop().time() > deadline:
+            break
+        pending = [command for command, _ in failures.values()]
+        await asyncio.sleep(1)
+    report = {text: scans for text, (_, scans) in failures.items()}
+    assert not failures, f"reads that scan: {json.dumps(report, indent=1)}"
+
+
+STATISTICS_WAIT = 20.0
 
 
 class KafkaProbe:

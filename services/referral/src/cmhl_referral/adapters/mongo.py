@@ -69,35 +69,41 @@ class MongoReferralRepository:
         referral.version += 1
 
     async def find(self, query: CaseloadQuery) -> list[Referral]:
-        """Newest first; the cursor continues strictly after the last (received_at, id) seen."""
-        conditions: list[Document] = []
-        for field, value in (
-            ("liaison_id", query.liaison_id),
-            ("cmhc_id", query.cmhc_id),
-            ("status", query.status),
-            ("county_fips", query.county_fips),
-            ("agency_id", query.agency_id),
-            ("repeat_involvement", query.repeat_involvement),
-        ):
-            if value is not None:
-                conditions.append({field: value})
+        """Newest first; the cursor continues strictly after the last (received_at, id) seen.
+
+        One flat selector (no top-level `$and`): equalities on the caseload's fields and one
+        range on `received_at`, the shape a planner serves from the (liaison or CMHC,
+        received_at) indexes."""
+        selector: Document = {
+            field: value
+            for field, value in (
+                ("liaison_id", query.liaison_id),
+                ("cmhc_id", query.cmhc_id),
+                ("status", query.status),
+                ("county_fips", query.county_fips),
+                ("agency_id", query.agency_id),
+                ("repeat_involvement", query.repeat_involvement),
+            )
+            if value is not None
+        }
+        received: Document = {}
         if query.received_from:
-            conditions.append({"received_at": {"$gte": query.received_from}})
+            received["$gte"] = query.received_from
         if query.received_to:
-            conditions.append({"received_at": {"$lt": query.received_to}})
+            received["$lt"] = query.received_to
         if query.after:
             at, last_id = query.after
-            conditions.append(
-                {
-                    "$or": [
-                        {"received_at": {"$lt": at}},
-                        {"received_at": at, "_id": {"$lt": last_id}},
-                    ]
-                }
-            )
-        cursor = self._referrals.find(
-            {"$and": conditions} if conditions else {}, {"outbox": 0}, limit=query.limit
-        ).sort([("received_at", -1), ("_id", -1)])
+            # Implied by the $or below; said again so the range bounds the index scan.
+            received["$lte"] = at
+            selector["$or"] = [
+                {"received_at": {"$lt": at}},
+                {"received_at": at, "_id": {"$lt": last_id}},
+            ]
+        if received:
+            selector["received_at"] = received
+        cursor = self._referrals.find(selector, {"outbox": 0}, limit=query.limit).sort(
+            [("received_at", -1), ("_id", -1)]
+        )
         return [self._from_document(doc) for doc in await cursor.to_list(None)]
 
     async def earlier_referrals_of_person(

@@ -1,0 +1,104 @@
+"""The referral service's reads are served by indexes on the real database, at a size where a
+planner would rather scan than use a useless index: caseload pages (liaison and supervisor, with
+filters and a cursor), one referral, the person ledger and the accounting of disclosures."""
+
+import os
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from cmhl_contracts.vocabulary import PersonLocation, PresentingNeed, ReferralSource
+from cmhl_referral.adapters.mongo import (
+    REFERRALS,
+    MongoAuditLog,
+    MongoReferralRepository,
+    ensure_indexes,
+)
+from cmhl_referral.application.commands import CreateReferral
+from cmhl_referral.application.ports import CaseloadQuery
+from cmhl_referral.application.service import Actor, ReferralService
+from cmhl_referral.domain.referral import Person
+from cmhl_servicekit.auth import Principal, Role
+from cmhl_servicekit.clock import AdjustableClock
+from cmhl_servicekit.crypto import FieldCipher
+from cmhl_servicekit.outbox import Outbox
+from cmhl_servicekit.testing import ReadRecorder, assert_reads_use_indexes
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2018, 9, 30, 15, tzinfo=UTC)
+# Other liaisons' and CMHCs' referrals: enough rows that a sequential scan would cost more than
+# an index, so a plan that scans means no index fits the query.
+OTHERS = 3_000
+
+
+def create(reference: str, given: str) -> CreateReferral:
+    return CreateReferral(
+        agency_id="stl-pd",
+        source=ReferralSource.MUNICIPAL_POLICE,
+        court_type=None,
+        agency_reference=reference,
+        officer_reference=None,
+        county_fips="29510",
+        primary_need=PresentingNeed.BEHAVIORAL_NEEDS,
+        other_needs=[],
+        person_location=PersonLocation.DETENTION,
+        person=Person(given, "Plan", date(1980, 1, 1)),
+        narrative="n",
+        part2_consent=None,
+        referred_at=None,
+        correlation_id="c",
+    )
+
+
+async def test_caseload_reads_and_lookups_use_indexes(
+    recorded_db: tuple[AsyncDatabase[dict[str, Any]], ReadRecorder],
+) -> None:
+    db, recorder = recorded_db
+    await ensure_indexes(db)
+    await db[REFERRALS].insert_many(
+        {
+            "_id": str(uuid.uuid4()),
+            "liaison_id": f"liaison-{n % 30 + 2:02d}",
+            "cmhc_id": f"cmhc-{n % 24 + 2:02d}",
+            "status": "received",
+            "person_id": f"p{n}",
+            "received_at": NOW - timedelta(minutes=n),
+            "referred_at": NOW - timedelta(minutes=n),
+        }
+        for n in range(OTHERS)
+    )
+    audit = MongoAuditLog(db)
+    repository = MongoReferralRepository(db, FieldCipher(os.urandom(32)), Outbox(db, lambda: None))
+    service = ReferralService(repository, audit, AdjustableClock(NOW), b"k", lambda: None)
+    liaison = Actor(Principal("liaison-01", frozenset({Role.LIAISON}), "cmhc-01"), None, None)
+    created = [
+        (await service.create(create(f"PLAN-{n}", f"Ana{n}"), liaison)).referral for n in range(5)
+    ]
+    recorder.reads.clear()
+
+    first = await repository.find(CaseloadQuery(liaison_id="liaison-01", cmhc_id=None, limit=2))
+    after = (first[-1].received_at, str(first[-1].referral_id))
+    await repository.find(
+        CaseloadQuery(liaison_id="liaison-01", cmhc_id=None, after=after, limit=2)
+    )
+    await repository.find(
+        CaseloadQuery(
+            liaison_id="liaison-01",
+            cmhc_id=None,
+            status="received",
+            county_fips="29510",
+            received_from=NOW - timedelta(days=30),
+            received_to=NOW + timedelta(days=1),
+        )
+    )
+    await repository.find(CaseloadQuery(liaison_id=None, cmhc_id="cmhc-01", status="received"))
+    await repository.get(created[0].referral_id)
+    await audit.for_person(created[0].person_id)
+    await assert_reads_use_indexes(db, recorder.reads)
+    assert len(recorder.reads) == 6
+    newest = sorted(created, key=lambda r: (r.received_at, str(r.referral_id)), reverse=True)
+    assert [r.referral_id for r in first] == [r.referral_id for r in newest[:2]]
