@@ -7,11 +7,15 @@ written while Kafka is down go out when it returns. Event ids are deterministic,
 between publishing and forgetting only re-publishes ids that consumers already drop.
 
 How the relay finds work without scanning the (large) document collections: before each write, a
-small marker (`collection|id|version`) goes into `outbox_markers`. The relay reads markers, loads
-each document by `_id`, publishes the entries of that version and deletes the marker. A marker
-whose write never happened (the process died in between) is dropped once it is older than a
-minute. FerretDB scans a collection for any query that is not by `_id`, so this keeps every
-hot-path operation on `_id` or on a collection that stays small.
+small marker (`collection|id|version`) goes into `outbox_markers`. A marker only says "this
+document has events to send": the relay loads the document by `_id`, publishes *every* entry
+still in its outbox in version order, then trims them with a write guarded by the version it read,
+and deletes the markers up to that version. So one aggregate's events leave in order however large
+the backlog and whichever page a marker lands in, and a document's outbox holds only what is not
+sent yet. A crash between publishing and trimming, or a writer that moved the document on in
+between, leaves the entries in place: they go again, with the same event ids, which consumers
+drop. A marker whose write never happened (the process died in between) is dropped once it is
+older than a minute.
 """
 
 import asyncio
@@ -73,11 +77,16 @@ class AggregateLocks:
 class Outbox:
     """Writes a document change together with its events, and tells the relay."""
 
-    def __init__(self, db: AsyncDatabase[Document], wake: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        wake: Callable[[], None],
+        locks: AggregateLocks | None = None,
+    ) -> None:
         self._db = db
         self._markers = db[MARKERS]
         self._wake = wake
-        self.locks = AggregateLocks()
+        self.locks = locks or AggregateLocks()
 
     async def insert(
         self, collection: str, document: Document, events: list[IntegrationEvent]
@@ -134,7 +143,8 @@ Publish = Callable[[OutboxEntry], Awaitable[None]]
 
 
 class OutboxRelay:
-    """Publishes the events of marked document versions, then forgets the markers."""
+    """Publishes marked documents' pending events in version order, trims them, forgets the
+    markers."""
 
     def __init__(
         self,
@@ -151,6 +161,12 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._orphan_after = orphan_after
         self._wake = asyncio.Event()
+        # Shared with the outbox this relay serves: the trim is a write to the same document.
+        self.locks = AggregateLocks()
+
+    def outbox(self) -> Outbox:
+        """The outbox whose writes wake this relay and share its per-document locks."""
+        return Outbox(self._db, self.wake, self.locks)
 
     def wake(self) -> None:
         """Called after a write, so events go out at once instead of at the next poll."""
@@ -172,30 +188,49 @@ class OutboxRelay:
                 await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
 
     async def relay_once(self) -> int:
-        """One pass over the markers; returns how many there were."""
+        """One pass over a page of markers; returns how many there were."""
         markers = await self._db[MARKERS].find({}, limit=self._batch_size).to_list(None)
-        # Oldest first, and a document's versions in order: one aggregate's events stay ordered.
-        markers.sort(key=lambda m: (m["created_at"], m["version"]))
+        by_document: dict[tuple[str, str], list[Document]] = {}
+        for marker in markers:
+            key = (marker["collection"], str(marker["document_id"]))
+            by_document.setdefault(key, []).append(marker)
         now = datetime.now(UTC)
         done: list[str] = []
-        for marker in markers:
-            document = await self._db[marker["collection"]].find_one(
-                {"_id": marker["document_id"]}, {"outbox": 1, "version": 1}
-            )
-            if document is None or document.get("version", 0) < marker["version"]:
-                if now - marker["created_at"] < self._orphan_after:
-                    continue  # the write may still be landing
-                log.warning(
-                    "dropping an outbox marker whose write never happened",
-                    extra={"reason": marker["_id"].split("|")[0]},
-                )
-            else:
-                for entry in document.get("outbox", []):
-                    if entry.get("version") == marker["version"]:
-                        await self._publish(entry)
-            done.append(marker["_id"])
+        for marks in by_document.values():
+            sent_up_to = await self._relay_document(marks[0]["collection"], marks[0]["document_id"])
+            for marker in marks:
+                if marker["version"] <= sent_up_to:
+                    done.append(marker["_id"])
+                elif now - marker["created_at"] >= self._orphan_after:
+                    log.warning(
+                        "dropping an outbox marker whose write never happened",
+                        extra={"reason": marker["_id"].split("|")[0]},
+                    )
+                    done.append(marker["_id"])
+                # else: the write may still be landing; the marker waits for the next pass
         await delete_by_ids(self._db[MARKERS], done)
         return len(markers)
+
+    async def _relay_document(self, collection: str, document_id: Any) -> int:
+        """Publishes the document's pending entries in version order and trims them; returns
+        the version they cover (0 if the document does not exist)."""
+        async with self.locks(str(document_id)):
+            document = await self._db[collection].find_one(
+                {"_id": document_id}, {"outbox": 1, "version": 1}
+            )
+            if document is None:
+                return 0
+            version = int(document.get("version", 0))
+            pending = sorted(document.get("outbox", []), key=lambda e: int(e["version"]))
+            for entry in pending:
+                await self._publish(entry)
+            if pending:
+                # Guarded: a writer that moved the document on meanwhile keeps its entries (and
+                # those sent here go again next pass, with the same ids).
+                await self._db[collection].update_one(
+                    {"_id": document_id, "version": version}, {"$set": {"outbox": []}}
+                )
+            return version
 
 
 def kafka_publish(broker_publish: Callable[..., Awaitable[Any]]) -> Publish:

@@ -1,6 +1,5 @@
 """Composition root of the follow-up service."""
 
-import asyncio
 import logging
 from datetime import timedelta
 from typing import Any
@@ -19,19 +18,18 @@ from cmhl_followup.adapters.mongo import (
     MongoAuditLog,
     MongoFollowUpRepository,
     ensure_indexes,
-    upgrade_legacy_timers,
 )
 from cmhl_followup.application.service import FollowUpService
 from cmhl_followup.config import FollowUpSettings
 from cmhl_followup.entrypoints.http.routes import router as http_router
 from cmhl_followup.entrypoints.messaging.referrals import build_router
 from cmhl_servicekit.clock import Clock, SystemClock
-from cmhl_servicekit.consuming import TRANSIENT_ERRORS
 from cmhl_servicekit.http import create_app
 from cmhl_servicekit.kafka import dead_letter_sink, make_broker
 from cmhl_servicekit.mongo import make_mongo_client
-from cmhl_servicekit.outbox import Outbox, OutboxRelay, kafka_publish
+from cmhl_servicekit.outbox import OutboxRelay, kafka_publish
 from cmhl_servicekit.runtime import Runtime
+from cmhl_servicekit.timers import run_timers
 
 SERVICE = "followup"
 log = logging.getLogger(__name__)
@@ -51,7 +49,7 @@ def build(settings: FollowUpSettings, *, clock: Clock | None = None, **_: Any) -
     client = make_mongo_client(settings.mongo_uri, f"cmhl-{SERVICE}")
     db = client[settings.mongo_database]
     relay = OutboxRelay(db, kafka_publish(broker.publish))
-    repository = MongoFollowUpRepository(db, Outbox(db, relay.wake))
+    repository = MongoFollowUpRepository(db, relay.outbox())
     grace = timedelta(hours=settings.grace_hours)
     service = FollowUpService(
         repository, MongoAuditLog(db), clock or SystemClock(), settings.offsets_days, grace
@@ -61,21 +59,10 @@ def build(settings: FollowUpSettings, *, clock: Clock | None = None, **_: Any) -
     )
 
     async def due_timer() -> None:
-        """Durable timers: the due scan reads the database, so a restart loses nothing."""
-        batch = 500
-        while True:
-            try:
-                while await service.emit_due(batch) == batch:
-                    pass
-            except TRANSIENT_ERRORS:
-                log.warning("due scan waiting for the database")
-            except Exception:
-                log.exception("due scan failed; will retry")
-            await asyncio.sleep(settings.due_scan_seconds)
+        await run_timers(service.emit_due, batch=500, interval_seconds=settings.due_scan_seconds)
 
     async def prepare_database() -> None:
         await ensure_indexes(db)
-        await upgrade_legacy_timers(db, grace)
 
     runtime = Runtime(
         broker, client, background=[relay.run, due_timer], on_start=[prepare_database]

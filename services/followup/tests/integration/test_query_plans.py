@@ -9,7 +9,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from cmhl_followup.adapters.mongo import (
     FOLLOW_UPS,
-    TIMERS,
     MongoFollowUpRepository,
     ensure_indexes,
 )
@@ -17,6 +16,7 @@ from cmhl_followup.application.ports import FollowUpQuery
 from cmhl_followup.domain.policy import State
 from cmhl_servicekit.outbox import Outbox
 from cmhl_servicekit.testing import ReadRecorder, assert_reads_use_indexes
+from cmhl_servicekit.timers import Timer
 
 pytestmark = pytest.mark.integration
 
@@ -30,15 +30,12 @@ async def test_due_scan_and_liaison_lists_use_indexes(
     db, recorder = recorded_db
     await ensure_indexes(db)
     # Timers still to come and other liaisons' follow-ups: what a whole history leaves behind.
-    await db[TIMERS].insert_many(
-        {
-            "_id": f"f{n}|due",
-            "follow_up_id": f"f{n}",
-            "stage": "due",
-            "fire_at": NOW + timedelta(hours=n + 1),
-            "created_at": NOW,
-        }
-        for n in range(OTHERS)
+    repository = MongoFollowUpRepository(db, Outbox(db, lambda: None))
+    await repository.timers.schedule(
+        [
+            Timer(f"f{n}|due", "due", f"f{n}", NOW + timedelta(hours=n + 1), NOW)
+            for n in range(OTHERS)
+        ]
     )
     await db[FOLLOW_UPS].insert_many(
         {
@@ -50,10 +47,9 @@ async def test_due_scan_and_liaison_lists_use_indexes(
         }
         for n in range(OTHERS)
     )
-    repository = MongoFollowUpRepository(db, Outbox(db, lambda: None))
     recorder.reads.clear()
 
-    assert await repository.due_timers(NOW, limit=100) == []
+    assert await repository.timers.due(NOW, limit=100) == []
     for state in (None, *State):
         await repository.list_for_liaison(FollowUpQuery.for_state("liaison-01", state, NOW, 50))
     await assert_reads_use_indexes(db, recorder.reads)

@@ -22,6 +22,7 @@ from cmhl_followup.application.service import FollowUpService, NotFound
 from cmhl_followup.domain.policy import OutcomeRefused, State
 from cmhl_servicekit.auth import Principal, Role
 from cmhl_servicekit.clock import AdjustableClock
+from cmhl_servicekit.timers import InMemoryTimerStore, Timer
 
 from ..conftest import reassigned, referral_created, status_changed
 
@@ -35,7 +36,7 @@ class InMemoryFollowUps:
 
     def __init__(self) -> None:
         self.follow_ups: dict[str, dict[str, Any]] = {}
-        self.timers: dict[str, dict[str, Any]] = {}
+        self.timers = InMemoryTimerStore()
         self.claims: dict[tuple[str, str], IntegrationEvent] = {}
         self.closures: dict[str, dict[str, Any]] = {}
         self.assignments: dict[str, dict[str, Any]] = {}
@@ -46,26 +47,20 @@ class InMemoryFollowUps:
     ) -> int:
         created = 0
         for document, event in follow_ups:
-            for stage in ("due", "overdue"):
-                self.timers.setdefault(
-                    f"{document['_id']}|{stage}",
-                    {
-                        "_id": f"{document['_id']}|{stage}",
-                        "follow_up_id": document["_id"],
-                        "stage": stage,
-                        "fire_at": document[f"{stage}_at"],
-                        "created_at": now,
-                    },
-                )
+            await self.timers.schedule(
+                [
+                    Timer(f"{document['_id']}|{stage}", stage, document["_id"], at, now)
+                    for stage, at in (
+                        ("due", document["due_at"]),
+                        ("overdue", document["overdue_at"]),
+                    )
+                ]
+            )
             if document["_id"] not in self.follow_ups:
                 self.follow_ups[document["_id"]] = document | {"version": 1}
                 self.events.append(event)
                 created += 1
         return created
-
-    async def due_timers(self, now: datetime, limit: int) -> list[dict[str, Any]]:
-        due = [t for t in self.timers.values() if t["fire_at"] <= now]
-        return sorted(due, key=lambda t: t["fire_at"])[:limit]
 
     async def get(self, follow_up_id: str) -> dict[str, Any] | None:
         found = self.follow_ups.get(follow_up_id)
@@ -77,10 +72,6 @@ class InMemoryFollowUps:
         self.claims[(stage, follow_up["_id"])] = event
         self.events.append(event)
         return True
-
-    async def drop_timers(self, timer_ids: list[str]) -> None:
-        for timer_id in timer_ids:
-            self.timers.pop(timer_id, None)
 
     async def update(
         self,
@@ -182,7 +173,7 @@ async def test_ninety_days_announce_each_follow_up_due_once_and_overdue_once(
         (90, "FollowUpDueV1"),
         (93, "FollowUpOverdueV1"),
     ]
-    assert not repository.timers
+    assert not repository.timers.timers
 
 
 async def test_an_outcome_is_recorded_once_and_flagged_overdue_after_the_grace(

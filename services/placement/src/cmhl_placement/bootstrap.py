@@ -1,6 +1,5 @@
 """Composition root of the placement service."""
 
-import asyncio
 import logging
 from datetime import timedelta
 from typing import Any
@@ -20,12 +19,12 @@ from cmhl_placement.config import PlacementSettings
 from cmhl_placement.domain.demo import DEMO_FACILITIES
 from cmhl_placement.entrypoints.http.routes import router as http_router
 from cmhl_servicekit.clock import Clock, SystemClock
-from cmhl_servicekit.consuming import TRANSIENT_ERRORS
 from cmhl_servicekit.http import create_app
 from cmhl_servicekit.kafka import make_broker
 from cmhl_servicekit.mongo import make_mongo_client
-from cmhl_servicekit.outbox import Outbox, OutboxRelay, kafka_publish
+from cmhl_servicekit.outbox import OutboxRelay, kafka_publish
 from cmhl_servicekit.runtime import Runtime
+from cmhl_servicekit.timers import run_timers
 
 SERVICE = "placement"
 TIMER_BATCH = 200
@@ -40,7 +39,7 @@ def build(settings: PlacementSettings, *, clock: Clock | None = None, **_: Any) 
     client = make_mongo_client(settings.mongo_uri, f"cmhl-{SERVICE}")
     db = client[settings.mongo_database]
     relay = OutboxRelay(db, kafka_publish(broker.publish))
-    outbox = Outbox(db, relay.wake)
+    outbox = relay.outbox()
     service = PlacementService(
         facilities=MongoFacilityRepository(db, outbox),
         requests=MongoRequestRepository(db, outbox),
@@ -51,16 +50,9 @@ def build(settings: PlacementSettings, *, clock: Clock | None = None, **_: Any) 
     )
 
     async def timer_scan() -> None:
-        """Durable timers: the scan reads the database, so a restart loses no reminder."""
-        while True:
-            try:
-                while await service.emit_due(TIMER_BATCH) == TIMER_BATCH:
-                    pass  # a backlog (after an outage) drains at once
-            except TRANSIENT_ERRORS:
-                log.warning("timer scan waiting for the database")
-            except Exception:
-                log.exception("timer scan failed; will retry")
-            await asyncio.sleep(settings.timer_scan_seconds)
+        await run_timers(
+            service.emit_due, batch=TIMER_BATCH, interval_seconds=settings.timer_scan_seconds
+        )
 
     async def prepare_database() -> None:
         await ensure_indexes(db)

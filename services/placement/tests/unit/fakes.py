@@ -3,13 +3,13 @@
 import copy
 import uuid
 from dataclasses import replace
-from datetime import datetime
 from typing import TypeVar
 
 from cmhl_contracts import IntegrationEvent
-from cmhl_placement.application.ports import AuditEntry, ConcurrentChange, Timer, TimerKind
+from cmhl_placement.application.ports import AuditEntry, ConcurrentChange, TimerKind
 from cmhl_placement.domain.facility import Facility
 from cmhl_placement.domain.request import PlacementRequest
+from cmhl_servicekit.timers import InMemoryTimerStore
 
 E = TypeVar("E", bound=IntegrationEvent)
 
@@ -82,20 +82,11 @@ class InMemoryRequests:
         ][:limit]
 
 
-class InMemoryTimers:
+class InMemoryTimers(InMemoryTimerStore):
     def __init__(self, published: Published) -> None:
-        self.timers: dict[str, Timer] = {}
+        super().__init__()
         self.claims: dict[str, TimerKind] = {}
         self._published = published
-
-    async def schedule(self, timers: list[Timer]) -> None:
-        for timer in timers:
-            self.timers.setdefault(timer.timer_id, timer)
-
-    async def due(self, now: datetime, limit: int) -> list[Timer]:
-        return sorted((t for t in self.timers.values() if t.due_at <= now), key=lambda t: t.due_at)[
-            :limit
-        ]
 
     async def claim(self, claim_id: str, kind: TimerKind, event: IntegrationEvent) -> bool:
         if claim_id in self.claims:
@@ -103,10 +94,6 @@ class InMemoryTimers:
         self.claims[claim_id] = kind
         self._published.events.append(event)
         return True
-
-    async def drop(self, timer_ids: list[str]) -> None:
-        for timer_id in timer_ids:
-            self.timers.pop(timer_id, None)
 
 
 class InMemoryAudit:

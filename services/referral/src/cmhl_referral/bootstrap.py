@@ -20,7 +20,7 @@ from cmhl_servicekit.crypto import FieldCipher
 from cmhl_servicekit.http import create_app
 from cmhl_servicekit.kafka import dead_letter_sink, make_broker
 from cmhl_servicekit.mongo import make_mongo_client
-from cmhl_servicekit.outbox import Outbox, OutboxRelay, kafka_publish
+from cmhl_servicekit.outbox import OutboxRelay, kafka_publish
 from cmhl_servicekit.runtime import Runtime
 
 SERVICE = "referral"
@@ -38,7 +38,7 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
         repository=MongoReferralRepository(
             db,
             FieldCipher.from_base64(settings.encryption_key.get_secret_value()),
-            Outbox(db, relay.wake),
+            relay.outbox(),
         ),
         audit=MongoAuditLog(db),
         clock=clock or SystemClock(),

@@ -9,7 +9,7 @@ from cmhl_servicekit.clock import Clock, SystemClock
 from cmhl_servicekit.http import create_app
 from cmhl_servicekit.kafka import make_broker
 from cmhl_servicekit.mongo import make_mongo_client
-from cmhl_servicekit.outbox import Outbox, OutboxRelay, kafka_publish
+from cmhl_servicekit.outbox import OutboxRelay, kafka_publish
 from cmhl_servicekit.runtime import Runtime
 from cmhl_training.adapters.mongo import (
     MongoAuditLog,
@@ -36,7 +36,7 @@ def build(settings: TrainingSettings, *, clock: Clock | None = None, **_: Any) -
     db = client[settings.mongo_database]
     relay = OutboxRelay(db, kafka_publish(broker.publish))
     service = TrainingService(
-        sessions=MongoSessionRepository(db, Outbox(db, relay.wake)),
+        sessions=MongoSessionRepository(db, relay.outbox()),
         courses=MongoCourseCatalog(db),
         ledger=MongoOfficerLedger(db),
         audit=MongoAuditLog(db),

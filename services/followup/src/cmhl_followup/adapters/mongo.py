@@ -1,14 +1,12 @@
 """MongoDB adapter for follow-ups: durable timers, insert-only announcements, an embedded outbox,
 the closure and assignment facts read across topics, and the audit log.
 
-FerretDB answers `_id` lookups quickly and scans its collection for other queries and for
-updates, so the hot paths are inserts, `_id` lookups and batched deletes, plus one scan of
-`timers`, which holds only announcements still to come and so stays small."""
+The hot paths are inserts and `_id` lookups; lists and the due scan are served by indexes."""
 
 import contextlib
 from collections.abc import Mapping
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -16,13 +14,12 @@ from pymongo.errors import DuplicateKeyError
 
 from cmhl_contracts import FollowUpScheduledV1, IntegrationEvent
 from cmhl_followup.application.ports import AuditEntry, FollowUpQuery
+from cmhl_servicekit import timers
 from cmhl_servicekit.consuming import run_bounded
-from cmhl_servicekit.mongo import delete_by_ids, insert_new
 from cmhl_servicekit.outbox import Outbox
 
 Document = dict[str, Any]
 FOLLOW_UPS = "follow_ups"
-TIMERS = "timers"
 ANNOUNCEMENTS = {"due": "follow_ups_due", "overdue": "follow_ups_overdue"}
 CLOSURES = "referral_closures"
 ASSIGNMENTS = "referral_assignments"
@@ -31,35 +28,8 @@ AUDIT_LOG = "audit_log"
 
 async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
     await db[FOLLOW_UPS].create_index([("liaison_id", 1), ("status", 1), ("due_at", 1)])
-    await db[TIMERS].create_index("fire_at")
+    await timers.MongoTimerStore(db).ensure_indexes()
     await db[AUDIT_LOG].create_index([("person_id", 1), ("at", 1)])
-
-
-async def upgrade_legacy_timers(db: AsyncDatabase[Document], grace: timedelta) -> int:
-    """Timers stored before due and overdue were two stages (`{_id: follow-up id, due_at}`)
-    become today's pair, and their follow-ups get their deadline, so no follow-up pending at an
-    upgrade is forgotten. Runs at start; finds nothing once done."""
-    legacy = await db[TIMERS].find({"stage": {"$exists": False}}).to_list(None)
-    now = datetime.now(UTC)
-    for timer in legacy:
-        overdue_at = timer["due_at"] + grace
-        for stage, fire_at in (("due", timer["due_at"]), ("overdue", overdue_at)):
-            with contextlib.suppress(DuplicateKeyError):
-                await db[TIMERS].insert_one(
-                    {
-                        "_id": f"{timer['_id']}|{stage}",
-                        "follow_up_id": timer["_id"],
-                        "stage": stage,
-                        "fire_at": fire_at,
-                        "created_at": now,
-                    }
-                )
-        await db[FOLLOW_UPS].update_one(
-            {"_id": timer["_id"], "overdue_at": {"$exists": False}},
-            {"$set": {"overdue_at": overdue_at}},
-        )
-    await delete_by_ids(db[TIMERS], [t["_id"] for t in legacy])
-    return len(legacy)
 
 
 # Follow-up writes in flight at once: round trips overlap instead of queueing.
@@ -70,7 +40,7 @@ class MongoFollowUpRepository:
     def __init__(self, db: AsyncDatabase[Document], outbox: Outbox) -> None:
         self._db = db
         self._follow_ups = db[FOLLOW_UPS]
-        self._timers = db[TIMERS]
+        self.timers = timers.MongoTimerStore(db)
         self._outbox = outbox
 
     async def schedule(
@@ -78,27 +48,27 @@ class MongoFollowUpRepository:
     ) -> int:
         """Inserts each follow-up with its scheduled event, its timers first: a timer whose
         follow-up was never written is dropped by the due scan."""
-        timers = [
-            {
-                "_id": f"{document['_id']}|{stage}",
-                "follow_up_id": document["_id"],
-                "stage": stage,
-                "fire_at": fire_at,
-                "created_at": now,
-            }
-            for document, _ in follow_ups
-            for stage, fire_at in (("due", document["due_at"]), ("overdue", document["overdue_at"]))
-        ]
-        await insert_new(self._timers, timers)  # scheduled before: the follow-up exists too
+        await self.timers.schedule(  # scheduled before: the follow-up exists too
+            [
+                timers.Timer(
+                    timer_id=f"{document['_id']}|{stage}",
+                    kind=stage,
+                    subject_id=document["_id"],
+                    fire_at=fire_at,
+                    created_at=now,
+                )
+                for document, _ in follow_ups
+                for stage, fire_at in (
+                    ("due", document["due_at"]),
+                    ("overdue", document["overdue_at"]),
+                )
+            ]
+        )
         inserted = await run_bounded(
             (self._outbox.insert(FOLLOW_UPS, doc, [event]) for doc, event in follow_ups),
             WRITES_IN_FLIGHT,
         )
         return sum(inserted)
-
-    async def due_timers(self, now: datetime, limit: int) -> list[Document]:
-        cursor = self._timers.find({"fire_at": {"$lte": now}}, limit=limit).sort("fire_at", 1)
-        return await cursor.to_list(None)
 
     async def get(self, follow_up_id: str) -> Document | None:
         return await self._follow_ups.find_one({"_id": follow_up_id}, {"outbox": 0})
@@ -113,9 +83,6 @@ class MongoFollowUpRepository:
             "due_at": follow_up["due_at"],
         }
         return await self._outbox.insert(ANNOUNCEMENTS[stage], claim, [event])
-
-    async def drop_timers(self, timer_ids: list[str]) -> None:
-        await delete_by_ids(self._timers, timer_ids)
 
     async def update(
         self,

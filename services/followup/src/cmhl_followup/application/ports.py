@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from cmhl_contracts import FollowUpScheduledV1, IntegrationEvent
 from cmhl_followup.domain.policy import State
+from cmhl_servicekit.timers import TimerStore
 
 Document = dict[str, Any]
 
@@ -62,16 +63,15 @@ class FollowUpRepository(Protocol):
         """Insert follow-ups that do not exist yet, each with its scheduled event and its due
         and overdue timers; returns how many were new."""
 
-    async def due_timers(self, now: datetime, limit: int) -> list[Document]:
-        """Timers whose time has come: `{_id, follow_up_id, stage, created_at}`."""
+    @property
+    def timers(self) -> TimerStore:
+        """The follow-ups' due and overdue timers (kind = stage, subject = follow-up id)."""
 
     async def get(self, follow_up_id: str) -> Document | None: ...
 
     async def claim(self, stage: str, follow_up: Document, event: IntegrationEvent) -> bool:
         """Store the one announcement of `stage` (due, overdue) for a follow-up with its event;
         False if it was stored before (another replica, an earlier pass)."""
-
-    async def drop_timers(self, timer_ids: list[str]) -> None: ...
 
     async def update(
         self,

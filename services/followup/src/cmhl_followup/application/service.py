@@ -47,6 +47,7 @@ from cmhl_followup.domain.policy import (
 from cmhl_servicekit.auth import Principal
 from cmhl_servicekit.clock import Clock
 from cmhl_servicekit.consuming import run_bounded
+from cmhl_servicekit.timers import Timer, fire_due
 
 PRODUCER = "cmhl-followup"
 # A timer with no follow-up this long after it was written belongs to a write that failed.
@@ -291,31 +292,22 @@ class FollowUpService:
         derived from the follow-up), so two replicas racing here store one; a restart loses
         nothing, because timers are in the database and dropped only after the pass's claims
         are stored."""
-        now = self._clock.now()
-        timers = await self._repository.due_timers(now, limit)
-
-        async def settle(timer: Document) -> tuple[bool, bool]:
-            """(settled, announced) for one timer."""
-            follow_up = await self._repository.get(timer["follow_up_id"])
-            if follow_up is None:  # its follow-up was never written, or is still being written
-                return now - timer["created_at"] > ORPHAN_TIMER_AGE, False
-            if follow_up["status"] != State.SCHEDULED:
-                return True, False
-            event = self._announcement(timer["stage"], follow_up, now)
-            return True, await self._repository.claim(timer["stage"], follow_up, event)
-
         # Timers are independent (one follow-up's due and overdue claims are separate inserts),
         # so their round trips overlap.
-        outcomes = await run_bounded(map(settle, timers), IN_FLIGHT)
-        done = [
-            timer["_id"] for timer, (settled, _) in zip(timers, outcomes, strict=True) if settled
-        ]
-        # Dropped only after every claim of the pass is stored: a crash re-claims, harmlessly.
-        await self._repository.drop_timers(done)
-        claimed = sum(announced for _, announced in outcomes)
-        if claimed:
-            log.info("follow-ups announced", extra={"count": claimed})
-        return len(done)
+        return await fire_due(
+            self._repository.timers, self._announce, self._clock.now(), limit=limit
+        )
+
+    async def _announce(self, timer: Timer, now: datetime) -> bool:
+        """Settles one timer: claims its announcement unless the follow-up moved on."""
+        follow_up = await self._repository.get(timer.subject_id)
+        if follow_up is None:  # its follow-up was never written, or is still being written
+            return now - timer.created_at > ORPHAN_TIMER_AGE
+        if follow_up["status"] != State.SCHEDULED:
+            return True
+        event = self._announcement(timer.kind, follow_up, now)
+        await self._repository.claim(timer.kind, follow_up, event)
+        return True
 
     def _announcement(self, stage: str, follow_up: Document, now: datetime) -> IntegrationEvent:
         common: dict[str, Any] = {

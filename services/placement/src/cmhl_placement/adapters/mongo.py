@@ -6,27 +6,23 @@ version-checked updates of one document; the scans (facility list, due timers, a
 requests) run over small collections: a state has some fifty facilities, and timers are deleted
 once fired."""
 
-import contextlib
 import uuid
 from dataclasses import asdict
-from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
 from cmhl_contracts import IntegrationEvent
 from cmhl_contracts.placement import AgeGroup, AttemptResult, ClinicalNeed, UnitType
-from cmhl_placement.application.ports import AuditEntry, ConcurrentChange, Timer, TimerKind
+from cmhl_placement.application.ports import AuditEntry, ConcurrentChange, TimerKind
 from cmhl_placement.domain.facility import Facility, Unit
 from cmhl_placement.domain.request import Attempt, PlacementRequest
-from cmhl_servicekit.mongo import delete_by_ids
+from cmhl_servicekit import timers
 from cmhl_servicekit.outbox import Outbox
 
 Document = dict[str, Any]
 FACILITIES = "facilities"
 REQUESTS = "placement_requests"
-TIMERS = "timers"
 AUDIT_LOG = "audit_log"
 CLAIMS: dict[TimerKind, str] = {
     "stale": "stale_reminders",
@@ -38,7 +34,7 @@ _HIDDEN = {"outbox": 0}
 
 async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
     await db[REQUESTS].create_index([("liaison_id", 1), ("requested_at", -1)])
-    await db[TIMERS].create_index("due_at")
+    await timers.MongoTimerStore(db).ensure_indexes()
     await db[AUDIT_LOG].create_index([("request_id", 1), ("at", 1)])
 
 
@@ -197,38 +193,16 @@ class MongoRequestRepository:
         return [_request(d) for d in await cursor.to_list(None)]
 
 
-class MongoTimerStore:
+class MongoTimerStore(timers.MongoTimerStore):
+    """Servicekit's durable timers, plus the insert-only claims that make firing idempotent."""
+
     def __init__(self, db: AsyncDatabase[Document], outbox: Outbox) -> None:
-        self._timers = db[TIMERS]
+        super().__init__(db)
         self._outbox = outbox
-
-    async def schedule(self, timers: list[Timer]) -> None:
-        for timer in timers:
-            document = asdict(timer)
-            document["_id"] = document.pop("timer_id")
-            with contextlib.suppress(DuplicateKeyError):  # scheduled before
-                await self._timers.insert_one(document)
-
-    async def due(self, now: datetime, limit: int) -> list[Timer]:
-        cursor = self._timers.find({"due_at": {"$lte": now}}, limit=limit).sort("due_at", 1)
-        return [
-            Timer(
-                timer_id=d["_id"],
-                kind=d["kind"],
-                subject_id=d["subject_id"],
-                due_at=d["due_at"],
-                created_at=d["created_at"],
-                sequence=d["sequence"],
-            )
-            for d in await cursor.to_list(None)
-        ]
 
     async def claim(self, claim_id: str, kind: TimerKind, event: IntegrationEvent) -> bool:
         claim = {"_id": claim_id, "kind": kind, "claimed_at": event.occurred_at}
         return await self._outbox.insert(CLAIMS[kind], claim, [event])
-
-    async def drop(self, timer_ids: list[str]) -> None:
-        await delete_by_ids(self._timers, timer_ids)
 
 
 class MongoAuditLog:

@@ -8,6 +8,7 @@ from typing import Literal, Protocol
 from cmhl_contracts import IntegrationEvent
 from cmhl_placement.domain.facility import Facility
 from cmhl_placement.domain.request import PlacementRequest
+from cmhl_servicekit import timers
 
 
 class ConcurrentChange(Exception):
@@ -40,33 +41,15 @@ class RequestRepository(Protocol):
     ) -> list[PlacementRequest]: ...
 
 
+# Placement's timers (servicekit's durable timers): a facility's numbers going stale, and the
+# 72- and 90-hour flags of a request. A stale timer's `sequence` is the update it watches.
 TimerKind = Literal["stale", "due_soon", "overdue"]
 
 
-@dataclass(frozen=True)
-class Timer:
-    """A durable reminder to look at something at `due_at`: kept in the database, so a
-    restart loses none. `sequence` is the facility update a stale timer watches."""
-
-    timer_id: str
-    kind: TimerKind
-    subject_id: str
-    due_at: datetime
-    created_at: datetime
-    sequence: int = 0
-
-
-class TimerStore(Protocol):
-    async def schedule(self, timers: list[Timer]) -> None:
-        """Insert timers that do not exist yet (idempotent by timer id)."""
-
-    async def due(self, now: datetime, limit: int) -> list[Timer]: ...
-
+class TimerStore(timers.TimerStore, Protocol):
     async def claim(self, claim_id: str, kind: TimerKind, event: IntegrationEvent) -> bool:
         """Insert the claim of a fired timer with its event; False if it was claimed before,
         so however many replicas race, one event is written."""
-
-    async def drop(self, timer_ids: list[str]) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from cmhl_placement.application.ports import (
     ConcurrentChange,
     FacilityRepository,
     RequestRepository,
-    Timer,
     TimerStore,
 )
 from cmhl_placement.domain.clock import FLAG_HOURS, Flag
@@ -29,6 +28,7 @@ from cmhl_placement.domain.request import (
 )
 from cmhl_servicekit.auth import Principal, Role
 from cmhl_servicekit.clock import Clock, to_millis
+from cmhl_servicekit.timers import Timer, fire_due
 
 log = logging.getLogger(__name__)
 # A timer whose document never got written (the process died in between) is dropped after this.
@@ -160,7 +160,7 @@ class PlacementService:
             timer_id=f"stale|{facility.facility_id}|{facility.sequence}",
             kind="stale",
             subject_id=facility.facility_id,
-            due_at=at + self.stale_after,
+            fire_at=at + self.stale_after,
             created_at=at,
             sequence=facility.sequence,
         )
@@ -380,20 +380,15 @@ class PlacementService:
         so a second pass, a second replica or a restart emits nothing twice; timers are dropped
         only after their claims are stored. Returns how many timers were finished (a timer
         whose write may still be landing stays for the next pass)."""
-        now = self._clock.now()
-        timers = await self._timers.due(now, limit)
-        done: list[str] = []
-        for timer in timers:
-            if timer.due_at > now:
-                continue
-            if timer.kind == "stale":
-                finished = await self._fire_stale(timer, now)
-            else:
-                finished = await self._fire_deadline(timer, timer.kind, now)
-            if finished:
-                done.append(timer.timer_id)
-        await self._timers.drop(done)
-        return len(done)
+        return await fire_due(self._timers, self._fire, self._clock.now(), limit=limit)
+
+    async def _fire(self, timer: Timer, now: datetime) -> bool:
+        if timer.kind == "stale":
+            return await self._fire_stale(timer, now)
+        if timer.kind in FLAG_HOURS:
+            return await self._fire_deadline(timer, timer.kind, now)
+        log.warning("dropping a timer of an unknown kind", extra={"reason": timer.kind})
+        return True
 
     async def _fire_stale(self, timer: Timer, now: datetime) -> bool:
         facility = await self._facilities.get(timer.subject_id)

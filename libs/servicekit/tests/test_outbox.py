@@ -1,0 +1,161 @@
+"""The embedded outbox and its relay on the real database: order per aggregate after a backlog
+larger than a page, trimming, and the crash and conflict paths."""
+
+import asyncio
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from cmhl_contracts import FollowUpDueV1, IntegrationEvent
+from cmhl_servicekit.outbox import MARKERS, OutboxEntry, OutboxRelay
+
+pytestmark = pytest.mark.integration
+
+COLLECTION = "things"
+
+
+def event(aggregate: str, n: int) -> IntegrationEvent:
+    now = datetime.now(UTC)
+    return FollowUpDueV1.create(
+        about=(aggregate, str(n)),
+        producer="test",
+        correlation_id=f"{aggregate}/{n}",
+        follow_up_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{aggregate}/{n}"),
+        referral_id=uuid.uuid5(uuid.NAMESPACE_URL, aggregate),
+        liaison_id="l",
+        due_at=now,
+        referred_at=now,
+    )
+
+
+class Published:
+    """A publisher that keeps what it sent and can fail on chosen calls."""
+
+    def __init__(self) -> None:
+        self.sent: list[OutboxEntry] = []
+        self.fail_on: set[int] = set()
+        self.calls = 0
+
+    async def __call__(self, entry: OutboxEntry) -> None:
+        self.calls += 1
+        if self.calls in self.fail_on:
+            raise ConnectionError("broker went away")
+        self.sent.append(entry)
+
+    def versions(self) -> dict[str, list[int]]:
+        by_aggregate: dict[str, list[int]] = defaultdict(list)
+        for entry in self.sent:
+            by_aggregate[entry["correlation_id"].split("/")[0]].append(entry["version"])
+        return by_aggregate
+
+
+async def write_history(relay: OutboxRelay, aggregates: list[str], changes: int) -> None:
+    """Each aggregate created, then changed `changes` times, interleaved across aggregates."""
+    outbox = relay.outbox()
+    for name in aggregates:
+        assert await outbox.insert(COLLECTION, {"_id": name}, [event(name, 1)])
+    for version in range(1, changes + 1):
+        for name in aggregates:
+            saved = await outbox.update(
+                COLLECTION, name, version, {"n": version}, [event(name, version + 1)]
+            )
+            assert saved
+
+
+def first_sends_in_order(versions: list[int]) -> list[int]:
+    """The versions in the order they were first sent (a re-send is a duplicate id)."""
+    seen: list[int] = []
+    for version in versions:
+        if version not in seen:
+            seen.append(version)
+    return seen
+
+
+async def drain(relay: OutboxRelay) -> None:
+    for _ in range(1_000):
+        if await relay.relay_once() == 0:
+            return
+    raise AssertionError("the relay never ran out of markers")
+
+
+async def test_a_backlog_larger_than_a_page_leaves_in_order_and_is_trimmed(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    published = Published()
+    relay = OutboxRelay(mongo_db, published, batch_size=7)
+    aggregates = ["a", "b", "c"]
+    await write_history(relay, aggregates, changes=20)  # 63 markers, 9 pages
+    await drain(relay)
+    for name in aggregates:
+        assert published.versions()[name] == list(range(1, 22)), name
+        stored = await mongo_db[COLLECTION].find_one({"_id": name})
+        assert stored is not None
+        assert stored["outbox"] == []
+        assert stored["version"] == 21
+    assert await mongo_db[MARKERS].count_documents({}) == 0
+
+
+async def test_a_crash_while_publishing_sends_again_in_order(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    published = Published()
+    published.fail_on = {3, 9}
+    relay = OutboxRelay(mongo_db, published, batch_size=5)
+    await write_history(relay, ["a", "b"], changes=6)
+    for _ in range(50):
+        try:
+            if await relay.relay_once() == 0:
+                break
+        except ConnectionError:
+            continue
+    for name, versions in published.versions().items():
+        assert first_sends_in_order(versions) == list(range(1, 8)), name
+    assert await mongo_db[MARKERS].count_documents({}) == 0
+
+
+async def test_a_writer_between_publish_and_trim_keeps_its_events(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """The document moves on while its entries are being sent: the trim is refused by the
+    version guard, and the new version's event still goes out, after the earlier ones."""
+    relay = OutboxRelay(mongo_db, lambda entry: asyncio.sleep(0), batch_size=50)
+    outbox = relay.outbox()
+    published = Published()
+
+    async def publish_then_write(entry: OutboxEntry) -> None:
+        await published(entry)
+        if entry["version"] == 1 and len(published.sent) == 1:
+            # Not under the relay's lock: another process's writer (a second replica).
+            other = OutboxRelay(mongo_db, published).outbox()
+            assert await other.update(COLLECTION, "a", 1, {"n": 1}, [event("a", 2)])
+
+    relay._publish = publish_then_write
+    assert await outbox.insert(COLLECTION, {"_id": "a"}, [event("a", 1)])
+    await drain(relay)
+    assert first_sends_in_order(published.versions()["a"]) == [1, 2]
+    stored = await mongo_db[COLLECTION].find_one({"_id": "a"})
+    assert stored is not None
+    assert stored["outbox"] == []
+
+
+async def test_a_marker_whose_write_never_happened_is_dropped_after_a_while(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    published = Published()
+    relay = OutboxRelay(mongo_db, published, orphan_after=timedelta(seconds=0))
+    await mongo_db[MARKERS].insert_one(
+        {
+            "_id": f"{COLLECTION}|ghost|1",
+            "collection": COLLECTION,
+            "document_id": "ghost",
+            "version": 1,
+            "created_at": datetime.now(UTC) - timedelta(seconds=1),
+        }
+    )
+    assert await relay.relay_once() == 1
+    assert await mongo_db[MARKERS].count_documents({}) == 0
+    assert published.sent == []
