@@ -17,6 +17,11 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap: str = Field(min_length=1, description="host:port[,host:port]")
     mongo_uri: str = Field(min_length=1, description="mongodb://host:port/")
     mongo_database: str = Field(min_length=1)
+    audit_database: str = Field(
+        default="cmhl_audit",
+        min_length=1,
+        description="The database every service appends its audit entries to",
+    )
     http_host: str = "127.0.0.1"
     http_port: int = Field(ge=1, le=65535)
     log_level: str = "INFO"

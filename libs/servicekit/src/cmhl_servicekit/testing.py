@@ -96,6 +96,7 @@ async def mongo_db(mongo_uri: str) -> AsyncIterator[AsyncDatabase[dict[str, Any]
         await client.close()
 
 
+TEST_AUDIT_DATABASE = f"test_audit_{uuid.uuid4().hex[:12]}"
 READ_COMMANDS = ("find", "aggregate", "count")
 
 
@@ -293,6 +294,8 @@ def infra_settings(kafka_bootstrap: str, mongo_uri: str) -> dict[str, Any]:
         "kafka_bootstrap": kafka_bootstrap,
         "mongo_uri": mongo_uri,
         "mongo_database": f"test_{uuid.uuid4().hex[:12]}",
+        # One per test run, shared by the services a test starts, as in a deployment.
+        "audit_database": TEST_AUDIT_DATABASE,
         "http_port": 1,
         "auth_signing_key": TEST_SIGNING_KEY,
         # Own consumer groups: a test reads the topics from the start, undisturbed by others.

@@ -15,7 +15,6 @@ from cmhl_contracts import (
     FollowUpScheduledV1,
 )
 from cmhl_followup.adapters.mongo import (
-    MongoAuditLog,
     MongoFollowUpRepository,
     ensure_indexes,
 )
@@ -23,6 +22,7 @@ from cmhl_followup.application.service import FollowUpService
 from cmhl_followup.config import FollowUpSettings
 from cmhl_followup.entrypoints.http.routes import router as http_router
 from cmhl_followup.entrypoints.messaging.referrals import build_router
+from cmhl_servicekit.audit import MongoAuditLog
 from cmhl_servicekit.clock import Clock, SystemClock
 from cmhl_servicekit.http import create_app
 from cmhl_servicekit.kafka import dead_letter_sink, make_broker
@@ -50,9 +50,10 @@ def build(settings: FollowUpSettings, *, clock: Clock | None = None, **_: Any) -
     db = client[settings.mongo_database]
     relay = OutboxRelay(db, kafka_publish(broker.publish))
     repository = MongoFollowUpRepository(db, relay.outbox())
+    audit = MongoAuditLog(client[settings.audit_database], SERVICE)
     grace = timedelta(hours=settings.grace_hours)
     service = FollowUpService(
-        repository, MongoAuditLog(db), clock or SystemClock(), settings.offsets_days, grace
+        repository, audit, clock or SystemClock(), settings.offsets_days, grace
     )
     broker.include_router(
         build_router(service, dead_letter_sink(broker), settings.consumer_group_prefix)
@@ -63,6 +64,7 @@ def build(settings: FollowUpSettings, *, clock: Clock | None = None, **_: Any) -
 
     async def prepare_database() -> None:
         await ensure_indexes(db)
+        await audit.ensure_indexes()
 
     runtime = Runtime(
         broker, client, background=[relay.run, due_timer], on_start=[prepare_database]

@@ -17,9 +17,10 @@ from cmhl_contracts import (
     IntegrationEvent,
 )
 from cmhl_contracts.vocabulary import FollowUpOutcome, ReferralStatus
-from cmhl_followup.application.ports import AuditEntry, FollowUpQuery
+from cmhl_followup.application.ports import FollowUpQuery
 from cmhl_followup.application.service import FollowUpService, NotFound
 from cmhl_followup.domain.policy import OutcomeRefused, State
+from cmhl_servicekit.audit import InMemoryAuditLog
 from cmhl_servicekit.auth import Principal, Role
 from cmhl_servicekit.clock import AdjustableClock
 from cmhl_servicekit.timers import InMemoryTimerStore, Timer
@@ -120,14 +121,6 @@ class InMemoryFollowUps:
         return [e for e in self.events if isinstance(e, event_type)]
 
 
-class InMemoryAudit:
-    def __init__(self) -> None:
-        self.entries: list[AuditEntry] = []
-
-    async def record_many(self, entries: list[AuditEntry]) -> None:
-        self.entries.extend(entries)
-
-
 @pytest.fixture
 def clock() -> AdjustableClock:
     return AdjustableClock(REFERRED)
@@ -139,13 +132,13 @@ def repository() -> InMemoryFollowUps:
 
 
 @pytest.fixture
-def audit() -> InMemoryAudit:
-    return InMemoryAudit()
+def audit() -> InMemoryAuditLog:
+    return InMemoryAuditLog()
 
 
 @pytest.fixture
 def service(
-    repository: InMemoryFollowUps, audit: InMemoryAudit, clock: AdjustableClock
+    repository: InMemoryFollowUps, audit: InMemoryAuditLog, clock: AdjustableClock
 ) -> FollowUpService:
     return FollowUpService(repository, audit, clock, (7, 30, 90), timedelta(days=3))
 
@@ -180,7 +173,7 @@ async def test_an_outcome_is_recorded_once_and_flagged_overdue_after_the_grace(
     service: FollowUpService,
     repository: InMemoryFollowUps,
     clock: AdjustableClock,
-    audit: InMemoryAudit,
+    audit: InMemoryAuditLog,
 ) -> None:
     referral_id = uuid.uuid4()
     await service.on_referral_created([referral_created(referral_id, REFERRED)])

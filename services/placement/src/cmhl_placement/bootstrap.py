@@ -8,7 +8,6 @@ from fastapi import FastAPI
 
 from cmhl_contracts.placement import PLACEMENT_EVENTS
 from cmhl_placement.adapters.mongo import (
-    MongoAuditLog,
     MongoFacilityRepository,
     MongoRequestRepository,
     MongoTimerStore,
@@ -18,6 +17,7 @@ from cmhl_placement.application.service import PlacementService
 from cmhl_placement.config import PlacementSettings
 from cmhl_placement.domain.demo import DEMO_FACILITIES
 from cmhl_placement.entrypoints.http.routes import router as http_router
+from cmhl_servicekit.audit import MongoAuditLog
 from cmhl_servicekit.clock import Clock, SystemClock
 from cmhl_servicekit.http import create_app
 from cmhl_servicekit.kafka import make_broker
@@ -40,11 +40,12 @@ def build(settings: PlacementSettings, *, clock: Clock | None = None, **_: Any) 
     db = client[settings.mongo_database]
     relay = OutboxRelay(db, kafka_publish(broker.publish))
     outbox = relay.outbox()
+    audit = MongoAuditLog(client[settings.audit_database], SERVICE)
     service = PlacementService(
         facilities=MongoFacilityRepository(db, outbox),
         requests=MongoRequestRepository(db, outbox),
         timers=MongoTimerStore(db, outbox),
-        audit=MongoAuditLog(db),
+        audit=audit,
         clock=clock or SystemClock(),
         stale_after=timedelta(hours=settings.stale_after_hours),
     )
@@ -56,6 +57,7 @@ def build(settings: PlacementSettings, *, clock: Clock | None = None, **_: Any) 
 
     async def prepare_database() -> None:
         await ensure_indexes(db)
+        await audit.ensure_indexes()
         if settings.seed_demo_facilities:
             added = await service.seed(DEMO_FACILITIES)
             if added:

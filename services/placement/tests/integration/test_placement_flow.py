@@ -153,8 +153,9 @@ async def test_request_ranks_attempts_and_places_and_publishes_each_step(
 
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
     try:
-        audit = mongo[placement_settings.mongo_database]["audit_log"]
-        entries = await audit.find({"request_id": request["request_id"]}).to_list(None)
+        audit = mongo[placement_settings.audit_database]["audit_log"]
+        record = f"placement_request/{request['request_id']}"
+        entries = await audit.find({"record": record}).to_list(None)
     finally:
         await mongo.close()
     seen = {(e["actor"], e["action"], e["outcome"]) for e in entries}
@@ -162,4 +163,5 @@ async def test_request_ranks_attempts_and_places_and_publishes_each_step(
     assert ("liaison-32", "open", "created") in seen
     assert ("liaison-32", "attempt", "changed") in seen
     assert ("liaison-32", "complete", "changed") in seen
-    assert all(e["person_id"] == "c" * 32 for e in entries)
+    assert all(e["person_ids"] == ["c" * 32] for e in entries)
+    assert {e["service"] for e in entries} == {"placement"}

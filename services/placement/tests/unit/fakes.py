@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from cmhl_contracts import IntegrationEvent
-from cmhl_placement.application.ports import AuditEntry, ConcurrentChange, TimerKind
+from cmhl_placement.application.ports import ConcurrentChange, TimerKind
 from cmhl_placement.domain.facility import Facility
 from cmhl_placement.domain.request import PlacementRequest
 from cmhl_servicekit.timers import InMemoryTimerStore
@@ -94,11 +94,3 @@ class InMemoryTimers(InMemoryTimerStore):
         self.claims[claim_id] = kind
         self._published.events.append(event)
         return True
-
-
-class InMemoryAudit:
-    def __init__(self) -> None:
-        self.entries: list[AuditEntry] = []
-
-    async def record(self, entries: list[AuditEntry]) -> None:
-        self.entries.extend(entries)

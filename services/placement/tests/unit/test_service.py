@@ -23,10 +23,11 @@ from cmhl_placement.application.service import (
     WrongFacility,
 )
 from cmhl_placement.domain.demo import DEMO_FACILITIES
+from cmhl_servicekit.audit import InMemoryAuditLog
 from cmhl_servicekit.auth import Principal, Role
 from cmhl_servicekit.clock import AdjustableClock
 
-from .fakes import InMemoryAudit, InMemoryFacilities, InMemoryRequests, InMemoryTimers, Published
+from .fakes import InMemoryFacilities, InMemoryRequests, InMemoryTimers, Published
 
 T0 = datetime(2026, 3, 2, 20, tzinfo=UTC)
 LIAISON = Actor(Principal("liaison-05", frozenset({Role.LIAISON}), "cmhc-05"), "10.0.0.5")
@@ -41,7 +42,7 @@ class World:
         self.facilities = InMemoryFacilities(self.published)
         self.requests = InMemoryRequests(self.published)
         self.timers = InMemoryTimers(self.published)
-        self.audit = InMemoryAudit()
+        self.audit = InMemoryAuditLog()
         self.service = PlacementService(
             self.facilities,
             self.requests,
@@ -186,7 +187,7 @@ async def test_a_liaison_sees_only_their_requests_and_every_access_is_audited(
         ("sup-05", "list", "allowed"),
         ("liaison-05", "read", "allowed"),
     ]
-    assert all(e.person_id == "d" * 32 for e in world.audit.entries)
+    assert all(e.person_ids == ("d" * 32,) for e in world.audit.entries)
 
 
 async def test_retrying_an_open_with_the_same_id_returns_the_first(world: World) -> None:

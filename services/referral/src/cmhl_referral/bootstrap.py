@@ -6,7 +6,6 @@ from fastapi import FastAPI
 
 from cmhl_contracts import ReferralCreatedV1, ReferralStatusChangedV1
 from cmhl_referral.adapters.mongo import (
-    MongoAuditLog,
     MongoReferralRepository,
     ensure_indexes,
 )
@@ -15,6 +14,7 @@ from cmhl_referral.config import ReferralSettings
 from cmhl_referral.entrypoints.http.agency import router as agency_router
 from cmhl_referral.entrypoints.http.routes import router as http_router
 from cmhl_referral.entrypoints.messaging.agency import build_router
+from cmhl_servicekit.audit import MongoAuditLog
 from cmhl_servicekit.clock import Clock, SystemClock
 from cmhl_servicekit.crypto import FieldCipher
 from cmhl_servicekit.http import create_app
@@ -34,13 +34,14 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
     client = make_mongo_client(settings.mongo_uri, f"cmhl-{SERVICE}")
     db = client[settings.mongo_database]
     relay = OutboxRelay(db, kafka_publish(broker.publish))
+    audit = MongoAuditLog(client[settings.audit_database], SERVICE)
     service = ReferralService(
         repository=MongoReferralRepository(
             db,
             FieldCipher.from_base64(settings.encryption_key.get_secret_value()),
             relay.outbox(),
         ),
-        audit=MongoAuditLog(db),
+        audit=audit,
         clock=clock or SystemClock(),
         pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
         events_written=relay.wake,
@@ -51,6 +52,7 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
 
     async def prepare_database() -> None:
         await ensure_indexes(db)
+        await audit.ensure_indexes()
 
     runtime = Runtime(broker, client, background=[relay.run], on_start=[prepare_database])
     return create_app(

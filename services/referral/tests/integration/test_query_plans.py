@@ -11,16 +11,12 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from cmhl_contracts.vocabulary import PersonLocation, PresentingNeed, ReferralSource
-from cmhl_referral.adapters.mongo import (
-    REFERRALS,
-    MongoAuditLog,
-    MongoReferralRepository,
-    ensure_indexes,
-)
+from cmhl_referral.adapters.mongo import REFERRALS, MongoReferralRepository, ensure_indexes
 from cmhl_referral.application.commands import CreateReferral
 from cmhl_referral.application.ports import CaseloadQuery
 from cmhl_referral.application.service import Actor, ReferralService
 from cmhl_referral.domain.referral import Person
+from cmhl_servicekit.audit import MongoAuditLog
 from cmhl_servicekit.auth import Principal, Role
 from cmhl_servicekit.clock import AdjustableClock
 from cmhl_servicekit.crypto import FieldCipher
@@ -71,7 +67,8 @@ async def test_caseload_reads_and_lookups_use_indexes(
         }
         for n in range(OTHERS)
     )
-    audit = MongoAuditLog(db)
+    audit = MongoAuditLog(db, "referral")
+    await audit.ensure_indexes()
     repository = MongoReferralRepository(db, FieldCipher(os.urandom(32)), Outbox(db, lambda: None))
     service = ReferralService(repository, audit, AdjustableClock(NOW), b"k", lambda: None)
     liaison = Actor(Principal("liaison-01", frozenset({Role.LIAISON}), "cmhc-01"), None, None)

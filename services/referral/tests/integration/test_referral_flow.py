@@ -94,6 +94,7 @@ async def test_access_is_limited_to_own_caseload_and_every_access_is_audited(
     referral_body: Callable[..., dict[str, Any]],
     mongo_uri: str,
 ) -> None:
+    unknown = uuid.uuid4()
     async with running_app(build(referral_settings), from_now=True) as client:
         created = await client.post("/api/v1/referrals", json=referral_body(), headers=LIAISON)
         url = f"/api/v1/referrals/{created.json()['referral_id']}"
@@ -108,7 +109,7 @@ async def test_access_is_limited_to_own_caseload_and_every_access_is_audited(
             ),
             "metrics consumer": await client.get(url, headers=bearer("dmh", Role.METRICS_CONSUMER)),
             "no token": await client.get(url),
-            "unknown id": await client.get(f"/api/v1/referrals/{uuid.uuid4()}", headers=LIAISON),
+            "unknown id": await client.get(f"/api/v1/referrals/{unknown}", headers=LIAISON),
         }
     codes = {who: response.status_code for who, response in answers.items()}
     assert codes == {
@@ -125,10 +126,10 @@ async def test_access_is_limited_to_own_caseload_and_every_access_is_audited(
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
     try:
         entries = (
-            await mongo[referral_settings.mongo_database]["audit_log"]
+            await mongo[referral_settings.audit_database]["audit_log"]
             .find(
-                # Agency intake may add other referrals (and audit entries) to this database.
-                {"actor": {"$not": {"$regex": "^agency:"}}},
+                # Every service of the test run appends to this audit database: only these two.
+                {"referral_id": {"$in": [created.json()["referral_id"], str(unknown)]}},
                 {"_id": 0, "actor": 1, "action": 1, "outcome": 1},
             )
             .to_list(None)
@@ -279,4 +280,8 @@ async def _count(collection: Any, run: str, expected: int) -> bool:
 
 def _from_run(value: bytes, run: str) -> bool:
     # referral-created carries the correlation id of the agency message, which holds the run id.
-    return run in json.loads(value).get("correlation_id", "")
+    # Other suites put malformed records on the topic to test the consumers: not ours.
+    try:
+        return run in json.loads(value).get("correlation_id", "")
+    except ValueError:
+        return False

@@ -8,7 +8,7 @@ import pytest
 from cmhl_contracts import IntegrationEvent, ReferralCreatedV1
 from cmhl_contracts.vocabulary import PersonLocation, PresentingNeed, ReferralSource
 from cmhl_referral.application.commands import CreateReferral
-from cmhl_referral.application.ports import AuditEntry, CaseloadQuery
+from cmhl_referral.application.ports import CaseloadQuery
 from cmhl_referral.application.service import (
     Actor,
     NotVisible,
@@ -16,6 +16,7 @@ from cmhl_referral.application.service import (
     ResubmissionNotVisible,
 )
 from cmhl_referral.domain.referral import Person, Referral
+from cmhl_servicekit.audit import InMemoryAuditLog
 from cmhl_servicekit.auth import Principal, Role
 from cmhl_servicekit.clock import AdjustableClock
 
@@ -56,20 +57,6 @@ class InMemoryReferralRepository:
             if query.liaison_id in (None, r.assignment.liaison_id)
             and query.cmhc_id in (None, r.assignment.cmhc_id)
         ][: query.limit]
-
-
-class InMemoryAuditLog:
-    def __init__(self) -> None:
-        self.entries: list[AuditEntry] = []
-
-    async def record(self, entry: AuditEntry) -> None:
-        self.entries.append(entry)
-
-    async def record_many(self, entries: list[AuditEntry]) -> None:
-        self.entries.extend(entries)
-
-    async def for_person(self, person_id: str) -> list[AuditEntry]:
-        return [e for e in self.entries if e.person_id == person_id]
 
 
 NOW = datetime(2018, 9, 30, 15, tzinfo=UTC)

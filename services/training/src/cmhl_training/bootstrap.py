@@ -5,6 +5,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from cmhl_contracts import TrainingCompletedV1
+from cmhl_servicekit.audit import MongoAuditLog
 from cmhl_servicekit.clock import Clock, SystemClock
 from cmhl_servicekit.http import create_app
 from cmhl_servicekit.kafka import make_broker
@@ -12,7 +13,6 @@ from cmhl_servicekit.mongo import make_mongo_client
 from cmhl_servicekit.outbox import OutboxRelay, kafka_publish
 from cmhl_servicekit.runtime import Runtime
 from cmhl_training.adapters.mongo import (
-    MongoAuditLog,
     MongoCourseCatalog,
     MongoOfficerLedger,
     MongoSessionRepository,
@@ -35,17 +35,19 @@ def build(settings: TrainingSettings, *, clock: Clock | None = None, **_: Any) -
     client = make_mongo_client(settings.mongo_uri, f"cmhl-{SERVICE}")
     db = client[settings.mongo_database]
     relay = OutboxRelay(db, kafka_publish(broker.publish))
+    audit = MongoAuditLog(client[settings.audit_database], SERVICE)
     service = TrainingService(
         sessions=MongoSessionRepository(db, relay.outbox()),
         courses=MongoCourseCatalog(db),
         ledger=MongoOfficerLedger(db),
-        audit=MongoAuditLog(db),
+        audit=audit,
         clock=clock or SystemClock(),
         pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
     )
 
     async def prepare_database() -> None:
         await ensure_indexes(db)
+        await audit.ensure_indexes()
         await service.seed_catalog()
 
     runtime = Runtime(broker, client, background=[relay.run], on_start=[prepare_database])

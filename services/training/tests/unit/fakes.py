@@ -5,7 +5,7 @@ from collections import defaultdict
 from dataclasses import replace
 
 from cmhl_contracts import IntegrationEvent
-from cmhl_training.application.ports import AuditEntry, ConcurrentChange
+from cmhl_training.application.ports import ConcurrentChange
 from cmhl_training.domain.catalog import Course
 from cmhl_training.domain.session import Session
 
@@ -80,14 +80,3 @@ class InMemoryOfficerLedger:
 
     async def sessions_of(self, officer_id: str) -> list[str]:
         return sorted(self.entries.get(officer_id, set()))
-
-
-class InMemoryAuditLog:
-    def __init__(self) -> None:
-        self.entries: list[AuditEntry] = []
-
-    async def record(self, entry: AuditEntry) -> None:
-        self.entries.append(entry)
-
-    async def for_officer(self, officer_id: str) -> list[AuditEntry]:
-        return [e for e in self.entries if officer_id in e.officer_ids]

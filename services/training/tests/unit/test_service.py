@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from cmhl_contracts import TrainingCompletedV1
+from cmhl_servicekit.audit import InMemoryAuditLog
 from cmhl_servicekit.auth import Principal, Role
 from cmhl_servicekit.clock import AdjustableClock
 from cmhl_training.application.service import (
@@ -25,7 +26,6 @@ from cmhl_training.domain.session import (
 )
 
 from .fakes import (
-    InMemoryAuditLog,
     InMemoryCourseCatalog,
     InMemoryOfficerLedger,
     InMemorySessionRepository,
@@ -178,7 +178,7 @@ async def test_hours_follow_corrections_and_every_read_is_audited(world: World) 
     assert (year.year, year.by_category, year.total) == (2017, {PostCategory.LEGAL: 2}, 2)
     with pytest.raises(NotAllowed):
         await world.service.officer_record(officer_a, LIAISON)
-    reads = [(e.actor, e.action, e.outcome) for e in await world.audit.for_officer(officer_a)]
+    reads = [(e.actor, e.action, e.outcome) for e in await world.audit.for_person(officer_a)]
     assert ("sup-01", "officer.read", "allowed") in reads
     assert ("liaison-01", "officer.read", "denied") in reads
 

@@ -5,7 +5,6 @@ The hot paths are inserts and `_id` lookups; lists and the due scan are served b
 
 import contextlib
 from collections.abc import Mapping
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from cmhl_contracts import FollowUpScheduledV1, IntegrationEvent
-from cmhl_followup.application.ports import AuditEntry, FollowUpQuery
+from cmhl_followup.application.ports import FollowUpQuery
 from cmhl_servicekit import timers
 from cmhl_servicekit.consuming import run_bounded
 from cmhl_servicekit.outbox import Outbox
@@ -23,13 +22,11 @@ FOLLOW_UPS = "follow_ups"
 ANNOUNCEMENTS = {"due": "follow_ups_due", "overdue": "follow_ups_overdue"}
 CLOSURES = "referral_closures"
 ASSIGNMENTS = "referral_assignments"
-AUDIT_LOG = "audit_log"
 
 
 async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
     await db[FOLLOW_UPS].create_index([("liaison_id", 1), ("status", 1), ("due_at", 1)])
     await timers.MongoTimerStore(db).ensure_indexes()
-    await db[AUDIT_LOG].create_index([("person_id", 1), ("at", 1)])
 
 
 # Follow-up writes in flight at once: round trips overlap instead of queueing.
@@ -130,16 +127,3 @@ class MongoFollowUpRepository:
             selector, {"outbox": 0, "correlation_id": 0}, limit=query.limit
         )
         return await cursor.sort("due_at", 1).to_list(None)
-
-
-class MongoAuditLog:
-    """Append-only: entries are inserted, never updated or deleted by the service."""
-
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._entries = db[AUDIT_LOG]
-
-    async def record_many(self, entries: list[AuditEntry]) -> None:
-        if entries:
-            await self._entries.insert_many(
-                [asdict(e) | {"actor_roles": list(e.actor_roles)} for e in entries]
-            )

@@ -13,20 +13,6 @@ Document = dict[str, Any]
 
 
 @dataclass(frozen=True)
-class AuditEntry:
-    """Who read or changed which person's follow-up, when, and the outcome."""
-
-    actor: str
-    actor_roles: tuple[str, ...]
-    action: str
-    follow_up_id: str
-    referral_id: str | None
-    person_id: str | None
-    at: datetime
-    outcome: str
-
-
-@dataclass(frozen=True)
 class FollowUpQuery:
     """Which of a liaison's follow-ups to list: a stored status and bounds on the due time and
     the end of the grace period, which together give the state the clock shows."""
@@ -93,7 +79,3 @@ class FollowUpRepository(Protocol):
     async def assignment_of(self, referral_id: str) -> Document | None: ...
 
     async def list_for_liaison(self, query: FollowUpQuery) -> list[Document]: ...
-
-
-class AuditLog(Protocol):
-    async def record_many(self, entries: list[AuditEntry]) -> None: ...

@@ -27,8 +27,6 @@ from cmhl_contracts import (
 )
 from cmhl_contracts.vocabulary import FollowUpOutcome, ReferralStatus
 from cmhl_followup.application.ports import (
-    AuditEntry,
-    AuditLog,
     Document,
     FollowUpQuery,
     FollowUpRepository,
@@ -44,6 +42,7 @@ from cmhl_followup.domain.policy import (
     possible_follow_up_ids,
     state_of,
 )
+from cmhl_servicekit.audit import AuditEntry, AuditLog
 from cmhl_servicekit.auth import Principal
 from cmhl_servicekit.clock import Clock
 from cmhl_servicekit.consuming import run_bounded
@@ -382,20 +381,8 @@ class FollowUpService:
         now = self._clock.now()
         query = FollowUpQuery.for_state(principal.subject, state, now, limit)
         rows = [self._listed(d, now) for d in await self._repository.list_for_liaison(query)]
-        await self._audit.record_many(
-            [
-                AuditEntry(
-                    principal.subject,
-                    tuple(sorted(principal.roles)),
-                    "list",
-                    r.document["_id"],
-                    r.document["referral_id"],
-                    r.document["person_id"],
-                    now,
-                    "allowed",
-                )
-                for r in rows
-            ]
+        await self._audit.record(
+            [self._entry(principal, "list", r.document["_id"], r.document, "allowed") for r in rows]
         )
         return rows
 
@@ -415,17 +402,23 @@ class FollowUpService:
         follow_up: Mapping[str, Any] | None,
         outcome: str,
     ) -> None:
-        await self._audit.record_many(
-            [
-                AuditEntry(
-                    principal.subject,
-                    tuple(sorted(principal.roles)),
-                    action,
-                    follow_up_id,
-                    follow_up["referral_id"] if follow_up else None,
-                    follow_up["person_id"] if follow_up else None,
-                    self._clock.now(),
-                    outcome,
-                )
-            ]
+        await self._audit.record([self._entry(principal, action, follow_up_id, follow_up, outcome)])
+
+    def _entry(
+        self,
+        principal: Principal,
+        action: str,
+        follow_up_id: str,
+        follow_up: Mapping[str, Any] | None,
+        outcome: str,
+    ) -> AuditEntry:
+        return AuditEntry(
+            actor=principal.subject,
+            actor_roles=tuple(sorted(principal.roles)),
+            action=action,
+            record=f"follow_up/{follow_up_id}",
+            person_ids=(follow_up["person_id"],) if follow_up else (),
+            at=self._clock.now(),
+            outcome=outcome,
+            referral_id=str(follow_up["referral_id"]) if follow_up else None,
         )

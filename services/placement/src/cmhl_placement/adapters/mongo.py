@@ -14,7 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from cmhl_contracts import IntegrationEvent
 from cmhl_contracts.placement import AgeGroup, AttemptResult, ClinicalNeed, UnitType
-from cmhl_placement.application.ports import AuditEntry, ConcurrentChange, TimerKind
+from cmhl_placement.application.ports import ConcurrentChange, TimerKind
 from cmhl_placement.domain.facility import Facility, Unit
 from cmhl_placement.domain.request import Attempt, PlacementRequest
 from cmhl_servicekit import timers
@@ -23,7 +23,6 @@ from cmhl_servicekit.outbox import Outbox
 Document = dict[str, Any]
 FACILITIES = "facilities"
 REQUESTS = "placement_requests"
-AUDIT_LOG = "audit_log"
 CLAIMS: dict[TimerKind, str] = {
     "stale": "stale_reminders",
     "due_soon": "deadline_flags",
@@ -35,7 +34,6 @@ _HIDDEN = {"outbox": 0}
 async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
     await db[REQUESTS].create_index([("liaison_id", 1), ("requested_at", -1)])
     await timers.MongoTimerStore(db).ensure_indexes()
-    await db[AUDIT_LOG].create_index([("request_id", 1), ("at", 1)])
 
 
 def _facility_document(f: Facility) -> Document:
@@ -203,16 +201,3 @@ class MongoTimerStore(timers.MongoTimerStore):
     async def claim(self, claim_id: str, kind: TimerKind, event: IntegrationEvent) -> bool:
         claim = {"_id": claim_id, "kind": kind, "claimed_at": event.occurred_at}
         return await self._outbox.insert(CLAIMS[kind], claim, [event])
-
-
-class MongoAuditLog:
-    """Append-only: entries are inserted, never updated or deleted by the service."""
-
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._entries = db[AUDIT_LOG]
-
-    async def record(self, entries: list[AuditEntry]) -> None:
-        if entries:
-            await self._entries.insert_many(
-                [asdict(e) | {"actor_roles": list(e.actor_roles)} for e in entries]
-            )

@@ -1,8 +1,6 @@
 """What the placement use cases need from the outside world, named by role."""
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal, Protocol
 
 from cmhl_contracts import IntegrationEvent
@@ -50,22 +48,3 @@ class TimerStore(timers.TimerStore, Protocol):
     async def claim(self, claim_id: str, kind: TimerKind, event: IntegrationEvent) -> bool:
         """Insert the claim of a fired timer with its event; False if it was claimed before,
         so however many replicas race, one event is written."""
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """Who did what to which placement request, when, from where, and the outcome."""
-
-    actor: str
-    actor_roles: tuple[str, ...]
-    action: str
-    request_id: str
-    referral_id: str | None
-    person_id: str | None
-    at: datetime
-    source_address: str | None
-    outcome: str
-
-
-class AuditLog(Protocol):
-    async def record(self, entries: list[AuditEntry]) -> None: ...

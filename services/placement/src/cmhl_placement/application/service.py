@@ -9,8 +9,6 @@ from cmhl_contracts import IntegrationEvent
 from cmhl_contracts.placement import AgeGroup, AttemptResult, ClinicalNeed, UnitType
 from cmhl_placement.application import events
 from cmhl_placement.application.ports import (
-    AuditEntry,
-    AuditLog,
     ConcurrentChange,
     FacilityRepository,
     RequestRepository,
@@ -26,6 +24,7 @@ from cmhl_placement.domain.request import (
     PlacementRequest,
     check_detention_start,
 )
+from cmhl_servicekit.audit import AuditEntry, AuditLog
 from cmhl_servicekit.auth import Principal, Role
 from cmhl_servicekit.clock import Clock, to_millis
 from cmhl_servicekit.timers import Timer, fire_due
@@ -341,12 +340,12 @@ class PlacementService:
             actor=actor.principal.subject,
             actor_roles=actor.roles,
             action=action,
-            request_id=str(request.request_id),
-            referral_id=str(request.referral_id),
-            person_id=request.person_id,
+            record=f"placement_request/{request.request_id}",
+            person_ids=(request.person_id,) if request.person_id else (),
             at=self._clock.now(),
-            source_address=actor.source_address,
             outcome=outcome,
+            source_address=actor.source_address,
+            referral_id=str(request.referral_id),
         )
 
     async def _record(
@@ -358,15 +357,14 @@ class PlacementService:
         await self._audit.record(
             [
                 AuditEntry(
-                    actor.principal.subject,
-                    actor.roles,
-                    action,
-                    str(request_id),
-                    None,
-                    None,
-                    self._clock.now(),
-                    actor.source_address,
-                    "not_found",
+                    actor=actor.principal.subject,
+                    actor_roles=actor.roles,
+                    action=action,
+                    record=f"placement_request/{request_id}",
+                    person_ids=(),
+                    at=self._clock.now(),
+                    outcome="not_found",
+                    source_address=actor.source_address,
                 )
             ]
         )

@@ -1,4 +1,4 @@
-"""MongoDB adapters: referrals (with their embedded outbox) and the append-only audit log."""
+"""MongoDB adapter: referrals, with their embedded outbox and the person ledger."""
 
 import uuid
 from dataclasses import asdict
@@ -16,7 +16,7 @@ from cmhl_contracts.vocabulary import (
     ReferralSource,
     ReferralStatus,
 )
-from cmhl_referral.application.ports import AuditEntry, CaseloadQuery, ConcurrentChange
+from cmhl_referral.application.ports import CaseloadQuery, ConcurrentChange
 from cmhl_referral.domain.referral import Assignment, Part2Consent, Person, Referral
 from cmhl_servicekit.crypto import FieldCipher
 from cmhl_servicekit.outbox import Outbox
@@ -25,14 +25,12 @@ Document = dict[str, Any]
 
 REFERRALS = "referrals"
 PERSON_REFERRALS = "person_referrals"
-AUDIT_LOG = "audit_log"
 
 
 async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
     await db[REFERRALS].create_index([("person_id", 1), ("referred_at", 1)])
     await db[REFERRALS].create_index([("liaison_id", 1), ("received_at", -1)])
     await db[REFERRALS].create_index([("cmhc_id", 1), ("received_at", -1)])
-    await db[AUDIT_LOG].create_index([("person_id", 1), ("at", 1)])
 
 
 class MongoReferralRepository:
@@ -210,30 +208,3 @@ class MongoReferralRepository:
             history=doc.get("history", []),
             version=doc.get("version", 0),
         )
-
-
-class MongoAuditLog:
-    """Append-only: entries are inserted, never updated or deleted by the service."""
-
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._entries = db[AUDIT_LOG]
-
-    async def record(self, entry: AuditEntry) -> None:
-        await self._entries.insert_one(_audit_document(entry))
-
-    async def record_many(self, entries: list[AuditEntry]) -> None:
-        if entries:
-            await self._entries.insert_many([_audit_document(e) for e in entries])
-
-    async def for_person(self, person_id: str) -> list[AuditEntry]:
-        cursor = self._entries.find({"person_id": person_id}, {"_id": 0}).sort("at", 1)
-        return [
-            AuditEntry(**(doc | {"actor_roles": tuple(doc["actor_roles"])}))
-            for doc in await cursor.to_list(None)
-        ]
-
-
-def _audit_document(entry: AuditEntry) -> Document:
-    document = asdict(entry)
-    document["actor_roles"] = list(entry.actor_roles)
-    return document

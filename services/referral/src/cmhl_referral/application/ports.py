@@ -7,6 +7,7 @@ from typing import Protocol
 
 from cmhl_contracts import IntegrationEvent
 from cmhl_referral.domain.referral import Referral
+from cmhl_servicekit.audit import AuditLog, AuditReader
 
 
 class ConcurrentChange(Exception):
@@ -48,26 +49,9 @@ class ReferralRepository(Protocol):
     async def find(self, query: CaseloadQuery) -> list[Referral]: ...
 
 
-@dataclass(frozen=True)
-class AuditEntry:
-    """Who did what to which person's record, when, from where, and the outcome."""
-
-    actor: str
-    actor_roles: tuple[str, ...]
-    action: str
-    referral_id: str
-    person_id: str | None
-    at: datetime
-    source_address: str | None
-    outcome: str
-
-
-class AuditLog(Protocol):
-    async def record(self, entry: AuditEntry) -> None: ...
-
-    async def record_many(self, entries: list[AuditEntry]) -> None: ...
-
-    async def for_person(self, person_id: str) -> list[AuditEntry]: ...
+class AuditTrail(AuditLog, AuditReader, Protocol):
+    """Servicekit's audit log, which this service also reads for the accounting of
+    disclosures (every service's entries about a person)."""
 
 
 class EventsWritten(Protocol):

@@ -14,8 +14,7 @@ from cmhl_referral.application.events import (
     status_changed,
 )
 from cmhl_referral.application.ports import (
-    AuditEntry,
-    AuditLog,
+    AuditTrail,
     CaseloadQuery,
     ConcurrentChange,
     EventsWritten,
@@ -30,6 +29,7 @@ from cmhl_referral.domain.referral import (
     is_repeat_involvement,
     referral_id_for,
 )
+from cmhl_servicekit.audit import AuditEntry
 from cmhl_servicekit.auth import Principal, Role
 from cmhl_servicekit.clock import Clock, to_millis
 from cmhl_servicekit.crypto import pseudonym
@@ -83,7 +83,7 @@ class ReferralService:
     def __init__(
         self,
         repository: ReferralRepository,
-        audit: AuditLog,
+        audit: AuditTrail,
         clock: Clock,
         pseudonym_key: bytes,
         events_written: EventsWritten,
@@ -231,41 +231,29 @@ class ReferralService:
         else:
             raise NotAllowed("your role has no caseload")
         referrals = await self._repository.find(scoped)
-        now = self._clock.now()
-        await self._audit.record_many(
-            [
-                AuditEntry(
-                    actor.name,
-                    actor.roles,
-                    "list",
-                    str(r.referral_id),
-                    r.person_id,
-                    now,
-                    actor.source_address,
-                    "allowed",
-                )
-                for r in referrals
-            ]
-        )
+        await self._audit.record([self._entry(actor, "list", r, "allowed") for r in referrals])
         return referrals
 
     async def accounting(self, person_id: str, actor: Actor) -> list[AuditEntry]:
-        """Every recorded access to one person's records, for the privacy officer."""
+        """Every recorded access to one person's records, in every service, for the privacy
+        officer."""
         principal = actor.principal
         if principal is None or not principal.has(Role.PRIVACY_OFFICER):
             raise NotAllowed("only a privacy officer can produce an accounting of disclosures")
         entries = await self._audit.for_person(person_id)
         await self._audit.record(
-            AuditEntry(
-                actor.name,
-                actor.roles,
-                "accounting",
-                "*",
-                person_id,
-                self._clock.now(),
-                actor.source_address,
-                "allowed",
-            )
+            [
+                AuditEntry(
+                    actor=actor.name,
+                    actor_roles=actor.roles,
+                    action="accounting",
+                    record="person/*",
+                    person_ids=(person_id,),
+                    at=self._clock.now(),
+                    outcome="allowed",
+                    source_address=actor.source_address,
+                )
+            ]
         )
         return entries
 
@@ -301,33 +289,35 @@ class ReferralService:
             return Assignment(principal.subject, cmhc)
         return assignment_for(county_fips)
 
-    async def _record(self, actor: Actor, action: str, referral: Referral, outcome: str) -> None:
-        await self._audit.record(
-            AuditEntry(
-                actor=actor.name,
-                actor_roles=actor.roles,
-                action=action,
-                referral_id=str(referral.referral_id),
-                person_id=referral.person_id,
-                at=self._clock.now(),
-                source_address=actor.source_address,
-                outcome=outcome,
-            )
+    def _entry(self, actor: Actor, action: str, referral: Referral, outcome: str) -> AuditEntry:
+        return AuditEntry(
+            actor=actor.name,
+            actor_roles=actor.roles,
+            action=action,
+            record=f"referral/{referral.referral_id}",
+            person_ids=(referral.person_id,),
+            at=self._clock.now(),
+            outcome=outcome,
+            source_address=actor.source_address,
+            referral_id=str(referral.referral_id),
         )
 
+    async def _record(self, actor: Actor, action: str, referral: Referral, outcome: str) -> None:
+        await self._audit.record([self._entry(actor, action, referral, outcome)])
+
     async def _record_missing(self, actor: Actor, action: str, referral_id: uuid.UUID) -> None:
-        await self._audit.record(
-            AuditEntry(
-                actor.name,
-                actor.roles,
-                action,
-                str(referral_id),
-                None,
-                self._clock.now(),
-                actor.source_address,
-                "not_found",
-            )
+        entry = AuditEntry(
+            actor=actor.name,
+            actor_roles=actor.roles,
+            action=action,
+            record=f"referral/{referral_id}",
+            person_ids=(),
+            at=self._clock.now(),
+            outcome="not_found",
+            source_address=actor.source_address,
+            referral_id=str(referral_id),
         )
+        await self._audit.record([entry])
 
 
 def may_see(actor: Actor, referral: Referral) -> bool:

@@ -11,7 +11,7 @@ from pymongo.errors import DuplicateKeyError
 from cmhl_contracts import IntegrationEvent
 from cmhl_servicekit.mongo import insert_new
 from cmhl_servicekit.outbox import Outbox
-from cmhl_training.application.ports import AuditEntry, ConcurrentChange
+from cmhl_training.application.ports import ConcurrentChange
 from cmhl_training.domain.catalog import COURSES_BY_ID, Course, PostCategory
 from cmhl_training.domain.session import Officer, Session, SessionStatus
 
@@ -19,14 +19,12 @@ Document = dict[str, Any]
 SESSIONS = "training_sessions"
 COURSES = "courses"
 OFFICER_SESSIONS = "officer_sessions"
-AUDIT_LOG = "audit_log"
 
 
 async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
     await db[SESSIONS].create_index([("trainer_liaison_id", 1), ("held_on", -1)])
     await db[SESSIONS].create_index([("trainer_cmhc_id", 1), ("held_on", -1)])
     await db[OFFICER_SESSIONS].create_index("officer_id")
-    await db[AUDIT_LOG].create_index([("officer_ids", 1), ("at", 1)])
 
 
 def _officers(documents: list[Document]) -> list[Officer]:
@@ -192,31 +190,3 @@ class MongoOfficerLedger:
     async def sessions_of(self, officer_id: str) -> list[str]:
         cursor = self._entries.find({"officer_id": officer_id}, {"session_id": 1})
         return [d["session_id"] for d in await cursor.to_list(None)]
-
-
-class MongoAuditLog:
-    """Append-only: entries are inserted, never updated or deleted by the service."""
-
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._entries = db[AUDIT_LOG]
-
-    async def record(self, entry: AuditEntry) -> None:
-        document = asdict(entry)
-        document["actor_roles"] = list(entry.actor_roles)
-        document["officer_ids"] = list(entry.officer_ids)
-        await self._entries.insert_one(document)
-
-    async def for_officer(self, officer_id: str) -> list[AuditEntry]:
-        cursor = self._entries.find({"officer_ids": officer_id}, {"_id": 0}).sort("at", 1)
-        return [
-            AuditEntry(
-                **(
-                    doc
-                    | {
-                        "actor_roles": tuple(doc["actor_roles"]),
-                        "officer_ids": tuple(doc["officer_ids"]),
-                    }
-                )
-            )
-            for doc in await cursor.to_list(None)
-        ]

@@ -1,10 +1,9 @@
 """What the training use cases need from the outside world, named by role."""
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 from cmhl_contracts import IntegrationEvent
+from cmhl_servicekit.audit import AuditLog, AuditReader
 from cmhl_training.domain.catalog import Course
 from cmhl_training.domain.session import Session
 
@@ -54,22 +53,9 @@ class OfficerLedger(Protocol):
     async def sessions_of(self, officer_id: str) -> list[str]: ...
 
 
-@dataclass(frozen=True)
-class AuditEntry:
-    """Who read or changed which officers' training records, when, from where, with what
-    outcome. Officers appear by pseudonym only."""
-
-    actor: str
-    actor_roles: tuple[str, ...]
-    action: str
-    officer_ids: tuple[str, ...]
-    session_id: str | None
-    at: datetime
-    source_address: str | None
-    outcome: str
+# An audit entry's record for a training session: `training_session/<id>`.
+SESSION_RECORD = "training_session/"
 
 
-class AuditLog(Protocol):
-    async def record(self, entry: AuditEntry) -> None: ...
-
-    async def for_officer(self, officer_id: str) -> list[AuditEntry]: ...
+class AuditTrail(AuditLog, AuditReader, Protocol):
+    """Servicekit's audit log, which this service also reads for an officer's accounting."""

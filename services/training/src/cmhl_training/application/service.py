@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from datetime import date
 
 from cmhl_contracts import IntegrationEvent, TrainingCompletedV1
+from cmhl_servicekit.audit import AuditEntry
 from cmhl_servicekit.auth import Principal, Role
 from cmhl_servicekit.clock import Clock
 from cmhl_servicekit.crypto import pseudonym
 from cmhl_training.application.ports import (
-    AuditEntry,
-    AuditLog,
+    SESSION_RECORD,
+    AuditTrail,
     ConcurrentChange,
     CourseCatalog,
     OfficerLedger,
@@ -94,7 +95,7 @@ class TrainingService:
         sessions: SessionRepository,
         courses: CourseCatalog,
         ledger: OfficerLedger,
-        audit: AuditLog,
+        audit: AuditTrail,
         clock: Clock,
         pseudonym_key: bytes,
     ) -> None:
@@ -254,7 +255,8 @@ class TrainingService:
     async def accounting(self, officer_id: str, actor: Actor) -> list[AuditEntry]:
         """Every recorded access to one officer's training records (privacy officers)."""
         self._require(actor, Role.PRIVACY_OFFICER, "only privacy officers read the accounting")
-        return await self._audit.for_officer(officer_id)
+        # Officers are in the same audit log as patients, by a pseudonym of their own.
+        return await self._audit.for_person(officer_id)
 
     # Internals -----------------------------------------------------------------------------
 
@@ -389,16 +391,18 @@ class TrainingService:
         self, actor: Actor, action: str, officer_id: str, outcome: str
     ) -> None:
         await self._audit.record(
-            AuditEntry(
-                actor=actor.name,
-                actor_roles=actor.roles,
-                action=action,
-                officer_ids=(officer_id,),
-                session_id=None,
-                at=self._clock.now(),
-                source_address=actor.source_address,
-                outcome=outcome,
-            )
+            [
+                AuditEntry(
+                    actor=actor.name,
+                    actor_roles=actor.roles,
+                    action=action,
+                    record=f"officer/{officer_id}",
+                    person_ids=(officer_id,),
+                    at=self._clock.now(),
+                    outcome=outcome,
+                    source_address=actor.source_address,
+                )
+            ]
         )
 
     async def _record(
@@ -410,14 +414,16 @@ class TrainingService:
         outcome: str,
     ) -> None:
         await self._audit.record(
-            AuditEntry(
-                actor=actor.name,
-                actor_roles=actor.roles,
-                action=action,
-                officer_ids=officer_ids,
-                session_id=session.session_id,
-                at=self._clock.now(),
-                source_address=actor.source_address,
-                outcome=outcome,
-            )
+            [
+                AuditEntry(
+                    actor=actor.name,
+                    actor_roles=actor.roles,
+                    action=action,
+                    record=f"{SESSION_RECORD}{session.session_id}",
+                    person_ids=officer_ids,
+                    at=self._clock.now(),
+                    outcome=outcome,
+                    source_address=actor.source_address,
+                )
+            ]
         )

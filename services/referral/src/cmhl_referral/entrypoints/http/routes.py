@@ -249,7 +249,8 @@ PrivacyOfficer = Annotated[Principal, require_any(Role.PRIVACY_OFFICER)]
 async def accounting_of_disclosures(
     body: AccountingRequest, request: Request, principal: PrivacyOfficer, service: Service
 ) -> AccountingPublic:
-    """Every recorded read or change of one person's records: who, what, when, outcome."""
+    """Every recorded read or change of one person's records in every service (referrals,
+    follow-ups, placement requests): who, what, when, from where, outcome."""
     person_id = service.person_id_of(body.family_name, body.given_name, body.birth_date)
     async with _change_errors():
         entries = await service.accounting(person_id, _actor(request, principal))
@@ -257,9 +258,11 @@ async def accounting_of_disclosures(
         person_id=person_id,
         disclosures=[
             Disclosure(
+                service=e.service,
                 actor=e.actor,
                 actor_roles=list(e.actor_roles),
                 action=e.action,
+                record=e.record,
                 referral_id=e.referral_id,
                 at=e.at,
                 source_address=e.source_address,

@@ -132,10 +132,12 @@ class AccountingRequest(BaseModel):
 
 
 class Disclosure(BaseModel):
+    service: str = Field(description="The service that recorded the access")
     actor: str
     actor_roles: list[str]
     action: str
-    referral_id: str
+    record: str = Field(description="What was touched: `referral/<id>`, `follow_up/<id>`, ...")
+    referral_id: str | None
     at: UtcDatetime
     source_address: str | None
     outcome: str

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cmhl_contracts.counties import MISSOURI_COUNTIES
 from cmhl_contracts.events import CountyFips, Identifier
-from cmhl_training.application.ports import AuditEntry
+from cmhl_servicekit.audit import AuditEntry
+from cmhl_training.application.ports import SESSION_RECORD
 from cmhl_training.application.service import OfficerRecord
 from cmhl_training.domain.catalog import Course, PostCategory
 from cmhl_training.domain.session import Officer, Session, SessionStatus
@@ -209,7 +210,9 @@ class AccessPublic(BaseModel):
             actor=entry.actor,
             actor_roles=list(entry.actor_roles),
             action=entry.action,
-            session_id=entry.session_id,
+            session_id=entry.record.removeprefix(SESSION_RECORD)
+            if entry.record.startswith(SESSION_RECORD)
+            else None,
             at=entry.at,
             source_address=entry.source_address,
             outcome=entry.outcome,

@@ -1,0 +1,106 @@
+"""The audit log, one implementation for every service, in one database they all append to.
+
+HIPAA asks for every read or change of a person's record to be logged (who, what, when, from
+where, with what outcome) and kept six years, and for an accounting of disclosures per person.
+A person's records live in several services (a referral, its follow-ups, a placement request), so
+every service appends to the same collection in the audit database (`audit_database`), and the
+accounting reads one person's entries from all of them in one indexed query. Services only ever
+insert here: nothing updates or deletes an entry (with database users, the services' roles get
+insert only; the accounting's reader gets find).
+
+People appear by pseudonym (`person_ids`), never by name; an entry may concern several people
+(the officers of a training roster) or none that is known (a look-up of an id that does not exist).
+"""
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+Document = dict[str, Any]
+AUDIT_LOG = "audit_log"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """Who did what to which record, whose record it is, when, from where, and the outcome."""
+
+    actor: str
+    actor_roles: tuple[str, ...]
+    action: str
+    record: str
+    """What was touched: `<kind>/<id>` (`referral/…`, `follow_up/…`, `placement_request/…`)."""
+    person_ids: tuple[str, ...]
+    at: datetime
+    outcome: str
+    source_address: str | None = None
+    referral_id: str | None = None
+    service: str = ""
+    """Filled in by the log: the service that recorded the access."""
+
+
+class AuditLog(Protocol):
+    async def record(self, entries: Sequence[AuditEntry]) -> None: ...
+
+
+class AuditReader(Protocol):
+    async def for_person(self, person_id: str) -> list[AuditEntry]:
+        """Every recorded access to this person's records, in every service, oldest first."""
+
+
+class MongoAuditLog:
+    """Append-only; `service` names the writer on each entry."""
+
+    def __init__(self, db: AsyncDatabase[Document], service: str) -> None:
+        self._entries = db[AUDIT_LOG]
+        self._service = service
+
+    async def ensure_indexes(self) -> None:
+        await self._entries.create_index([("person_ids", 1), ("at", 1)])
+
+    async def record(self, entries: Sequence[AuditEntry]) -> None:
+        if entries:
+            await self._entries.insert_many([self._document(e) for e in entries])
+
+    async def for_person(self, person_id: str) -> list[AuditEntry]:
+        cursor = self._entries.find({"person_ids": person_id}, {"_id": 0}).sort("at", 1)
+        return [_entry(doc) for doc in await cursor.to_list(None)]
+
+    def _document(self, entry: AuditEntry) -> Document:
+        document = asdict(entry)
+        document["actor_roles"] = list(entry.actor_roles)
+        document["person_ids"] = list(entry.person_ids)
+        document["service"] = self._service
+        return document
+
+
+class InMemoryAuditLog:
+    """The same contract in memory, for the services' unit tests."""
+
+    def __init__(self, service: str = "test") -> None:
+        self.entries: list[AuditEntry] = []
+        self._service = service
+
+    async def record(self, entries: Sequence[AuditEntry]) -> None:
+        self.entries.extend(AuditEntry(**(asdict(e) | {"service": self._service})) for e in entries)
+
+    async def for_person(self, person_id: str) -> list[AuditEntry]:
+        return sorted((e for e in self.entries if person_id in e.person_ids), key=_at)
+
+
+def _at(entry: AuditEntry) -> datetime:
+    return entry.at
+
+
+def _entry(doc: Document) -> AuditEntry:
+    return AuditEntry(
+        **(
+            doc
+            | {
+                "actor_roles": tuple(doc["actor_roles"]),
+                "person_ids": tuple(doc["person_ids"]),
+            }
+        )
+    )
