@@ -13,6 +13,7 @@ of 12,515 officers. Names are synthetic; each run's references are new, so runs 
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -20,12 +21,14 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
+from pymongo import AsyncMongoClient
 
 from cmhl_contracts import AgencyReferralSubmittedV1
 from cmhl_contracts.counties import MISSOURI_COUNTIES
@@ -330,6 +333,57 @@ async def work_lifecycle(
     print("[demo] lifecycle: " + ", ".join(f"{k} {v:,}" for k, v in sorted(totals.items())))
 
 
+class Steps:
+    """How long each step of the demo took, printed at the end."""
+
+    def __init__(self) -> None:
+        self.taken: list[tuple[str, float]] = []
+        self.started = time.monotonic()
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        yield
+        self.taken.append((name, time.monotonic() - started))
+
+    def report(self) -> None:
+        for name, seconds in self.taken:
+            print(f"[demo] {seconds:8.1f} s  {name}")
+        print(f"[demo] {time.monotonic() - self.started:8.1f} s  in all")
+
+
+SERVICE_DATABASES = ("cmhl_referral", "cmhl_followup", "cmhl_training", "cmhl_placement")
+
+
+async def wait_settled(mongo_uri: str, stall_seconds: float) -> None:
+    """Until every service's outbox is sent and no durable timer is due: each check is one
+    indexed look-up, so waiting costs nothing however long the history."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    started = time.monotonic()
+    try:
+        while True:
+            pending = []
+            for name in SERVICE_DATABASES:
+                db = client[name]
+                if await db["outbox_markers"].find_one({}, {"_id": 1}):
+                    pending.append(f"{name} outbox")
+                due = {"fire_at": {"$lte": datetime.now(UTC)}}
+                if await db["timers"].find_one(due, {"_id": 1}):
+                    pending.append(f"{name} timers")
+            if not pending:
+                return
+            if time.monotonic() - started > stall_seconds:
+                print(f"[demo] still not settled after {stall_seconds:.0f}s: {pending}")
+                return
+            sys.stdout.write(
+                f"\r[demo] settling: {', '.join(pending)} ({time.monotonic() - started:.0f}s)"
+            )
+            sys.stdout.flush()
+            await asyncio.sleep(2)
+    finally:
+        await client.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -391,23 +445,24 @@ def main() -> None:
     rng = random.Random(args.seed)
     officers = args.officers or round(args.trainings * BROCHURE_OFFICERS / BROCHURE_TRAININGS)
     run = uuid.uuid4().hex[:8]
+    steps = Steps()
     earlier = asyncio.run(referrals_before(reporting_url, metrics_token)) if args.wait else 0
-    asyncio.run(send_referrals(kafka, submissions(args.referrals, rng, run)))
-    asyncio.run(
-        post_trainings(
-            training_url,
-            signing_key,
-            args.trainings,
-            officers,
-            rng,
-        )
-    )
+    with steps("referrals sent to the agency topic"):
+        asyncio.run(send_referrals(kafka, submissions(args.referrals, rng, run)))
+    with steps("trainings posted"):
+        asyncio.run(post_trainings(training_url, signing_key, args.trainings, officers, rng))
     print(
         f"[demo] sent {args.referrals:,} referrals and {args.trainings:,} trainings "
         f"({officers:,} officers)"
     )
     if args.wait:
-        asyncio.run(wait_for_metrics(reporting_url, metrics_token, earlier + args.referrals, 600))
+        with steps("every referral counted in the statewide metrics"):
+            asyncio.run(
+                wait_for_metrics(reporting_url, metrics_token, earlier + args.referrals, 600)
+            )
+        if not (args.kafka and args.training_url and args.reporting_url):
+            with steps("settled: outboxes sent, due timers fired"):
+                asyncio.run(wait_settled(f"mongodb://127.0.0.1:{stack['mongo_port']}/", 600))
         # Referrals exist now: liaisons work part of them through the lifecycle.
         if args.referral_url and args.followup_url:
             per_liaison = args.lifecycle
@@ -423,6 +478,7 @@ def main() -> None:
                     budget_seconds=args.lifecycle_seconds,
                 )
             )
+    steps.report()
 
 
 if __name__ == "__main__":

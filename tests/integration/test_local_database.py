@@ -111,3 +111,43 @@ async def test_guarded_updates_and_deletes_by_id(docs: AsyncDatabase[dict[str, A
     assert fresh.matched_count == 1
     await collection.bulk_write([DeleteOne({"_id": "doc-7"}), DeleteOne({"_id": "doc-8"})])
     assert await collection.count_documents({}) == ROWS - 2
+
+
+async def test_sorted_pages_are_what_mongodb_returns(docs: AsyncDatabase[dict[str, Any]]) -> None:
+    """Sort and limit go to the database where that gives MongoDB's page, and the server falls
+    back to sorting everything where it might not: missing fields sort first ascending and last
+    descending, arrays sort by an element, and a page whose rows the re-check drops is refilled."""
+    collection = docs["docs"]
+    await collection.insert_many(
+        [
+            {"_id": "no-at", "owner": "owner-3"},
+            {"_id": "null-at", "owner": "owner-3", "at": None},
+            # Arrays that do not hold owner-3 pass the database's prefilter (arrays are kept for
+            # the re-check) and sort before every date: the first page is all dropped rows.
+            *(
+                {"_id": f"arr-{n}", "owner": [f"x{n}"], "at": NOW + timedelta(days=n)}
+                for n in range(60)
+            ),
+        ]
+    )
+
+    async def page(sort: list[tuple[str, int]], limit: int, **filter_: Any) -> list[str]:
+        cursor = collection.find(filter_, {"_id": 1}, sort=sort or None, limit=limit)
+        return [d["_id"] async for d in cursor]
+
+    owned = [f"doc-{n}" for n in range(3, ROWS, 30)]  # newest first: doc-3 is the latest
+    nulls = {"no-at", "null-at"}  # a missing field and null are equal in a sort
+    assert await page([("at", -1)], 3, owner="owner-3") == owned[:3]
+    ascending = await page([("at", 1)], 3, owner="owner-3")
+    assert set(ascending[:2]) == nulls
+    assert ascending[2] == owned[-1]
+    assert set((await page([("at", -1)], 200, owner="owner-3"))[-2:]) == nulls
+    assert await page([("at", -1), ("_id", -1)], 5, owner="owner-3", state="closed") == owned[:5]
+    # An array sorts by its greatest element descending: it leads the page.
+    latest = NOW + timedelta(days=999)
+    await collection.insert_one({"_id": "many", "owner": "owner-3", "at": [latest, NOW]})
+    assert await page([("at", -1)], 2, owner="owner-3") == ["many", owned[0]]
+    # No sort: any matching rows, as many as asked.
+    assert len(await page([], 7, owner="owner-3")) == 7
+    due = collection.find({"due_at": {"$lte": NOW + timedelta(hours=3)}}).sort("due_at", 1)
+    assert [d["_id"] async for d in due.limit(2)] == ["doc-0", "doc-1"]
