@@ -47,12 +47,12 @@ from cmhl_servicekit.auth import Principal
 from cmhl_servicekit.clock import Clock
 from cmhl_servicekit.consuming import run_bounded
 from cmhl_servicekit.timers import Timer, fire_due
+from cmhl_servicekit.versioned import CONFLICT, Conflict, retry_on_conflict
 
 PRODUCER = "cmhl-followup"
 # A timer with no follow-up this long after it was written belongs to a write that failed.
 ORPHAN_TIMER_AGE = timedelta(minutes=5)
 # Optimistic writes retry this often when another writer changed the follow-up meanwhile.
-WRITE_ATTEMPTS = 5
 # Referrals (after scheduling) or timers (when due) handled at once: their round trips overlap.
 IN_FLIGHT = 16
 log = logging.getLogger(__name__)
@@ -269,7 +269,8 @@ class FollowUpService:
     ) -> tuple[Document | None, bool]:
         """Read, decide, write if nobody wrote meanwhile; returns the follow-up as it ends up
         (None if it does not exist) and whether this call wrote it."""
-        for _ in range(WRITE_ATTEMPTS):
+
+        async def attempt() -> tuple[Document | None, bool] | Conflict:
             follow_up = await self._repository.get(follow_up_id)
             if follow_up is None:
                 return None, False
@@ -279,7 +280,9 @@ class FollowUpService:
             changes, events = decision
             if await self._repository.update(follow_up_id, follow_up["version"], changes, events):
                 return follow_up | changes, True
-        raise ChangedMeanwhile(follow_up_id)
+            return CONFLICT
+
+        return await retry_on_conflict(attempt, lambda: ChangedMeanwhile(follow_up_id))
 
     # ------------------------------------------------------------------ timers
 

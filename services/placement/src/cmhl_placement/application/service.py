@@ -28,11 +28,11 @@ from cmhl_servicekit.audit import AuditEntry, AuditLog
 from cmhl_servicekit.auth import Principal, Role
 from cmhl_servicekit.clock import Clock, to_millis
 from cmhl_servicekit.timers import Timer, fire_due
+from cmhl_servicekit.versioned import CONFLICT, Conflict, retry_on_conflict
 
 log = logging.getLogger(__name__)
 # A timer whose document never got written (the process died in between) is dropped after this.
 ORPHAN_TIMER_AGE = timedelta(minutes=5)
-SAVE_RETRIES = 3
 
 
 class UnknownFacility(Exception):
@@ -138,7 +138,8 @@ class PlacementService:
         """Staff report their own facility's free beds; the key decides which facility that is."""
         if key_facility_id != facility_id:
             raise WrongFacility("this API key belongs to another facility")
-        for _ in range(SAVE_RETRIES):
+
+        async def attempt() -> Facility | Conflict:
             current = await self.facility(facility_id)
             now = self._clock.now()
             updated = current.update_availability(counts, now, reported_by)
@@ -150,9 +151,10 @@ class PlacementService:
             try:
                 await self._facilities.save(updated, [event])
             except ConcurrentChange:
-                continue
+                return CONFLICT
             return updated
-        raise ConcurrentChange(facility_id)
+
+        return await retry_on_conflict(attempt, lambda: ConcurrentChange(facility_id))
 
     def _stale_timer(self, facility: Facility, at: datetime) -> Timer:
         return Timer(
@@ -269,7 +271,8 @@ class PlacementService:
         actor: Actor,
         correlation_id: str,
     ) -> PlacementRequest:
-        for _ in range(SAVE_RETRIES):
+
+        async def attempt() -> PlacementRequest | Conflict:
             request = await self._load(request_id, actor, "attempt")
             facility = await self._facilities.get(facility_id)
             if facility is None:
@@ -278,14 +281,14 @@ class PlacementService:
             at = to_millis(attempted_at or now)
             if at > now + timedelta(minutes=1):
                 raise InvalidRequest("attempted_at is in the future")
-            attempt = request.record_attempt(facility_id, result, reason_code, at, attempt_id)
-            if attempt is None:  # a retry of a call logged already
+            call = request.record_attempt(facility_id, result, reason_code, at, attempt_id)
+            if call is None:  # a retry of a call logged already
                 await self._audit.record([self._entry(actor, "attempt", request, "unchanged")])
                 return request
-            event = events.attempted(request, attempt, facility, correlation_id)
-            if await self._save(request, [event], actor, "attempt"):
-                return request
-        raise ConcurrentChange(str(request_id))
+            event = events.attempted(request, call, facility, correlation_id)
+            return await self._save(request, [event], actor, "attempt")
+
+        return await retry_on_conflict(attempt, lambda: ConcurrentChange(str(request_id)))
 
     async def complete(
         self,
@@ -296,7 +299,8 @@ class PlacementService:
         correlation_id: str,
     ) -> PlacementRequest:
         """Placed (at a facility that accepted) or failed (with a reason): the end of a search."""
-        for _ in range(SAVE_RETRIES):
+
+        async def attempt() -> PlacementRequest | Conflict:
             request = await self._load(request_id, actor, "complete")
             now = self._clock.now()
             facility = None
@@ -310,20 +314,20 @@ class PlacementService:
             else:
                 raise InvalidRequest("give facility_id (placed) or failure_reason (failed)")
             event = events.completed(request, facility, correlation_id)
-            if await self._save(request, [event], actor, "complete"):
-                return request
-        raise ConcurrentChange(str(request_id))
+            return await self._save(request, [event], actor, "complete")
+
+        return await retry_on_conflict(attempt, lambda: ConcurrentChange(str(request_id)))
 
     async def _save(
         self, request: PlacementRequest, new: list[IntegrationEvent], actor: Actor, action: str
-    ) -> bool:
+    ) -> PlacementRequest | Conflict:
         try:
             await self._requests.save(request, new)
         except ConcurrentChange:
             await self._record(actor, action, request, "conflict")
-            return False
+            return CONFLICT
         await self._record(actor, action, request, "changed")
-        return True
+        return request
 
     async def _visible(
         self, request: PlacementRequest, actor: Actor, action: str

@@ -33,6 +33,7 @@ from cmhl_servicekit.audit import AuditEntry
 from cmhl_servicekit.auth import Principal, Role
 from cmhl_servicekit.clock import Clock, to_millis
 from cmhl_servicekit.crypto import pseudonym
+from cmhl_servicekit.versioned import CONFLICT, Conflict, retry_on_conflict
 
 
 @dataclass(frozen=True)
@@ -173,16 +174,19 @@ class ReferralService:
         actor: Actor,
         correlation_id: str,
     ) -> Referral:
-        referral = await self._visible(referral_id, actor, "change_status")
-        previous = referral.status
-        now = self._clock.now()
-        appointment = to_millis(appointment_at) if appointment_at else None
-        sequence = referral.change_status(to, now, reason, appointment)
-        event = status_changed(
-            referral, sequence, previous, now, reason, appointment, correlation_id
-        )
-        await self._save(referral, [event], actor, "change_status")
-        return referral
+
+        async def attempt() -> Referral | Conflict:
+            referral = await self._visible(referral_id, actor, "change_status")
+            previous = referral.status
+            now = self._clock.now()
+            appointment = to_millis(appointment_at) if appointment_at else None
+            sequence = referral.change_status(to, now, reason, appointment)
+            event = status_changed(
+                referral, sequence, previous, now, reason, appointment, correlation_id
+            )
+            return await self._save(referral, [event], actor, "change_status")
+
+        return await retry_on_conflict(attempt, ConcurrentChange)
 
     async def record_contact(
         self,
@@ -193,31 +197,37 @@ class ReferralService:
         actor: Actor,
         correlation_id: str,
     ) -> Referral:
-        referral = await self._visible(referral_id, actor, "record_contact")
-        now = self._clock.now()
-        at = to_millis(attempted_at or now)
-        if at > now + timedelta(minutes=5):
-            raise InvalidReferral("attempted_at is in the future")
-        sequence = referral.record_contact(place, reached, at)
-        event = contact_attempted(referral, sequence, place, reached, at, correlation_id)
-        await self._save(referral, [event], actor, "record_contact")
-        return referral
+
+        async def attempt() -> Referral | Conflict:
+            referral = await self._visible(referral_id, actor, "record_contact")
+            now = self._clock.now()
+            at = to_millis(attempted_at or now)
+            if at > now + timedelta(minutes=5):
+                raise InvalidReferral("attempted_at is in the future")
+            sequence = referral.record_contact(place, reached, at)
+            event = contact_attempted(referral, sequence, place, reached, at, correlation_id)
+            return await self._save(referral, [event], actor, "record_contact")
+
+        return await retry_on_conflict(attempt, ConcurrentChange)
 
     async def reassign(
         self, referral_id: uuid.UUID, to_liaison: str, actor: Actor, correlation_id: str
     ) -> Referral:
         """A supervisor hands a referral to another liaison of their CMHC."""
-        referral = await self._visible(referral_id, actor, "reassign")
-        principal = actor.principal
-        if principal is None or not principal.has(Role.SUPERVISOR):
-            await self._record(actor, "reassign", referral, "denied")
-            raise NotAllowed("only a supervisor can reassign a referral")
-        previous = referral.assignment.liaison_id
-        now = self._clock.now()
-        sequence = referral.reassign(Assignment(to_liaison, referral.assignment.cmhc_id), now)
-        event = reassigned(referral, sequence, previous, now, correlation_id)
-        await self._save(referral, [event], actor, "reassign")
-        return referral
+
+        async def attempt() -> Referral | Conflict:
+            referral = await self._visible(referral_id, actor, "reassign")
+            principal = actor.principal
+            if principal is None or not principal.has(Role.SUPERVISOR):
+                await self._record(actor, "reassign", referral, "denied")
+                raise NotAllowed("only a supervisor can reassign a referral")
+            previous = referral.assignment.liaison_id
+            now = self._clock.now()
+            sequence = referral.reassign(Assignment(to_liaison, referral.assignment.cmhc_id), now)
+            event = reassigned(referral, sequence, previous, now, correlation_id)
+            return await self._save(referral, [event], actor, "reassign")
+
+        return await retry_on_conflict(attempt, ConcurrentChange)
 
     async def caseload(self, query: CaseloadQuery, actor: Actor) -> list[Referral]:
         """A liaison's own referrals, or a supervisor's CMHC's; each listed record is audited."""
@@ -272,14 +282,15 @@ class ReferralService:
 
     async def _save(
         self, referral: Referral, events: list[IntegrationEvent], actor: Actor, action: str
-    ) -> None:
+    ) -> Referral | Conflict:
         try:
             await self._repository.save(referral, events)
         except ConcurrentChange:
             await self._record(actor, action, referral, "conflict")
-            raise
+            return CONFLICT
         self._events_written()
         await self._record(actor, action, referral, "changed")
+        return referral
 
     def _assign(self, county_fips: str, actor: Actor) -> Assignment:
         """A liaison who records a referral keeps it; otherwise the county's liaison gets it."""

@@ -10,6 +10,7 @@ from cmhl_servicekit.audit import AuditEntry
 from cmhl_servicekit.auth import Principal, Role
 from cmhl_servicekit.clock import Clock
 from cmhl_servicekit.crypto import pseudonym
+from cmhl_servicekit.versioned import CONFLICT, Conflict, retry_on_conflict
 from cmhl_training.application.ports import (
     SESSION_RECORD,
     AuditTrail,
@@ -304,7 +305,8 @@ class TrainingService:
         change: Callable[[Session], Awaitable[list[IntegrationEvent]]],
     ) -> tuple[Session, bool]:
         """Read, change and save one session; a concurrent writer makes it read again."""
-        for _ in range(5):
+
+        async def attempt() -> tuple[Session, bool] | Conflict:
             session = await self._sessions.get(session_id)
             if session is None:
                 raise NotFound("session not found")
@@ -318,10 +320,11 @@ class TrainingService:
             try:
                 await self._sessions.save(session, events)
             except ConcurrentChange:
-                continue
+                return CONFLICT
             await self._audit_change(actor, action, session)
             return session, True
-        raise ConcurrentChange
+
+        return await retry_on_conflict(attempt, ConcurrentChange)
 
     async def _attendance_published(
         self, session: Session, correlation_id: str
