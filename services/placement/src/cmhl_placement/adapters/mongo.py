@@ -33,6 +33,7 @@ _HIDDEN = {"outbox": 0}
 
 async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
     await db[REQUESTS].create_index([("liaison_id", 1), ("requested_at", -1)])
+    await db[REQUESTS].create_index([("cmhc_id", 1), ("requested_at", -1)])
     await timers.MongoTimerStore(db).ensure_indexes()
 
 

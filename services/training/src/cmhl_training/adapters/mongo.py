@@ -171,9 +171,8 @@ def _course(doc: Document) -> Course:
 
 class MongoOfficerLedger:
     """`officer_id|session_id` entries, written as inserts (the completion path stays one
-    insert_many whatever the roster size). Reading an officer's sessions filters on
-    `officer_id`, which FerretDB answers with a scan of this narrow collection; it is the rare
-    path (a record or certificate request), the write is the frequent one."""
+    insert_many whatever the roster size); an officer's sessions are read by the `officer_id`
+    index."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._entries = db[OFFICER_SESSIONS]
