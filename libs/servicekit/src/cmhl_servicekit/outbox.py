@@ -29,13 +29,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from cmhl_contracts import IntegrationEvent
-from cmhl_servicekit.consuming import TRANSIENT_ERRORS, safe_reason
+from cmhl_servicekit.consuming import TRANSIENT_ERRORS, run_bounded, safe_reason
 from cmhl_servicekit.mongo import delete_by_ids
 
 log = logging.getLogger(__name__)
 
 Document = dict[str, Any]
 MARKERS = "outbox_markers"
+# Kafka keys whose documents a relay pass sends at once.
+KEYS_IN_FLIGHT = 32
 
 
 class OutboxEntry(TypedDict):
@@ -94,7 +96,7 @@ class Outbox:
         """Insert a new document (version 1) with its events; False if its `_id` exists."""
         stored = document | {"version": 1, "outbox": [outbox_entry(e, 1) for e in events]}
         async with self.locks(str(document["_id"])):
-            await self._mark(collection, document["_id"], 1)
+            await self._mark(collection, document["_id"], 1, events)
             try:
                 await self._db[collection].insert_one(stored)
             except DuplicateKeyError:
@@ -114,7 +116,7 @@ class Outbox:
         `expected_version`; False if it moved on (the caller reads again)."""
         version = expected_version + 1
         async with self.locks(str(document_id)):
-            await self._mark(collection, document_id, version)
+            await self._mark(collection, document_id, version, events)
             result = await self._db[collection].update_one(
                 {"_id": document_id, "version": expected_version},
                 {
@@ -127,12 +129,17 @@ class Outbox:
         self._wake()
         return True
 
-    async def _mark(self, collection: str, document_id: Any, version: int) -> None:
+    async def _mark(
+        self, collection: str, document_id: Any, version: int, events: list[IntegrationEvent]
+    ) -> None:
         marker = {
             "_id": f"{collection}|{document_id}|{version}",
             "collection": collection,
             "document_id": document_id,
             "version": version,
+            # The Kafka key of the write's events (an aggregate's events share it): the relay
+            # keeps documents of one key in order and sends different keys side by side.
+            "key": events[0].kafka_key().decode() if events else None,
             "created_at": datetime.now(UTC),
         }
         with contextlib.suppress(DuplicateKeyError):  # a retried write marks once
@@ -188,28 +195,45 @@ class OutboxRelay:
                 await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
 
     async def relay_once(self) -> int:
-        """One pass over a page of markers; returns how many there were."""
+        """One pass over a page of markers; returns how many there were.
+
+        Documents whose events share a Kafka key go one after another, in the page's order;
+        different keys go side by side (Kafka acknowledgements and database round trips
+        overlap), which is what lets the relay keep up with intake."""
         markers = await self._db[MARKERS].find({}, limit=self._batch_size).to_list(None)
-        by_document: dict[tuple[str, str], list[Document]] = {}
+        by_key: dict[str, dict[tuple[str, str], list[Document]]] = {}
         for marker in markers:
-            key = (marker["collection"], str(marker["document_id"]))
-            by_document.setdefault(key, []).append(marker)
+            document = (marker["collection"], str(marker["document_id"]))
+            key = marker.get("key") or "|".join(document)
+            by_key.setdefault(key, {}).setdefault(document, []).append(marker)
         now = datetime.now(UTC)
-        done: list[str] = []
-        for marks in by_document.values():
-            sent_up_to = await self._relay_document(marks[0]["collection"], marks[0]["document_id"])
-            for marker in marks:
-                if marker["version"] <= sent_up_to:
-                    done.append(marker["_id"])
-                elif now - marker["created_at"] >= self._orphan_after:
-                    log.warning(
-                        "dropping an outbox marker whose write never happened",
-                        extra={"reason": marker["_id"].split("|")[0]},
-                    )
-                    done.append(marker["_id"])
-                # else: the write may still be landing; the marker waits for the next pass
-        await delete_by_ids(self._db[MARKERS], done)
+
+        async def relay_key(documents: dict[tuple[str, str], list[Document]]) -> list[str]:
+            done: list[str] = []
+            for marks in documents.values():
+                first = marks[0]
+                sent_up_to = await self._relay_document(first["collection"], first["document_id"])
+                done += self._settled(marks, sent_up_to, now)
+            return done
+
+        settled = await run_bounded(map(relay_key, by_key.values()), KEYS_IN_FLIGHT)
+        await delete_by_ids(self._db[MARKERS], [m for done in settled for m in done])
         return len(markers)
+
+    def _settled(self, marks: list[Document], sent_up_to: int, now: datetime) -> list[str]:
+        """The markers a pass is done with: those its document's send covered, and orphans."""
+        done = []
+        for marker in marks:
+            if marker["version"] <= sent_up_to:
+                done.append(marker["_id"])
+            elif now - marker["created_at"] >= self._orphan_after:
+                log.warning(
+                    "dropping an outbox marker whose write never happened",
+                    extra={"reason": marker["_id"].split("|")[0]},
+                )
+                done.append(marker["_id"])
+            # else: the write may still be landing; the marker waits for the next pass
+        return done
 
     async def _relay_document(self, collection: str, document_id: Any) -> int:
         """Publishes the document's pending entries in version order and trims them; returns
