@@ -130,16 +130,20 @@ def digest(*files: Path) -> str:
 def chromium() -> None:
     """Debian's chromium for the dashboard's browser test (Playwright drives it through
     `executable_path`; its own browser download is never used). Quiet when present."""
-    if shutil.which("chromium"):
-        return
-    apt = require_tool("apt-get", "Install Chromium with your package manager.")
-    sudo = [] if os.geteuid() == 0 else [require_tool("sudo", "Run as root to install chromium.")]
-    say("installing chromium with apt-get (for the dashboard test, first run only)...")
+    if not shutil.which("chromium"):
+        apt_install("chromium", "for the dashboard test")
+
+
+def apt_install(package: str, why: str) -> None:
+    """Installs one of Debian's packages (first run only), saying why and how long it took."""
+    apt = require_tool("apt-get", f"Install {package} with your package manager.")
+    sudo = [] if os.geteuid() == 0 else [require_tool("sudo", f"Run as root to install {package}.")]
+    say(f"installing {package} with apt-get ({why}, first run only)...")
     started = time.monotonic()
     env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run([*sudo, apt, "update", "-qq"], check=True, env=env)
-    subprocess.run([*sudo, apt, "install", "-y", "-qq", "chromium"], check=True, env=env)
-    say(f"chromium installed ({time.monotonic() - started:.0f}s)")
+    subprocess.run([*sudo, apt, "install", "-y", "-qq", package], check=True, env=env)
+    say(f"{package} installed ({time.monotonic() - started:.0f}s)")
 
 
 def kafka_lib() -> Path:
@@ -455,16 +459,7 @@ def postgres_bin() -> Path:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
     if found:
         return found[-1].parent
-    apt = require_tool(
-        "apt-get", "Install PostgreSQL 15+ server binaries with your package manager."
-    )
-    sudo = [] if os.geteuid() == 0 else [require_tool("sudo", "Run as root to install PostgreSQL.")]
-    say("installing PostgreSQL with apt-get (the database behind FerretDB, first run only)...")
-    started = time.monotonic()
-    env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run([*sudo, apt, "update", "-qq"], check=True, env=env)
-    subprocess.run([*sudo, apt, "install", "-y", "-qq", "postgresql"], check=True, env=env)
-    say(f"PostgreSQL installed ({time.monotonic() - started:.0f}s)")
+    apt_install("postgresql", "the database FerretDB stores in")
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
     if not found:
         fail("apt-get installed postgresql but /usr/lib/postgresql/*/bin/postgres is missing")
