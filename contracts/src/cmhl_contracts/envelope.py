@@ -17,11 +17,27 @@ def deterministic_event_id(*parts: str) -> uuid.UUID:
     return uuid.uuid5(EVENT_ID_NAMESPACE, "\x1f".join(parts))
 
 
+# Every date-time the system takes in lies within these years. Checked before any conversion:
+# near year 1 or 9999 an offset or a day's rounding overflows Python's datetime (a 500 where a
+# 422 naming the rule belongs), and no referral, follow-up or training is dated outside them.
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2100
+
+
+def within_bounds(value: datetime) -> datetime:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"date-times must lie between {EARLIEST_YEAR} and {LATEST_YEAR}")
+    return value
+
+
 def _to_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+BoundedDatetime = Annotated[datetime, AfterValidator(within_bounds)]
+"""A date-time between 1900 and 2100, with or without a zone (query windows that default to UTC)."""
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(within_bounds), AfterValidator(_to_utc)]
+"""A date-time with a zone, between 1900 and 2100, normalised to UTC."""
 
 _WORD = re.compile(r"(?<!^)(?=[A-Z])")
 _VERSION = re.compile(r"V(\d+)$")

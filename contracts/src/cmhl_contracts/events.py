@@ -1,13 +1,14 @@
 """The v1 wire events of the CMHL platform. Internal events carry a pseudonymous person id only."""
 
+import unicodedata
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, ClassVar, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from cmhl_contracts.counties import MISSOURI_COUNTIES
-from cmhl_contracts.envelope import IntegrationEvent, UtcDatetime
+from cmhl_contracts.envelope import EARLIEST_YEAR, IntegrationEvent, UtcDatetime
 from cmhl_contracts.vocabulary import (
     ContactPlace,
     CourtType,
@@ -31,6 +32,26 @@ PseudonymousId = Annotated[str, Field(pattern=r"^[0-9a-f]{32,64}$")]
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
+def _no_control_characters(value: str) -> str:
+    # Control characters and lone surrogates in a name break logs, CSV and the pseudonym's
+    # normalisation; no person's name has them.
+    if any(unicodedata.category(c) in {"Cc", "Cs"} for c in value):
+        raise ValueError("names may not contain control characters")
+    return value
+
+
+def _born_in_the_past(value: date) -> date:
+    if value.year < EARLIEST_YEAR or value > datetime.now(UTC).date():
+        raise ValueError(f"birth_date must be a past date, from {EARLIEST_YEAR} on")
+    return value
+
+
+PersonName = Annotated[
+    str, Field(min_length=1, max_length=100), AfterValidator(_no_control_characters)
+]
+BirthDate = Annotated[date, AfterValidator(_born_in_the_past)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -51,9 +72,9 @@ class PersonIdentifiers(_Strict):
     """What an agency knows about the person. Travels only on the restricted agency intake topic
     and is reduced to a pseudonymous person id by the referral service at once."""
 
-    given_name: str = Field(min_length=1, max_length=100)
-    family_name: str = Field(min_length=1, max_length=100)
-    birth_date: date
+    given_name: PersonName
+    family_name: PersonName
+    birth_date: BirthDate
     agency_person_ref: str | None = Field(default=None, max_length=64)
 
 

@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cmhl_servicekit.auth import TokenSettings
 from cmhl_servicekit.consuming import TRANSIENT_ERRORS
+from cmhl_servicekit.correlation import correlation_id_from
 from cmhl_servicekit.runtime import Runtime
 from cmhl_servicekit.settings import ServiceSettings
 
@@ -56,6 +57,48 @@ class BodySizeLimit:
             status.HTTP_413_CONTENT_TOO_LARGE,
         )
         await response({"type": "http"}, _empty_receive, send)
+
+
+class SecurityHeaders:
+    """Headers every answer carries: nothing is cached (answers hold PHI), content types are not
+    sniffed, no page may frame ours, and a JSON answer may load nothing at all."""
+
+    ALWAYS: tuple[tuple[bytes, bytes], ...] = (
+        (b"cache-control", b"no-store"),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+    )
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                headers += [(n, v) for n, v in self.ALWAYS if n not in names]
+                content_type = dict(headers).get(b"content-type", b"")
+                policy = (
+                    b"default-src 'none'; frame-ancestors 'none'"
+                    if not content_type.startswith(b"text/html")
+                    else b"frame-ancestors 'none'"
+                )
+                headers.append((b"content-security-policy", policy))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def correlation_id(request: Request) -> str:
+    """The request's correlation id, from its X-Correlation-Id header (see correlation.py)."""
+    return correlation_id_from(request.headers.get("x-correlation-id"))
 
 
 async def _empty_receive() -> Message:
@@ -134,4 +177,5 @@ def create_app(
     for error in TRANSIENT_ERRORS:
         app.add_exception_handler(error, _unavailable)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     return app

@@ -1,5 +1,6 @@
 """The liaisons' API on the real stack: lifecycle, contacts, reassignment, caseload, privacy."""
 
+import base64
 import json
 import uuid
 from collections.abc import Callable
@@ -254,3 +255,63 @@ async def test_a_resubmitted_reference_returns_the_referral_only_to_whom_may_rea
         ("liaison-30", "read_resubmitted", "denied"),
         ("sup-24", "read_resubmitted", "denied"),
     ]
+
+
+async def test_edge_inputs_get_a_4xx_naming_the_rule_never_a_500(
+    referral_settings: ReferralSettings, referral_body: Callable[..., dict[str, Any]]
+) -> None:
+    year_one = base64.urlsafe_b64encode(
+        json.dumps(["0001-01-01T00:00:00+05:00", "x"]).encode()
+    ).decode()
+    async with running_app(build(referral_settings), from_now=True) as client:
+        answers = {
+            "received_from year 1": await client.get(
+                "/api/v1/referrals",
+                params={"received_from": "0001-01-01T00:00:00+05:00"},
+                headers=LIAISON,
+            ),
+            "received_to year 9999": await client.get(
+                "/api/v1/referrals",
+                params={"received_to": "9999-12-31T23:59:59-05:00"},
+                headers=LIAISON,
+            ),
+            "cursor of year 1": await client.get(
+                "/api/v1/referrals", params={"cursor": year_one}, headers=LIAISON
+            ),
+            "referred_at year 1": await client.post(
+                "/api/v1/referrals",
+                json=referral_body(referred_at="0001-01-01T00:00:00+05:00"),
+                headers=LIAISON,
+            ),
+            "born tomorrow": await client.post(
+                "/api/v1/referrals",
+                json=referral_body(
+                    person={"given_name": "A", "family_name": "B", "birth_date": "2099-01-01"}
+                ),
+                headers=LIAISON,
+            ),
+            "control character": await client.post(
+                "/api/v1/referrals",
+                json=referral_body(
+                    person={"given_name": "A\x07", "family_name": "B", "birth_date": "1990-01-01"}
+                ),
+                headers=LIAISON,
+            ),
+        }
+        created = await client.post(
+            "/api/v1/referrals",
+            json=referral_body(),
+            headers=LIAISON | {"X-Correlation-Id": "Jane Roe 1990-01-02"},
+        )
+    codes = {name: answer.status_code for name, answer in answers.items()}
+    assert codes == {
+        "received_from year 1": 422,
+        "received_to year 9999": 422,
+        "cursor of year 1": 400,
+        "referred_at year 1": 422,
+        "born tomorrow": 422,
+        "control character": 422,
+    }
+    assert "1900 and 2100" in answers["received_from year 1"].text
+    assert created.status_code == 201
+    assert created.headers["cache-control"] == "no-store"

@@ -28,6 +28,7 @@ from cmhl_placement.entrypoints.http.schemas import (
     PlacementRequestsPublic,
 )
 from cmhl_servicekit.auth import Principal, Role, api_key_hash, require_any
+from cmhl_servicekit.http import correlation_id
 
 router = APIRouter(prefix="/api/v1")
 
@@ -61,11 +62,6 @@ async def current_facility(
 
 
 KeyFacility = Annotated[str, Depends(current_facility)]
-
-
-def _correlation_id(request: Request) -> str:
-    given = request.headers.get("x-correlation-id", "")
-    return given if 0 < len(given) <= 128 and given.isprintable() else str(uuid.uuid4())
 
 
 def _actor(request: Request, principal: Principal) -> Actor:
@@ -125,7 +121,7 @@ async def update_availability(
     reported_by = body.reported_by or f"key-{api_key_hash(request.headers['x-api-key'])[:12]}"
     try:
         facility = await service.update_availability(
-            facility_id, key_facility, counts, reported_by, _correlation_id(request)
+            facility_id, key_facility, counts, reported_by, correlation_id(request)
         )
     except WrongFacility as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
@@ -163,7 +159,7 @@ async def open_request(
         age_group=body.age_group,
         needs=frozenset(body.needs),
         county_fips=body.county_fips,
-        correlation_id=_correlation_id(request),
+        correlation_id=correlation_id(request),
         request_id=body.request_id,
     )
     try:
@@ -229,7 +225,7 @@ async def record_attempt(
             body.reason_code,
             body.attempted_at,
             _actor(request, principal),
-            _correlation_id(request),
+            correlation_id(request),
         )
     except NotVisible as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "placement request not found") from exc
@@ -267,7 +263,7 @@ async def complete_request(
             body.facility_id,
             body.failure_reason,
             _actor(request, principal),
-            _correlation_id(request),
+            correlation_id(request),
         )
     except NotVisible as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "placement request not found") from exc

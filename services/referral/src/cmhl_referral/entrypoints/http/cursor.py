@@ -6,6 +6,11 @@ import json
 from datetime import datetime
 
 from fastapi import HTTPException, status
+from pydantic import TypeAdapter, ValidationError
+
+from cmhl_contracts.envelope import UtcDatetime
+
+_MOMENT: TypeAdapter[datetime] = TypeAdapter(UtcDatetime)
 
 
 def encode_cursor(received_at: datetime, referral_id: str) -> str:
@@ -15,10 +20,12 @@ def encode_cursor(received_at: datetime, referral_id: str) -> str:
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
-        at, referral_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        moment = datetime.fromisoformat(at)
-    except (ValueError, TypeError, binascii.Error) as exc:
+        # ASCII only: a cursor we issued is base64; anything else (an unpaired surrogate, say)
+        # is refused here rather than deep in a codec.
+        at, referral_id = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+        moment = _MOMENT.validate_python(at)
+    except (ValueError, TypeError, binascii.Error, ValidationError) as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "cursor is not one we issued") from exc
-    if moment.tzinfo is None or not isinstance(referral_id, str):
+    if not isinstance(referral_id, str) or len(referral_id) > 64:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "cursor is not one we issued")
     return moment, referral_id

@@ -3,12 +3,12 @@
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
+from cmhl_contracts.envelope import UtcDatetime
 from cmhl_contracts.events import CountyFips, Identifier
 from cmhl_contracts.vocabulary import ReferralStatus
 from cmhl_referral.application.ports import CaseloadQuery, ConcurrentChange
@@ -37,6 +37,7 @@ from cmhl_referral.entrypoints.http.schemas import (
 )
 from cmhl_referral.entrypoints.translate import create_command
 from cmhl_servicekit.auth import Principal, Role, require_any
+from cmhl_servicekit.http import correlation_id
 
 router = APIRouter(prefix="/api/v1", tags=["referrals"])
 
@@ -49,11 +50,6 @@ def _service(request: Request) -> ReferralService:
 
 
 Service = Annotated[ReferralService, Depends(_service)]
-
-
-def _correlation_id(request: Request) -> str:
-    given = request.headers.get("x-correlation-id", "")
-    return given if 0 < len(given) <= 128 and given.isprintable() else str(uuid.uuid4())
 
 
 def _actor(request: Request, principal: Principal) -> Actor:
@@ -75,7 +71,7 @@ async def create_referral(
     consent = body.part2_consent
     command = create_command(
         body,
-        _correlation_id(request),
+        correlation_id(request),
         consent=Part2Consent(consent.recipient, consent.expires_on) if consent else None,
     )
     try:
@@ -146,7 +142,7 @@ async def change_status(
                 body.reason,
                 body.appointment_at,
                 _actor(request, principal),
-                _correlation_id(request),
+                correlation_id(request),
             )
     except IllegalTransition as exc:
         return JSONResponse(
@@ -174,7 +170,7 @@ async def record_contact(
             body.reached,
             body.attempted_at,
             _actor(request, principal),
-            _correlation_id(request),
+            correlation_id(request),
         )
     return ReferralPublic.of(referral)
 
@@ -193,7 +189,7 @@ async def reassign(
     """Hand the referral to another liaison of the same CMHC (supervisors)."""
     async with _change_errors():
         referral = await service.reassign(
-            referral_id, body.liaison_id, _actor(request, principal), _correlation_id(request)
+            referral_id, body.liaison_id, _actor(request, principal), correlation_id(request)
         )
     return ReferralPublic.of(referral)
 
@@ -207,19 +203,13 @@ async def list_caseload(
     county_fips: Annotated[CountyFips | None, Query()] = None,
     agency_id: Annotated[Identifier | None, Query()] = None,
     liaison_id: Annotated[Identifier | None, Query(description="supervisors only")] = None,
-    received_from: Annotated[datetime | None, Query()] = None,
-    received_to: Annotated[datetime | None, Query()] = None,
+    received_from: Annotated[UtcDatetime | None, Query()] = None,
+    received_to: Annotated[UtcDatetime | None, Query()] = None,
     repeat_involvement: Annotated[bool | None, Query()] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ReferralsPublic:
     """Your caseload (liaison) or your CMHC's (supervisor), newest first, page by page."""
-    for moment in (received_from, received_to):
-        if moment is not None and moment.tzinfo is None:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                "received_from and received_to need a time zone",
-            )
     after = decode_cursor(cursor) if cursor else None
     query = CaseloadQuery(
         liaison_id=liaison_id,

@@ -7,7 +7,14 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from cmhl_contracts.envelope import UtcDatetime
-from cmhl_contracts.events import CountyFips, Identifier, PersonIdentifiers, ReferringAgency
+from cmhl_contracts.events import (
+    BirthDate,
+    CountyFips,
+    Identifier,
+    PersonIdentifiers,
+    PersonName,
+    ReferringAgency,
+)
 from cmhl_contracts.vocabulary import (
     ContactPlace,
     PersonLocation,
@@ -126,9 +133,9 @@ class AccountingRequest(BaseModel):
     """The person whose disclosures are asked for, as the privacy officer knows them."""
 
     model_config = ConfigDict(extra="forbid")
-    given_name: str = Field(min_length=1, max_length=100)
-    family_name: str = Field(min_length=1, max_length=100)
-    birth_date: date
+    given_name: PersonName
+    family_name: PersonName
+    birth_date: BirthDate
 
 
 class Disclosure(BaseModel):

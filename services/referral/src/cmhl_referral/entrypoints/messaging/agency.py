@@ -10,6 +10,7 @@ from cmhl_referral.application.service import Actor, ReferralService, Resubmissi
 from cmhl_referral.domain.referral import InvalidReferral
 from cmhl_referral.entrypoints.translate import create_command
 from cmhl_servicekit.consuming import BatchProcessor, DeadLetterSink, Delivery, run_bounded
+from cmhl_servicekit.correlation import correlation_id_from
 from cmhl_servicekit.kafka import consumer_group, subscribe_batches
 
 # Creates in flight at once: enough to keep the database busy, few enough to stay well inside
@@ -33,7 +34,9 @@ def build_router(
         by_person: dict[str, list[CreateReferral]] = defaultdict(list)
         for delivery in deliveries:
             event = delivery.event
-            command = create_command(event, event.correlation_id, causation_id=str(event.event_id))
+            command = create_command(
+                event, correlation_id_from(event.correlation_id), causation_id=str(event.event_id)
+            )
             by_person[service.person_id(command)].append(command)
 
         async def create_in_order(commands: list[CreateReferral]) -> None:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import JSONResponse, Response
 
 from cmhl_contracts.counties import MISSOURI_COUNTIES
+from cmhl_contracts.envelope import BoundedDatetime
 from cmhl_reporting.application.queries import METRIC_DIMENSIONS, MetricsQueries
 from cmhl_reporting.domain.window import Window, WindowError, window_from
 from cmhl_servicekit.auth import Principal, Role, require_any
@@ -25,8 +26,10 @@ Period = Annotated[
     str | None,
     Query(description="all, YYYY, YYYY-MM or YYYY-MM-DD (UTC); instead of start/end"),
 ]
-Start = Annotated[datetime | None, Query(description="on or after (UTC; rounded down to the day)")]
-End = Annotated[datetime | None, Query(description="before (UTC; rounded up to the day)")]
+Start = Annotated[
+    BoundedDatetime | None, Query(description="on or after (UTC; rounded down to the day)")
+]
+End = Annotated[BoundedDatetime | None, Query(description="before (UTC; rounded up to the day)")]
 Format = Annotated[str | None, Query(alias="format", pattern="^(json|csv)$")]
 County = Annotated[str | None, Query(description="county FIPS code, e.g. 29019")]
 

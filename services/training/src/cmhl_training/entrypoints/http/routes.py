@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse
 
 from cmhl_contracts.events import Identifier, PseudonymousId
 from cmhl_servicekit.auth import Principal, Role, require_any
+from cmhl_servicekit.http import correlation_id
 from cmhl_training.application.service import Actor, CreateSession, TrainingService
 from cmhl_training.domain.catalog import Course
 from cmhl_training.domain.session import Session
@@ -57,11 +58,6 @@ Service = Annotated[TrainingService, Depends(_service)]
 
 def _actor(request: Request, principal: Principal) -> Actor:
     return Actor(principal, None, request.client.host if request.client else None)
-
-
-def _correlation_id(request: Request) -> str:
-    given = request.headers.get("x-correlation-id", "")
-    return given if 0 < len(given) <= 128 and given.isprintable() else str(uuid.uuid4())
 
 
 def _detail(service: TrainingService, session: Session) -> SessionDetail:
@@ -136,7 +132,7 @@ async def create_session(
         capacity=body.capacity,
         roster=[o.officer() for o in body.roster],
         completed=body.status == "completed",
-        correlation_id=_correlation_id(request),
+        correlation_id=correlation_id(request),
     )
     session, created = await service.create(command, _actor(request, principal))
     if not created:
@@ -182,7 +178,7 @@ async def complete_session(
         str(session_id),
         [o.officer() for o in body.officers],
         _actor(request, principal),
-        _correlation_id(request),
+        correlation_id(request),
     )
     return _detail(service, session)
 
@@ -197,7 +193,7 @@ async def correct_attendance(
         str(session_id),
         [o.officer() for o in body.officers],
         _actor(request, principal),
-        _correlation_id(request),
+        correlation_id(request),
     )
     return _detail(service, session)
 

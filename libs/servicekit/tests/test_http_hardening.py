@@ -1,0 +1,47 @@
+"""Answers carry the security headers; correlation ids are always UUIDs."""
+
+import uuid
+
+import httpx
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+
+from cmhl_servicekit.correlation import correlation_id_from
+from cmhl_servicekit.http import SecurityHeaders
+
+
+async def test_every_answer_carries_the_security_headers() -> None:
+    app = FastAPI()
+
+    @app.get("/record")
+    async def record() -> dict[str, str]:
+        return {"name": "synthetic"}
+
+    @app.get("/page", response_class=HTMLResponse)
+    async def page() -> str:
+        return "<p>dashboard</p>"
+
+    app.add_middleware(SecurityHeaders)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        json_answer = await client.get("/record")
+        html_answer = await client.get("/page")
+        missing = await client.get("/nothing-here")
+    for answer in (json_answer, html_answer, missing):
+        assert answer.headers["cache-control"] == "no-store"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert json_answer.headers["content-security-policy"].startswith("default-src 'none'")
+    assert not html_answer.headers["content-security-policy"].startswith("default-src")
+
+
+def test_correlation_ids_are_uuids_whatever_the_caller_sends() -> None:
+    given = str(uuid.uuid4())
+    assert correlation_id_from(given) == given
+    assert correlation_id_from(given.upper()) == given
+    free_text = correlation_id_from("Jane Roe 1990-01-02")
+    assert uuid.UUID(free_text)
+    assert "Jane" not in free_text
+    assert correlation_id_from("Jane Roe 1990-01-02") == free_text  # a retry keeps its id
+    assert uuid.UUID(correlation_id_from(None)) != uuid.UUID(correlation_id_from(""))
