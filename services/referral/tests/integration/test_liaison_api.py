@@ -129,6 +129,12 @@ async def test_only_a_supervisor_reassigns_and_the_caseload_follows(
             f"{url}/assignment", json={"liaison_id": "liaison-22"}, headers=LIAISON
         )
         assert by_liaison.status_code == 403
+        elsewhere = await client.post(
+            f"{url}/assignment", json={"liaison_id": "liaison-30"}, headers=SUPERVISOR
+        )
+        assert elsewhere.status_code == 403  # liaison-30 belongs to cmhc-24
+        assert "own CMHC" in elsewhere.json()["detail"]
+        assert (await client.get(url, headers=OTHER_CMHC_LIAISON)).status_code == 404
         moved = await client.post(
             f"{url}/assignment", json={"liaison_id": "liaison-22"}, headers=SUPERVISOR
         )

@@ -20,7 +20,7 @@ from cmhl_referral.application.ports import (
     EventsWritten,
     ReferralRepository,
 )
-from cmhl_referral.domain.assignment import assignment_for
+from cmhl_referral.domain.assignment import assignment_for, cmhc_of
 from cmhl_referral.domain.referral import (
     Assignment,
     InvalidReferral,
@@ -221,6 +221,10 @@ class ReferralService:
             if principal is None or not principal.has(Role.SUPERVISOR):
                 await self._record(actor, "reassign", referral, "denied")
                 raise NotAllowed("only a supervisor can reassign a referral")
+            if cmhc_of(to_liaison) != principal.cmhc_id:
+                # Otherwise a supervisor could hand a person's record to another CMHC's liaison.
+                await self._record(actor, "reassign", referral, "denied")
+                raise NotAllowed("a supervisor can reassign only to a liaison of their own CMHC")
             previous = referral.assignment.liaison_id
             now = self._clock.now()
             sequence = referral.reassign(Assignment(to_liaison, referral.assignment.cmhc_id), now)

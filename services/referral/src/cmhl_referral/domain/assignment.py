@@ -24,3 +24,11 @@ SERVICE_AREAS: dict[str, Assignment] = _default_table()
 
 def assignment_for(county_fips: str) -> Assignment:
     return SERVICE_AREAS[county_fips]
+
+
+CMHC_OF_LIAISON: dict[str, str] = {a.liaison_id: a.cmhc_id for a in SERVICE_AREAS.values()}
+
+
+def cmhc_of(liaison_id: str) -> str | None:
+    """The CMHC that employs a liaison, or None for a liaison the program does not know."""
+    return CMHC_OF_LIAISON.get(liaison_id)
