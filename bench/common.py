@@ -73,7 +73,10 @@ class Stack:
             "KAFKA_BOOTSTRAP": self.kafka,
             "MONGO_URI": self.mongo_uri,
             "AUTH_SIGNING_KEY": keys["auth_signing_key"],
-            "PSEUDONYM_KEY": keys["pseudonym_key"],
+            "PSEUDONYM_KEY": keys.get(
+                "training_pseudonym_key" if service == "training" else "pseudonym_key",
+                keys["pseudonym_key"],
+            ),
             "ENCRYPTION_KEY": keys["encryption_key"],
             "AGENCY_API_KEYS": keys["agency_api_keys"],
             "LOG_LEVEL": "WARNING",

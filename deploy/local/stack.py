@@ -614,13 +614,18 @@ def credentials(state_dir: Path) -> dict[str, Any]:
         if "database_password" not in stored["keys"]:  # from before the PostgreSQL backend
             stored["keys"]["database_password"] = secrets.token_urlsafe(24)
             path.write_text(json.dumps(stored, indent=2))
+        if "training_pseudonym_key" not in stored["keys"]:  # from when services shared one
+            # The training service keeps the key its stored officer ids were made with.
+            stored["keys"]["training_pseudonym_key"] = stored["keys"]["pseudonym_key"]
+            path.write_text(json.dumps(stored, indent=2))
         return stored
     sys.path.insert(0, str(REPO / "libs" / "servicekit" / "src"))
     from cmhl_servicekit.auth import Role, TokenSettings, mint_token
 
     keys = {
         "auth_signing_key": secrets.token_urlsafe(32),
-        "pseudonym_key": secrets.token_urlsafe(32),
+        "pseudonym_key": secrets.token_urlsafe(32),  # the referral service's
+        "training_pseudonym_key": secrets.token_urlsafe(32),
         "encryption_key": base64.b64encode(secrets.token_bytes(32)).decode(),
         "database_password": secrets.token_urlsafe(24),
     }
@@ -678,7 +683,8 @@ def service_env(name: str, state: StackState, creds: dict[str, Any]) -> dict[str
         "MONGO_URI": state.mongo_uri,
         "HTTP_PORT": str(state.service_ports[name]),
         "AUTH_SIGNING_KEY": keys["auth_signing_key"],
-        "PSEUDONYM_KEY": keys["pseudonym_key"],
+        # Each service its own pseudonym key: one leaked key links only that service's ids.
+        "PSEUDONYM_KEY": keys["training_pseudonym_key" if name == "training" else "pseudonym_key"],
         "ENCRYPTION_KEY": keys["encryption_key"],
         "AGENCY_API_KEYS": keys["agency_api_keys"],
         "FACILITY_API_KEYS": keys.get("facility_api_keys", "{}"),
