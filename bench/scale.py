@@ -45,7 +45,10 @@ async def timed(
     return latency_summary_ms(seconds), answers
 
 
-async def measure(stack: Stack, samples: int) -> dict[str, Any]:
+READS = ("caseload_page", "due_follow_ups", "referral_by_id", "statewide_metrics")
+
+
+async def measure(stack: Stack, samples: int, reads: tuple[str, ...] = READS) -> dict[str, Any]:
     tokens = {
         liaison: {"Authorization": f"Bearer {stack.token(liaison, Role.LIAISON)}"}
         for liaison in LIAISONS
@@ -100,6 +103,8 @@ async def measure(stack: Stack, samples: int) -> dict[str, Any]:
             ("referral_by_id", by_id),
             ("statewide_metrics", statewide),
         ):
+            if name not in reads:
+                continue
             load_before = _load()
             latency, answers = await timed(client, samples, request)
             figures[name] = latency | {"load_avg_1m": round((load_before + _load()) / 2, 2)}
@@ -120,9 +125,12 @@ def main() -> None:
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--size", required=True, help="label: 10k, 50k, full, ...")
     parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument(
+        "--reads", default=",".join(READS), help=f"which reads, comma-separated: {READS}"
+    )
     args = parser.parse_args()
     stack = load_stack(args.state_dir.resolve())
-    figures = asyncio.run(measure(stack, args.samples))
+    figures = asyncio.run(measure(stack, args.samples, tuple(args.reads.split(","))))
     path = RESULTS / "scale.json"
     document = json.loads(path.read_text()) if path.exists() else {"benchmark": "scale"}
     document.setdefault("sizes", {})[args.size] = figures | {
