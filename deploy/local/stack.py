@@ -29,6 +29,7 @@ import sys
 import time
 import tomllib
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -723,6 +724,18 @@ def start_services(state: StackState, state_dir: Path) -> None:
 # ---------------------------------------------------------------- commands
 
 
+def ensure_started(
+    state: StackState, state_dir: Path, name: str, what: str, start: Callable[[], int]
+) -> None:
+    """Starts a part unless it runs already (a second `up` is a no-op), and records its pid."""
+    if alive(state.pids.get(name)):
+        say(f"already running: {what}")
+        return
+    say(f"starting {what}")
+    state.pids[name] = start()
+    save_state(state_dir, state)
+
+
 def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
     state_dir.mkdir(parents=True, exist_ok=True)
     state = load_state(state_dir)
@@ -736,18 +749,20 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
     if not state.postgres_port:  # a state folder from before the PostgreSQL backend
         state.postgres_port = free_port() if free_ports else 5433
     password = credentials(state_dir)["keys"]["database_password"]
-    if alive(state.pids.get("kafka")):
-        say(f"Kafka already running on {state.kafka_bootstrap}")
-    else:
-        say(f"starting Apache Kafka on {state.kafka_bootstrap} (KRaft, heap {KAFKA_HEAP})")
-        state.pids["kafka"] = start_kafka(state, state_dir)
-        save_state(state_dir, state)
-    if alive(state.pids.get("postgresql")):
-        say(f"PostgreSQL already running on 127.0.0.1:{state.postgres_port}")
-    else:
-        say(f"starting PostgreSQL on 127.0.0.1:{state.postgres_port}")
-        state.pids["postgresql"] = start_postgres(state, state_dir, password)
-        save_state(state_dir, state)
+    ensure_started(
+        state,
+        state_dir,
+        "kafka",
+        f"Apache Kafka on {state.kafka_bootstrap} (KRaft, heap {KAFKA_HEAP})",
+        lambda: start_kafka(state, state_dir),
+    )
+    ensure_started(
+        state,
+        state_dir,
+        "postgresql",
+        f"PostgreSQL on 127.0.0.1:{state.postgres_port}",
+        lambda: start_postgres(state, state_dir, password),
+    )
     wait_until(
         lambda: postgres_ready(state, password),
         "PostgreSQL",
@@ -756,12 +771,13 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
         state_dir,
         "postgresql",
     )
-    if alive(state.pids.get("ferretdb")):
-        say(f"FerretDB already running on {state.mongo_uri}")
-    else:
-        say(f"starting FerretDB on {state.mongo_uri} (PostgreSQL backend)")
-        state.pids["ferretdb"] = start_ferretdb(state, state_dir, password)
-        save_state(state_dir, state)
+    ensure_started(
+        state,
+        state_dir,
+        "ferretdb",
+        f"FerretDB on {state.mongo_uri} (PostgreSQL backend)",
+        lambda: start_ferretdb(state, state_dir, password),
+    )
     wait_until(
         lambda: mongo_ready(state.mongo_port),
         "FerretDB",
