@@ -168,6 +168,10 @@ async def scans_in_plan(db: AsyncDatabase[dict[str, Any]], command: dict[str, An
     return [f"COLLSCAN of {command}" for n in nodes if n.get("stage") == "COLLSCAN"]
 
 
+# How long a plan that scans is asked again (see assert_reads_use_indexes).
+STATISTICS_WAIT = 20.0
+
+
 async def assert_reads_use_indexes(
     db: AsyncDatabase[dict[str, Any]], reads: list[dict[str, Any]]
 ) -> None:
@@ -190,9 +194,6 @@ async def assert_reads_use_indexes(
         await asyncio.sleep(1)
     report = {text: scans for text, (_, scans) in failures.items()}
     assert not failures, f"reads that scan: {json.dumps(report, indent=1)}"
-
-
-STATISTICS_WAIT = 20.0
 
 
 class KafkaProbe:

@@ -1,5 +1,5 @@
 """MongoDB adapter for follow-ups: durable timers, insert-only announcements, an embedded outbox,
-the closure and assignment facts read across topics, and the audit log.
+and the closure and assignment facts read across topics.
 
 The hot paths are inserts and `_id` lookups; lists and the due scan are served by indexes."""
 

@@ -52,7 +52,6 @@ from cmhl_servicekit.versioned import CONFLICT, Conflict, retry_on_conflict
 PRODUCER = "cmhl-followup"
 # A timer with no follow-up this long after it was written belongs to a write that failed.
 ORPHAN_TIMER_AGE = timedelta(minutes=5)
-# Optimistic writes retry this often when another writer changed the follow-up meanwhile.
 # Referrals (after scheduling) or timers (when due) handled at once: their round trips overlap.
 IN_FLIGHT = 16
 log = logging.getLogger(__name__)

@@ -393,20 +393,7 @@ class TrainingService:
     async def _audit_officer(
         self, actor: Actor, action: str, officer_id: str, outcome: str
     ) -> None:
-        await self._audit.record(
-            [
-                AuditEntry(
-                    actor=actor.name,
-                    actor_roles=actor.roles,
-                    action=action,
-                    record=f"officer/{officer_id}",
-                    person_ids=(officer_id,),
-                    at=self._clock.now(),
-                    outcome=outcome,
-                    source_address=actor.source_address,
-                )
-            ]
-        )
+        await self._audit_access(actor, action, f"officer/{officer_id}", (officer_id,), outcome)
 
     async def _record(
         self,
@@ -416,17 +403,20 @@ class TrainingService:
         officer_ids: tuple[str, ...],
         outcome: str,
     ) -> None:
-        await self._audit.record(
-            [
-                AuditEntry(
-                    actor=actor.name,
-                    actor_roles=actor.roles,
-                    action=action,
-                    record=f"{SESSION_RECORD}{session.session_id}",
-                    person_ids=officer_ids,
-                    at=self._clock.now(),
-                    outcome=outcome,
-                    source_address=actor.source_address,
-                )
-            ]
+        record = f"{SESSION_RECORD}{session.session_id}"
+        await self._audit_access(actor, action, record, officer_ids, outcome)
+
+    async def _audit_access(
+        self, actor: Actor, action: str, record: str, officer_ids: tuple[str, ...], outcome: str
+    ) -> None:
+        entry = AuditEntry(
+            actor=actor.name,
+            actor_roles=actor.roles,
+            action=action,
+            record=record,
+            person_ids=officer_ids,
+            at=self._clock.now(),
+            outcome=outcome,
+            source_address=actor.source_address,
         )
+        await self._audit.record([entry])
