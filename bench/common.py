@@ -27,7 +27,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
 from cmhl_contracts.counties import MISSOURI_COUNTIES
-from cmhl_servicekit.auth import Role, TokenSettings, mint_token
+from cmhl_servicekit.oidc import SignIn
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -60,11 +60,17 @@ class Stack:
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
-    def token(self, subject: str, role: Role, cmhc_id: str | None = None) -> str:
-        settings = TokenSettings("cmhl-local", "cmhl", self.creds["keys"]["auth_signing_key"])
-        return mint_token(
-            settings, subject=subject, roles=[role], cmhc_id=cmhc_id, lifetime=timedelta(hours=6)
+    def token(self, username: str) -> str:
+        """A demo user's access token (password grant with the stack's test client); valid
+        for five minutes, so a benchmark fetches one per measurement."""
+        creds = self.creds
+        sign_in = SignIn(
+            creds["issuer"],
+            creds["test_client"]["client_id"],
+            username=username,
+            password=creds["keys"]["demo_password"],
         )
+        return sign_in.token()
 
     def service_env(self, service: str, **overrides: str) -> dict[str, str]:
         """The environment stack.py gives a service (deploy/local/stack.py service_env)."""
@@ -72,13 +78,13 @@ class Stack:
         values = {
             "KAFKA_BOOTSTRAP": self.kafka,
             "MONGO_URI": self.mongo_uri,
-            "AUTH_SIGNING_KEY": keys["auth_signing_key"],
+            "AUTH_ISSUER": self.creds["issuer"],
+            "AUTH_REFUSED_CLIENTS": "[]",
             "PSEUDONYM_KEY": keys.get(
                 "training_pseudonym_key" if service == "training" else "pseudonym_key",
                 keys["pseudonym_key"],
             ),
             "ENCRYPTION_KEY": keys["encryption_key"],
-            "AGENCY_API_KEYS": keys["agency_api_keys"],
             "LOG_LEVEL": "WARNING",
         } | overrides
         prefix = f"CMHL_{service.upper()}_"

@@ -35,7 +35,6 @@ from bench.common import (
     write_result,
 )
 from cmhl_contracts import ReferralCreatedV1
-from cmhl_servicekit.auth import Role
 
 WARM_UP = 12  # past small-cell suppression (counts 1-10 are hidden) before measuring
 
@@ -100,8 +99,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random()
     day = datetime.now(UTC).date() - timedelta(days=rng.randrange(6 * 365, 9 * 365))
     day_start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    liaison = stack.token("liaison-01", Role.LIAISON, "cmhc-01")
-    metrics = stack.token("dmh-analyst", Role.METRICS_CONSUMER)
+    liaison = stack.token("liaison-01")
+    metrics = stack.token("dmh-analyst")
     headers = {"Authorization": f"Bearer {liaison}"}
     polls: list[tuple[float, int]] = []
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)

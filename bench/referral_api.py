@@ -32,7 +32,6 @@ from bench.common import (
     wait_quiet,
     write_result,
 )
-from cmhl_servicekit.auth import Role
 
 PATH = "/api/v1/referrals"
 GOAL_P99_MS = 250.0
@@ -43,7 +42,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     wait_quiet(stack)
     run_tag = run_id()
     referral_pid = stack.pids["referral"]
-    headers = {"Authorization": f"Bearer {stack.token('liaison-01', Role.LIAISON, 'cmhc-01')}"}
+    headers = {"Authorization": f"Bearer {stack.token('liaison-01')}"}
     limits = httpx.Limits(max_connections=args.connections, max_keepalive_connections=64)
     steps: list[dict[str, Any]] = []
     profile: dict[str, Any] | None = None

@@ -24,7 +24,6 @@ from typing import Any
 import httpx
 
 from bench.common import RESULTS, Stack, latency_summary_ms, load_stack, machine, say
-from cmhl_servicekit.auth import Role
 
 LIAISONS = [f"liaison-{n:02d}" for n in range(1, 32)]
 STATUSES = ["received", "accepted", "unable_to_contact", "appointment_scheduled"]
@@ -49,11 +48,8 @@ READS = ("caseload_page", "due_follow_ups", "referral_by_id", "statewide_metrics
 
 
 async def measure(stack: Stack, samples: int, reads: tuple[str, ...] = READS) -> dict[str, Any]:
-    tokens = {
-        liaison: {"Authorization": f"Bearer {stack.token(liaison, Role.LIAISON)}"}
-        for liaison in LIAISONS
-    }
-    metrics = {"Authorization": f"Bearer {stack.token('dmh-bench', Role.METRICS_CONSUMER)}"}
+    tokens = {liaison: {"Authorization": f"Bearer {stack.token(liaison)}"} for liaison in LIAISONS}
+    metrics = {"Authorization": f"Bearer {stack.token('dmh-analyst')}"}
     rng = random.Random(7)
     seen: list[tuple[str, str]] = []
 

@@ -4,7 +4,7 @@
     python deploy/local/demo.py --kafka HOST:PORT --training-url URL --reporting-url URL [...]
 
 The second form (containers: the `demo` profile of deploy/compose.yaml) reads no state folder;
-it takes the token signing key from CMHL_DEMO_AUTH_SIGNING_KEY.
+it signs the demo users in at CMHL_DEMO_ISSUER with the password CMHL_DEMO_PASSWORD.
 
 The defaults reproduce the brochure (DOMAIN.md): 43,431 referrals (sources 76/11/10/3 %, needs
 43/39/18 %) over the 31 liaisons' counties, some people referred repeatedly, and 836 trainings
@@ -32,9 +32,28 @@ from pymongo import AsyncMongoClient
 
 from cmhl_contracts import AgencyReferralSubmittedV1
 from cmhl_contracts.counties import MISSOURI_COUNTIES
-from cmhl_servicekit.auth import Role, TokenSettings, mint_token
+from cmhl_servicekit.oidc import SignIn
 
 HERE = Path(__file__).resolve().parent
+METRICS_USER = "dmh-analyst"
+
+
+class DemoSignIns:
+    """The demo users signing in (password grant with the local stack's test client); each
+    sign-in renews its token before it expires, so long waits never send an expired one."""
+
+    def __init__(self, issuer: str, password: str, client_id: str = "cmhl-test") -> None:
+        self.issuer, self.password, self.client_id = issuer, password, client_id
+        self._sign_ins: dict[str, SignIn] = {}
+
+    def headers(self, username: str) -> dict[str, str]:
+        if username not in self._sign_ins:
+            self._sign_ins[username] = SignIn(
+                self.issuer, self.client_id, username=username, password=self.password
+            )
+        return self._sign_ins[username].headers()
+
+
 SOURCES = [("municipal_police", 76), ("sheriff", 11), ("court", 10), ("other", 3)]
 NEEDS = [
     ("threat_to_self_or_others", 43),
@@ -138,9 +157,8 @@ async def send_referrals(bootstrap: str, events: list[AgencyReferralSubmittedV1]
 
 
 async def post_trainings(
-    base_url: str, signing_key: str, sessions: int, officers: int, rng: random.Random
+    base_url: str, people: DemoSignIns, sessions: int, officers: int, rng: random.Random
 ) -> None:
-    tokens = TokenSettings("cmhl-local", "cmhl", signing_key)
     counties = sorted(MISSOURI_COUNTIES)
     officer_pool = [
         (f"agency-{n % 400:03d}", f"O-{uuid.UUID(int=rng.getrandbits(128)).hex[:10]}")
@@ -156,10 +174,9 @@ async def post_trainings(
                 rng.choice(officer_pool)
             ]
             trainer = f"liaison-{rng.randrange(31) + 1:02d}"
-            token = mint_token(tokens, subject=trainer, roles=[Role.LIAISON])
             response = await client.post(
                 "/api/v1/training-sessions",
-                headers={"Authorization": f"Bearer {token}"},
+                headers=people.headers(trainer),
                 json={
                     "course_id": rng.choice(COURSES),
                     "held_on": (today - timedelta(days=rng.randrange(360))).isoformat(),
@@ -177,11 +194,11 @@ async def post_trainings(
                 progress("training sessions posted", n + 1, sessions, started)
 
 
-async def counted_referrals(client: httpx.AsyncClient, token: str) -> int | None:
+async def counted_referrals(client: httpx.AsyncClient, people: DemoSignIns) -> int | None:
     """The statewide referral total, or None while the service cannot say (starting, busy)."""
     try:
         response = await client.get(
-            "/api/v1/metrics/statewide", headers={"Authorization": f"Bearer {token}"}
+            "/api/v1/metrics/statewide", headers=people.headers(METRICS_USER)
         )
     except httpx.HTTPError:
         return None
@@ -192,20 +209,22 @@ async def counted_referrals(client: httpx.AsyncClient, token: str) -> int | None
     return shown if isinstance(shown, int) else 0
 
 
-async def referrals_before(base_url: str, token: str) -> int:
+async def referrals_before(base_url: str, people: DemoSignIns) -> int:
     """What earlier runs left counted, so that waiting looks for this run's referrals."""
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
-        return await counted_referrals(client, token) or 0
+        return await counted_referrals(client, people) or 0
 
 
-async def wait_for_metrics(base_url: str, token: str, target: int, stall_seconds: float) -> None:
+async def wait_for_metrics(
+    base_url: str, people: DemoSignIns, target: int, stall_seconds: float
+) -> None:
     """Polls the statewide metrics until they count `target` referrals, showing progress; gives
     up (saying so) only when the count has not moved for `stall_seconds`."""
     started = last_move = time.monotonic()
     total = 0
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
         while total < target:
-            counted = await counted_referrals(client, token)
+            counted = await counted_referrals(client, people)
             now = time.monotonic()
             if counted is not None and counted > total:
                 total, last_move = counted, now
@@ -302,7 +321,7 @@ async def _record_outcomes(
 async def work_lifecycle(
     referral_url: str,
     followup_url: str,
-    signing_key: str,
+    people: DemoSignIns,
     per_liaison: int,
     rng: random.Random,
     budget_seconds: float,
@@ -311,7 +330,6 @@ async def work_lifecycle(
     contact attempts and follow-up outcomes, so the funnel and outcomes show on the dashboard.
     Within a time budget: on FerretDB a caseload list scans every referral (MongoDB, in
     production, reads an index), so after the full history each list takes seconds."""
-    tokens = TokenSettings("cmhl-local", "cmhl", signing_key)
     totals: Counter[str] = Counter()
     started = time.monotonic()
     async with (
@@ -322,8 +340,7 @@ async def work_lifecycle(
             if time.monotonic() - started > budget_seconds:
                 print(f"\n[demo] lifecycle: time budget spent after {n - 1} liaisons' caseloads")
                 break
-            token = mint_token(tokens, subject=liaison, roles=[Role.LIAISON])
-            headers = {"Authorization": f"Bearer {token}"}
+            headers = people.headers(liaison)
             try:
                 totals += await _work_caseload(referrals, headers, per_liaison, rng)
                 totals += await _record_outcomes(followups, headers, rng)
@@ -422,12 +439,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.kafka and args.training_url and args.reporting_url:
         kafka, training_url, reporting_url = args.kafka, args.training_url, args.reporting_url
-        signing_key = os.environ["CMHL_DEMO_AUTH_SIGNING_KEY"]
-        metrics_token = mint_token(
-            TokenSettings("cmhl-local", "cmhl", signing_key),
-            subject="dmh-analyst",
-            roles=[Role.METRICS_CONSUMER],
-        )
+        people = DemoSignIns(os.environ["CMHL_DEMO_ISSUER"], os.environ["CMHL_DEMO_PASSWORD"])
     else:
         stack: dict[str, Any] = json.loads((args.state_dir / "stack.json").read_text())
         creds: dict[str, Any] = json.loads((args.state_dir / "credentials.json").read_text())
@@ -440,26 +452,23 @@ def main() -> None:
         args.followup_url = args.followup_url or (
             f"http://127.0.0.1:{stack['service_ports']['followup']}"
         )
-        signing_key = creds["keys"]["auth_signing_key"]
-        metrics_token = creds["tokens"]["metrics_consumer"]
+        people = DemoSignIns(creds["issuer"], creds["keys"]["demo_password"])
     rng = random.Random(args.seed)
     officers = args.officers or round(args.trainings * BROCHURE_OFFICERS / BROCHURE_TRAININGS)
     run = uuid.uuid4().hex[:8]
     steps = Steps()
-    earlier = asyncio.run(referrals_before(reporting_url, metrics_token)) if args.wait else 0
+    earlier = asyncio.run(referrals_before(reporting_url, people)) if args.wait else 0
     with steps("referrals sent to the agency topic"):
         asyncio.run(send_referrals(kafka, submissions(args.referrals, rng, run)))
     with steps("trainings posted"):
-        asyncio.run(post_trainings(training_url, signing_key, args.trainings, officers, rng))
+        asyncio.run(post_trainings(training_url, people, args.trainings, officers, rng))
     print(
         f"[demo] sent {args.referrals:,} referrals and {args.trainings:,} trainings "
         f"({officers:,} officers)"
     )
     if args.wait:
         with steps("every referral counted in the statewide metrics"):
-            asyncio.run(
-                wait_for_metrics(reporting_url, metrics_token, earlier + args.referrals, 600)
-            )
+            asyncio.run(wait_for_metrics(reporting_url, people, earlier + args.referrals, 600))
         if not (args.kafka and args.training_url and args.reporting_url):
             with steps("settled: outboxes sent, due timers fired"):
                 asyncio.run(wait_settled(f"mongodb://127.0.0.1:{stack['mongo_port']}/", 600))
@@ -472,7 +481,7 @@ def main() -> None:
                 work_lifecycle(
                     args.referral_url,
                     args.followup_url,
-                    signing_key,
+                    people,
                     per_liaison,
                     rng,
                     budget_seconds=args.lifecycle_seconds,

@@ -1,14 +1,14 @@
 """The local stack: installs, starts and stops Apache Kafka (KRaft), PostgreSQL, FerretDB on it,
-and the services.
+Keycloak (the OpenID Connect provider, also on PostgreSQL) and the services.
 
     python deploy/local/stack.py up [--services] [--free-ports] [--state-dir DIR]
     python deploy/local/stack.py down [--state-dir DIR]
     python deploy/local/stack.py status [--state-dir DIR]
     python deploy/local/stack.py rebuild [--state-dir DIR]   (the reporting views, from the log)
 
-Kafka's jars come from Maven Central (deploy/local/kafka/pom.xml) and FerretDB is built with Go
-from the module proxy (deploy/local/ferretdb); both are cached under ~/.cache/cmhl by a hash of
-their build files, so only the first run downloads. PostgreSQL is Debian's package. State (data, logs, pids, credentials) lives in
+Kafka's jars and Keycloak's server come from Maven Central (deploy/local/kafka/pom.xml,
+KEYCLOAK_VERSION) and FerretDB is built with Go from the module proxy (deploy/local/ferretdb); all
+are cached under ~/.cache/cmhl by a hash of their build inputs, so only the first run downloads. PostgreSQL is Debian's package. State (data, logs, pids, credentials) lives in
 a git-ignored state folder. A second `up` while everything runs is a no-op.
 """
 
@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -28,10 +29,11 @@ import subprocess
 import sys
 import time
 import tomllib
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,16 @@ CACHE = Path(os.environ.get("CMHL_CACHE_DIR", Path.home() / ".cache" / "cmhl"))
 KAFKA_HEAP = os.environ.get("CMHL_KAFKA_HEAP", "512m")
 # Connection refusals while the broker starts are expected; the readiness loop reports progress.
 logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+KEYCLOAK_VERSION = "26.7.3"
+KEYCLOAK_BUILD = ["--db=postgres", "--health-enabled=true"]
+REALM = "cmhl"
+# The realm as code: roles, the token and session policy, the second factor, the clients and the
+# demo users, with ${VARIABLE} placeholders for secrets (Keycloak's own import syntax, which
+# compose uses; here realm_document fills them from the credentials file).
+REALM_FILE = HERE / "keycloak" / "cmhl-realm.json"
+TEST_CLIENT = "cmhl-test"
+# Local demo users sign in without a second factor unless CMHL_DEMO_USERS_MFA=required.
+DEMO_MFA_EXEMPT_ROLE = "mfa_exempt"
 SERVICES = {
     "referral": 8001,
     "followup": 8002,
@@ -66,6 +78,8 @@ class StackState:
     controller_port: int
     mongo_port: int
     postgres_port: int = 0
+    keycloak_port: int = 0
+    keycloak_management_port: int = 0
     pids: dict[str, int] = field(default_factory=dict)
     service_ports: dict[str, int] = field(default_factory=dict)
 
@@ -76,6 +90,14 @@ class StackState:
     @property
     def mongo_uri(self) -> str:
         return f"mongodb://127.0.0.1:{self.mongo_port}/"
+
+    @property
+    def keycloak_url(self) -> str:
+        return f"http://127.0.0.1:{self.keycloak_port}"
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.keycloak_url}/realms/{REALM}"
 
 
 def load_state(state_dir: Path) -> StackState | None:
@@ -230,6 +252,65 @@ def patched_ferretdb(go: str, wrapper: Path, target: Path) -> Path:
             )
         path.write_text(text.replace(patch["old"], patch["new"]))
     return target
+
+
+def keycloak_home() -> Path:
+    """Keycloak's server from Maven Central, unpacked and built once (`kc.sh build` fixes the
+    build-time options: PostgreSQL, health endpoints) so each start is `start --optimized`."""
+    home = (
+        CACHE
+        / f"keycloak-{KEYCLOAK_VERSION}-{hashlib.sha256(' '.join(KEYCLOAK_BUILD).encode()).hexdigest()[:8]}"
+    )
+    if (home / ".complete").exists():
+        return home
+    mvn = require_tool("mvn", "Install Maven, e.g. `apt-get install maven`.")
+    say(f"fetching Keycloak {KEYCLOAK_VERSION} from Maven Central (first run only, 177 MB)...")
+    started = time.monotonic()
+    shutil.rmtree(home, ignore_errors=True)
+    download = home.with_suffix(".download")
+    shutil.rmtree(download, ignore_errors=True)
+    download.mkdir(parents=True)
+    subprocess.run(
+        [
+            mvn,
+            "-q",
+            "-B",
+            "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy",
+            f"-Dartifact=org.keycloak:keycloak-quarkus-dist:{KEYCLOAK_VERSION}:zip",
+            f"-DoutputDirectory={download}",
+        ],
+        check=True,
+    )
+    shutil.unpack_archive(next(download.glob("*.zip")), download)
+    unpacked = download / f"keycloak-{KEYCLOAK_VERSION}"
+    for script in (unpacked / "bin").glob("*.sh"):
+        script.chmod(0o755)
+    say("building Keycloak for PostgreSQL (first run only, ~25 s)...")
+    subprocess.run(
+        [str(unpacked / "bin" / "kc.sh"), "build", *KEYCLOAK_BUILD],
+        check=True,
+        env=os.environ | {"JAVA_HOME": str(keycloak_java())},
+        stdout=subprocess.DEVNULL,
+    )
+    unpacked.rename(home)
+    shutil.rmtree(download)
+    (home / ".complete").touch()
+    say(f"Keycloak ready to start ({time.monotonic() - started:.0f}s)")
+    return home
+
+
+def keycloak_java() -> Path:
+    """The newest JDK under /usr/lib/jvm (Keycloak recommends 25; 17 and 21 are supported), else
+    the one `java` on PATH belongs to."""
+    found: list[tuple[int, Path]] = []
+    for release in Path("/usr/lib/jvm").glob("*/release"):
+        match = re.search(r'JAVA_VERSION="(\d+)', release.read_text(errors="replace"))
+        if match and (release.parent / "bin" / "java").exists():
+            found.append((int(match.group(1)), release.parent))
+    if found:
+        return max(found)[1]
+    java = Path(require_tool("java", "Install a Java 17+ runtime (21 or 25 preferred)."))
+    return java.resolve().parents[1]
 
 
 # ---------------------------------------------------------------- processes
@@ -602,78 +683,217 @@ def mongo_ready(port: int) -> bool:
     return False
 
 
+# ---------------------------------------------------------------- Keycloak
+
+
+def ensure_keycloak_database(state: StackState, password: str, keycloak_password: str) -> None:
+    """Keycloak's own role and database in the stack's PostgreSQL (created on the first start)."""
+    env = os.environ | {"PGPASSWORD": password}
+    base = [
+        str(postgres_bin() / "psql"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(state.postgres_port),
+        "-U",
+        POSTGRES_ROLE,
+        "-d",
+        "postgres",
+        "-tAq",
+        "-c",
+    ]
+
+    def psql(sql: str) -> str:
+        done = subprocess.run([*base, sql], env=env, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    if psql("SELECT 1 FROM pg_roles WHERE rolname = 'keycloak'") != "1":
+        # The password is generated (URL-safe characters), never user input.
+        psql(f"CREATE ROLE keycloak LOGIN PASSWORD '{keycloak_password}'")
+    if psql("SELECT 1 FROM pg_database WHERE datname = 'keycloak'") != "1":
+        psql("CREATE DATABASE keycloak OWNER keycloak")
+
+
+def start_keycloak(state: StackState, state_dir: Path, creds: dict[str, Any]) -> int:
+    home = keycloak_home()
+    keys = creds["keys"]
+    return spawn(
+        "keycloak",
+        [
+            str(home / "bin" / "kc.sh"),
+            "start",
+            "--optimized",
+            "--http-enabled=true",
+            "--http-host=127.0.0.1",
+            f"--http-port={state.keycloak_port}",
+            f"--http-management-port={state.keycloak_management_port}",
+            # Local only: the issuer is whatever URL the request came to (127.0.0.1 here).
+            "--hostname-strict=false",
+        ],
+        state_dir,
+        # Secrets in the environment, not on the command line where every local user reads them.
+        env={
+            "JAVA_HOME": str(keycloak_java()),
+            "JAVA_OPTS_KC_HEAP": "-Xms128m -Xmx768m",
+            "KC_DB_URL": f"jdbc:postgresql://127.0.0.1:{state.postgres_port}/keycloak",
+            "KC_DB_USERNAME": "keycloak",
+            "KC_DB_PASSWORD": keys["keycloak_database_password"],
+            "KC_BOOTSTRAP_ADMIN_USERNAME": "admin",
+            "KC_BOOTSTRAP_ADMIN_PASSWORD": keys["keycloak_admin_password"],
+        },
+    )
+
+
+def keycloak_ready(state: StackState) -> bool:
+    return http_ok(f"{state.keycloak_url}/realms/master/.well-known/openid-configuration")
+
+
+def keycloak_request(
+    state: StackState, method: str, path: str, token: str | None = None, body: Any = None
+) -> tuple[int, Any]:
+    """One call to Keycloak's admin REST API (or a form post to its token endpoint)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    data = None
+    if isinstance(body, dict) and token is None:
+        data = urllib.parse.urlencode(body).encode()
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    elif body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(  # noqa: S310 - the local Keycloak's own URL
+        f"{state.keycloak_url}{path}", data=data, headers=headers, method=method
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+
+
+def keycloak_admin_token(state: StackState, creds: dict[str, Any]) -> str:
+    code, answer = keycloak_request(
+        state,
+        "POST",
+        "/realms/master/protocol/openid-connect/token",
+        body={
+            "grant_type": "password",
+            "client_id": "admin-cli",
+            "username": "admin",
+            "password": creds["keys"]["keycloak_admin_password"],
+        },
+    )
+    if code != 200:
+        fail(f"Keycloak refused the stack's admin sign-in ({code}): {answer}")
+    return str(answer["access_token"])
+
+
+def realm_document(creds: dict[str, Any]) -> dict[str, Any]:
+    """The realm file with its placeholders filled from the credentials file; demo users lose
+    their exemption from the second factor when CMHL_DEMO_USERS_MFA=required."""
+    values: dict[str, str] = {"CMHL_DEMO_PASSWORD": creds["keys"]["demo_password"]}
+    for client in [*creds["agency_clients"], *creds["facility_clients"]]:
+        values[secret_variable(client["client_id"])] = client["client_secret"]
+
+    def fill(match: re.Match[str]) -> str:
+        if match.group(1) not in values:
+            fail(f"{REALM_FILE} names ${{{match.group(1)}}}, which the stack does not set")
+        return values[match.group(1)]
+
+    realm: dict[str, Any] = json.loads(re.sub(r"\$\{([A-Z0-9_]+)\}", fill, REALM_FILE.read_text()))
+    if os.environ.get("CMHL_DEMO_USERS_MFA") == "required":
+        for user in realm.get("users", []):
+            user["realmRoles"] = [r for r in user["realmRoles"] if r != DEMO_MFA_EXEMPT_ROLE]
+    return realm
+
+
+def secret_variable(client_id: str) -> str:
+    """The realm file's placeholder for a machine client's secret."""
+    return "CMHL_CLIENT_SECRET_" + re.sub(r"[^A-Z0-9]", "_", client_id.upper())
+
+
+def import_realm(state: StackState, state_dir: Path, creds: dict[str, Any]) -> None:
+    """Creates the realm from the realm file, once per version of the file: a changed file
+    replaces the realm (local demo data only; sessions end, users and clients come back)."""
+    document = realm_document(creds)
+    wanted = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+    marker = state_dir / "keycloak-realm.sha256"
+    token = keycloak_admin_token(state, creds)
+    code, _ = keycloak_request(state, "GET", f"/admin/realms/{REALM}", token)
+    if code == 200 and marker.exists() and marker.read_text() == wanted:
+        return
+    started = time.monotonic()
+    if code == 200:
+        say(f"the realm file changed: replacing Keycloak's realm {REALM!r}")
+        keycloak_request(state, "DELETE", f"/admin/realms/{REALM}", token)
+    code, answer = keycloak_request(state, "POST", "/admin/realms", token, document)
+    if code != 201:
+        fail(f"Keycloak refused {REALM_FILE.name} ({code}): {str(answer)[:500]}")
+    marker.write_text(wanted)
+    say(
+        f"Keycloak realm {REALM!r} imported: {len(document.get('users', []))} demo users, "
+        f"{len(document.get('clients', []))} clients ({time.monotonic() - started:.1f}s)"
+    )
+
+
 # ---------------------------------------------------------------- credentials and services
 
 
 def credentials(state_dir: Path) -> dict[str, Any]:
+    """The state folder's secrets and demo sign-ins (mode 0600), made on the first `up`; a
+    folder from an earlier version gains what it lacks and keeps what it has."""
     path = state_dir / "credentials.json"
-    if path.exists():
-        stored: dict[str, Any] = json.loads(path.read_text())
-        if "facility_api_keys" not in stored:  # a state folder from before the placement service
-            add_facility_keys(stored)
-            path.write_text(json.dumps(stored, indent=2))
-        if "database_password" not in stored["keys"]:  # from before the PostgreSQL backend
-            stored["keys"]["database_password"] = secrets.token_urlsafe(24)
-            path.write_text(json.dumps(stored, indent=2))
-        if "training_pseudonym_key" not in stored["keys"]:  # from when services shared one
-            # The training service keeps the key its stored officer ids were made with.
-            stored["keys"]["training_pseudonym_key"] = stored["keys"]["pseudonym_key"]
-            path.write_text(json.dumps(stored, indent=2))
-        return stored
-    sys.path.insert(0, str(REPO / "libs" / "servicekit" / "src"))
-    from cmhl_servicekit.auth import Role, TokenSettings, mint_token
-
-    keys = {
-        "auth_signing_key": secrets.token_urlsafe(32),
-        "pseudonym_key": secrets.token_urlsafe(32),  # the referral service's
-        "training_pseudonym_key": secrets.token_urlsafe(32),
-        "encryption_key": base64.b64encode(secrets.token_bytes(32)).decode(),
-        "database_password": secrets.token_urlsafe(24),
-    }
-    token_settings = TokenSettings("cmhl-local", "cmhl", keys["auth_signing_key"])
-    lifetime = timedelta(days=30)
-    demo_people = {  # credential name -> (subject, role, CMHC)
-        "liaison": ("liaison-01", Role.LIAISON, "cmhc-01"),
-        "supervisor": ("supervisor-01", Role.SUPERVISOR, "cmhc-01"),
-        "metrics_consumer": ("dmh-analyst", Role.METRICS_CONSUMER, None),
-        "privacy_officer": ("privacy-officer", Role.PRIVACY_OFFICER, None),
-    }
-    tokens = {
-        name: mint_token(
-            token_settings, subject=subject, roles=[role], cmhc_id=cmhc, lifetime=lifetime
-        )
-        for name, (subject, role, cmhc) in demo_people.items()
-    }
-    from cmhl_servicekit.auth import api_key_hash
-
-    agency_key = secrets.token_urlsafe(24)
-    keys["agency_api_keys"] = json.dumps({api_key_hash(agency_key): "columbia-pd"})
-    creds = {
-        "keys": keys,
-        "tokens": tokens,
-        "agency_api_key": {"agency_id": "columbia-pd", "key": agency_key},
-        "note": "Demo credentials for the local stack only. Never use them elsewhere.",
-    }
-    add_facility_keys(creds)
-    path.write_text(json.dumps(creds, indent=2))
-    path.chmod(0o600)
-    return creds
-
-
-def add_facility_keys(creds: dict[str, Any]) -> None:
-    """One API key per demo facility of the placement service, bound to that facility; the
-    service gets only their SHA-256 hashes."""
-    sys.path.insert(0, str(REPO / "libs" / "servicekit" / "src"))
-    sys.path.insert(0, str(REPO / "contracts" / "src"))
-    sys.path.insert(0, str(REPO / "services" / "placement" / "src"))
-    from cmhl_placement.domain.demo import DEMO_FACILITIES
-    from cmhl_servicekit.auth import api_key_hash
-
-    keys = {f.facility_id: secrets.token_urlsafe(24) for f in DEMO_FACILITIES}
-    creds["facility_api_keys"] = keys
-    creds["keys"]["facility_api_keys"] = json.dumps(
-        {api_key_hash(key): facility for facility, key in keys.items()}
+    stored: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {"keys": {}}
+    before = json.dumps(stored, sort_keys=True)
+    keys = stored["keys"]
+    keys.setdefault("pseudonym_key", secrets.token_urlsafe(32))  # the referral service's
+    # A folder from when services shared one key: training keeps the key its officer ids used.
+    keys.setdefault(
+        "training_pseudonym_key",
+        keys["pseudonym_key"] if path.exists() else secrets.token_urlsafe(32),
     )
+    keys.setdefault("encryption_key", base64.b64encode(secrets.token_bytes(32)).decode())
+    keys.setdefault("database_password", secrets.token_urlsafe(24))
+    keys.setdefault("keycloak_database_password", secrets.token_urlsafe(24))
+    keys.setdefault("keycloak_admin_password", secrets.token_urlsafe(24))
+    keys.setdefault("demo_password", secrets.token_urlsafe(18))
+    # From the shared-secret era: tokens minted by the stack and API keys are gone.
+    for retired in ("auth_signing_key", "agency_api_keys", "facility_api_keys"):
+        keys.pop(retired, None)
+    for retired in ("tokens", "agency_api_key", "facility_api_keys"):
+        stored.pop(retired, None)
+    realm = json.loads(REALM_FILE.read_text())
+    stored["users"] = [
+        {"username": u["username"], "password": keys["demo_password"], "role": role, **extra}
+        for u in realm.get("users", [])
+        for role in [next(r for r in u["realmRoles"] if r != DEMO_MFA_EXEMPT_ROLE)]
+        for extra in [{"cmhc": u["attributes"]["cmhc"][0]} if "cmhc" in u["attributes"] else {}]
+    ]
+    stored["test_client"] = {
+        "client_id": TEST_CLIENT,
+        "note": "public client allowed the password grant; the local stack's services only",
+    }
+    secrets_now = {
+        c["client_id"]: c["client_secret"]
+        for c in [*stored.get("agency_clients", []), *stored.get("facility_clients", [])]
+    }
+    for kind in ("agency", "facility"):
+        stored[f"{kind}_clients"] = [
+            {
+                f"{kind}_id": bound,
+                "client_id": client["clientId"],
+                "client_secret": secrets_now.get(client["clientId"], secrets.token_urlsafe(32)),
+            }
+            for client in realm.get("clients", [])
+            for mapper in client.get("protocolMappers", [])
+            if mapper["config"].get("claim.name") == kind
+            for bound in [mapper["config"]["claim.value"]]
+        ]
+    stored["note"] = "Demo credentials for the local stack only. Never use them elsewhere."
+    if json.dumps(stored, sort_keys=True) != before:
+        path.write_text(json.dumps(stored, indent=2))
+        path.chmod(0o600)
+    return stored
 
 
 def service_env(name: str, state: StackState, creds: dict[str, Any]) -> dict[str, str]:
@@ -683,12 +903,12 @@ def service_env(name: str, state: StackState, creds: dict[str, Any]) -> dict[str
         "KAFKA_BOOTSTRAP": state.kafka_bootstrap,
         "MONGO_URI": state.mongo_uri,
         "HTTP_PORT": str(state.service_ports[name]),
-        "AUTH_SIGNING_KEY": keys["auth_signing_key"],
+        "AUTH_ISSUER": state.issuer,
+        # The local stack alone accepts the password-grant test client's tokens.
+        "AUTH_REFUSED_CLIENTS": "[]",
         # Each service its own pseudonym key: one leaked key links only that service's ids.
         "PSEUDONYM_KEY": keys["training_pseudonym_key" if name == "training" else "pseudonym_key"],
         "ENCRYPTION_KEY": keys["encryption_key"],
-        "AGENCY_API_KEYS": keys["agency_api_keys"],
-        "FACILITY_API_KEYS": keys.get("facility_api_keys", "{}"),
     }
     return {prefix + key: value for key, value in values.items()}
 
@@ -748,7 +968,11 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
         save_state(state_dir, state)
     if not state.postgres_port:  # a state folder from before the PostgreSQL backend
         state.postgres_port = free_port() if free_ports else 5433
-    password = credentials(state_dir)["keys"]["database_password"]
+    if not state.keycloak_port:  # a state folder from before the identity provider
+        state.keycloak_port = free_port() if free_ports else 8180
+        state.keycloak_management_port = free_port() if free_ports else 8181
+    creds = credentials(state_dir)
+    password = creds["keys"]["database_password"]
     ensure_started(
         state,
         state_dir,
@@ -770,6 +994,15 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
         state.pids["postgresql"],
         state_dir,
         "postgresql",
+    )
+    ensure_keycloak_database(state, password, creds["keys"]["keycloak_database_password"])
+    # Keycloak takes longest to start: it starts now and is waited for last.
+    ensure_started(
+        state,
+        state_dir,
+        "keycloak",
+        f"Keycloak {KEYCLOAK_VERSION} on {state.keycloak_url} (OpenID Connect provider)",
+        lambda: start_keycloak(state, state_dir, creds),
     )
     ensure_started(
         state,
@@ -795,6 +1028,17 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
         "kafka",
     )
     create_topics(state.kafka_bootstrap)
+    wait_until(
+        lambda: keycloak_ready(state),
+        "Keycloak",
+        240,
+        state.pids["keycloak"],
+        state_dir,
+        "keycloak",
+    )
+    import_realm(state, state_dir, creds)
+    creds["issuer"] = state.issuer
+    (state_dir / "credentials.json").write_text(json.dumps(creds, indent=2))
     if free_ports:
         for name in SERVICES:
             state.service_ports.setdefault(name, free_port())
@@ -804,6 +1048,10 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
     (state_dir / "test.env").write_text(
         f"CMHL_TEST_KAFKA_BOOTSTRAP={state.kafka_bootstrap}\n"
         f"CMHL_TEST_MONGO_URI={state.mongo_uri}\n"
+        f"CMHL_TEST_OIDC_ISSUER={state.issuer}\n"
+        f"CMHL_TEST_OIDC_CLIENT={TEST_CLIENT}\n"
+        "CMHL_TEST_OIDC_ADMIN=admin\n"
+        f"CMHL_TEST_OIDC_ADMIN_PASSWORD={creds['keys']['keycloak_admin_password']}\n"
     )
     return state
 
@@ -814,7 +1062,7 @@ def down(state_dir: Path) -> None:
         say("nothing to stop")
         return
     # Services first, so they do not log connection errors for the broker going away.
-    for name in [*SERVICES, "ferretdb", "postgresql", "kafka"]:
+    for name in [*SERVICES, "keycloak", "ferretdb", "postgresql", "kafka"]:
         pid = state.pids.pop(name, None)
         if pid and alive(pid):
             say(f"stopping {name} (pid {pid})")
@@ -864,6 +1112,7 @@ def main() -> None:
         kafka_lib()
         ferretdb_binary()
         postgres_bin()
+        keycloak_home()
         chromium()
     elif args.command == "up":
         up(state_dir, args.services, args.free_ports)

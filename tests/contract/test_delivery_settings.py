@@ -25,7 +25,7 @@ from cmhl_training.config import TrainingSettings
 COMMON: dict[str, Any] = {
     "kafka_bootstrap": "127.0.0.1:1",
     "mongo_uri": "mongodb://127.0.0.1:1/",
-    "auth_signing_key": "k" * 40,
+    "auth_issuer": "http://127.0.0.1:1/realms/cmhl",
     "pseudonym_key": "p",
     "encryption_key": base64.b64encode(b"e" * 32).decode(),
 }

@@ -1,4 +1,4 @@
-"""Fixtures of the placement service's tests: settings on the real stack, facility keys."""
+"""Fixtures of the placement service's tests: settings on the real stack, facility clients."""
 
 import random
 from datetime import UTC, datetime, timedelta
@@ -6,15 +6,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cmhl_placement.config import PlacementSettings
-from cmhl_placement.domain.demo import DEMO_FACILITIES
-from cmhl_servicekit.auth import api_key_hash
-from cmhl_servicekit.testing import infra_settings
-
-FACILITY_KEYS = {f.facility_id: f"test-key-{f.facility_id}" for f in DEMO_FACILITIES}
+from cmhl_servicekit.testing import BearerHeaders, facility_bearer, infra_settings
 
 
-def key_of(facility_id: str) -> dict[str, str]:
-    return {"X-API-Key": FACILITY_KEYS[facility_id]}
+def key_of(facility_id: str) -> BearerHeaders:
+    """A token of the facility's own client (client credentials, from the real provider)."""
+    return facility_bearer(facility_id)
 
 
 def a_past_day() -> datetime:
@@ -30,6 +27,5 @@ def placement_settings(kafka_bootstrap: str, mongo_uri: str) -> PlacementSetting
     # A long scan interval: tests drive the timers themselves on a simulated clock.
     return PlacementSettings(
         **infra_settings(kafka_bootstrap, mongo_uri),
-        facility_api_keys={api_key_hash(k): f for f, k in FACILITY_KEYS.items()},
         timer_scan_seconds=3600,
     )

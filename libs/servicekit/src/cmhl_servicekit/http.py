@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cmhl_servicekit.auth import TokenSettings
+from cmhl_servicekit.auth import IssuerKeys, TokenVerifier, token_settings_from
 from cmhl_servicekit.consuming import TRANSIENT_ERRORS
 from cmhl_servicekit.correlation import correlation_id_from
 from cmhl_servicekit.runtime import Runtime
@@ -155,6 +155,15 @@ def create_app(
     routers: Sequence[APIRouter],
     state: dict[str, Any] | None = None,
 ) -> FastAPI:
+    token_settings = token_settings_from(
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        clock_skew_seconds=settings.auth_clock_skew_seconds,
+        claims=settings.auth_claims,
+        refused_clients=settings.auth_refused_clients,
+    )
+    issuer_keys = IssuerKeys(token_settings.issuer)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
@@ -162,12 +171,11 @@ def create_app(
             yield
         finally:
             await runtime.stop()
+            await issuer_keys.close()
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.runtime = runtime
-    app.state.token_settings = TokenSettings(
-        settings.auth_issuer, settings.auth_audience, settings.auth_signing_key.get_secret_value()
-    )
+    app.state.token_verifier = TokenVerifier(token_settings, issuer_keys)
     for key, value in (state or {}).items():
         setattr(app.state, key, value)
     app.include_router(health_router())

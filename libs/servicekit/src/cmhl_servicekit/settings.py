@@ -1,9 +1,12 @@
 """The settings every service shares; each service subclasses it with its own env prefix."""
 
+from dataclasses import fields
 from typing import TypeVar
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cmhl_servicekit.auth import ClaimNames
 
 S = TypeVar("S", bound="ServiceSettings")
 
@@ -25,10 +28,21 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(ge=1, le=65535)
     log_level: str = "INFO"
-    auth_issuer: str = "cmhl-local"
-    auth_audience: str = "cmhl"
-    auth_signing_key: SecretStr = Field(
-        min_length=32, description="HS256 key for liaison/supervisor tokens"
+    auth_issuer: str = Field(
+        pattern=r"^https?://",
+        description="The OpenID Connect issuer URL; its keys come from its discovery document",
+    )
+    auth_audience: str = Field(default="cmhl", min_length=1)
+    auth_clock_skew_seconds: int = Field(default=30, ge=0, le=300)
+    auth_claims: dict[str, str] = Field(
+        default_factory=dict,
+        description="Claim names where the provider differs from Keycloak's realm, e.g. "
+        '{"roles": "realm_access.roles", "subject": "oid"} (auth.ClaimNames)',
+    )
+    auth_refused_clients: list[str] = Field(
+        default=["cmhl-test"],
+        description="Client ids whose tokens are refused: the local stack's password-grant "
+        "test client everywhere but the local stack",
     )
     max_body_bytes: int = 1_048_576
     consumer_group_prefix: str = Field(
@@ -36,6 +50,14 @@ class ServiceSettings(BaseSettings):
         pattern=r"^[a-z0-9-]+$",
         description="First part of every consumer group id; tests isolate themselves with it",
     )
+
+    @field_validator("auth_claims")
+    @classmethod
+    def _known_claims(cls, value: dict[str, str]) -> dict[str, str]:
+        known = {f.name for f in fields(ClaimNames)}
+        if unknown := sorted(set(value) - known):
+            raise ValueError(f"unknown claim roles {unknown}; known: {sorted(known)}")
+        return value
 
 
 def load_settings(settings_class: type[S]) -> S:

@@ -6,14 +6,16 @@ test there is a failing test) or a skip locally, saying how to start the stack."
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Hashable, Iterator
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,8 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
-from cmhl_servicekit.auth import Role, TokenSettings, mint_token
+from cmhl_servicekit.auth import Role
+from cmhl_servicekit.oidc import SignIn
 
 KAFKA_ENV = "CMHL_TEST_KAFKA_BOOTSTRAP"
 MONGO_ENV = "CMHL_TEST_MONGO_URI"
@@ -285,8 +288,9 @@ async def eventually(
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
 
 
-TEST_SIGNING_KEY = "test-signing-key-that-is-long-enough-0123456789"
-TEST_TOKENS = TokenSettings("cmhl-local", "cmhl", TEST_SIGNING_KEY)
+OIDC_ENV = "CMHL_TEST_OIDC_ISSUER"
+# The password of the users tests create in the provider's realm: new for every test run.
+TEST_USER_PASSWORD = secrets.token_urlsafe(18)
 
 
 def infra_settings(kafka_bootstrap: str, mongo_uri: str) -> dict[str, Any]:
@@ -298,15 +302,160 @@ def infra_settings(kafka_bootstrap: str, mongo_uri: str) -> dict[str, Any]:
         # One per test run, shared by the services a test starts, as in a deployment.
         "audit_database": TEST_AUDIT_DATABASE,
         "http_port": 1,
-        "auth_signing_key": TEST_SIGNING_KEY,
+        "auth_issuer": test_identity_provider().issuer,
+        # Tests sign in with the stack's password-grant client, as the local services do.
+        "auth_refused_clients": [],
         # Own consumer groups: a test reads the topics from the start, undisturbed by others.
         "consumer_group_prefix": f"test-{uuid.uuid4().hex[:12]}",
     }
 
 
-def bearer(subject: str, *roles: Role, cmhc_id: str | None = None) -> dict[str, str]:
-    token = mint_token(TEST_TOKENS, subject=subject, roles=list(roles), cmhc_id=cmhc_id)
-    return {"Authorization": f"Bearer {token}"}
+class TestIdentityProvider:
+    """The stack's real OpenID Connect provider (Keycloak), as tests use it: a user per
+    (subject, roles, CMHC) a test names, created through the admin API on first use, signed in
+    with the password grant; an agency's or facility's client, created likewise, signed in with
+    client credentials. Tokens are fetched when a request is sent and renewed before they expire."""
+
+    def __init__(self, issuer: str, client_id: str, admin: str, admin_password: str) -> None:
+        self.issuer = issuer.rstrip("/")
+        self.base, _, self.realm = self.issuer.rpartition("/realms/")
+        self.client_id = client_id
+        self._admin = SignIn(f"{self.base}/realms/master", "admin-cli", admin, admin_password)
+        self._sign_ins: dict[Hashable, SignIn] = {}
+        self._http = httpx.Client(timeout=60)
+
+    def admin_api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self._http.request(
+            method,
+            f"{self.base}/admin/realms/{self.realm}{path}",
+            headers=self._admin.headers(self._http),
+            **kwargs,
+        )
+
+    def person(self, subject: str, roles: tuple[Role, ...], cmhc_id: str | None) -> SignIn:
+        key = ("person", subject, roles, cmhc_id)
+        if key not in self._sign_ins:
+            suffix = hashlib.sha256(repr(key).encode()).hexdigest()[:8]
+            username = f"test-{subject.lower()}-{suffix}"
+            attributes = {"staff_id": [subject], **({"cmhc": [cmhc_id]} if cmhc_id else {})}
+            created = self.admin_api(
+                "POST",
+                "/users",
+                json={"username": username, "enabled": True, "attributes": attributes},
+            )
+            if created.status_code not in (201, 409):  # 409: an earlier test run made it
+                raise AssertionError(f"cannot create a test user: {created.text}")
+            user_id = self.admin_api(
+                "GET", "/users", params={"exact": "true", "username": username}
+            ).json()[0]["id"]
+            # Like the demo users: exempt from the second factor the realm sets up for every
+            # new user (the mfa_exempt role below, and no pending TOTP set-up).
+            self.admin_api(
+                "PUT", f"/users/{user_id}", json={"requiredActions": []}
+            ).raise_for_status()
+            self.admin_api(
+                "PUT",
+                f"/users/{user_id}/reset-password",
+                json={"type": "password", "value": TEST_USER_PASSWORD, "temporary": False},
+            ).raise_for_status()
+            grant = [
+                self.admin_api("GET", f"/roles/{name}").json()
+                for name in [*(str(r) for r in roles), "mfa_exempt"]
+            ]
+            self.admin_api("POST", f"/users/{user_id}/role-mappings/realm", json=grant)
+            self._sign_ins[key] = SignIn(self.issuer, self.client_id, username, TEST_USER_PASSWORD)
+        return self._sign_ins[key]
+
+    def machine(self, kind: str, bound_to: str) -> SignIn:
+        """The client of one agency (kind "agency") or facility ("facility")."""
+        key = ("machine", kind, bound_to)
+        if key not in self._sign_ins:
+            client_id = f"test-{kind}-{bound_to}"
+            secret = hashlib.sha256(f"{client_id}-{uuid.uuid4()}".encode()).hexdigest()
+            representation = {
+                "clientId": client_id,
+                "publicClient": False,
+                "secret": secret,
+                "serviceAccountsEnabled": True,
+                "standardFlowEnabled": False,
+                "directAccessGrantsEnabled": False,
+                "defaultClientScopes": ["cmhl-api"],
+                "protocolMappers": [
+                    {
+                        "name": kind,
+                        "protocol": "openid-connect",
+                        "protocolMapper": "oidc-hardcoded-claim-mapper",
+                        "config": {
+                            "claim.name": kind,
+                            "claim.value": bound_to,
+                            "jsonType.label": "String",
+                            "access.token.claim": "true",
+                        },
+                    }
+                ],
+            }
+            found = self.admin_api("GET", "/clients", params={"clientId": client_id}).json()
+            if found:
+                self.admin_api("PUT", f"/clients/{found[0]['id']}", json=representation)
+            else:
+                self.admin_api("POST", "/clients", json=representation).raise_for_status()
+            self._sign_ins[key] = SignIn(self.issuer, client_id, client_secret=secret)
+        return self._sign_ins[key]
+
+
+_provider: TestIdentityProvider | None = None
+
+
+def test_identity_provider() -> TestIdentityProvider:
+    global _provider
+    if _provider is None:
+        issuer = os.environ.get(OIDC_ENV)
+        if not issuer:
+            _missing("The OpenID Connect provider", OIDC_ENV)
+        _provider = TestIdentityProvider(
+            str(issuer),
+            os.environ.get("CMHL_TEST_OIDC_CLIENT", "cmhl-test"),
+            os.environ.get("CMHL_TEST_OIDC_ADMIN", "admin"),
+            os.environ.get("CMHL_TEST_OIDC_ADMIN_PASSWORD", ""),
+        )
+    return _provider
+
+
+class BearerHeaders(Mapping[str, str]):
+    """An Authorization header whose token is fetched when a request reads it, so a module-level
+    `LIAISON = bearer(...)` always sends a fresh token from the real provider."""
+
+    def __init__(self, sign_in: Callable[[], SignIn]) -> None:
+        self._sign_in = sign_in
+
+    def __getitem__(self, name: str) -> str:
+        if name != "Authorization":
+            raise KeyError(name)
+        return f"Bearer {self._sign_in().token()}"
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(["Authorization"])
+
+    def __len__(self) -> int:
+        return 1
+
+    def __or__(self, other: Mapping[str, str]) -> dict[str, str]:
+        return dict(self) | dict(other)
+
+
+def bearer(subject: str, *roles: Role, cmhc_id: str | None = None) -> BearerHeaders:
+    """A person's token: `subject` is their staff id (a liaison's id)."""
+    return BearerHeaders(lambda: test_identity_provider().person(subject, roles, cmhc_id))
+
+
+def agency_bearer(agency_id: str) -> BearerHeaders:
+    """A token of the agency's records-system client (client credentials)."""
+    return BearerHeaders(lambda: test_identity_provider().machine("agency", agency_id))
+
+
+def facility_bearer(facility_id: str) -> BearerHeaders:
+    """A token of the facility's client (client credentials)."""
+    return BearerHeaders(lambda: test_identity_provider().machine("facility", facility_id))
 
 
 async def skip_history(app: FastAPI) -> None:

@@ -76,6 +76,5 @@ def build(settings: PlacementSettings, *, clock: Clock | None = None, **_: Any) 
         state={
             "placement": service,
             "relay": relay,
-            "facility_api_keys": settings.facility_api_keys,
         },
     )

@@ -11,11 +11,6 @@ class PlacementSettings(ServiceSettings):
 
     http_port: int = 8005
     mongo_database: str = "cmhl_placement"
-    facility_api_keys: dict[str, str] = Field(
-        default_factory=dict,
-        description="SHA-256 hex of each facility's API key -> the one facility it may update"
-        " (JSON). Keys themselves are never stored.",
-    )
     stale_after_hours: float = Field(
         default=12.0, gt=0, description="Bed numbers older than this are stale"
     )

@@ -47,9 +47,12 @@ async def test_facility_staff_update_their_own_beds_and_the_update_is_published(
 
         other = await client.put(url, json=body, headers=key_of(ST_LOUIS))
         assert other.status_code == 403
-        assert "another facility" in other.json()["detail"]
+        assert "its own facility" in other.json()["detail"]
         assert (await client.put(url, json=body)).status_code == 401
-        assert (await client.put(url, json=body, headers={"X-API-Key": "guess"})).status_code == 401
+        forged = {"Authorization": "Bearer guess"}
+        assert (await client.put(url, json=body, headers=forged)).status_code == 401
+        # A person's token names no facility.
+        assert (await client.put(url, json=body, headers=LIAISON)).status_code == 403
 
         bad = {
             -1: "below 0",

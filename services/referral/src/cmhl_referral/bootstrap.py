@@ -64,6 +64,5 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
         state={
             "referrals": service,
             "relay": relay,
-            "agency_api_keys": settings.agency_api_keys,
         },
     )

@@ -13,8 +13,3 @@ class ReferralSettings(ServiceSettings):
     mongo_database: str = "cmhl_referral"
     pseudonym_key: SecretStr = Field(description="HMAC key that turns identifiers into person ids")
     encryption_key: SecretStr = Field(description="base64 of 32 bytes; seals identifiers at rest")
-    agency_api_keys: dict[str, str] = Field(
-        default_factory=dict,
-        description="SHA-256 hex of each agency system's API key -> the one agency it may act for"
-        " (JSON). Keys themselves are never stored.",
-    )

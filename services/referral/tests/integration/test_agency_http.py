@@ -1,4 +1,4 @@
-"""Agency systems posting batches over HTTP with API keys bound to one agency."""
+"""Agency systems posting batches over HTTP with their client's token, bound to one agency."""
 
 import uuid
 from datetime import UTC, datetime
@@ -8,12 +8,12 @@ import pytest
 
 from cmhl_referral.bootstrap import build
 from cmhl_referral.config import ReferralSettings
-from cmhl_servicekit.auth import api_key_hash
-from cmhl_servicekit.testing import running_app
+from cmhl_servicekit.auth import Role
+from cmhl_servicekit.testing import agency_bearer, bearer, running_app
 
 pytestmark = pytest.mark.integration
 
-KEY = "greene-county-rms-key"
+LIAISON = bearer("liaison-07", Role.LIAISON, cmhc_id="cmhc-06")
 
 
 def submission(reference: str, agency_id: str = "greene-so", **overrides: Any) -> dict[str, Any]:
@@ -28,15 +28,13 @@ def submission(reference: str, agency_id: str = "greene-so", **overrides: Any) -
     } | overrides
 
 
-async def test_batches_are_idempotent_and_keys_are_bound_to_their_agency(
+async def test_batches_are_idempotent_and_clients_are_bound_to_their_agency(
     referral_settings: ReferralSettings,
 ) -> None:
-    settings = referral_settings.model_copy(
-        update={"agency_api_keys": {api_key_hash(KEY): "greene-so"}}
-    )
+    settings = referral_settings
     run = uuid.uuid4().hex[:8]
     url = "/api/v1/agency/referrals"
-    headers = {"X-API-Key": KEY}
+    headers = agency_bearer("greene-so")
     async with running_app(build(settings), from_now=True) as client:
         first = await client.post(
             url,
@@ -56,9 +54,14 @@ async def test_batches_are_idempotent_and_keys_are_bound_to_their_agency(
             url, headers=headers, json={"submissions": [submission(f"{run}-4", agency_id="stl-pd")]}
         )
         unknown = await client.post(
-            url, headers={"X-API-Key": "guess"}, json={"submissions": [submission(f"{run}-5")]}
+            url,
+            headers={"Authorization": "Bearer guess"},
+            json={"submissions": [submission(f"{run}-5")]},
         )
         missing = await client.post(url, json={"submissions": [submission(f"{run}-6")]})
+        person = await client.post(
+            url, headers=LIAISON, json={"submissions": [submission(f"{run}-7")]}
+        )
         too_many = await client.post(
             url,
             headers=headers,
@@ -71,4 +74,5 @@ async def test_batches_are_idempotent_and_keys_are_bound_to_their_agency(
     assert again.json()["duplicates"] == 1
     assert again.json()["results"][0]["referral_id"] == result["results"][0]["referral_id"]
     assert (foreign.status_code, unknown.status_code, missing.status_code) == (403, 401, 401)
+    assert person.status_code == 403  # a person's token names no agency
     assert too_many.status_code == 422

@@ -61,7 +61,6 @@ def build(settings: TrainingSettings, *, clock: Clock | None = None, **_: Any) -
         state={
             "trainings": service,
             "relay": relay,
-            "agency_api_keys": settings.agency_api_keys,
         },
     )
     install_error_handlers(app)

@@ -12,8 +12,3 @@ class TrainingSettings(ServiceSettings):
     http_port: int = 8003
     mongo_database: str = "cmhl_training"
     pseudonym_key: SecretStr = Field(description="HMAC key that turns officer ids into pseudonyms")
-    agency_api_keys: dict[str, str] = Field(
-        default_factory=dict,
-        description="SHA-256 hex of each agency system's API key -> the one agency it may read"
-        " officers' training records for (JSON). Keys themselves are never stored.",
-    )

@@ -8,11 +8,9 @@ import pytest
 from httpx import AsyncClient
 
 from cmhl_servicekit.auth import Role
-from cmhl_servicekit.testing import bearer, running_app
+from cmhl_servicekit.testing import agency_bearer, bearer, running_app
 from cmhl_training.bootstrap import build
 from cmhl_training.config import TrainingSettings
-
-from ..conftest import AGENCY_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +18,7 @@ LIAISON = bearer("liaison-31", Role.LIAISON, cmhc_id="cmhc-09")
 OTHER_LIAISON = bearer("liaison-32", Role.LIAISON, cmhc_id="cmhc-09")
 SUPERVISOR = bearer("sup-09", Role.SUPERVISOR, cmhc_id="cmhc-09")
 PRIVACY = bearer("privacy-1", Role.PRIVACY_OFFICER)
-AGENCY = {"X-API-Key": AGENCY_KEY}
+AGENCY = agency_bearer("columbia-pd")
 TODAY = datetime.now(UTC).date()
 
 

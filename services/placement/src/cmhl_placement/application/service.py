@@ -137,7 +137,7 @@ class PlacementService:
     ) -> Facility:
         """Staff report their own facility's free beds; the key decides which facility that is."""
         if key_facility_id != facility_id:
-            raise WrongFacility("this API key belongs to another facility")
+            raise WrongFacility("this client may report only for its own facility")
 
         async def attempt() -> Facility | Conflict:
             current = await self.facility(facility_id)

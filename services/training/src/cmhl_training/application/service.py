@@ -43,7 +43,8 @@ class NotAllowed(PermissionError):
 
 @dataclass(frozen=True)
 class Actor:
-    """A person (JWT principal) or an agency system (API key), and where the request came from."""
+    """A person (token principal) or an agency system (its client's token), and where the
+    request came from."""
 
     principal: Principal | None
     agency_id: str | None

@@ -4,7 +4,6 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
-from fastapi.security import APIKeyHeader
 
 from cmhl_placement.application.ports import ConcurrentChange
 from cmhl_placement.application.service import (
@@ -27,7 +26,7 @@ from cmhl_placement.entrypoints.http.schemas import (
     PlacementRequestPublic,
     PlacementRequestsPublic,
 )
-from cmhl_servicekit.auth import Principal, Role, api_key_hash, require_any
+from cmhl_servicekit.auth import CurrentFacility, Principal, Role, VerifiedClaims, require_any
 from cmhl_servicekit.http import correlation_id
 
 router = APIRouter(prefix="/api/v1")
@@ -42,26 +41,6 @@ def _service(request: Request) -> PlacementService:
 
 
 Service = Annotated[PlacementService, Depends(_service)]
-
-_facility_key = APIKeyHeader(
-    name="X-API-Key", auto_error=False, description="A facility's key, bound to that facility"
-)
-
-
-async def current_facility(
-    request: Request, key: Annotated[str | None, Depends(_facility_key)]
-) -> str:
-    """The facility an API key belongs to (401 for a missing or unknown key)."""
-    if not key:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing X-API-Key")
-    keys: dict[str, str] = request.app.state.facility_api_keys
-    facility = keys.get(api_key_hash(key))
-    if facility is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown API key")
-    return facility
-
-
-KeyFacility = Annotated[str, Depends(current_facility)]
 
 
 def _actor(request: Request, principal: Principal) -> Actor:
@@ -110,15 +89,17 @@ async def update_availability(
     facility_id: str,
     body: AvailabilityUpdate,
     request: Request,
-    key_facility: KeyFacility,
+    key_facility: CurrentFacility,
+    claims: VerifiedClaims,
     service: Service,
 ) -> FacilityPublic:
-    """Facility staff report free beds by unit (with their facility's X-API-Key); publishes
-    bed-availability-updated. Units not listed keep their earlier numbers and ages."""
+    """Facility staff report free beds by unit (with a token of their facility's client);
+    publishes bed-availability-updated. Units not listed keep their earlier numbers and ages."""
     counts = {u.unit_type: u.available for u in body.units}
     if len(counts) != len(body.units):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "a unit is listed twice")
-    reported_by = body.reported_by or f"key-{api_key_hash(request.headers['x-api-key'])[:12]}"
+    # Without a name of the person who counted, the client that sent the numbers.
+    reported_by = body.reported_by or str(claims.get("azp") or "unknown-client")
     try:
         facility = await service.update_availability(
             facility_id, key_facility, counts, reported_by, correlation_id(request)

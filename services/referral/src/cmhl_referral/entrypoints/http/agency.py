@@ -1,4 +1,5 @@
-"""Agency systems that cannot speak Kafka post batches of referrals here, with an API key."""
+"""Agency systems that cannot speak Kafka post batches of referrals here, with a token of their
+agency's OAuth2 client (client credentials)."""
 
 import uuid
 from typing import Literal
@@ -54,7 +55,7 @@ async def submit_batch(
     if foreign:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
-            f"this key may submit only for {agency_id}; submissions {foreign[:10]} name another",
+            f"this client may submit only for {agency_id}; submissions {foreign[:10]} name another",
         )
     service: ReferralService = request.app.state.referrals
     actor = Actor(None, agency_id, request.client.host if request.client else None)

@@ -1,5 +1,6 @@
-"""Agencies read their own officers' training records with their X-API-Key, by the officer ids
-they issued; the key decides the agency, so no other agency's officer can be asked for."""
+"""Agencies read their own officers' training records with a token of their agency's client, by
+the officer ids they issued; the token decides the agency, so no other agency's officer can be
+asked for."""
 
 import uuid
 
