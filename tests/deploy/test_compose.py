@@ -42,7 +42,7 @@ def test_every_service_runs_from_the_one_dockerfile(
     assert port["host_ip"] == "127.0.0.1", "published on the loopback only"
 
 
-def test_services_start_after_kafka_mongodb_and_the_topics(
+def test_services_start_after_kafka_mongodb_the_topics_and_keycloak(
     compose_model: dict[str, Any], service: str
 ) -> None:
     spec = compose_model["services"][service]
@@ -51,6 +51,8 @@ def test_services_start_after_kafka_mongodb_and_the_topics(
         "kafka": "service_healthy",
         "mongodb": "service_healthy",
         "topics": "service_completed_successfully",
+        # Started is enough: the keys are fetched at the first token, and refetched after.
+        "keycloak": "service_started",
     }
     assert spec["healthcheck"]["test"] == ["CMD", "python", "/app/container.py", "ready"]
     assert spec["read_only"] is True
@@ -66,17 +68,22 @@ def test_services_get_every_setting_they_require(
     assert environment[prefix + "MONGO_URI"].startswith("mongodb://mongodb:27017/")
 
 
-def test_one_signing_key_for_every_service_and_the_seeder(compose_model: dict[str, Any]) -> None:
-    keys = {
-        value
+def test_every_service_trusts_the_one_issuer_and_holds_no_token_secret(
+    compose_model: dict[str, Any],
+) -> None:
+    settings = [
+        (name, value)
         for spec in compose_model["services"].values()
         for name, value in (spec.get("environment") or {}).items()
-        if name.endswith("_AUTH_SIGNING_KEY")
-    }
-    assert len(keys) == 1
-    [key] = keys
-    assert key.startswith("demo-only"), "an obviously fake demo value"
-    assert len(key) >= 32, "long enough for the settings to accept it"
+    ]
+    issuers = {value for name, value in settings if name.endswith("_AUTH_ISSUER")}
+    assert issuers == {"http://localhost:8180/realms/cmhl"}
+    assert len([name for name, _ in settings if name.endswith("_AUTH_ISSUER")]) == 5
+    assert not [name for name, _ in settings if "SIGNING_KEY" in name or "API_KEYS" in name]
+    keycloak = compose_model["services"]["keycloak"]
+    # The issuer names the host's URL for Keycloak, which the containers reach by name.
+    assert keycloak["environment"]["KC_HOSTNAME"] == "http://localhost:8180"
+    assert keycloak["ports"][0]["published"] == "8180"
 
 
 def test_kafka_is_the_official_image_in_kraft_mode_without_auto_creation(
@@ -134,6 +141,17 @@ def test_the_demo_seeder_is_an_optional_profile_with_flags_demo_py_has(
         "referral": "service_healthy",
         "training": "service_healthy",
         "reporting": "service_healthy",
+        "keycloak": "service_healthy",
     }
     profiled = {name for name, spec in compose_model["services"].items() if spec.get("profiles")}
     assert profiled == {"demo"}, "everything else starts with a plain `up`"
+
+
+def test_keycloak_fills_every_placeholder_of_the_realm_file(compose_model: dict[str, Any]) -> None:
+    """Keycloak's import resolves ${VARIABLE}s from its environment; one left unset would
+    import literally as a client secret or a password."""
+    realm_file = Path(__file__).resolve().parents[2] / "deploy/local/keycloak/cmhl-realm.json"
+    wanted = set(re.findall(r"\$\{([A-Z0-9_]+)\}", realm_file.read_text()))
+    keycloak = compose_model["services"]["keycloak"]
+    assert wanted <= set(keycloak["environment"])
+    assert any("cmhl-realm.json" in str(v) for v in keycloak["volumes"])

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from cmhl_contracts import AgencyReferralSubmittedV1
+from cmhl_servicekit.oidc import SignIn
 from cmhl_servicekit.testing import KafkaProbe
 
 pytestmark = pytest.mark.e2e
@@ -49,8 +50,22 @@ def url(system: dict[str, Any], service: str, path: str) -> str:
     return f"http://127.0.0.1:{system['stack']['service_ports'][service]}{path}"
 
 
+def token(system: dict[str, Any], role: str) -> str:
+    """A demo user of that role signs in at the stack's Keycloak, as a person's script would:
+    the credentials file names the issuer, the users and the password-grant test client."""
+    credentials = system["credentials"]
+    user = next(u for u in credentials["users"] if u["role"] == role)
+    sign_in = SignIn(
+        credentials["issuer"],
+        credentials["test_client"]["client_id"],
+        username=user["username"],
+        password=user["password"],
+    )
+    return sign_in.token()
+
+
 def auth(system: dict[str, Any], role: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {system['credentials']['tokens'][role]}"}
+    return {"Authorization": f"Bearer {token(system, role)}"}
 
 
 async def test_referral_follow_up_and_training_reach_the_statewide_metrics(
@@ -156,7 +171,7 @@ def test_no_request_makes_the_referral_service_answer_5xx(system: dict[str, Any]
     """Schemathesis generates requests from the OpenAPI document (valid and not), as a liaison;
     runs after the metrics test, since the referrals it creates would change the counts."""
     schema = url(system, "referral", "/openapi.json")
-    token = system["credentials"]["tokens"]["liaison"]
+    liaison = token(system, "liaison")
     result = subprocess.run(
         [
             sys.executable,
@@ -165,7 +180,7 @@ def test_no_request_makes_the_referral_service_answer_5xx(system: dict[str, Any]
             "run",
             schema,
             "-H",
-            f"Authorization: Bearer {token}",
+            f"Authorization: Bearer {liaison}",
             "--checks",
             "not_a_server_error",
             "--max-examples",

@@ -87,18 +87,22 @@ class IssuerKeys:
     `min_refetch`, so a flood of forged key ids cannot hammer the issuer): a rotation in the
     provider is followed without a restart. The cache is also refreshed every `max_age`, so a key
     the provider removed stops being accepted. If the issuer is unreachable, the cached keys keep
-    serving."""
+    serving. `reach_at` is the issuer's address from where the service runs, when that is not
+    the issuer URL (inside a container network); the discovery document must still name the
+    issuer URL, and its `jwks_uri` must be reachable from here (Keycloak's backchannel)."""
 
     def __init__(
         self,
         issuer: str,
         *,
+        reach_at: str | None = None,
         client: httpx.AsyncClient | None = None,
         max_age: timedelta = timedelta(minutes=10),
         min_refetch: timedelta = timedelta(seconds=5),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._issuer = issuer.rstrip("/")
+        self._reach_at = (reach_at or issuer).rstrip("/")
         self._client = client or httpx.AsyncClient(timeout=5)
         self._owns_client = client is None
         self._max_age = max_age.total_seconds()
@@ -131,7 +135,7 @@ class IssuerKeys:
 
     async def _fetch(self) -> dict[str, Any]:
         if self._jwks_uri is None:
-            discovery = await self._client.get(f"{self._issuer}/.well-known/openid-configuration")
+            discovery = await self._client.get(f"{self._reach_at}/.well-known/openid-configuration")
             discovery.raise_for_status()
             document = discovery.json()
             if document.get("issuer", "").rstrip("/") != self._issuer:

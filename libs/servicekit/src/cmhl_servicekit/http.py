@@ -162,7 +162,7 @@ def create_app(
         claims=settings.auth_claims,
         refused_clients=settings.auth_refused_clients,
     )
-    issuer_keys = IssuerKeys(token_settings.issuer)
+    issuer_keys = IssuerKeys(token_settings.issuer, reach_at=settings.auth_discovery_url)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -32,6 +32,12 @@ class ServiceSettings(BaseSettings):
         pattern=r"^https?://",
         description="The OpenID Connect issuer URL; its keys come from its discovery document",
     )
+    auth_discovery_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="Where the services reach the issuer when that differs from the issuer URL "
+        "(a container network's name for it); the issuer URL itself by default",
+    )
     auth_audience: str = Field(default="cmhl", min_length=1)
     auth_clock_skew_seconds: int = Field(default=30, ge=0, le=300)
     auth_claims: dict[str, str] = Field(

@@ -302,7 +302,7 @@ def infra_settings(kafka_bootstrap: str, mongo_uri: str) -> dict[str, Any]:
         # One per test run, shared by the services a test starts, as in a deployment.
         "audit_database": TEST_AUDIT_DATABASE,
         "http_port": 1,
-        "auth_issuer": test_identity_provider().issuer,
+        "auth_issuer": identity_provider().issuer,
         # Tests sign in with the stack's password-grant client, as the local services do.
         "auth_refused_clients": [],
         # Own consumer groups: a test reads the topics from the start, undisturbed by others.
@@ -323,6 +323,9 @@ class TestIdentityProvider:
         self._admin = SignIn(f"{self.base}/realms/master", "admin-cli", admin, admin_password)
         self._sign_ins: dict[Hashable, SignIn] = {}
         self._http = httpx.Client(timeout=60)
+
+    def close(self) -> None:
+        self._http.close()
 
     def admin_api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return self._http.request(
@@ -406,7 +409,7 @@ class TestIdentityProvider:
 _provider: TestIdentityProvider | None = None
 
 
-def test_identity_provider() -> TestIdentityProvider:
+def identity_provider() -> TestIdentityProvider:
     global _provider
     if _provider is None:
         issuer = os.environ.get(OIDC_ENV)
@@ -445,17 +448,17 @@ class BearerHeaders(Mapping[str, str]):
 
 def bearer(subject: str, *roles: Role, cmhc_id: str | None = None) -> BearerHeaders:
     """A person's token: `subject` is their staff id (a liaison's id)."""
-    return BearerHeaders(lambda: test_identity_provider().person(subject, roles, cmhc_id))
+    return BearerHeaders(lambda: identity_provider().person(subject, roles, cmhc_id))
 
 
 def agency_bearer(agency_id: str) -> BearerHeaders:
     """A token of the agency's records-system client (client credentials)."""
-    return BearerHeaders(lambda: test_identity_provider().machine("agency", agency_id))
+    return BearerHeaders(lambda: identity_provider().machine("agency", agency_id))
 
 
 def facility_bearer(facility_id: str) -> BearerHeaders:
     """A token of the facility's client (client credentials)."""
-    return BearerHeaders(lambda: test_identity_provider().machine("facility", facility_id))
+    return BearerHeaders(lambda: identity_provider().machine("facility", facility_id))
 
 
 async def skip_history(app: FastAPI) -> None:
@@ -592,6 +595,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _provider is not None:
+        _provider.close()
     if os.environ.get("CI") and _skipped_integration:
         print(f"\nCI: {len(_skipped_integration)} integration/e2e tests were skipped:")  # noqa: T201
         for nodeid in _skipped_integration:
