@@ -19,10 +19,12 @@ CMHL is running.
   dashboard  http://127.0.0.1:{ports["reporting"]}/        (the brochure's picture, public, suppressed)
   Kafka      127.0.0.1:{stack["kafka_port"]}      MongoDB wire (FerretDB) 127.0.0.1:{stack["mongo_port"]}
   logs       {STATE / "logs"}
-Demo credentials (a liaison, a supervisor, a metrics consumer, a privacy officer):
-  {credentials}
-Statewide metrics:
-  curl -s -H "Authorization: Bearer $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tokens"]["metrics_consumer"])' {credentials})" \\
+Sign-in     Keycloak, realm cmhl: http://127.0.0.1:{stack["keycloak_port"]}/admin/cmhl/console/
+            (admin console: user admin, `keys.keycloak_admin_password` in the file below)
+Demo users (31 liaisons, a supervisor, an analyst, a privacy officer, a program admin), their
+password, the agency and facility clients: {credentials}
+Statewide metrics, as the DMH analyst:
+  curl -s -H "Authorization: Bearer $(uv run python deploy/local/access_token.py dmh-analyst)" \
     "http://127.0.0.1:{ports["reporting"]}/api/v1/metrics/statewide?period=all"
   By dimension (county, cmhc, source, need, month, course...), as CSV:
     ".../api/v1/metrics/county?period=2018&format=csv"

@@ -38,10 +38,11 @@ def test_the_guide_covers_every_operation_with_its_command() -> None:
         "## Re-drive dead letters": "python -m cmhl_servicekit.dlq redrive",
         "## Back up and restore": "mongorestore",
         "## Alerts": "cmhl-alerts.yaml",
+        "## Sign-in and identity": "auth_claims",
     }.items():
         section = GUIDE.split(heading + "\n", 1)[1].split("\n## ", 1)[0]
         assert command in section, heading
-    for key in ("Auth signing key", "Pseudonym key", "Encryption key", "Agency API keys"):
+    for key in ("Pseudonym key", "Encryption key", "Entra ID or Okta", "Machine clients"):
         assert f"**{key}**" in GUIDE
 
 

@@ -152,13 +152,17 @@ async def browser_sign_in(
 async def services(kafka_bootstrap: str, mongo_uri: str) -> AsyncIterator[dict[str, Any]]:
     # A small clock skew, so the expired-token case waits seconds, not half a minute.
     infra = infra_settings(kafka_bootstrap, mongo_uri) | {"auth_clock_skew_seconds": 2}
-    keys = {"pseudonym_key": "test-pseudonym-key"}
+    pseudonym_key = "test-pseudonym-key"
     apps = {
         "referral": build_referral(
-            ReferralSettings(**infra, **keys, encryption_key=base64.b64encode(b"k" * 32).decode())
+            ReferralSettings(
+                **infra,
+                pseudonym_key=pseudonym_key,
+                encryption_key=base64.b64encode(b"k" * 32).decode(),
+            )
         ),
         "followup": build_followup(FollowUpSettings(**infra, due_scan_seconds=3600)),
-        "training": build_training(TrainingSettings(**infra, **keys)),
+        "training": build_training(TrainingSettings(**infra, pseudonym_key=pseudonym_key)),
         "reporting": build_reporting(ReportingSettings(**infra)),
         "placement": build_placement(PlacementSettings(**infra, timer_scan_seconds=3600)),
     }
@@ -243,14 +247,15 @@ async def test_staff_sign_in_with_a_second_factor_and_every_service_accepts_the_
         return {"otp": totp(enrolled["secret"], time.time() + 30)}
 
     again = await browser_sign_in(provider.issuer, username, password, right_code)
-    refreshed = httpx.post(
-        f"{provider.issuer}/protocol/openid-connect/token",
-        data={
-            "grant_type": "refresh_token",
-            "client_id": WORKSPACE,
-            "refresh_token": again["refresh_token"],
-        },
-    )
+    async with httpx.AsyncClient() as http:
+        refreshed = await http.post(
+            f"{provider.issuer}/protocol/openid-connect/token",
+            data={
+                "grant_type": "refresh_token",
+                "client_id": WORKSPACE,
+                "refresh_token": again["refresh_token"],
+            },
+        )
     assert refreshed.status_code == 200, refreshed.text
     renewed = {"Authorization": f"Bearer {refreshed.json()['access_token']}"}
     assert (await services["referral"].get(READS["referral"], headers=renewed)).status_code == 200
@@ -288,7 +293,8 @@ async def test_forged_expired_and_foreign_tokens_are_refused_by_every_service(
     provider = identity_provider()
     supervisor = provider.person("supervisor-77", (Role.SUPERVISOR,), "cmhc-01")
     real = supervisor.token()
-    jwks = httpx.get(f"{provider.issuer}/protocol/openid-connect/certs").json()
+    async with httpx.AsyncClient() as http:
+        jwks = (await http.get(f"{provider.issuer}/protocol/openid-connect/certs")).json()
     kid = _segments(real)[0]["kid"]
     public = jwt.PyJWK(next(k for k in jwks["keys"] if k["kid"] == kid)).key
     pem = public.public_bytes(
