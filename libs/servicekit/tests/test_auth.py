@@ -5,6 +5,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
 from datetime import timedelta
 from typing import Any
@@ -273,7 +274,10 @@ def app_for(verifier: TokenVerifier) -> FastAPI:
     return app
 
 
-async def test_http_answers(issuer: FakeIssuer, clock: Clock) -> None:
+async def test_http_answers(
+    issuer: FakeIssuer, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     verifier = verifier_for(issuer, clock)
     transport = httpx.ASGITransport(app=app_for(verifier))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
@@ -299,3 +303,7 @@ async def test_http_answers(issuer: FakeIssuer, clock: Clock) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as cold:
             unavailable = await cold.get("/people", headers=supervisor)
         assert unavailable.status_code == 503
+    # No token, nor any of its three parts, reaches a log.
+    for token in (expired, issuer.token(), issuer.token(roles=["supervisor"])):
+        for part in token.split("."):
+            assert part not in caplog.text
