@@ -24,7 +24,7 @@ Sign-in     Keycloak, realm cmhl: http://127.0.0.1:{stack["keycloak_port"]}/admi
 Demo users (31 liaisons, a supervisor, an analyst, a privacy officer, a program admin), their
 password, the agency and facility clients: {credentials}
 Statewide metrics, as the DMH analyst:
-  curl -s -H "Authorization: Bearer $(uv run python deploy/local/access_token.py dmh-analyst)" \
+  curl -s -H "Authorization: Bearer $(uv run python deploy/local/access_token.py dmh-analyst)" \\
     "http://127.0.0.1:{ports["reporting"]}/api/v1/metrics/statewide?period=all"
   By dimension (county, cmhc, source, need, month, course...), as CSV:
     ".../api/v1/metrics/county?period=2018&format=csv"
