@@ -30,7 +30,7 @@ from cmhl_referral.config import ReferralSettings
 from cmhl_reporting.bootstrap import build as build_reporting
 from cmhl_reporting.config import ReportingSettings
 from cmhl_servicekit.auth import Role
-from cmhl_servicekit.oidc import SignIn
+from cmhl_servicekit.oidc import SignIn, SignInRefused
 from cmhl_servicekit.testing import (
     agency_bearer,
     eventually,
@@ -437,3 +437,38 @@ async def test_an_agency_client_reaches_only_its_agency(
     )
     assert theirs.status_code == 200, theirs.text
     assert theirs.json()["results"][0]["referral_id"] != own.json()["results"][0]["referral_id"]
+
+
+async def test_a_machine_client_is_rotated_and_revoked_without_a_service_restart(
+    services: dict[str, httpx.AsyncClient],
+) -> None:
+    """What a program admin does in the provider: a new secret, then the client disabled. The
+    services, running throughout, need nothing."""
+    provider = identity_provider()
+    facility = "fac-boone-riverbend"
+    client = provider.machine("facility", facility)
+    internal_id = _client_uuid(client.client_id)
+    url = f"/api/v1/facilities/{facility}"
+    headers = {"Authorization": f"Bearer {client.token()}"}
+    assert (await services["placement"].get(url, headers=headers)).status_code in (200, 403)
+    rotated = provider.admin_api("POST", f"/clients/{internal_id}/client-secret")
+    assert rotated.status_code == 200, rotated.text
+    new_secret = rotated.json()["value"]
+    with pytest.raises(SignInRefused):
+        SignIn(provider.issuer, client.client_id, client_secret=client.client_secret).token()
+    renewed = SignIn(provider.issuer, client.client_id, client_secret=new_secret)
+    body = {"units": [{"unit_type": "adult_acute", "available": 3}], "reported_by": "test"}
+    put = await services["placement"].put(
+        f"{url}/availability", json=body, headers=renewed.headers()
+    )
+    assert put.status_code == 200, put.text
+    provider.admin_api(
+        "PUT", f"/clients/{internal_id}", json={"clientId": client.client_id, "enabled": False}
+    ).raise_for_status()
+    with pytest.raises(SignInRefused):
+        SignIn(provider.issuer, client.client_id, client_secret=new_secret).token()
+    provider.admin_api(
+        "PUT", f"/clients/{internal_id}", json={"clientId": client.client_id, "enabled": True}
+    ).raise_for_status()
+    # The test provider's cached sign-in for this facility is stale now: forget it.
+    provider.forget(("machine", "facility", facility))

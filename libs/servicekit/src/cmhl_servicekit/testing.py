@@ -327,6 +327,10 @@ class TestIdentityProvider:
     def close(self) -> None:
         self._http.close()
 
+    def forget(self, key: Hashable) -> None:
+        """Drops a cached sign-in whose credentials a test changed in the provider."""
+        self._sign_ins.pop(key, None)
+
     def admin_api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return self._http.request(
             method,
