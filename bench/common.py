@@ -27,7 +27,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
 from cmhl_contracts.counties import MISSOURI_COUNTIES
-from cmhl_servicekit.oidc import SignIn
+from cmhl_servicekit.oidc import demo_user
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -63,14 +63,7 @@ class Stack:
     def token(self, username: str) -> str:
         """A demo user's access token (password grant with the stack's test client); valid
         for five minutes, so a benchmark fetches one per measurement."""
-        creds = self.creds
-        sign_in = SignIn(
-            creds["issuer"],
-            creds["test_client"]["client_id"],
-            username=username,
-            password=creds["keys"]["demo_password"],
-        )
-        return sign_in.token()
+        return demo_user(self.creds, username).token()
 
     def service_env(self, service: str, **overrides: str) -> dict[str, str]:
         """The environment stack.py gives a service (deploy/local/stack.py service_env)."""

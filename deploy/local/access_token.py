@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from cmhl_servicekit.oidc import SignIn, SignInRefused
+from cmhl_servicekit.oidc import SignInRefused, demo_user
 
 STATE = Path(__file__).resolve().parent / "state"
 
@@ -28,14 +28,8 @@ def main() -> None:
     known = {user["username"] for user in creds["users"]}
     if args.username not in known:
         raise SystemExit(f"{args.username!r} is not a demo user; try one of {sorted(known)[:5]}")
-    sign_in = SignIn(
-        creds["issuer"],
-        creds["test_client"]["client_id"],
-        username=args.username,
-        password=creds["keys"]["demo_password"],
-    )
     try:
-        sys.stdout.write(sign_in.token() + "\n")
+        sys.stdout.write(demo_user(creds, args.username).token() + "\n")
     except SignInRefused as exc:
         raise SystemExit(f"{exc}. Is the stack running (`make up`)?") from None
 

@@ -32,7 +32,7 @@ from pymongo import AsyncMongoClient
 
 from cmhl_contracts import AgencyReferralSubmittedV1
 from cmhl_contracts.counties import MISSOURI_COUNTIES
-from cmhl_servicekit.oidc import SignIn
+from cmhl_servicekit.oidc import SignIn, demo_user
 
 HERE = Path(__file__).resolve().parent
 METRICS_USER = "dmh-analyst"
@@ -42,15 +42,13 @@ class DemoSignIns:
     """The demo users signing in (password grant with the local stack's test client); each
     sign-in renews its token before it expires, so long waits never send an expired one."""
 
-    def __init__(self, issuer: str, password: str, client_id: str = "cmhl-test") -> None:
-        self.issuer, self.password, self.client_id = issuer, password, client_id
+    def __init__(self, credentials: dict[str, Any]) -> None:
+        self._credentials = credentials
         self._sign_ins: dict[str, SignIn] = {}
 
     def headers(self, username: str) -> dict[str, str]:
         if username not in self._sign_ins:
-            self._sign_ins[username] = SignIn(
-                self.issuer, self.client_id, username=username, password=self.password
-            )
+            self._sign_ins[username] = demo_user(self._credentials, username)
         return self._sign_ins[username].headers()
 
 
@@ -439,7 +437,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.kafka and args.training_url and args.reporting_url:
         kafka, training_url, reporting_url = args.kafka, args.training_url, args.reporting_url
-        people = DemoSignIns(os.environ["CMHL_DEMO_ISSUER"], os.environ["CMHL_DEMO_PASSWORD"])
+        people = DemoSignIns(
+            {
+                "issuer": os.environ["CMHL_DEMO_ISSUER"],
+                "test_client": {"client_id": "cmhl-test"},
+                "keys": {"demo_password": os.environ["CMHL_DEMO_PASSWORD"]},
+            }
+        )
     else:
         stack: dict[str, Any] = json.loads((args.state_dir / "stack.json").read_text())
         creds: dict[str, Any] = json.loads((args.state_dir / "credentials.json").read_text())
@@ -452,7 +456,7 @@ def main() -> None:
         args.followup_url = args.followup_url or (
             f"http://127.0.0.1:{stack['service_ports']['followup']}"
         )
-        people = DemoSignIns(creds["issuer"], creds["keys"]["demo_password"])
+        people = DemoSignIns(creds)
     rng = random.Random(args.seed)
     officers = args.officers or round(args.trainings * BROCHURE_OFFICERS / BROCHURE_TRAININGS)
     run = uuid.uuid4().hex[:8]

@@ -8,8 +8,9 @@ Keycloak (the OpenID Connect provider, also on PostgreSQL) and the services.
 
 Kafka's jars and Keycloak's server come from Maven Central (deploy/local/kafka/pom.xml,
 KEYCLOAK_VERSION) and FerretDB is built with Go from the module proxy (deploy/local/ferretdb); all
-are cached under ~/.cache/cmhl by a hash of their build inputs, so only the first run downloads. PostgreSQL is Debian's package. State (data, logs, pids, credentials) lives in
-a git-ignored state folder. A second `up` while everything runs is a no-op.
+are cached under ~/.cache/cmhl by a hash of their build inputs, so only the first run downloads.
+PostgreSQL is Debian's package. State (data, logs, pids, credentials) lives in a git-ignored
+state folder. A second `up` while everything runs is a no-op.
 """
 
 import argparse
@@ -257,10 +258,8 @@ def patched_ferretdb(go: str, wrapper: Path, target: Path) -> Path:
 def keycloak_home() -> Path:
     """Keycloak's server from Maven Central, unpacked and built once (`kc.sh build` fixes the
     build-time options: PostgreSQL, health endpoints) so each start is `start --optimized`."""
-    home = (
-        CACHE
-        / f"keycloak-{KEYCLOAK_VERSION}-{hashlib.sha256(' '.join(KEYCLOAK_BUILD).encode()).hexdigest()[:8]}"
-    )
+    options = hashlib.sha256(" ".join(KEYCLOAK_BUILD).encode()).hexdigest()[:8]
+    home = CACHE / f"keycloak-{KEYCLOAK_VERSION}-{options}"
     if (home / ".complete").exists():
         return home
     mvn = require_tool("mvn", "Install Maven, e.g. `apt-get install maven`.")
@@ -628,33 +627,39 @@ def start_postgres(state: StackState, state_dir: Path, password: str) -> int:
     )
 
 
-def postgres_ready(state: StackState, password: str) -> bool:
-    """Ready once the database FerretDB uses exists (created here on the first start)."""
-    env = os.environ | {"PGPASSWORD": password}
-    base = [
-        str(postgres_bin() / "psql"),
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(state.postgres_port),
-        "-U",
-        POSTGRES_ROLE,
-        "-d",
-        "postgres",
-        "-tAq",
-        "-c",
-    ]
-    found = subprocess.run(
-        [*base, "SELECT 1 FROM pg_database WHERE datname = 'cmhl'"],
-        env=env,
+def psql(state: StackState, password: str, sql: str, check: bool = True) -> str | None:
+    """One statement as the stack's PostgreSQL superuser role; its output, or None where it
+    failed and `check` is off (PostgreSQL still starting)."""
+    done = subprocess.run(
+        [
+            str(postgres_bin() / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(state.postgres_port),
+            "-U",
+            POSTGRES_ROLE,
+            "-d",
+            "postgres",
+            "-tAq",
+            "-c",
+            sql,
+        ],
+        env=os.environ | {"PGPASSWORD": password},
         capture_output=True,
         text=True,
-        check=False,
+        check=check,
     )
-    if found.returncode != 0:
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def postgres_ready(state: StackState, password: str) -> bool:
+    """Ready once the database FerretDB uses exists (created here on the first start)."""
+    found = psql(state, password, "SELECT 1 FROM pg_database WHERE datname = 'cmhl'", check=False)
+    if found is None:
         return False
-    if found.stdout.strip() != "1":
-        subprocess.run([*base, "CREATE DATABASE cmhl"], env=env, check=True)
+    if found != "1":
+        psql(state, password, "CREATE DATABASE cmhl")
     return True
 
 
@@ -688,30 +693,11 @@ def mongo_ready(port: int) -> bool:
 
 def ensure_keycloak_database(state: StackState, password: str, keycloak_password: str) -> None:
     """Keycloak's own role and database in the stack's PostgreSQL (created on the first start)."""
-    env = os.environ | {"PGPASSWORD": password}
-    base = [
-        str(postgres_bin() / "psql"),
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(state.postgres_port),
-        "-U",
-        POSTGRES_ROLE,
-        "-d",
-        "postgres",
-        "-tAq",
-        "-c",
-    ]
-
-    def psql(sql: str) -> str:
-        done = subprocess.run([*base, sql], env=env, capture_output=True, text=True, check=True)
-        return done.stdout.strip()
-
-    if psql("SELECT 1 FROM pg_roles WHERE rolname = 'keycloak'") != "1":
+    if psql(state, password, "SELECT 1 FROM pg_roles WHERE rolname = 'keycloak'") != "1":
         # The password is generated (URL-safe characters), never user input.
-        psql(f"CREATE ROLE keycloak LOGIN PASSWORD '{keycloak_password}'")
-    if psql("SELECT 1 FROM pg_database WHERE datname = 'keycloak'") != "1":
-        psql("CREATE DATABASE keycloak OWNER keycloak")
+        psql(state, password, f"CREATE ROLE keycloak LOGIN PASSWORD '{keycloak_password}'")
+    if psql(state, password, "SELECT 1 FROM pg_database WHERE datname = 'keycloak'") != "1":
+        psql(state, password, "CREATE DATABASE keycloak OWNER keycloak")
 
 
 def start_keycloak(state: StackState, state_dir: Path, creds: dict[str, Any]) -> int:
@@ -749,13 +735,19 @@ def keycloak_ready(state: StackState) -> bool:
 
 
 def keycloak_request(
-    state: StackState, method: str, path: str, token: str | None = None, body: Any = None
+    state: StackState,
+    method: str,
+    path: str,
+    token: str | None = None,
+    body: Any = None,
+    form: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
-    """One call to Keycloak's admin REST API (or a form post to its token endpoint)."""
+    """One call to Keycloak: a JSON `body` to its admin REST API, or a `form` to its token
+    endpoint."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     data = None
-    if isinstance(body, dict) and token is None:
-        data = urllib.parse.urlencode(body).encode()
+    if form is not None:
+        data = urllib.parse.urlencode(form).encode()
         headers["Content-Type"] = "application/x-www-form-urlencoded"
     elif body is not None:
         data = json.dumps(body).encode()
@@ -776,7 +768,7 @@ def keycloak_admin_token(state: StackState, creds: dict[str, Any]) -> str:
         state,
         "POST",
         "/realms/master/protocol/openid-connect/token",
-        body={
+        form={
             "grant_type": "password",
             "client_id": "admin-cli",
             "username": "admin",

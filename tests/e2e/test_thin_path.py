@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from cmhl_contracts import AgencyReferralSubmittedV1
-from cmhl_servicekit.oidc import SignIn
+from cmhl_servicekit.oidc import demo_user
 from cmhl_servicekit.testing import KafkaProbe
 
 pytestmark = pytest.mark.e2e
@@ -55,13 +55,7 @@ def token(system: dict[str, Any], role: str) -> str:
     the credentials file names the issuer, the users and the password-grant test client."""
     credentials = system["credentials"]
     user = next(u for u in credentials["users"] if u["role"] == role)
-    sign_in = SignIn(
-        credentials["issuer"],
-        credentials["test_client"]["client_id"],
-        username=user["username"],
-        password=user["password"],
-    )
-    return sign_in.token()
+    return demo_user(credentials, user["username"]).token()
 
 
 def auth(system: dict[str, Any], role: str) -> dict[str, str]:

@@ -2,6 +2,7 @@
 a person with a second factor, the tokens every service accepts and those all refuse, a key
 rotated in the provider, and an agency's client confined to its agency."""
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -32,6 +33,7 @@ from cmhl_reporting.config import ReportingSettings
 from cmhl_servicekit.auth import Role
 from cmhl_servicekit.oidc import SignIn, SignInRefused
 from cmhl_servicekit.testing import (
+    TestIdentityProvider,
     agency_bearer,
     eventually,
     identity_provider,
@@ -312,7 +314,7 @@ async def test_forged_expired_and_foreign_tokens_are_refused_by_every_service(
     bad["another audience"] = SignIn(
         provider.issuer, foreign.client_id, client_secret=foreign.client_secret
     ).token()
-    bad["expired"] = short_lived_token(provider)
+    bad["expired"] = await short_lived_token(provider)
     for what, token in bad.items():
         for service, path in READS.items():
             answer = await services[service].get(path, headers={"Authorization": f"Bearer {token}"})
@@ -342,7 +344,7 @@ def _remove_default_scope(client_id: str, scope: str) -> None:
     )
 
 
-def short_lived_token(provider: Any) -> str:
+async def short_lived_token(provider: TestIdentityProvider) -> str:
     """A token of a client whose tokens live a second, once it has expired beyond the services'
     clock skew."""
     client = provider.machine("agency", "short-lived")
@@ -355,7 +357,7 @@ def short_lived_token(provider: Any) -> str:
     exp = _segments(token)[1]["exp"]
     wait = exp + 3 - time.time()  # past the services' 2-second clock skew
     if wait > 0:
-        time.sleep(wait)
+        await asyncio.sleep(wait)  # the services under test keep running meanwhile
     return token
 
 

@@ -1,6 +1,7 @@
 """Token checks against an issuer's published keys (unit level: the issuer's discovery document
 and JWKS are served by an in-process transport; the integration tests use the real Keycloak)."""
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -50,7 +51,8 @@ class FakeIssuer:
         self.published.append(kid)
         return kid
 
-    def handler(self, request: httpx.Request) -> httpx.Response:
+    async def handler(self, request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.01)  # a network round trip: other requests run meanwhile
         if self.down:
             raise httpx.ConnectError("issuer down", request=request)
         if request.url.path.endswith("/.well-known/openid-configuration"):
@@ -217,8 +219,15 @@ async def test_unknown_key_ids_cannot_hammer_the_issuer(issuer: FakeIssuer, cloc
 
 
 def _forged_kid(n: int) -> str:
-    key = FORGER
-    return jwt.encode({"iss": ISSUER}, key, algorithm="RS256", headers={"kid": f"forged-{n}"})
+    return jwt.encode({"iss": ISSUER}, FORGER, algorithm="RS256", headers={"kid": f"forged-{n}"})
+
+
+async def test_concurrent_first_requests_fetch_the_keys_once(
+    issuer: FakeIssuer, clock: Clock
+) -> None:
+    verifier = verifier_for(issuer, clock)
+    await asyncio.gather(*(verifier.claims(issuer.token()) for _ in range(10)))
+    assert issuer.jwks_fetches == 1
 
 
 async def test_a_removed_key_stops_being_accepted(issuer: FakeIssuer, clock: Clock) -> None:

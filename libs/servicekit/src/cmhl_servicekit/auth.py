@@ -119,11 +119,13 @@ class IssuerKeys:
         unknown = kid not in self._keys
         may_refetch = self._fetched_at is None or now - self._fetched_at >= self._min_refetch
         if stale or (unknown and may_refetch):
-            await self._refresh()
+            await self._refresh(decided_after=self._fetched_at)
         return self._keys.get(kid)
 
-    async def _refresh(self) -> None:
+    async def _refresh(self, decided_after: float | None) -> None:
         async with self._lock:
+            if self._fetched_at != decided_after:
+                return  # another request refreshed while this one waited: one fetch serves all
             try:
                 self._keys = await self._fetch()
             except (httpx.HTTPError, ValueError, KeyError, jwt.PyJWKError) as exc:

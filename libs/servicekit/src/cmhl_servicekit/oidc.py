@@ -4,7 +4,9 @@ credentials (an agency's or facility's client). Tokens are short-lived; `SignIn`
 one shortly before the last expires, so a long run never sends an expired token."""
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -67,3 +69,14 @@ class SignIn:
             raise SignInRefused(f"{self.issuer} refused {who}: {answer.status_code} {reason}")
         body = answer.json()
         return str(body["access_token"]), float(body.get("expires_in", 60))
+
+
+def demo_user(credentials: Mapping[str, Any], username: str) -> SignIn:
+    """A demo user of the local stack signing in with its test client, as named by the stack's
+    credentials file (deploy/local/stack.py writes it: issuer, test client, demo password)."""
+    return SignIn(
+        credentials["issuer"],
+        credentials["test_client"]["client_id"],
+        username=username,
+        password=credentials["keys"]["demo_password"],
+    )

@@ -316,6 +316,8 @@ class TestIdentityProvider:
     with the password grant; an agency's or facility's client, created likewise, signed in with
     client credentials. Tokens are fetched when a request is sent and renewed before they expire."""
 
+    __test__ = False  # a helper, not a test class, wherever a test module imports it
+
     def __init__(self, issuer: str, client_id: str, admin: str, admin_password: str) -> None:
         self.issuer = issuer.rstrip("/")
         self.base, _, self.realm = self.issuer.rpartition("/realms/")
