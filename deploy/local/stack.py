@@ -831,9 +831,10 @@ def import_realm(state: StackState, state_dir: Path, creds: dict[str, Any]) -> N
 # ---------------------------------------------------------------- credentials and services
 
 
-def credentials(state_dir: Path) -> dict[str, Any]:
+def credentials(state_dir: Path, issuer: str | None = None) -> dict[str, Any]:
     """The state folder's secrets and demo sign-ins (mode 0600), made on the first `up`; a
-    folder from an earlier version gains what it lacks and keeps what it has."""
+    folder from an earlier version gains what it lacks and keeps what it has. `up` names the
+    issuer (its URL holds the port Keycloak got)."""
     path = state_dir / "credentials.json"
     stored: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {"keys": {}}
     before = json.dumps(stored, sort_keys=True)
@@ -881,6 +882,8 @@ def credentials(state_dir: Path) -> dict[str, Any]:
             if mapper["config"].get("claim.name") == kind
             for bound in [mapper["config"]["claim.value"]]
         ]
+    if issuer is not None:
+        stored["issuer"] = issuer
     stored["note"] = "Demo credentials for the local stack only. Never use them elsewhere."
     if json.dumps(stored, sort_keys=True) != before:
         path.write_text(json.dumps(stored, indent=2))
@@ -963,7 +966,7 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
     if not state.keycloak_port:  # a state folder from before the identity provider
         state.keycloak_port = free_port() if free_ports else 8180
         state.keycloak_management_port = free_port() if free_ports else 8181
-    creds = credentials(state_dir)
+    creds = credentials(state_dir, issuer=state.issuer)
     password = creds["keys"]["database_password"]
     ensure_started(
         state,
@@ -1029,15 +1032,14 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
         "keycloak",
     )
     import_realm(state, state_dir, creds)
-    creds["issuer"] = state.issuer
-    (state_dir / "credentials.json").write_text(json.dumps(creds, indent=2))
     if free_ports:
         for name in SERVICES:
             state.service_ports.setdefault(name, free_port())
     if with_services:
         start_services(state, state_dir)
     save_state(state_dir, state)
-    (state_dir / "test.env").write_text(
+    test_env = state_dir / "test.env"
+    test_env.write_text(
         f"CMHL_TEST_KAFKA_BOOTSTRAP={state.kafka_bootstrap}\n"
         f"CMHL_TEST_MONGO_URI={state.mongo_uri}\n"
         f"CMHL_TEST_OIDC_ISSUER={state.issuer}\n"
@@ -1045,6 +1047,7 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
         "CMHL_TEST_OIDC_ADMIN=admin\n"
         f"CMHL_TEST_OIDC_ADMIN_PASSWORD={creds['keys']['keycloak_admin_password']}\n"
     )
+    test_env.chmod(0o600)  # it names Keycloak's admin password
     return state
 
 
