@@ -27,12 +27,12 @@ def http_port(name: str) -> int:
     configured = os.environ.get(f"CMHL_{name.upper()}_HTTP_PORT")
     if configured:
         return int(configured)
-    from cmhl_servicekit.settings import ServiceSettings
+    from cmhl_servicekit.settings import HttpSettings
 
     config = importlib.import_module(f"cmhl_{name}.config")
     for value in vars(config).values():
-        is_settings = isinstance(value, type) and issubclass(value, ServiceSettings)
-        if is_settings and value is not ServiceSettings:
+        is_settings = isinstance(value, type) and issubclass(value, HttpSettings)
+        if is_settings and value.__module__ == config.__name__:
             return int(value.model_fields["http_port"].default)
     raise SystemExit(f"cmhl_{name}.config has no settings class")
 

@@ -61,6 +61,8 @@ SERVICES = {
     "training": 8003,
     "reporting": 8004,
     "placement": 8005,
+    # The pages, over the other services' APIs: it starts last.
+    "workspace": 8006,
 }
 
 
@@ -846,6 +848,8 @@ def credentials(state_dir: Path, issuer: str | None = None) -> dict[str, Any]:
         keys["pseudonym_key"] if path.exists() else secrets.token_urlsafe(32),
     )
     keys.setdefault("encryption_key", base64.b64encode(secrets.token_bytes(32)).decode())
+    # Seals the users' tokens in the workspace's session store.
+    keys.setdefault("workspace_session_key", base64.b64encode(secrets.token_bytes(32)).decode())
     keys.setdefault("database_password", secrets.token_urlsafe(24))
     keys.setdefault("keycloak_database_password", secrets.token_urlsafe(24))
     keys.setdefault("keycloak_admin_password", secrets.token_urlsafe(24))
@@ -894,6 +898,20 @@ def credentials(state_dir: Path, issuer: str | None = None) -> dict[str, Any]:
 def service_env(name: str, state: StackState, creds: dict[str, Any]) -> dict[str, str]:
     prefix = f"CMHL_{name.upper()}_"
     keys = creds["keys"]
+    if name == "workspace":
+        port = state.service_ports[name]
+        values = {
+            "MONGO_URI": state.mongo_uri,
+            "HTTP_PORT": str(port),
+            "PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "AUTH_ISSUER": state.issuer,
+            "SESSION_KEY": keys["workspace_session_key"],
+            **{
+                f"{service.upper()}_URL": f"http://127.0.0.1:{state.service_ports[service]}"
+                for service in ("referral", "followup", "training", "placement")
+            },
+        }
+        return {prefix + key: value for key, value in values.items()}
     values = {
         "KAFKA_BOOTSTRAP": state.kafka_bootstrap,
         "MONGO_URI": state.mongo_uri,

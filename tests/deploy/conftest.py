@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cmhl_servicekit.settings import ServiceSettings
+from cmhl_servicekit.settings import HttpSettings
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -33,14 +33,14 @@ def service_names() -> list[str]:
     )
 
 
-def settings_class(service: str) -> type[ServiceSettings]:
+def settings_class(service: str) -> type[HttpSettings]:
     config = importlib.import_module(f"cmhl_{service}.config")
     classes = [
         value
         for value in vars(config).values()
         if isinstance(value, type)
-        and issubclass(value, ServiceSettings)
-        and value is not ServiceSettings
+        and issubclass(value, HttpSettings)
+        and value.__module__ == config.__name__
     ]
     assert len(classes) == 1, f"cmhl_{service}.config should define one settings class"
     return classes[0]

@@ -2,7 +2,7 @@
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -105,6 +105,12 @@ async def _empty_receive() -> Message:
     return {"type": "http.request", "body": b""}
 
 
+class Readiness(Protocol):
+    """What /health/ready asks: each dependency's name and whether it answers."""
+
+    async def readiness(self) -> dict[str, bool]: ...
+
+
 def health_router() -> APIRouter:
     router = APIRouter(prefix="/health", tags=["health"])
 
@@ -114,7 +120,7 @@ def health_router() -> APIRouter:
 
     @router.get("/ready", responses={503: {"description": "a dependency is unreachable"}})
     async def ready(request: Request) -> JSONResponse:
-        runtime: Runtime = request.app.state.runtime
+        runtime: Readiness = request.app.state.runtime
         checks = await runtime.readiness()
         ok = all(checks.values())
         return JSONResponse(

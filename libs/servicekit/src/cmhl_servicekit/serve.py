@@ -6,10 +6,10 @@ import uvicorn
 from fastapi import FastAPI
 
 from cmhl_servicekit.logging import configure_logging
-from cmhl_servicekit.settings import S, ServiceSettings, load_settings
+from cmhl_servicekit.settings import HttpSettings, S, load_settings
 
 
-def serve(app: FastAPI, settings: ServiceSettings, service: str) -> None:
+def serve(app: FastAPI, settings: HttpSettings, service: str) -> None:
     configure_logging(service, settings.log_level)
     uvicorn.run(
         app,

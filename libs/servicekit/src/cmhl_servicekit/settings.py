@@ -8,23 +8,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cmhl_servicekit.auth import ClaimNames
 
-S = TypeVar("S", bound="ServiceSettings")
+S = TypeVar("S", bound="HttpSettings")
 
 
-class ServiceSettings(BaseSettings):
-    """Infrastructure and auth settings. Required ones have no default, so a missing one stops the
-    service at start with pydantic's message naming the variable."""
+class HttpSettings(BaseSettings):
+    """What every process that answers HTTP shares: where it listens and whose tokens it trusts.
+    Required settings have no default, so a missing one stops the process at start with
+    pydantic's message naming the variable."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
-    kafka_bootstrap: str = Field(min_length=1, description="host:port[,host:port]")
-    mongo_uri: str = Field(min_length=1, description="mongodb://host:port/")
-    mongo_database: str = Field(min_length=1)
-    audit_database: str = Field(
-        default="cmhl_audit",
-        min_length=1,
-        description="The database every service appends its audit entries to",
-    )
     http_host: str = "127.0.0.1"
     http_port: int = Field(ge=1, le=65535)
     log_level: str = "INFO"
@@ -51,11 +44,6 @@ class ServiceSettings(BaseSettings):
         "test client everywhere but the local stack",
     )
     max_body_bytes: int = 1_048_576
-    consumer_group_prefix: str = Field(
-        default="cmhl",
-        pattern=r"^[a-z0-9-]+$",
-        description="First part of every consumer group id; tests isolate themselves with it",
-    )
 
     @field_validator("auth_claims")
     @classmethod
@@ -64,6 +52,24 @@ class ServiceSettings(BaseSettings):
         if unknown := sorted(set(value) - known):
             raise ValueError(f"unknown claim roles {unknown}; known: {sorted(known)}")
         return value
+
+
+class ServiceSettings(HttpSettings):
+    """A back-end service: HTTP plus its broker and database."""
+
+    kafka_bootstrap: str = Field(min_length=1, description="host:port[,host:port]")
+    mongo_uri: str = Field(min_length=1, description="mongodb://host:port/")
+    mongo_database: str = Field(min_length=1)
+    audit_database: str = Field(
+        default="cmhl_audit",
+        min_length=1,
+        description="The database every service appends its audit entries to",
+    )
+    consumer_group_prefix: str = Field(
+        default="cmhl",
+        pattern=r"^[a-z0-9-]+$",
+        description="First part of every consumer group id; tests isolate themselves with it",
+    )
 
 
 def load_settings(settings_class: type[S]) -> S:

@@ -51,6 +51,6 @@ async def test_due_scan_and_liaison_lists_use_indexes(
 
     assert await repository.timers.due(NOW, limit=100) == []
     for state in (None, *State):
-        await repository.list_for_liaison(FollowUpQuery.for_state("liaison-01", state, NOW, 50))
+        await repository.list_follow_ups(FollowUpQuery.for_state("liaison-01", state, NOW, 50))
     await assert_reads_use_indexes(db, recorder.reads)
     assert len(recorder.reads) == 2 + len(State)

@@ -102,7 +102,7 @@ class InMemoryFollowUps:
     async def assignment_of(self, referral_id: str) -> dict[str, Any] | None:
         return self.assignments.get(referral_id)
 
-    async def list_for_liaison(self, query: FollowUpQuery) -> list[dict[str, Any]]:
+    async def list_follow_ups(self, query: FollowUpQuery) -> list[dict[str, Any]]:
         def selected(d: dict[str, Any]) -> bool:
             bounds = [
                 query.due_by is None or d["due_at"] <= query.due_by,

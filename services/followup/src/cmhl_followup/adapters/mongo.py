@@ -26,6 +26,9 @@ ASSIGNMENTS = "referral_assignments"
 
 async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
     await db[FOLLOW_UPS].create_index([("liaison_id", 1), ("status", 1), ("due_at", 1)])
+    # A supervisor's view of the CMHC, and one referral's record on its page.
+    await db[FOLLOW_UPS].create_index([("cmhc_id", 1), ("status", 1), ("due_at", 1)])
+    await db[FOLLOW_UPS].create_index([("referral_id", 1), ("due_at", 1)])
     await timers.MongoTimerStore(db).ensure_indexes()
 
 
@@ -112,14 +115,20 @@ class MongoFollowUpRepository:
     async def assignment_of(self, referral_id: str) -> Document | None:
         return await self._db[ASSIGNMENTS].find_one({"_id": referral_id})
 
-    async def list_for_liaison(self, query: FollowUpQuery) -> list[Document]:
+    async def list_follow_ups(self, query: FollowUpQuery) -> list[Document]:
         bounds = {
             ("due_at", "$lte"): query.due_by,
             ("due_at", "$gt"): query.due_after,
             ("overdue_at", "$lt"): query.overdue_before,
             ("overdue_at", "$gte"): query.overdue_from,
         }
-        selector: Document = {"liaison_id": query.liaison_id, "status": query.status}
+        scope = {
+            "referral_id": query.referral_id,
+            "liaison_id": query.liaison_id,
+            "cmhc_id": query.cmhc_id,
+            "status": query.status,
+        }
+        selector: Document = {field: value for field, value in scope.items() if value is not None}
         for (field, operator), value in bounds.items():
             if value is not None:
                 selector.setdefault(field, {})[operator] = value

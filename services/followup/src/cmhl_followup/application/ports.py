@@ -14,20 +14,24 @@ Document = dict[str, Any]
 
 @dataclass(frozen=True)
 class FollowUpQuery:
-    """Which of a liaison's follow-ups to list: a stored status and bounds on the due time and
-    the end of the grace period, which together give the state the clock shows."""
+    """Which follow-ups to list: whose (a liaison's, or a CMHC's for its supervisors), optionally
+    one referral's, a stored status and bounds on the due time and the end of the grace period,
+    which together give the state the clock shows. No status means every status (a referral's
+    whole record)."""
 
-    liaison_id: str
-    status: str
+    liaison_id: str | None
+    status: str | None
     limit: int
     due_by: datetime | None = None
     due_after: datetime | None = None
     overdue_before: datetime | None = None
     overdue_from: datetime | None = None
+    cmhc_id: str | None = None
+    referral_id: str | None = None
 
     @classmethod
     def for_state(
-        cls, liaison_id: str, state: State | None, now: datetime, limit: int
+        cls, liaison_id: str | None, state: State | None, now: datetime, limit: int
     ) -> "FollowUpQuery":
         pending = State.SCHEDULED.value
         match state:
@@ -78,4 +82,4 @@ class FollowUpRepository(Protocol):
 
     async def assignment_of(self, referral_id: str) -> Document | None: ...
 
-    async def list_for_liaison(self, query: FollowUpQuery) -> list[Document]: ...
+    async def list_follow_ups(self, query: FollowUpQuery) -> list[Document]: ...

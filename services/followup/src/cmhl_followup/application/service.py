@@ -9,7 +9,7 @@ runs second sees the first, and every adjustment is idempotent, so running it tw
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,7 +43,7 @@ from cmhl_followup.domain.policy import (
     state_of,
 )
 from cmhl_servicekit.audit import AuditEntry, AuditLog
-from cmhl_servicekit.auth import Principal
+from cmhl_servicekit.auth import Principal, Role
 from cmhl_servicekit.clock import Clock
 from cmhl_servicekit.consuming import run_bounded
 from cmhl_servicekit.timers import Timer, fire_due
@@ -61,6 +61,10 @@ Decision = tuple[dict[str, Any], list[IntegrationEvent]] | None
 
 class NotFound(Exception):
     """No such follow-up, or not the asker's: the same answer for both."""
+
+
+class NotAllowed(Exception):
+    """The principal may not list what was asked; the message names the rule."""
 
 
 class ChangedMeanwhile(Exception):
@@ -202,6 +206,8 @@ class FollowUpService:
             "referral_id": str(cause.referral_id),
             "person_id": cause.person_id,
             "liaison_id": liaison_id,
+            # Supervisors list their CMHC's follow-ups by it; reassignment stays inside a CMHC.
+            "cmhc_id": cause.cmhc_id,
             "assignment_sequence": 0,
             "kind": planned.kind,
             "due_at": planned.due_at,
@@ -377,12 +383,35 @@ class FollowUpService:
         )
         return self._listed(stored, now), changed
 
-    async def list_for(self, principal: Principal, state: State | None, limit: int) -> list[Listed]:
-        """A liaison's follow-ups in a state (by default every pending one), soonest first. The
-        database selects them, so years of completed follow-ups never crowd out today's."""
+    async def list_for(
+        self,
+        principal: Principal,
+        state: State | None,
+        limit: int,
+        *,
+        liaison_id: str | None = None,
+        referral_id: str | None = None,
+    ) -> list[Listed]:
+        """Follow-ups in a state (by default every pending one), soonest first: a liaison's own,
+        or for a supervisor their CMHC's (optionally one liaison's). With a referral id, that
+        referral's follow-ups in every status unless a state is asked. The database selects
+        them, so years of completed follow-ups never crowd out today's."""
         now = self._clock.now()
-        query = FollowUpQuery.for_state(principal.subject, state, now, limit)
-        rows = [self._listed(d, now) for d in await self._repository.list_for_liaison(query)]
+        if principal.has(Role.SUPERVISOR) and principal.cmhc_id:
+            query = replace(
+                FollowUpQuery.for_state(liaison_id, state, now, limit), cmhc_id=principal.cmhc_id
+            )
+        elif principal.has(Role.LIAISON):
+            if liaison_id not in (None, principal.subject):
+                raise NotAllowed("a liaison lists only their own follow-ups")
+            query = FollowUpQuery.for_state(principal.subject, state, now, limit)
+        else:
+            raise NotAllowed("only liaisons and supervisors with a CMHC list follow-ups")
+        if referral_id is not None:
+            query = replace(query, referral_id=referral_id)
+            if state is None:
+                query = replace(query, status=None)
+        rows = [self._listed(d, now) for d in await self._repository.list_follow_ups(query)]
         await self._audit.record(
             [self._entry(principal, "list", r.document["_id"], r.document, "allowed") for r in rows]
         )

@@ -11,6 +11,7 @@ from cmhl_followup.application.service import (
     ChangedMeanwhile,
     FollowUpService,
     Listed,
+    NotAllowed,
     NotFound,
 )
 from cmhl_followup.domain.policy import OutcomeRefused, State
@@ -19,13 +20,16 @@ from cmhl_servicekit.auth import Principal, Role, require_any
 router = APIRouter(prefix="/api/v1", tags=["follow-ups"])
 
 Liaison = Annotated[Principal, require_any(Role.LIAISON)]
+Staff = Annotated[Principal, require_any(Role.LIAISON, Role.SUPERVISOR)]
 FollowUpId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
+ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 
 
 class FollowUpPublic(BaseModel):
     follow_up_id: str
     referral_id: str
     person_id: str
+    liaison_id: str
     kind: str
     due_at: datetime
     overdue_at: datetime
@@ -41,6 +45,7 @@ class FollowUpPublic(BaseModel):
             follow_up_id=document["_id"],
             referral_id=document["referral_id"],
             person_id=document["person_id"],
+            liaison_id=document["liaison_id"],
             kind=document["kind"],
             due_at=document["due_at"],
             overdue_at=listed.overdue_at,
@@ -66,17 +71,28 @@ def _service(request: Request) -> FollowUpService:
     return service
 
 
-@router.get("/follow-ups")
+@router.get("/follow-ups", responses={403: {"description": "another liaison's follow-ups"}})
 async def list_follow_ups(
     request: Request,
-    principal: Liaison,
+    principal: Staff,
     state: Annotated[State | None, Query(description="only follow-ups in this state")] = None,
+    liaison_id: Annotated[
+        str | None, Query(pattern=ID_PATTERN, description="supervisors: one liaison's")
+    ] = None,
+    referral_id: Annotated[
+        str | None, Query(pattern=ID_PATTERN, description="one referral's, in every status")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> FollowUpsPublic:
-    """Your follow-ups, soonest first; by default every pending one. `state=due` and
-    `state=overdue` list those waiting for you (overdue: no outcome within the grace period
-    after the due time)."""
-    rows: list[Listed] = await _service(request).list_for(principal, state, limit)
+    """Your follow-ups (a supervisor: the CMHC's), soonest first; by default every pending one.
+    `state=due` and `state=overdue` list those waiting (overdue: no outcome within the grace
+    period after the due time). `referral_id` gives one referral's follow-ups."""
+    try:
+        rows: list[Listed] = await _service(request).list_for(
+            principal, state, limit, liaison_id=liaison_id, referral_id=referral_id
+        )
+    except NotAllowed as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
     data = [FollowUpPublic.of(r) for r in rows]
     return FollowUpsPublic(data=data, count=len(data))
 

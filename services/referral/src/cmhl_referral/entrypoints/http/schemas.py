@@ -21,6 +21,7 @@ from cmhl_contracts.vocabulary import (
     PresentingNeed,
     ReferralStatus,
 )
+from cmhl_referral.domain.lifecycle import ALLOWED_TRANSITIONS
 from cmhl_referral.domain.referral import Referral
 
 
@@ -175,6 +176,9 @@ class ReferralPublic(BaseModel):
     referred_at: UtcDatetime
     received_at: UtcDatetime
     history: list[dict[str, str]]
+    allowed_transitions: list[ReferralStatus] = Field(
+        description="The statuses this referral may move to next; empty once it is closed"
+    )
 
     @classmethod
     def of(cls, referral: Referral) -> "ReferralPublic":
@@ -212,4 +216,5 @@ class ReferralPublic(BaseModel):
             referred_at=referral.referred_at,
             received_at=referral.received_at,
             history=referral.history,
+            allowed_transitions=sorted(ALLOWED_TRANSITIONS[referral.status]),
         )

@@ -1,0 +1,676 @@
+"""The workspace's pages: caseload, referral, follow-ups, bed search, trainings, the
+supervisor's team and the intake form. Each page asks the services as the signed-in user."""
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from cmhl_contracts.counties import MISSOURI_COUNTIES
+from cmhl_contracts.placement import AgeGroup, AttemptResult, ClinicalNeed
+from cmhl_contracts.vocabulary import (
+    ContactPlace,
+    FollowUpOutcome,
+    PersonLocation,
+    PresentingNeed,
+    ReferralSource,
+    ReferralStatus,
+)
+from cmhl_servicekit.auth import Role
+from cmhl_workspace.adapters.api import ApiRefused
+from cmhl_workspace.application.sessions import Session
+from cmhl_workspace.domain.views import (
+    DECLINE_REASONS,
+    ELSEWHERE_REASONS,
+    NOT_ACTED_ON,
+    PLACEMENT_FAILURES,
+    RosterError,
+    parse_roster,
+    per_liaison,
+    timeline,
+)
+from cmhl_workspace.entrypoints.http.context import (
+    CurrentSession,
+    call,
+    checked_form,
+    done,
+    render,
+    require,
+)
+
+router = APIRouter(include_in_schema=False)
+PAGE = 25
+# Names for a follow-up list are read from the referral service one referral at a time (each
+# read checked and audited there), this many at once.
+NAME_LOOKUPS = 8
+STAFF = (Role.LIAISON, Role.SUPERVISOR)
+COUNTIES = sorted(MISSOURI_COUNTIES.items(), key=lambda item: item[1])
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _moment(value: str) -> str | None:
+    """A `datetime-local` field (the liaison's clock, sent as UTC by the page's script, or read
+    as UTC when scripts are off) as ISO 8601."""
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+@router.get("/")
+async def home(session: CurrentSession) -> RedirectResponse:
+    return RedirectResponse("/team" if not session.has(Role.LIAISON) else "/caseload", 303)
+
+
+# ------------------------------------------------------------------------------ caseload
+
+
+@router.get("/caseload", response_class=HTMLResponse)
+async def caseload(
+    request: Request,
+    session: CurrentSession,
+    status: Annotated[ReferralStatus | None, Query()] = None,
+    county_fips: Annotated[str | None, Query(max_length=5)] = None,
+    agency_id: Annotated[str | None, Query(max_length=64)] = None,
+    repeat: Annotated[str | None, Query(pattern="^(yes|no)?$")] = None,
+    name: Annotated[str | None, Query(max_length=100)] = None,
+    liaison: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> HTMLResponse:
+    require(session, *STAFF)
+    filters = {
+        "status": status.value if status else None,
+        "county_fips": county_fips or None,
+        "agency_id": agency_id or None,
+        "repeat_involvement": {"yes": "true", "no": "false"}.get(repeat or ""),
+        "family_name": name or None,
+        "liaison_id": liaison if session.has(Role.SUPERVISOR) and liaison else None,
+    }
+    page, waiting = await asyncio.gather(
+        call(
+            request,
+            session,
+            "GET",
+            "referral",
+            "/api/v1/referrals",
+            params={**filters, "cursor": cursor, "limit": PAGE},
+        ),
+        call(
+            request,
+            session,
+            "GET",
+            "referral",
+            "/api/v1/referrals",
+            params={"status": NOT_ACTED_ON, "limit": 200},
+        ),
+    )
+    rows = page["data"]
+    return await render(
+        request,
+        session,
+        "caseload.html",
+        nav="caseload",
+        rows=rows,
+        next_cursor=page["next_cursor"],
+        waiting=len(waiting["data"]),
+        waiting_more=waiting["next_cursor"] is not None,
+        filters={
+            "status": status.value if status else "",
+            "county_fips": county_fips or "",
+            "agency_id": agency_id or "",
+            "repeat": repeat or "",
+            "name": name or "",
+            "liaison": filters["liaison_id"] or "",
+        },
+        statuses=list(ReferralStatus),
+        counties=COUNTIES,
+        newest=rows[0]["received_at"] if rows and not cursor else "",
+    )
+
+
+@router.get("/caseload/newest")
+async def caseload_newest(request: Request, session: CurrentSession) -> JSONResponse:
+    """When the newest referral of the caseload arrived: the page's script compares it with
+    what it shows and offers a refresh. No name leaves in this answer."""
+    require(session, *STAFF)
+    page = await call(request, session, "GET", "referral", "/api/v1/referrals", params={"limit": 1})
+    newest = page["data"][0]["received_at"] if page["data"] else ""
+    return JSONResponse({"newest": newest})
+
+
+# ------------------------------------------------------------------------------ referral
+
+
+async def _referral_page(request: Request, session: Session, referral_id: uuid.UUID) -> Any:
+    path = f"/api/v1/referrals/{referral_id}"
+    referral, follow_ups, placements = await asyncio.gather(
+        call(request, session, "GET", "referral", path),
+        call(
+            request,
+            session,
+            "GET",
+            "followup",
+            "/api/v1/follow-ups",
+            params={"referral_id": str(referral_id), "limit": 50},
+        ),
+        call(
+            request,
+            session,
+            "GET",
+            "placement",
+            "/api/v1/placement-requests",
+            params={"limit": 200},
+        ),
+    )
+    mine = [p for p in placements["data"] if p["referral_id"] == str(referral_id)]
+    return referral, follow_ups["data"], mine
+
+
+@router.get("/referrals/{referral_id}", response_class=HTMLResponse)
+async def referral_page(
+    request: Request, referral_id: uuid.UUID, session: CurrentSession
+) -> HTMLResponse:
+    require(session, *STAFF)
+    referral, follow_ups, placements = await _referral_page(request, session, referral_id)
+    allowed = referral["allowed_transitions"]
+    return await render(
+        request,
+        session,
+        "referral.html",
+        nav="caseload",
+        r=referral,
+        county=MISSOURI_COUNTIES.get(referral["county_fips"], referral["county_fips"]),
+        timeline=timeline(referral["history"], follow_ups, placements),
+        placements=placements,
+        can_accept="accepted" in allowed,
+        can_decline="declined" in allowed,
+        can_schedule="appointment_scheduled" in allowed,
+        other_transitions=[
+            s for s in allowed if s not in {"accepted", "declined", "appointment_scheduled"}
+        ],
+        closed=not allowed,
+        decline_reasons=DECLINE_REASONS,
+        elsewhere_reasons=ELSEWHERE_REASONS,
+        places=list(ContactPlace),
+    )
+
+
+@router.post("/referrals/{referral_id}/status")
+async def change_status(
+    request: Request, referral_id: uuid.UUID, session: CurrentSession
+) -> Response:
+    require(session, *STAFF)
+    form = await checked_form(request, session)
+    to = _text(form, "status")
+    body: dict[str, Any] = {"status": to}
+    if reason := _text(form, "reason"):
+        body["reason"] = reason
+    if appointment := _text(form, "appointment_at"):
+        body["appointment_at"] = _moment(appointment)
+    here = f"/referrals/{referral_id}"
+    try:
+        await call(request, session, "POST", "referral", f"/api/v1{here}/status", json=body)
+    except ApiRefused as exc:
+        return await done(request, session, here, _next_step(exc, "status"), "error")
+    return await done(request, session, here, f"Status changed to {to.replace('_', ' ')}.")
+
+
+@router.post("/referrals/{referral_id}/contacts")
+async def record_contact(
+    request: Request, referral_id: uuid.UUID, session: CurrentSession
+) -> Response:
+    require(session, *STAFF)
+    form = await checked_form(request, session)
+    body: dict[str, Any] = {
+        "place": _text(form, "place"),
+        "reached": _text(form, "reached") == "yes",
+    }
+    if attempted := _text(form, "attempted_at"):
+        body["attempted_at"] = _moment(attempted)
+    here = f"/referrals/{referral_id}"
+    try:
+        await call(request, session, "POST", "referral", f"/api/v1{here}/contacts", json=body)
+    except ApiRefused as exc:
+        return await done(request, session, here, _next_step(exc, "contact"), "error")
+    return await done(request, session, here, "Contact recorded.")
+
+
+@router.post("/referrals/{referral_id}/assignment")
+async def reassign(request: Request, referral_id: uuid.UUID, session: CurrentSession) -> Response:
+    require(session, Role.SUPERVISOR)
+    form = await checked_form(request, session)
+    to = _text(form, "liaison_id")
+    back = _text(form, "back") if _text(form, "back").startswith("/team") else "/team"
+    try:
+        await call(
+            request,
+            session,
+            "POST",
+            "referral",
+            f"/api/v1/referrals/{referral_id}/assignment",
+            json={"liaison_id": to},
+        )
+    except ApiRefused as exc:
+        return await done(request, session, back, _next_step(exc, "reassignment"), "error")
+    return await done(request, session, back, f"Referral reassigned to {to}.")
+
+
+def _next_step(exc: ApiRefused, what: str) -> str:
+    """The service's reason, and what the user can do about it."""
+    advice = {
+        400: "check the values and send it again",
+        403: "ask your supervisor if you need this done",
+        404: "it is not in your caseload any more; open the caseload again",
+        409: "reload the page to see the current state, then try again",
+        422: "correct the marked value and send it again",
+        503: "wait a moment and try again",
+    }.get(exc.status, "try again; if it keeps failing, tell the on-call operator")
+    return f"The {what} was not recorded: {exc.detail}. What to do: {advice}."
+
+
+# ------------------------------------------------------------------------------ follow-ups
+
+
+async def _names(request: Request, session: Session, referral_ids: set[str]) -> dict[str, str]:
+    limit = asyncio.Semaphore(NAME_LOOKUPS)
+
+    async def one(referral_id: str) -> tuple[str, str]:
+        async with limit:
+            try:
+                found = await call(
+                    request, session, "GET", "referral", f"/api/v1/referrals/{referral_id}"
+                )
+            except ApiRefused:
+                return referral_id, "(not in your caseload)"
+            person = found["person"]
+            return referral_id, f"{person['family_name']}, {person['given_name']}"
+
+    return dict(await asyncio.gather(*(one(r) for r in sorted(referral_ids))))
+
+
+@router.get("/follow-ups", response_class=HTMLResponse)
+async def follow_ups(request: Request, session: CurrentSession) -> HTMLResponse:
+    require(session, Role.LIAISON)
+    due, overdue, upcoming = await asyncio.gather(
+        *(
+            call(
+                request,
+                session,
+                "GET",
+                "followup",
+                "/api/v1/follow-ups",
+                params={"state": state, "limit": limit},
+            )
+            for state, limit in (("due", 100), ("overdue", 100), ("scheduled", 20))
+        )
+    )
+    lists = {"due": due["data"], "overdue": overdue["data"], "upcoming": upcoming["data"]}
+    names = await _names(
+        request, session, {f["referral_id"] for rows in lists.values() for f in rows}
+    )
+    return await render(
+        request,
+        session,
+        "follow_ups.html",
+        nav="follow-ups",
+        lists=lists,
+        names=names,
+        outcomes=list(FollowUpOutcome),
+    )
+
+
+@router.post("/follow-ups/{follow_up_id}/outcome")
+async def record_outcome(
+    request: Request, follow_up_id: uuid.UUID, session: CurrentSession
+) -> Response:
+    require(session, Role.LIAISON)
+    form = await checked_form(request, session)
+    outcome = _text(form, "outcome")
+    try:
+        await call(
+            request,
+            session,
+            "POST",
+            "followup",
+            f"/api/v1/follow-ups/{follow_up_id}/outcome",
+            json={"outcome": outcome},
+        )
+    except ApiRefused as exc:
+        return await done(request, session, "/follow-ups", _next_step(exc, "outcome"), "error")
+    return await done(
+        request, session, "/follow-ups", f"Outcome recorded: {outcome.replace('_', ' ')}."
+    )
+
+
+# ------------------------------------------------------------------------------ bed search
+
+
+@router.get("/placements", response_class=HTMLResponse)
+async def placements(request: Request, session: CurrentSession) -> HTMLResponse:
+    require(session, *STAFF)
+    found = await call(
+        request, session, "GET", "placement", "/api/v1/placement-requests", params={"limit": 50}
+    )
+    return await render(
+        request, session, "placements.html", nav="placements", requests=found["data"]
+    )
+
+
+@router.get("/placements/new", response_class=HTMLResponse)
+async def new_placement(
+    request: Request, session: CurrentSession, referral_id: Annotated[uuid.UUID, Query()]
+) -> HTMLResponse:
+    require(session, *STAFF)
+    referral = await call(request, session, "GET", "referral", f"/api/v1/referrals/{referral_id}")
+    return await render(
+        request,
+        session,
+        "placement_new.html",
+        nav="placements",
+        r=referral,
+        age_groups=list(AgeGroup),
+        needs=list(ClinicalNeed),
+        counties=COUNTIES,
+        now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
+    )
+
+
+@router.post("/placements")
+async def open_placement(request: Request, session: CurrentSession) -> Response:
+    require(session, *STAFF)
+    form = await checked_form(request, session)
+    referral_id = _text(form, "referral_id")
+    body = {
+        "request_id": _text(form, "request_id") or str(uuid.uuid4()),
+        "referral_id": referral_id,
+        "person_id": _text(form, "person_id") or None,
+        "detention_started_at": _moment(_text(form, "detention_started_at")),
+        "age_group": _text(form, "age_group"),
+        "needs": [n for n in form.getlist("needs") if isinstance(n, str)],
+        "county_fips": _text(form, "county_fips"),
+    }
+    try:
+        opened = await call(
+            request, session, "POST", "placement", "/api/v1/placement-requests", json=body
+        )
+    except ApiRefused as exc:
+        back = f"/placements/new?referral_id={referral_id}"
+        return await done(request, session, back, _next_step(exc, "bed search"), "error")
+    return await done(
+        request,
+        session,
+        f"/placements/{opened['request_id']}",
+        "Bed search opened: call the facilities in the order shown.",
+    )
+
+
+@router.get("/placements/{request_id}", response_class=HTMLResponse)
+async def placement_page(
+    request: Request, request_id: uuid.UUID, session: CurrentSession
+) -> HTMLResponse:
+    require(session, *STAFF)
+    found = await call(
+        request, session, "GET", "placement", f"/api/v1/placement-requests/{request_id}"
+    )
+    facilities = await call(request, session, "GET", "placement", "/api/v1/facilities")
+    names = {f["facility_id"]: f["name"] for f in facilities["data"]}
+    accepted = sorted({a["facility_id"] for a in found["attempts"] if a["result"] == "accepted"})
+    return await render(
+        request,
+        session,
+        "placement.html",
+        nav="placements",
+        p=found,
+        names=names,
+        results=list(AttemptResult),
+        accepted=accepted,
+        failures=PLACEMENT_FAILURES,
+    )
+
+
+@router.post("/placements/{request_id}/attempts")
+async def log_call(request: Request, request_id: uuid.UUID, session: CurrentSession) -> Response:
+    require(session, *STAFF)
+    form = await checked_form(request, session)
+    result = _text(form, "result")
+    body = {
+        "attempt_id": _text(form, "attempt_id") or str(uuid.uuid4()),
+        "facility_id": _text(form, "facility_id"),
+        "result": result,
+        "reason_code": _text(form, "reason_code") or None,
+    }
+    here = f"/placements/{request_id}"
+    try:
+        await call(
+            request,
+            session,
+            "POST",
+            "placement",
+            f"/api/v1/placement-requests/{request_id}/attempts",
+            json=body,
+        )
+    except ApiRefused as exc:
+        return await done(request, session, here, _next_step(exc, "call"), "error")
+    return await done(request, session, here, f"Call logged: {result.replace('_', ' ')}.")
+
+
+@router.post("/placements/{request_id}/completion")
+async def complete_placement(
+    request: Request, request_id: uuid.UUID, session: CurrentSession
+) -> Response:
+    require(session, *STAFF)
+    form = await checked_form(request, session)
+    outcome = _text(form, "outcome")
+    body = {
+        "outcome": outcome,
+        "facility_id": _text(form, "facility_id") or None if outcome == "placed" else None,
+        "failure_reason": _text(form, "failure_reason") or None if outcome == "failed" else None,
+    }
+    here = f"/placements/{request_id}"
+    try:
+        await call(
+            request,
+            session,
+            "POST",
+            "placement",
+            f"/api/v1/placement-requests/{request_id}/completion",
+            json=body,
+        )
+    except ApiRefused as exc:
+        return await done(request, session, here, _next_step(exc, "completion"), "error")
+    text = "Bed search complete: placed." if outcome == "placed" else "Bed search closed."
+    return await done(request, session, here, text)
+
+
+# ------------------------------------------------------------------------------ trainings
+
+
+@router.get("/trainings", response_class=HTMLResponse)
+async def trainings(request: Request, session: CurrentSession) -> HTMLResponse:
+    require(session, *STAFF)
+    sessions, courses = await asyncio.gather(
+        call(request, session, "GET", "training", "/api/v1/training-sessions"),
+        call(request, session, "GET", "training", "/api/v1/courses"),
+    )
+    return await render(
+        request,
+        session,
+        "trainings.html",
+        nav="trainings",
+        sessions=sorted(sessions["sessions"], key=lambda s: s["held_on"], reverse=True)[:50],
+        courses=[c for c in courses if not c["retired"]],
+        counties=COUNTIES,
+        today=datetime.now(UTC).date().isoformat(),
+    )
+
+
+@router.post("/trainings")
+async def record_training(request: Request, session: CurrentSession) -> Response:
+    require(session, *STAFF)
+    form = await checked_form(request, session)
+    host = _text(form, "host_agency_id")
+    upload = form.get("roster")
+    try:
+        text = ""
+        if isinstance(upload, UploadFile) or hasattr(upload, "read"):
+            raw = await upload.read()  # type: ignore[union-attr]
+            text = raw.decode("utf-8-sig")
+        officers = parse_roster(text, host)
+    except (RosterError, UnicodeDecodeError) as exc:
+        reason = str(exc) if isinstance(exc, RosterError) else "the file is not UTF-8 text"
+        return await done(
+            request,
+            session,
+            "/trainings",
+            f"The roster was not read: {reason}. What to do: fix the file "
+            "(one officer id per line) and upload it again.",
+            "error",
+        )
+    body = {
+        "session_id": str(uuid.uuid4()),
+        "course_id": _text(form, "course_id"),
+        "held_on": _text(form, "held_on"),
+        "county_fips": _text(form, "county_fips"),
+        "host_agency_id": host,
+        "capacity": max(len(officers), int(_text(form, "capacity") or 0) or 1),
+        "roster": officers,
+        "status": "completed",
+    }
+    try:
+        created = await call(
+            request, session, "POST", "training", "/api/v1/training-sessions", json=body
+        )
+    except ApiRefused as exc:
+        return await done(request, session, "/trainings", _next_step(exc, "training"), "error")
+    return await done(
+        request,
+        session,
+        f"/trainings/{created['session_id']}",
+        f"Training recorded with {len(officers)} officers.",
+    )
+
+
+@router.get("/trainings/{session_id}", response_class=HTMLResponse)
+async def training_page(
+    request: Request, session_id: uuid.UUID, session: CurrentSession
+) -> HTMLResponse:
+    require(session, *STAFF)
+    found = await call(
+        request, session, "GET", "training", f"/api/v1/training-sessions/{session_id}"
+    )
+    return await render(request, session, "training.html", nav="trainings", t=found)
+
+
+@router.get("/trainings/{session_id}/certificates/{officer_id}", response_class=HTMLResponse)
+async def certificate(
+    request: Request,
+    session_id: uuid.UUID,
+    officer_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32,64}$")],
+    session: CurrentSession,
+) -> HTMLResponse:
+    require(session, *STAFF)
+    html = await call(
+        request,
+        session,
+        "GET",
+        "training",
+        f"/api/v1/training-sessions/{session_id}/certificates/{officer_id}",
+    )
+    return HTMLResponse(str(html))
+
+
+# ------------------------------------------------------------------------------ supervisor
+
+
+@router.get("/team", response_class=HTMLResponse)
+async def team(request: Request, session: CurrentSession) -> HTMLResponse:
+    require(session, Role.SUPERVISOR)
+    referrals, waiting, overdue = await asyncio.gather(
+        call(request, session, "GET", "referral", "/api/v1/referrals", params={"limit": 200}),
+        call(
+            request,
+            session,
+            "GET",
+            "referral",
+            "/api/v1/referrals",
+            params={"status": NOT_ACTED_ON, "limit": 200},
+        ),
+        call(
+            request,
+            session,
+            "GET",
+            "followup",
+            "/api/v1/follow-ups",
+            params={"state": "overdue", "limit": 500},
+        ),
+    )
+    recent = referrals["data"]
+    liaisons = sorted(
+        {r["liaison_id"] for r in recent} | {f["liaison_id"] for f in overdue["data"]}
+    )
+    return await render(
+        request,
+        session,
+        "team.html",
+        nav="team",
+        liaisons=liaisons,
+        recent_counts=per_liaison(recent),
+        waiting_counts=per_liaison(waiting["data"]),
+        overdue_counts=per_liaison(overdue["data"]),
+        recent=recent[:PAGE],
+    )
+
+
+# ------------------------------------------------------------------------------ intake
+
+
+@router.get("/intake", response_class=HTMLResponse)
+async def intake(request: Request, session: CurrentSession) -> HTMLResponse:
+    require(session, *STAFF)
+    return await render(
+        request,
+        session,
+        "intake.html",
+        nav="intake",
+        sources=list(ReferralSource),
+        needs=list(PresentingNeed),
+        locations=list(PersonLocation),
+        counties=COUNTIES,
+        now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
+    )
+
+
+@router.post("/intake")
+async def submit_intake(request: Request, session: CurrentSession) -> Response:
+    require(session, *STAFF)
+    form = await checked_form(request, session)
+    body: dict[str, Any] = {
+        "agency": {"agency_id": _text(form, "agency_id"), "source": _text(form, "source")},
+        "agency_reference": _text(form, "agency_reference") or None,
+        "officer_reference": _text(form, "officer_reference") or None,
+        "county_fips": _text(form, "county_fips"),
+        "primary_need": _text(form, "primary_need"),
+        "person_location": _text(form, "person_location"),
+        "person": {
+            "given_name": _text(form, "given_name"),
+            "family_name": _text(form, "family_name"),
+            "birth_date": _text(form, "birth_date"),
+        },
+        "narrative": _text(form, "narrative") or None,
+        "referred_at": _moment(_text(form, "referred_at")),
+    }
+    try:
+        created = await call(request, session, "POST", "referral", "/api/v1/referrals", json=body)
+    except ApiRefused as exc:
+        return await done(request, session, "/intake", _next_step(exc, "referral"), "error")
+    return await done(
+        request, session, f"/referrals/{created['referral_id']}", "Referral recorded and assigned."
+    )

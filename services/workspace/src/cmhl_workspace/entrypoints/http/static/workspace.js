@@ -1,0 +1,74 @@
+// Progressive enhancement only: every page works without this file.
+"use strict";
+
+// datetime-local fields hold the liaison's local time; the services take UTC. On submit the
+// value is sent as an ISO 8601 moment with the browser's offset.
+function toOffsetIso(value) {
+  const local = new Date(value);
+  if (Number.isNaN(local.getTime())) return value;
+  return local.toISOString();
+}
+
+function localNow() {
+  const now = new Date();
+  now.setMinutes(now.getMinutes() - now.getTimezoneOffset());
+  return now.toISOString().slice(0, 16);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const input of document.querySelectorAll("input[data-default-now]")) {
+    if (!input.value) input.value = localNow();
+  }
+  for (const form of document.querySelectorAll("form")) {
+    form.addEventListener("submit", () => {
+      for (const input of form.querySelectorAll("input[data-local-time]")) {
+        if (!input.value) continue;
+        const carried = document.createElement("input");
+        carried.type = "hidden";
+        carried.name = input.name;
+        carried.value = toOffsetIso(input.value);
+        input.removeAttribute("name");
+        form.appendChild(carried);
+      }
+    });
+  }
+
+  // Signed out after the idle time, as the server does: a screen left open in an ER shows
+  // nobody's record.
+  const idle = Number(document.body.dataset.idleSeconds || 0) * 1000;
+  const signOut = document.querySelector("form.signout");
+  if (idle && signOut) {
+    let timer;
+    const restart = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        const reason = document.createElement("input");
+        reason.type = "hidden";
+        reason.name = "reason";
+        reason.value = "idle";
+        signOut.appendChild(reason);
+        signOut.submit();
+      }, idle);
+    };
+    for (const kind of ["keydown", "pointerdown", "scroll"]) {
+      document.addEventListener(kind, restart, { passive: true });
+    }
+    restart();
+  }
+
+  // New referrals: the caseload asks every 30 s when its newest arrived and offers a refresh.
+  const fresh = document.getElementById("fresh");
+  if (fresh && fresh.dataset.newest !== undefined) {
+    const shown = fresh.dataset.newest;
+    setInterval(async () => {
+      try {
+        const answer = await fetch("/caseload/newest", { headers: { Accept: "application/json" } });
+        if (!answer.ok) return;
+        const { newest } = await answer.json();
+        if (newest && newest > shown) fresh.hidden = false;
+      } catch (_) {
+        // offline for a moment: the next round asks again
+      }
+    }, 30000);
+  }
+});
