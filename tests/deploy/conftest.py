@@ -57,6 +57,17 @@ def default_port(service: str) -> int:
     return int(settings_class(service).model_fields["http_port"].default)
 
 
+def uses_kafka(service: str) -> bool:
+    """Whether a service consumes or produces events: its settings name a broker."""
+    return "kafka_bootstrap" in settings_class(service).model_fields
+
+
+def called_services(service: str) -> list[str]:
+    """The services a service calls over HTTP: one `<name>_url` setting per service it calls."""
+    fields = settings_class(service).model_fields
+    return [name for name in service_names() if f"{name}_url" in fields]
+
+
 def _source_digest() -> str:
     files = sorted([CHECKS / "go.mod", CHECKS / "go.sum", *CHECKS.glob("*.go")])
     digest = hashlib.sha256()
@@ -164,3 +175,18 @@ def env_required_by() -> Callable[[str], set[str]]:
 @pytest.fixture(scope="session")
 def port_of() -> Callable[[str], int]:
     return default_port
+
+
+@pytest.fixture(scope="session")
+def settings_of() -> Callable[[str], type[HttpSettings]]:
+    return settings_class
+
+
+@pytest.fixture(scope="session")
+def kafka_user() -> Callable[[str], bool]:
+    return uses_kafka
+
+
+@pytest.fixture(scope="session")
+def calls() -> Callable[[str], list[str]]:
+    return called_services

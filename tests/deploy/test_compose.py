@@ -2,6 +2,7 @@
 built on) validates it against the Compose Specification's JSON schema and resolves the model;
 these tests then check the rules the system relies on."""
 
+import json
 import re
 import subprocess
 import sys
@@ -9,8 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cmhl_servicekit.settings import HttpSettings
+
 REPO = Path(__file__).resolve().parents[2]
 KAFKA_POM = REPO / "deploy" / "local" / "kafka" / "pom.xml"
+REALM_FILE = REPO / "deploy" / "local" / "keycloak" / "cmhl-realm.json"
 Check = Callable[[str, Path], subprocess.CompletedProcess[str]]
 
 
@@ -42,34 +46,79 @@ def test_every_service_runs_from_the_one_dockerfile(
     assert port["host_ip"] == "127.0.0.1", "published on the loopback only"
 
 
-def test_services_start_after_kafka_mongodb_the_topics_and_keycloak(
-    compose_model: dict[str, Any], service: str
+def test_services_start_after_what_they_use(
+    compose_model: dict[str, Any],
+    service: str,
+    kafka_user: Callable[[str], bool],
+    calls: Callable[[str], list[str]],
 ) -> None:
+    """MongoDB and Keycloak for every service; Kafka and its topics for those whose settings
+    name a broker; the services it calls (a `<name>_url` setting) for a service that calls any."""
     spec = compose_model["services"][service]
     conditions = {name: dep["condition"] for name, dep in spec["depends_on"].items()}
-    assert conditions == {
-        "kafka": "service_healthy",
+    expected = {
         "mongodb": "service_healthy",
-        "topics": "service_completed_successfully",
         # Started is enough: the keys are fetched at the first token, and refetched after.
         "keycloak": "service_started",
     }
+    if kafka_user(service):
+        expected |= {"kafka": "service_healthy", "topics": "service_completed_successfully"}
+    expected |= {called: "service_healthy" for called in calls(service)}
+    assert conditions == expected
     assert spec["healthcheck"]["test"] == ["CMD", "python", "/app/container.py", "ready"]
     assert spec["read_only"] is True
 
 
 def test_services_get_every_setting_they_require(
-    compose_model: dict[str, Any], service: str, env_required_by: Callable[[str], set[str]]
+    compose_model: dict[str, Any],
+    service: str,
+    env_required_by: Callable[[str], set[str]],
+    kafka_user: Callable[[str], bool],
+    calls: Callable[[str], list[str]],
+    port_of: Callable[[str], int],
 ) -> None:
     environment = compose_model["services"][service]["environment"]
     assert env_required_by(service) <= set(environment)
     prefix = f"CMHL_{service.upper()}_"
-    assert environment[prefix + "KAFKA_BOOTSTRAP"] == "kafka:9092"
+    if kafka_user(service):
+        assert environment[prefix + "KAFKA_BOOTSTRAP"] == "kafka:9092"
+    else:
+        assert prefix + "KAFKA_BOOTSTRAP" not in environment
     assert environment[prefix + "MONGO_URI"].startswith("mongodb://mongodb:27017/")
+    for called in calls(service):
+        # The called service by its compose name, on the port it listens on there.
+        called_port = compose_model["services"][called]["environment"].get(
+            f"CMHL_{called.upper()}_HTTP_PORT", port_of(called)
+        )
+        assert environment[f"{prefix}{called.upper()}_URL"] == f"http://{called}:{called_port}"
+
+
+def test_a_public_url_is_published_and_a_redirect_uri_of_its_client(
+    compose_model: dict[str, Any],
+    services: list[str],
+    settings_of: Callable[[str], type[HttpSettings]],
+) -> None:
+    """A service with pages (a `public_url` setting) is reached by browsers at that URL, and the
+    realm lets its OpenID Connect client come back there after the sign-in and the sign-out."""
+    realm = json.loads(REALM_FILE.read_text())
+    clients = {client["clientId"]: client for client in realm["clients"]}
+    with_pages = [name for name in services if "public_url" in settings_of(name).model_fields]
+    assert with_pages, "the workspace has pages"
+    for name in with_pages:
+        fields = settings_of(name).model_fields
+        spec = compose_model["services"][name]
+        public = spec["environment"][f"CMHL_{name.upper()}_PUBLIC_URL"]
+        [port] = spec["ports"]
+        assert public == f"http://localhost:{port['published']}", (
+            "Secure cookies: http on localhost"
+        )
+        client = clients[fields["oidc_client_id"].default]
+        assert f"{public}/auth/callback" in client["redirectUris"]
+        assert f"{public}/signed-out" in client["attributes"]["post.logout.redirect.uris"]
 
 
 def test_every_service_trusts_the_one_issuer_and_holds_no_token_secret(
-    compose_model: dict[str, Any],
+    compose_model: dict[str, Any], services: list[str]
 ) -> None:
     settings = [
         (name, value)
@@ -78,7 +127,7 @@ def test_every_service_trusts_the_one_issuer_and_holds_no_token_secret(
     ]
     issuers = {value for name, value in settings if name.endswith("_AUTH_ISSUER")}
     assert issuers == {"http://localhost:8180/realms/cmhl"}
-    assert len([name for name, _ in settings if name.endswith("_AUTH_ISSUER")]) == 5
+    assert len([name for name, _ in settings if name.endswith("_AUTH_ISSUER")]) == len(services)
     assert not [name for name, _ in settings if "SIGNING_KEY" in name or "API_KEYS" in name]
     keycloak = compose_model["services"]["keycloak"]
     # The issuer names the host's URL for Keycloak, which the containers reach by name.
@@ -150,8 +199,7 @@ def test_the_demo_seeder_is_an_optional_profile_with_flags_demo_py_has(
 def test_keycloak_fills_every_placeholder_of_the_realm_file(compose_model: dict[str, Any]) -> None:
     """Keycloak's import resolves ${VARIABLE}s from its environment; one left unset would
     import literally as a client secret or a password."""
-    realm_file = Path(__file__).resolve().parents[2] / "deploy/local/keycloak/cmhl-realm.json"
-    wanted = set(re.findall(r"\$\{([A-Z0-9_]+)\}", realm_file.read_text()))
+    wanted = set(re.findall(r"\$\{([A-Z0-9_]+)\}", REALM_FILE.read_text()))
     keycloak = compose_model["services"]["keycloak"]
     assert wanted <= set(keycloak["environment"])
     assert any("cmhl-realm.json" in str(v) for v in keycloak["volumes"])

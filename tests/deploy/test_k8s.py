@@ -10,11 +10,13 @@ import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 import kubernetes_validate
 import pytest
 
+from cmhl_servicekit.settings import HttpSettings
 from cmhl_servicekit.topics import declared_topics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,6 +87,36 @@ def of_kind(objects: Objects, kind: str) -> Objects:
 def named(objects: Objects, kind: str, name: str) -> dict[str, Any]:
     [found] = [o for o in of_kind(objects, kind) if o["metadata"]["name"] == name]
     return found
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a label selector (matchLabels, matchExpressions) selects these labels."""
+    if any(labels.get(key) != value for key, value in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator, values = expression["key"], expression["operator"], expression.get("values")
+        found = {
+            "In": key in labels and labels[key] in (values or []),
+            "NotIn": key not in labels or labels[key] not in (values or []),
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[operator]
+        if not found:
+            return False
+    return True
+
+
+def workloads(objects: Objects) -> dict[str, dict[str, str]]:
+    """Deployment and Job name -> the labels of its pods."""
+    return {
+        o["metadata"]["name"]: o["spec"]["template"]["metadata"]["labels"]
+        for o in objects
+        if o["kind"] in ("Deployment", "Job")
+    }
+
+
+def pods_selected(objects: Objects, selector: dict[str, Any]) -> set[str]:
+    return {name for name, labels in workloads(objects).items() if selects(selector, labels)}
 
 
 def container(deployment: dict[str, Any]) -> dict[str, Any]:
@@ -218,10 +250,41 @@ def test_deployments_get_every_setting_their_service_requires(
     overlay: str,
     service: str,
     env_required_by: Callable[[str], set[str]],
+    kafka_user: Callable[[str], bool],
+    calls: Callable[[str], list[str]],
 ) -> None:
     env = {e["name"]: e for e in container(named(rendered[overlay], "Deployment", service))["env"]}
     assert env_required_by(service) <= set(env)
-    assert env[f"CMHL_{service.upper()}_HTTP_HOST"]["value"] == "0.0.0.0"  # noqa: S104
+    prefix = f"CMHL_{service.upper()}_"
+    assert env[f"{prefix}HTTP_HOST"]["value"] == "0.0.0.0"  # noqa: S104
+    assert (prefix + "KAFKA_BOOTSTRAP" in env) == kafka_user(service)
+    for called in calls(service):
+        # The called service's Service in this namespace, on its port.
+        [port] = named(rendered[overlay], "Service", called)["spec"]["ports"]
+        assert env[f"{prefix}{called.upper()}_URL"]["value"] == f"http://{called}:{port['port']}"
+
+
+def test_a_public_url_is_the_ingress_host_of_its_service_over_tls(
+    rendered: dict[str, Objects],
+    services: list[str],
+    settings_of: Callable[[str], type[HttpSettings]],
+) -> None:
+    """A service with pages (a `public_url` setting) names where browsers reach it in prod: its
+    Ingress host, with TLS (the cookies are Secure)."""
+    objects = rendered["prod"]
+    [ingress] = of_kind(objects, "Ingress")
+    host_of = {
+        path["backend"]["service"]["name"]: rule["host"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    tls_hosts = {host for tls in ingress["spec"]["tls"] for host in tls["hosts"]}
+    with_pages = [name for name in services if "public_url" in settings_of(name).model_fields]
+    assert with_pages, "the workspace has pages"
+    for name in with_pages:
+        env = {e["name"]: e for e in container(named(objects, "Deployment", name))["env"]}
+        assert env[f"CMHL_{name.upper()}_PUBLIC_URL"]["value"] == f"https://{host_of[name]}"
+        assert host_of[name] in tls_hosts
 
 
 def key_refs(objects: Objects, ref: str) -> set[tuple[str, str]]:
@@ -278,52 +341,106 @@ def test_dev_secrets_are_obviously_fake(rendered: dict[str, Objects]) -> None:
         plain = base64.b64decode(value).decode()
         if key.endswith("-api-keys"):  # only SHA-256 hashes of keys are configured, never keys
             assert all(re.fullmatch("[0-9a-f]{64}", h) for h in json.loads(plain)), key
-        elif key == "encryption-key":  # base64 of 32 bytes
-            assert base64.b64decode(plain).startswith(b"demo-only"), key
-        else:
-            assert plain.startswith("demo-only"), key
+        elif not plain.startswith("demo-only"):  # a key given as base64 of 32 bytes
+            raw = base64.b64decode(plain, validate=True)
+            assert len(raw) == 32, key
+            assert raw.startswith(b"demo-only"), key
 
 
-def test_network_policies_deny_by_default_and_admit_only_the_ingress_controller(
-    rendered: dict[str, Objects], overlay: str
+def test_network_policies_deny_by_default_and_admit_only_the_ingress_controller_and_callers(
+    rendered: dict[str, Objects],
+    overlay: str,
+    services: list[str],
+    calls: Callable[[str], list[str]],
 ) -> None:
-    policies = {
-        p["metadata"]["name"]: p["spec"] for p in of_kind(rendered[overlay], "NetworkPolicy")
-    }
+    objects = rendered[overlay]
+    policies = {p["metadata"]["name"]: p["spec"] for p in of_kind(objects, "NetworkPolicy")}
     deny = policies["default-deny-all"]
     assert deny["podSelector"] == {}
     assert set(deny["policyTypes"]) == {"Ingress", "Egress"}
     assert "ingress" not in deny
     assert "egress" not in deny
-    ingress_rules = [(name, rule) for name, p in policies.items() for rule in p.get("ingress", [])]
-    assert [name for name, _ in ingress_rules] == ["http-from-ingress-controller"]
-    [(_, rule)] = ingress_rules
+    ingress_rules = [
+        (name, spec, rule) for name, spec in policies.items() for rule in spec.get("ingress", [])
+    ]
+    from_outside = [
+        (name, rule)
+        for name, _, rule in ingress_rules
+        if any(set(peer) != {"podSelector"} for peer in rule["from"])
+    ]
+    assert [name for name, _ in from_outside] == ["http-from-ingress-controller"]
+    [(_, rule)] = from_outside
     [peer] = rule["from"]
     assert peer["namespaceSelector"]["matchLabels"] == {
         "kubernetes.io/metadata.name": "ingress-nginx"
     }
     assert rule["ports"] == [{"protocol": "TCP", "port": "http"}]
+    # Inside the namespace a service admits, on its HTTP port, only the services that call it
+    # (a `<name>_url` setting).
+    admitted = set()
+    for name, spec, rule in ingress_rules:
+        if name == "http-from-ingress-controller":
+            continue
+        assert rule["ports"] == [{"protocol": "TCP", "port": "http"}], name
+        targets = pods_selected(objects, spec["podSelector"])
+        for peer in rule["from"]:
+            admitted |= {
+                (source, target)
+                for source in pods_selected(objects, peer["podSelector"])
+                for target in targets
+            }
+    assert admitted == {(name, called) for name in services for called in calls(name)}
 
 
-def test_only_service_pods_and_the_topics_job_reach_kafka_and_mongodb(
-    rendered: dict[str, Objects], overlay: str
+def test_pods_reach_only_what_their_settings_name(
+    rendered: dict[str, Objects],
+    overlay: str,
+    kafka_user: Callable[[str], bool],
+    calls: Callable[[str], list[str]],
 ) -> None:
+    """Egress: DNS for every pod; Kafka for the topics Job and the services whose settings name
+    a broker; MongoDB and the token issuer for every service; and the services a service calls,
+    on their HTTP port. Nothing else."""
     objects = rendered[overlay]
-    policies = {p["metadata"]["name"]: p["spec"] for p in of_kind(objects, "NetworkPolicy")}
-    reach: dict[int, dict[str, str]] = {}
-    for spec in policies.values():
+    issuer = urlsplit(named(objects, "ConfigMap", "cmhl-platform")["data"]["auth-issuer"])
+    issuer_port = issuer.port or (443 if issuer.scheme == "https" else 80)
+    destinations = {53: "dns", 9092: "kafka", 27017: "mongodb", issuer_port: "issuer"}
+    reach: dict[str, set[str]] = {name: set() for name in workloads(objects)}
+    for policy in of_kind(objects, "NetworkPolicy"):
+        spec = policy["spec"]
+        sources = pods_selected(objects, spec["podSelector"])
         for rule in spec.get("egress", []):
-            for port in rule.get("ports", []):
-                reach.setdefault(port["port"], spec["podSelector"].get("matchLabels", {}))
-    assert reach[9092] == {"cmhl.io/kafka-client": "true"}
-    assert reach[27017] == {"cmhl.io/mongodb-client": "true"}
-    assert set(reach) == {53, 9092, 27017}, "no other egress"
-    for kind, label in (("Deployment", "cmhl.io/kafka-client"), ("Job", "cmhl.io/kafka-client")):
-        for obj in of_kind(objects, kind):
-            labels = obj["spec"]["template"]["metadata"]["labels"]
-            assert labels.get(label) == "true", obj["metadata"]["name"]
-    job_labels = of_kind(objects, "Job")[0]["spec"]["template"]["metadata"]["labels"]
-    assert "cmhl.io/mongodb-client" not in job_labels, "the topics Job needs Kafka only"
+            assert rule.get("to"), "every egress names its peers"
+            assert rule.get("ports"), "every egress names its ports"
+            reached = set()
+            for port in rule["ports"]:
+                if port["port"] == "http":  # the HTTP port of the pods it selects
+                    assert all(set(peer) == {"podSelector"} for peer in rule["to"])
+                    reached |= {
+                        f"http:{target}"
+                        for peer in rule["to"]
+                        for target in pods_selected(objects, peer["podSelector"])
+                    }
+                else:
+                    assert port["port"] in destinations, f"no other egress: {port}"
+                    reached.add(destinations[port["port"]])
+            for source in sources:
+                reach[source] |= reached
+    for obj in of_kind(objects, "Job"):
+        assert reach[obj["metadata"]["name"]] == {"dns", "kafka"}, "the topics Job: Kafka only"
+    for obj in of_kind(objects, "Deployment"):
+        service = obj["metadata"]["name"]
+        expected = {"dns", "mongodb", "issuer"} | {f"http:{called}" for called in calls(service)}
+        if kafka_user(service):
+            expected.add("kafka")
+        assert reach[service] == expected, service
+    policies = {p["metadata"]["name"]: p["spec"] for p in of_kind(objects, "NetworkPolicy")}
+    assert policies["kafka-clients"]["podSelector"] == {
+        "matchLabels": {"cmhl.io/kafka-client": "true"}
+    }
+    assert policies["mongodb-clients"]["podSelector"] == {
+        "matchLabels": {"cmhl.io/mongodb-client": "true"}
+    }
 
 
 def test_the_topics_job_creates_exactly_the_declared_topics(

@@ -2,15 +2,11 @@
 statewide metrics out. Started with deploy/local/stack.py, exactly as `make up` starts it."""
 
 import asyncio
-import json
-import os
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,29 +17,6 @@ from cmhl_servicekit.oidc import demo_user
 from cmhl_servicekit.testing import KafkaProbe
 
 pytestmark = pytest.mark.e2e
-
-REPO = Path(__file__).resolve().parents[2]
-STACK = [sys.executable, str(REPO / "deploy" / "local" / "stack.py")]
-
-
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    state = tmp_path_factory.mktemp("e2e-stack")
-    # Infrastructure must be installable here; the e2e run needs it whatever the env vars say.
-    if not os.environ.get("CMHL_TEST_KAFKA_BOOTSTRAP") and not os.environ.get("CI"):
-        pytest.skip("run through `make test`, which installs the stack this test starts")
-    try:
-        subprocess.run(
-            [*STACK, "up", "--free-ports", "--services", "--state-dir", str(state)],
-            check=True,
-            timeout=600,
-        )
-        yield {
-            "stack": json.loads((state / "stack.json").read_text()),
-            "credentials": json.loads((state / "credentials.json").read_text()),
-        }
-    finally:
-        subprocess.run([*STACK, "down", "--state-dir", str(state)], check=False, timeout=120)
 
 
 def url(system: dict[str, Any], service: str, path: str) -> str:

@@ -18,7 +18,7 @@ from cmhl_contracts import (
 )
 from cmhl_contracts.vocabulary import FollowUpOutcome, ReferralStatus
 from cmhl_followup.application.ports import FollowUpQuery
-from cmhl_followup.application.service import FollowUpService, NotFound
+from cmhl_followup.application.service import FollowUpService, NotAllowed, NotFound
 from cmhl_followup.domain.policy import OutcomeRefused, State
 from cmhl_servicekit.audit import InMemoryAuditLog
 from cmhl_servicekit.auth import Principal, Role
@@ -110,9 +110,14 @@ class InMemoryFollowUps:
                 query.overdue_before is None or d["overdue_at"] < query.overdue_before,
                 query.overdue_from is None or d["overdue_at"] >= query.overdue_from,
             ]
-            return (
-                d["liaison_id"] == query.liaison_id and d["status"] == query.status and all(bounds)
-            )
+            scope = {
+                "referral_id": query.referral_id,
+                "liaison_id": query.liaison_id,
+                "cmhc_id": query.cmhc_id,
+                "status": query.status,
+            }
+            in_scope = all(d.get(k) == v for k, v in scope.items() if v is not None)
+            return in_scope and all(bounds)
 
         mine = [d for d in self.follow_ups.values() if selected(d)]
         return sorted(mine, key=lambda d: d["due_at"])[: query.limit]
@@ -291,3 +296,45 @@ async def test_lists_are_selected_by_state_as_the_clock_moves(
     assert await listed(State.OVERDUE) == [7]
     assert await listed(State.SCHEDULED) == [90]
     assert await listed(State.CANCELLED) == []
+
+
+SUPERVISOR = Principal("supervisor-09", frozenset({Role.SUPERVISOR}), "cmhc-09")
+
+
+async def test_who_lists_which_follow_ups(service: FollowUpService, clock: AdjustableClock) -> None:
+    mine, theirs = uuid.uuid4(), uuid.uuid4()
+    await service.on_referral_created(
+        [referral_created(mine, REFERRED), referral_created(theirs, REFERRED, "liaison-12")]
+    )
+    clock.advance(timedelta(days=8))
+
+    def referrals(rows: list[Any]) -> set[str]:
+        return {r.document["referral_id"] for r in rows}
+
+    # A supervisor sees the CMHC's follow-ups, or one liaison's; another CMHC's supervisor none.
+    assert referrals(await service.list_for(SUPERVISOR, State.DUE, 10)) == {str(mine), str(theirs)}
+    one = await service.list_for(SUPERVISOR, None, 10, liaison_id="liaison-12")
+    assert referrals(one) == {str(theirs)}
+    elsewhere = Principal("supervisor-01", frozenset({Role.SUPERVISOR}), "cmhc-01")
+    assert await service.list_for(elsewhere, None, 10) == []
+    # A liaison sees their own only, and cannot ask for a colleague's.
+    assert referrals(await service.list_for(LIAISON, None, 10)) == {str(mine)}
+    with pytest.raises(NotAllowed):
+        await service.list_for(LIAISON, None, 10, liaison_id="liaison-12")
+    assert await service.list_for(LIAISON, None, 10, referral_id=str(theirs)) == []
+    analyst = Principal("dmh-analyst", frozenset({Role.METRICS_CONSUMER}), None)
+    with pytest.raises(NotAllowed):
+        await service.list_for(analyst, None, 10)
+
+
+async def test_a_referrals_follow_ups_are_listed_in_every_state(
+    service: FollowUpService, clock: AdjustableClock
+) -> None:
+    referral = uuid.uuid4()
+    await service.on_referral_created([referral_created(referral, REFERRED)])
+    clock.advance(timedelta(days=8))
+    [due] = await service.list_for(LIAISON, State.DUE, 10)
+    await service.record_outcome(due.document["_id"], FollowUpOutcome.REACHED, LIAISON)
+    rows = await service.list_for(LIAISON, None, 10, referral_id=str(referral))
+    assert [r.state for r in rows] == [State.COMPLETED, State.SCHEDULED, State.SCHEDULED]
+    assert [r.state for r in await service.list_for(LIAISON, None, 10)] == [State.SCHEDULED] * 2

@@ -40,6 +40,7 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
             db,
             FieldCipher.from_base64(settings.encryption_key.get_secret_value()),
             relay.outbox(),
+            search_key=settings.pseudonym_key.get_secret_value().encode(),
         ),
         audit=audit,
         clock=clock or SystemClock(),

@@ -69,7 +69,9 @@ async def test_caseload_reads_and_lookups_use_indexes(
     )
     audit = MongoAuditLog(db, "referral")
     await audit.ensure_indexes()
-    repository = MongoReferralRepository(db, FieldCipher(os.urandom(32)), Outbox(db, lambda: None))
+    repository = MongoReferralRepository(
+        db, FieldCipher(os.urandom(32)), Outbox(db, lambda: None), search_key=b"k"
+    )
     service = ReferralService(repository, audit, AdjustableClock(NOW), b"k", lambda: None)
     liaison = Actor(Principal("liaison-01", frozenset({Role.LIAISON}), "cmhc-01"), None, None)
     created = [
@@ -93,9 +95,18 @@ async def test_caseload_reads_and_lookups_use_indexes(
         )
     )
     await repository.find(CaseloadQuery(liaison_id=None, cmhc_id="cmhc-01", status="received"))
+    named = await repository.find(
+        CaseloadQuery(liaison_id="liaison-01", cmhc_id=None, family_name="  plAN ")
+    )
+    nobody = await repository.find(
+        CaseloadQuery(liaison_id=None, cmhc_id="cmhc-01", family_name="Plan-Other")
+    )
     await repository.get(created[0].referral_id)
     await audit.for_person(created[0].person_id)
     await assert_reads_use_indexes(db, recorder.reads)
-    assert len(recorder.reads) == 6
+    assert len(recorder.reads) == 8
+    # The name search finds the caseload's referrals of that family name, any case or spacing.
+    assert sorted(str(r.referral_id) for r in named) == sorted(str(r.referral_id) for r in created)
+    assert nobody == []
     newest = sorted(created, key=lambda r: (r.received_at, str(r.referral_id)), reverse=True)
     assert [r.referral_id for r in first] == [r.referral_id for r in newest[:2]]

@@ -18,7 +18,7 @@ from cmhl_contracts.vocabulary import (
 )
 from cmhl_referral.application.ports import CaseloadQuery, ConcurrentChange
 from cmhl_referral.domain.referral import Assignment, Part2Consent, Person, Referral
-from cmhl_servicekit.crypto import FieldCipher
+from cmhl_servicekit.crypto import FieldCipher, pseudonym
 from cmhl_servicekit.outbox import Outbox
 
 Document = dict[str, Any]
@@ -31,12 +31,27 @@ async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
     await db[REFERRALS].create_index([("person_id", 1), ("referred_at", 1)])
     await db[REFERRALS].create_index([("liaison_id", 1), ("received_at", -1)])
     await db[REFERRALS].create_index([("cmhc_id", 1), ("received_at", -1)])
+    # Search by family name within a caseload, through its keyed hash (the name is encrypted).
+    await db[REFERRALS].create_index(
+        [("liaison_id", 1), ("family_name_key", 1), ("received_at", -1)]
+    )
+    await db[REFERRALS].create_index([("cmhc_id", 1), ("family_name_key", 1), ("received_at", -1)])
+
+
+def family_name_key(key: bytes, family_name: str) -> str:
+    """A blind index of the family name: equal for the same name whatever its case and spacing,
+    and without the key no guessed name can be tested against it. Its own label, so it never
+    equals a person id made with the same key."""
+    return pseudonym(key, "family_name", family_name)
 
 
 class MongoReferralRepository:
     """Clear identifiers and the narrative are stored encrypted, bound to the referral id."""
 
-    def __init__(self, db: AsyncDatabase[Document], cipher: FieldCipher, outbox: Outbox) -> None:
+    def __init__(
+        self, db: AsyncDatabase[Document], cipher: FieldCipher, outbox: Outbox, search_key: bytes
+    ) -> None:
+        self._search_key = search_key
         self._referrals = db[REFERRALS]
         self._person_referrals = db[PERSON_REFERRALS]
         self._cipher = cipher
@@ -81,6 +96,12 @@ class MongoReferralRepository:
                 ("county_fips", query.county_fips),
                 ("agency_id", query.agency_id),
                 ("repeat_involvement", query.repeat_involvement),
+                (
+                    "family_name_key",
+                    family_name_key(self._search_key, query.family_name)
+                    if query.family_name
+                    else None,
+                ),
             )
             if value is not None
         }
@@ -150,6 +171,7 @@ class MongoReferralRepository:
             "person_location": referral.person_location.value,
             "person_id": referral.person_id,
             "person_sealed": self._cipher.encrypt(person, context),
+            "family_name_key": family_name_key(self._search_key, referral.person.family_name),
             "narrative_sealed": (
                 self._cipher.encrypt(referral.narrative, context) if referral.narrative else None
             ),

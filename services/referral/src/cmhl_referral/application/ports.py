@@ -26,6 +26,7 @@ class CaseloadQuery:
     received_from: datetime | None = None
     received_to: datetime | None = None
     repeat_involvement: bool | None = None
+    family_name: str | None = None
     after: tuple[datetime, str] | None = None
     limit: int = 50
 

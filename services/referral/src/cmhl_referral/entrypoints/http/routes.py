@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from fastapi.responses import JSONResponse
 
 from cmhl_contracts.envelope import UtcDatetime
-from cmhl_contracts.events import CountyFips, Identifier
+from cmhl_contracts.events import CountyFips, Identifier, PersonName
 from cmhl_contracts.vocabulary import ReferralStatus
 from cmhl_referral.application.ports import CaseloadQuery, ConcurrentChange
 from cmhl_referral.application.service import (
@@ -206,6 +206,10 @@ async def list_caseload(
     received_from: Annotated[UtcDatetime | None, Query()] = None,
     received_to: Annotated[UtcDatetime | None, Query()] = None,
     repeat_involvement: Annotated[bool | None, Query()] = None,
+    family_name: Annotated[
+        PersonName | None,
+        Query(description="Exact family name, any case or spacing (a keyed hash is searched)"),
+    ] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ReferralsPublic:
@@ -220,6 +224,7 @@ async def list_caseload(
         received_from=received_from,
         received_to=received_to,
         repeat_involvement=repeat_involvement,
+        family_name=family_name,
         after=after,
         limit=limit,
     )

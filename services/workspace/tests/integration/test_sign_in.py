@@ -1,0 +1,187 @@
+"""Sign-in and sessions against the stack's real Keycloak and database, in Debian's Chromium: the
+workspace runs in this test's event loop on a clock the test moves, so idle time passes at once.
+The services it calls are absent on purpose: a page whose service is down says what to do."""
+
+import asyncio
+import base64
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import uvicorn
+from playwright.async_api import Browser, Page, async_playwright, expect
+from pymongo import AsyncMongoClient
+
+from cmhl_servicekit.auth import Role
+from cmhl_servicekit.clock import AdjustableClock
+from cmhl_servicekit.testing import free_port, identity_provider
+from cmhl_workspace.bootstrap import build
+from cmhl_workspace.config import WorkspaceSettings
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Running:
+    base: str
+    clock: AdjustableClock
+    database: str
+    mongo_uri: str
+
+
+@pytest.fixture
+async def workspace(mongo_uri: str) -> AsyncIterator[Running]:
+    port = free_port()
+    nowhere = f"http://127.0.0.1:{free_port()}"  # no service answers here
+    clock = AdjustableClock(datetime.now(UTC))
+    database = f"test_{uuid.uuid4().hex[:12]}"
+    settings = WorkspaceSettings(
+        http_port=port,
+        public_url=f"http://127.0.0.1:{port}",
+        mongo_uri=mongo_uri,
+        mongo_database=database,
+        auth_issuer=identity_provider().issuer,
+        auth_refused_clients=[],
+        referral_url=nowhere,
+        followup_url=nowhere,
+        training_url=nowhere,
+        placement_url=nowhere,
+        session_key=base64.b64encode(os.urandom(32)).decode(),
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(build(settings, clock=clock), host="127.0.0.1", port=port, log_config=None)
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):  # uvicorn says when it listens only through this flag
+        if server.started:
+            break
+        await asyncio.sleep(0.05)
+    assert server.started, "the workspace did not start"
+    try:
+        yield Running(f"http://127.0.0.1:{port}", clock, database, mongo_uri)
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    executable = os.environ.get("CMHL_CHROMIUM") or shutil.which("chromium")
+    if not executable:
+        pytest.fail("chromium is missing: `python deploy/local/stack.py install` installs it")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=executable,
+            headless=True,
+            args=["--no-sandbox", "--disable-background-networking"],
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def sign_in(page: Page, base: str, subject: str, *roles: Role) -> list[str]:
+    """Signs a test user in through Keycloak's form; the callback addresses the browser used."""
+    person = identity_provider().person(subject, roles, "cmhc-01")
+    callbacks: list[str] = []
+    page.on("request", lambda r: callbacks.append(r.url) if "/auth/callback" in r.url else None)
+    await page.goto(base + "/caseload?status=received")
+    await page.fill("input[name=username]", str(person.username))
+    await page.fill("input[name=password]", str(person.password))
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(base + "/**")
+    return callbacks
+
+
+async def stored_sessions(running: Running) -> list[dict[str, Any]]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(running.mongo_uri)
+    try:
+        return await client[running.database]["sessions"].find().to_list(None)
+    finally:
+        await client.close()
+
+
+async def test_a_liaison_signs_in_and_the_session_ends_after_idle_time(
+    workspace: Running, browser: Browser
+) -> None:
+    page = await browser.new_page()
+    callbacks = await sign_in(page, workspace.base, "liaison-71", Role.LIAISON)
+    # Back where the sign-in started; the referral service is down, and the page says so.
+    assert page.url == workspace.base + "/caseload?status=received"
+    await expect(page.locator("h1")).to_have_text("A service is not answering")
+    await expect(page.locator("main")).to_contain_text("try again shortly")
+    await expect(page.locator("header .who")).to_have_text("liaison-71")
+
+    # The cookie holds a random id; the store has its hash and the tokens sealed.
+    [cookie] = [c for c in await page.context.cookies() if c["name"] == "__Host-cmhl_session"]
+    assert cookie["httpOnly"]
+    assert cookie["secure"]
+    assert cookie["sameSite"] == "Lax"
+    [stored] = await stored_sessions(workspace)
+    assert stored["_id"] != cookie["value"]
+    assert cookie["value"] not in str(stored)
+    assert "eyJ" not in str(stored)  # no JWT in clear
+    assert stored["subject"] == "liaison-71"
+
+    # The callback cannot be replayed: its state was used up.
+    replay = await page.request.get(callbacks[-1])
+    assert replay.status == 400
+
+    # 14 minutes idle: still signed in. 15 more: the next request is sent to sign in again.
+    workspace.clock.advance(timedelta(minutes=14))
+    alive = await page.request.get(workspace.base + "/caseload", max_redirects=0)
+    assert alive.status == 503  # still the service that is down, not the sign-in
+    workspace.clock.advance(timedelta(minutes=16))
+    ended = await page.request.get(workspace.base + "/caseload", max_redirects=0)
+    assert ended.status == 303
+    assert ended.headers["location"] == "/sign-in?next=%2Fcaseload"
+    assert await stored_sessions(workspace) == []
+
+
+async def test_forms_need_the_sessions_csrf_token_and_sign_out_ends_the_session(
+    workspace: Running, browser: Browser
+) -> None:
+    page = await browser.new_page()
+    await sign_in(page, workspace.base, "liaison-72", Role.LIAISON)
+    forged = await page.request.post(
+        workspace.base + "/sign-out", form={"csrf": "guessed"}, max_redirects=0
+    )
+    assert forged.status == 403
+    assert len(await stored_sessions(workspace)) == 1
+    await page.get_by_role("button", name="Sign out").click()
+    await page.wait_for_url(workspace.base + "/signed-out")
+    await expect(page.locator("h1")).to_have_text("You are signed out")
+    assert await stored_sessions(workspace) == []
+    # The identity provider's session ended too: the next visit asks for the password.
+    await page.goto(workspace.base + "/caseload")
+    await expect(page.locator("input[name=password]")).to_be_visible()
+
+
+async def test_a_sign_in_answer_this_browser_did_not_start_is_refused(
+    workspace: Running, browser: Browser
+) -> None:
+    page = await browser.new_page()
+    answer = await page.goto(workspace.base + f"/auth/callback?code=x&state={uuid.uuid4()}")
+    assert answer is not None
+    assert answer.status == 400
+    await expect(page.locator("h1")).to_have_text("This sign-in was started elsewhere")
+    assert await stored_sessions(workspace) == []
+
+
+async def test_a_role_without_workspace_pages_gets_no_session(
+    workspace: Running, browser: Browser
+) -> None:
+    page = await browser.new_page()
+    person = identity_provider().person("dmh-analyst-7", (Role.METRICS_CONSUMER,), None)
+    await page.goto(workspace.base + "/")
+    await page.fill("input[name=username]", str(person.username))
+    await page.fill("input[name=password]", str(person.password))
+    await page.keyboard.press("Enter")
+    await expect(page.locator("h1")).to_have_text("The workspace is for liaisons and supervisors")
+    assert await stored_sessions(workspace) == []

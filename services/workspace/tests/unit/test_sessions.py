@@ -1,0 +1,68 @@
+"""Session lifetimes, PKCE challenges and where a sign-in may return to."""
+
+import base64
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cmhl_servicekit.auth import Principal, Role
+from cmhl_workspace.adapters.oidc import Challenge
+from cmhl_workspace.application.sessions import SessionPolicy, Tokens, digest
+from cmhl_workspace.entrypoints.http.auth import _safe_return
+
+NOW = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+LIAISON = Principal("liaison-01", frozenset({Role.LIAISON}), "cmhc-01")
+TOKENS = Tokens("a", "r", "i", NOW + timedelta(minutes=5))
+
+
+def test_a_session_ends_after_idle_time_and_at_the_longest_whatever_the_activity() -> None:
+    policy = SessionPolicy(idle=timedelta(minutes=15), longest=timedelta(hours=10))
+    session_id, session = policy.new_session(LIAISON, "liaison-01", TOKENS, NOW)
+    assert session.key == digest(session_id) != session_id  # only the hash is stored
+    assert len(session_id) >= 43
+    assert session.csrf_token != session_id
+    assert policy.is_live(session, NOW + timedelta(minutes=14))
+    assert not policy.is_live(session, NOW + timedelta(minutes=15))
+    # Activity moves the idle end, but never past the longest session.
+    assert policy.touched(session, NOW + timedelta(seconds=10)) is None  # no write yet
+    moment = NOW
+    for _ in range(59):  # a request every 10 minutes for 9 h 50 min
+        moment += timedelta(minutes=10)
+        assert policy.is_live(session, moment)
+        session = policy.touched(session, moment) or session
+    assert session.expires_at == NOW + timedelta(hours=10)
+    assert not policy.is_live(session, NOW + timedelta(hours=10))
+
+
+def test_each_session_gets_its_own_ids() -> None:
+    policy = SessionPolicy()
+    first = policy.new_session(LIAISON, "liaison-01", TOKENS, NOW)
+    second = policy.new_session(LIAISON, "liaison-01", TOKENS, NOW)
+    assert first[0] != second[0]
+    assert first[1].csrf_token != second[1].csrf_token
+
+
+def test_the_pkce_challenge_is_the_s256_of_the_verifier() -> None:
+    challenge = Challenge.new()
+    expected = base64.urlsafe_b64encode(hashlib.sha256(challenge.code_verifier.encode()).digest())
+    assert challenge.code_challenge == expected.rstrip(b"=").decode()
+    assert 43 <= len(challenge.code_verifier) <= 128  # RFC 7636
+    assert Challenge.new().state != challenge.state
+
+
+@pytest.mark.parametrize(
+    ("asked", "returned"),
+    [
+        ("/caseload?status=received", "/caseload?status=received"),
+        ("//evil.example/x", "/"),
+        ("https://evil.example/", "/"),
+        ("/\\evil.example", "/"),
+        (None, "/"),
+        ("", "/"),
+    ],
+)
+def test_a_sign_in_returns_only_to_a_page_of_the_workspace(
+    asked: str | None, returned: str
+) -> None:
+    assert _safe_return(asked) == returned

@@ -1,0 +1,43 @@
+"""The e2e tests' system: one stack of their own with every service, started with
+deploy/local/stack.py exactly as `make up` starts it, shared by the e2e modules."""
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+STACK = [sys.executable, str(REPO / "deploy" / "local" / "stack.py")]
+
+
+@pytest.fixture(scope="session")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    running = os.environ.get("CMHL_E2E_STATE_DIR")
+    if running:  # a stack already up with --services (while working on a test): used as it is
+        folder = Path(running)
+        yield {
+            "stack": json.loads((folder / "stack.json").read_text()),
+            "credentials": json.loads((folder / "credentials.json").read_text()),
+        }
+        return
+    state = tmp_path_factory.mktemp("e2e-stack")
+    # Infrastructure must be installable here; the e2e run needs it whatever the env vars say.
+    if not os.environ.get("CMHL_TEST_KAFKA_BOOTSTRAP") and not os.environ.get("CI"):
+        pytest.skip("run through `make test`, which installs the stack this test starts")
+    try:
+        subprocess.run(
+            [*STACK, "up", "--free-ports", "--services", "--state-dir", str(state)],
+            check=True,
+            timeout=600,
+        )
+        yield {
+            "stack": json.loads((state / "stack.json").read_text()),
+            "credentials": json.loads((state / "credentials.json").read_text()),
+        }
+    finally:
+        subprocess.run([*STACK, "down", "--state-dir", str(state)], check=False, timeout=120)

@@ -1,0 +1,286 @@
+"""The workspace in headless Chromium (Debian's package, driven by Playwright) against the whole
+running system: a liaison's day from sign-in at the identity provider's form to sign-out, and a
+supervisor reassigning a referral. Every page is screenshotted and checked with axe-core."""
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import Browser, FilePayload, Page, async_playwright, expect
+
+from cmhl_referral.domain.assignment import SERVICE_AREAS
+from cmhl_servicekit.oidc import demo_user
+
+from .conftest import REPO
+
+pytestmark = pytest.mark.e2e
+
+LIAISON = "liaison-01"
+COLLEAGUE = "liaison-02"  # the same CMHC (cmhc-01) as liaison-01
+SUPERVISOR = "supervisor-01"
+
+
+def screenshots() -> Path:
+    root = Path(os.environ.get("CMHL_TEST_ARTIFACTS") or REPO / "test-artifacts")
+    folder = root / "workspace"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def county_of(liaison: str) -> str:
+    return min(fips for fips, a in SERVICE_AREAS.items() if a.liaison_id == liaison)
+
+
+def workspace_url(system: dict[str, Any], path: str = "") -> str:
+    return f"http://127.0.0.1:{system['stack']['service_ports']['workspace']}{path}"
+
+
+def api(system: dict[str, Any], service: str, path: str) -> str:
+    return f"http://127.0.0.1:{system['stack']['service_ports'][service]}{path}"
+
+
+def password(system: dict[str, Any], username: str) -> str:
+    return str(
+        next(u for u in system["credentials"]["users"] if u["username"] == username)["password"]
+    )
+
+
+async def submit_referral(
+    system: dict[str, Any], liaison: str, family_name: str, referred_at: datetime
+) -> dict[str, Any]:
+    """A referral an agency sent in, through the API, into the liaison's service area."""
+    bearer = demo_user(system["credentials"], liaison).headers()
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = await client.post(
+            api(system, "referral", "/api/v1/referrals"),
+            headers=bearer,
+            json={
+                "agency": {"agency_id": "columbia-pd", "source": "municipal_police"},
+                "agency_reference": f"e2e-{uuid.uuid4().hex[:12]}",
+                "county_fips": county_of(liaison),
+                "primary_need": "behavioral_needs",
+                "person_location": "detention",
+                "person": {
+                    "given_name": "Robin",
+                    "family_name": family_name,
+                    "birth_date": "1987-04-02",
+                },
+                "referred_at": referred_at.isoformat(),
+            },
+        )
+    assert answer.status_code == 201, answer.text
+    body: dict[str, Any] = answer.json()
+    assert body["liaison_id"] == liaison
+    return body
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    executable = os.environ.get("CMHL_CHROMIUM") or shutil.which("chromium")
+    if not executable:
+        pytest.fail("chromium is missing: `python deploy/local/stack.py install` installs it")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=executable,
+            headless=True,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update"],
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+class Visit:
+    """Screenshots and an accessibility check of each page the test reaches."""
+
+    __test__ = False
+
+    def __init__(self, page: Page, prefix: str) -> None:
+        self.page = page
+        self.prefix = prefix
+        self.folder = screenshots()
+        self.axe = Axe()
+
+    async def check(self, name: str) -> None:
+        await self.page.screenshot(path=self.folder / f"{self.prefix}-{name}.png", full_page=True)
+        results = await self.axe.run(self.page)
+        serious = [
+            f"{v['id']}: {v['help']} ({len(v['nodes'])} elements)"
+            for v in results.response["violations"]
+            if v.get("impact") in {"serious", "critical"}
+        ]
+        assert not serious, f"{name}: axe-core found {serious}"
+
+
+async def sign_in(page: Page, visit: Visit, system: dict[str, Any], username: str) -> None:
+    await page.goto(workspace_url(system, "/"))
+    # The identity provider's own form, with the standard field names.
+    await expect(page.locator("input[name=username]")).to_be_visible()
+    await expect(page.locator("input[name=password]")).to_be_visible()
+    assert page.url.startswith(system["credentials"]["issuer"])
+    await visit.page.screenshot(path=visit.folder / f"{visit.prefix}-sign-in.png")
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", password(system, username))
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(workspace_url(system, "/**"))
+    await expect(page.locator("header .who")).to_have_text(username)
+
+
+async def notice(page: Page, text: str) -> None:
+    await expect(page.locator("#notice .notice")).to_contain_text(text)
+
+
+async def test_a_liaisons_day_in_the_workspace(system: dict[str, Any], browser: Browser) -> None:
+    family = f"Okafor{uuid.uuid4().hex[:6]}"
+    # Referred eight days ago: its 7-day follow-up is due today.
+    referral = await submit_referral(system, LIAISON, family, datetime.now(UTC) - timedelta(days=8))
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    visit = Visit(page, "liaison")
+
+    # 1. Sign in as the demo liaison.
+    await sign_in(page, visit, system, LIAISON)
+    await expect(page.locator("h1")).to_have_text("Your caseload")
+    await visit.check("caseload")
+    link = page.get_by_role("link", name=f"{family}, Robin")
+    assert "referral" in (await link.get_attribute("href") or "")
+    waiting = int((await page.inner_text("#waiting")).rstrip("+"))
+    assert waiting >= 1
+
+    # Filters narrow the caseload on the server: status received shows the new referral.
+    await page.select_option("#f-status", "received")
+    await page.get_by_role("button", name="Apply filters").click()
+    await expect(page.get_by_role("link", name=f"{family}, Robin")).to_be_visible()
+
+    # 2. Accept the new referral.
+    await page.get_by_role("link", name=f"{family}, Robin").click()
+    await page.wait_for_url(f"**/referrals/{referral['referral_id']}")
+    await visit.check("referral")
+    await page.get_by_role("button", name="Accept referral").click()
+    await notice(page, "Status changed to accepted")
+    await expect(page.locator("#status")).to_have_text("Accepted")
+    # Only the transitions the lifecycle allows from accepted are offered.
+    offered = await page.locator("#next-status option").all_inner_texts()
+    assert "Received" not in offered
+    assert "Connected to treatment" in offered
+
+    # 3. Record a contact, by keyboard alone.
+    await page.select_option("#contact-place", "detention")
+    await page.select_option("#contact-reached", "yes")
+    await page.focus("#record-contact")
+    await page.keyboard.press("Enter")
+    await notice(page, "Contact recorded")
+    await expect(page.locator(".timeline")).to_contain_text("Detention: reached")
+
+    # 4. Record a follow-up outcome in one step (the follow-up service schedules it from the
+    # referral's event, so the page is reloaded until it shows).
+    await page.get_by_role("link", name="Follow-ups").click()
+    row = page.locator("tr", has_text=f"{family}, Robin")
+    for _ in range(60):
+        if await row.count():
+            break
+        await page.wait_for_timeout(1000)
+        await page.reload()
+    await expect(row.first).to_be_visible()
+    await visit.check("follow-ups")
+    await row.first.locator("select").select_option("reached")
+    await row.first.get_by_role("button", name="Record").click()
+    await notice(page, "Outcome recorded: reached")
+
+    # 5. Open a bed search and complete it.
+    await page.goto(workspace_url(system, f"/referrals/{referral['referral_id']}"))
+    await page.get_by_role("link", name="Open a bed search").click()
+    await visit.check("bed-search-new")
+    await page.get_by_role("button", name="Open the bed search").click()
+    await notice(page, "Bed search opened")
+    await expect(page.locator("#hours-left")).to_be_visible()
+    hours_left = float(await page.inner_text("#hours-left"))
+    assert 0 < hours_left <= 96
+    await visit.check("bed-search")
+    first = page.locator("tbody tr").first
+    await first.locator("select").select_option("accepted")
+    await first.get_by_role("button", name="Log call").click()
+    await notice(page, "Call logged: accepted")
+    await page.get_by_role("button", name="Record the placement").click()
+    await notice(page, "Bed search complete: placed")
+    await expect(page.locator("#placement-status")).to_have_text("Placed")
+
+    # The other pages a liaison uses, for the screenshots and the accessibility check.
+    await page.get_by_role("link", name="Bed search", exact=True).click()
+    await visit.check("bed-searches")
+    await page.get_by_role("link", name="Trainings").click()
+    await page.fill("#host", "columbia-pd")
+    roster: FilePayload = {
+        "name": "roster.csv",
+        "mimeType": "text/csv",
+        "buffer": b"officer_ref\nB-101\nB-102\n",
+    }
+    await page.set_input_files("#roster", files=[roster])
+    await visit.check("trainings")
+    await page.get_by_role("button", name="Record the training").click()
+    await notice(page, "Training recorded with 2 officers")
+    await expect(page.get_by_role("link", name="Print certificate for B-101")).to_be_visible()
+    await visit.check("training")
+    await page.get_by_role("link", name="New referral").click()
+    await visit.check("intake")
+
+    # 6. Sign out: the workspace's session and the identity provider's both end.
+    await page.get_by_role("button", name="Sign out").click()
+    await page.wait_for_url("**/signed-out")
+    await visit.check("signed-out")
+    await page.goto(workspace_url(system, "/caseload"))
+    await expect(page.locator("input[name=password]")).to_be_visible()
+    await context.close()
+
+
+async def test_a_supervisor_reassigns_a_referral(system: dict[str, Any], browser: Browser) -> None:
+    family = f"Lindqvist{uuid.uuid4().hex[:6]}"
+    now = datetime.now(UTC)
+    referral = await submit_referral(system, LIAISON, family, now - timedelta(hours=2))
+    await submit_referral(system, COLLEAGUE, f"Moreau{uuid.uuid4().hex[:6]}", now)
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    visit = Visit(page, "supervisor")
+    await sign_in(page, visit, system, SUPERVISOR)
+    await page.get_by_role("link", name="Team").click()
+    await expect(page.locator("h1")).to_have_text("Your team")
+    await visit.check("team")
+    row = page.locator("tr", has_text=f"{family}, Robin")
+    await row.locator("select").select_option(COLLEAGUE)
+    await row.get_by_role("button", name="Reassign").click()
+    await notice(page, f"Referral reassigned to {COLLEAGUE}")
+    await expect(page.locator("tr", has_text=f"{family}, Robin")).to_contain_text(COLLEAGUE)
+
+    # The referral service agrees, and the previous liaison no longer sees the referral.
+    async with httpx.AsyncClient(timeout=10) as client:
+        path = f"/api/v1/referrals/{referral['referral_id']}"
+        moved = await client.get(
+            api(system, "referral", path),
+            headers=demo_user(system["credentials"], COLLEAGUE).headers(),
+        )
+        gone = await client.get(
+            api(system, "referral", path),
+            headers=demo_user(system["credentials"], LIAISON).headers(),
+        )
+    assert moved.status_code == 200
+    assert moved.json()["liaison_id"] == COLLEAGUE
+    assert gone.status_code == 404
+
+    # A forged form (no CSRF token) changes nothing.
+    answer = await page.request.post(
+        workspace_url(system, f"/referrals/{referral['referral_id']}/assignment"),
+        form={"liaison_id": LIAISON},
+    )
+    assert answer.status == 403
+    await page.get_by_role("link", name=f"{family}, Robin").first.click()
+    await expect(page.locator(".status-line")).to_contain_text(COLLEAGUE)
+    await visit.check("referral")
+    await context.close()
