@@ -17,7 +17,7 @@ from cmhl_contracts import (
 from cmhl_referral.bootstrap import build
 from cmhl_referral.config import ReferralSettings
 from cmhl_servicekit.auth import Role
-from cmhl_servicekit.testing import KafkaProbe, bearer, running_app
+from cmhl_servicekit.testing import BearerHeaders, KafkaProbe, bearer, running_app
 
 pytestmark = pytest.mark.integration
 
@@ -321,3 +321,81 @@ async def test_edge_inputs_get_a_4xx_naming_the_rule_never_a_500(
     assert "1900 and 2100" in answers["received_from year 1"].text
     assert created.status_code == 201
     assert created.headers["cache-control"] == "no-store"
+
+
+async def test_a_caseload_is_searched_by_family_name_within_what_the_user_may_see(
+    referral_settings: ReferralSettings, referral_body: Callable[..., dict[str, Any]]
+) -> None:
+    family = f"Nakamura{uuid.uuid4().hex[:6]}"
+
+    def person(given: str, family_name: str) -> dict[str, Any]:
+        return {"given_name": given, "family_name": family_name, "birth_date": "1979-06-01"}
+
+    async with running_app(build(referral_settings), from_now=True) as client:
+        mine = {
+            await create(client, referral_body(person=person("Aiko", family))),
+            await create(client, referral_body(person=person("Ren", f"  {family.upper()} "))),
+        }
+        await create(client, referral_body(person=person("Aiko", family + "x")))
+
+        async def search(name: str, headers: BearerHeaders) -> set[str]:
+            answer = await client.get(
+                "/api/v1/referrals", params={"family_name": name}, headers=headers
+            )
+            assert answer.status_code == 200, answer.text
+            return {row["referral_id"] for row in answer.json()["data"]}
+
+        # Any case and spacing; never a longer or shorter name.
+        assert await search(family.lower(), LIAISON) == mine
+        assert await search(family[:-1], LIAISON) == set()
+        assert await search(family, SUPERVISOR) == mine
+        # Names only from one's own caseload: a colleague or another CMHC finds nothing.
+        assert await search(family, OTHER_LIAISON) == set()
+        assert await search(family, OTHER_SUPERVISOR) == set()
+        control = await client.get(
+            "/api/v1/referrals", params={"family_name": "Roe\x07"}, headers=LIAISON
+        )
+        assert control.status_code == 422
+
+
+async def test_consent_is_recorded_and_revoked_with_its_history(
+    referral_settings: ReferralSettings, referral_body: Callable[..., dict[str, Any]]
+) -> None:
+    async with running_app(build(referral_settings), from_now=True) as client:
+        referral_id = await create(client, referral_body())
+        url = f"/api/v1/referrals/{referral_id}"
+        first = (await client.get(url, headers=LIAISON)).json()
+        assert first["part2_consent"] is None
+        assert first["allowed_transitions"] == ["accepted", "declined", "referred_elsewhere"]
+
+        given = await client.post(
+            f"{url}/consent",
+            json={"recipient": "St. Louis Police Department", "expires_on": "2030-06-30"},
+            headers=LIAISON,
+        )
+        assert given.status_code == 200, given.text
+        assert given.json()["part2_consent"] == {
+            "recipient": "St. Louis Police Department",
+            "expires_on": "2030-06-30",
+        }
+        expired = await client.post(
+            f"{url}/consent", json={"recipient": "x", "expires_on": "2001-01-01"}, headers=LIAISON
+        )
+        assert expired.status_code == 422
+        assert "expired" in expired.json()["detail"]
+        stranger = await client.post(
+            f"{url}/consent",
+            json={"recipient": "x", "expires_on": "2030-01-01"},
+            headers=OTHER_LIAISON,
+        )
+        assert stranger.status_code == 404
+
+        revoked = await client.delete(f"{url}/consent", headers=LIAISON)
+        assert revoked.status_code == 200
+        assert revoked.json()["part2_consent"] is None
+        stored = (await client.get(url, headers=SUPERVISOR)).json()
+        assert stored["part2_consent"] is None
+        assert [(h["kind"], h["to"]) for h in stored["history"]] == [
+            ("consent", "given"),
+            ("consent", "revoked"),
+        ]

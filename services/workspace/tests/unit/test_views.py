@@ -29,6 +29,13 @@ def test_the_timeline_merges_history_follow_ups_and_bed_searches_newest_first() 
             "at": "2026-01-04T09:00:00+00:00",
         },
         {
+            "kind": "consent",
+            "to": "given",
+            "recipient": "Boone County Sheriff",
+            "expires_on": "2026-12-31",
+            "at": "2026-01-05T09:00:00+00:00",
+        },
+        {
             "kind": "status",
             "from": "accepted",
             "to": "referred_elsewhere",
@@ -55,6 +62,7 @@ def test_the_timeline_merges_history_follow_ups_and_bed_searches_newest_first() 
     assert [(e.kind, e.text) for e in entries] == [
         ("Follow-up", "Scheduled check follow-up: Reached"),
         ("Status", "Accepted → Referred elsewhere (reason: Other provider)"),
+        ("Consent", "Consent to disclose to Boone County Sheriff until 2026-12-31"),
         ("Bed search", "Bed search placed, 2 facilities called"),
         ("Assignment", "Reassigned from liaison-01 to liaison-02"),
         ("Contact", "Detention: not reached"),

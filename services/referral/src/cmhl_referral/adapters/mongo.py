@@ -73,6 +73,7 @@ class MongoReferralRepository:
             "liaison_id": referral.assignment.liaison_id,
             "cmhc_id": referral.assignment.cmhc_id,
             "history": referral.history,
+            "part2_consent": _consent_document(referral.part2_consent),
         }
         saved = await self._outbox.update(
             REFERRALS, str(referral.referral_id), referral.version, changes, events
@@ -175,11 +176,7 @@ class MongoReferralRepository:
             "narrative_sealed": (
                 self._cipher.encrypt(referral.narrative, context) if referral.narrative else None
             ),
-            "part2_consent": (
-                {"recipient": consent.recipient, "expires_on": consent.expires_on.isoformat()}
-                if consent
-                else None
-            ),
+            "part2_consent": _consent_document(consent),
             "liaison_id": referral.assignment.liaison_id,
             "cmhc_id": referral.assignment.cmhc_id,
             "referred_at": referral.referred_at,
@@ -230,3 +227,9 @@ class MongoReferralRepository:
             history=doc.get("history", []),
             version=doc.get("version", 0),
         )
+
+
+def _consent_document(consent: Part2Consent | None) -> Document | None:
+    if consent is None:
+        return None
+    return {"recipient": consent.recipient, "expires_on": consent.expires_on.isoformat()}

@@ -24,6 +24,7 @@ from cmhl_referral.domain.assignment import assignment_for, cmhc_of
 from cmhl_referral.domain.referral import (
     Assignment,
     InvalidReferral,
+    Part2Consent,
     Referral,
     check_referred_at,
     is_repeat_involvement,
@@ -207,6 +208,18 @@ class ReferralService:
             sequence = referral.record_contact(place, reached, at)
             event = contact_attempted(referral, sequence, place, reached, at, correlation_id)
             return await self._save(referral, [event], actor, "record_contact")
+
+        return await retry_on_conflict(attempt, ConcurrentChange)
+
+    async def record_consent(
+        self, referral_id: uuid.UUID, consent: Part2Consent | None, actor: Actor
+    ) -> Referral:
+        """Record or revoke the person's consent to disclose to the referring agency."""
+
+        async def attempt() -> Referral | Conflict:
+            referral = await self._visible(referral_id, actor, "record_consent")
+            referral.record_consent(consent, self._clock.now())
+            return await self._save(referral, [], actor, "record_consent")
 
         return await retry_on_conflict(attempt, ConcurrentChange)
 

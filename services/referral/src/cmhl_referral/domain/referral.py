@@ -126,6 +126,24 @@ class Referral:
         )
         return sequence
 
+    def record_consent(self, consent: Part2Consent | None, at: datetime) -> int:
+        """Records the person's 42 CFR 2.35 consent to disclose to the referring agency, or with
+        None its revocation. Closed referrals take it too: a court may still ask afterwards."""
+        if consent is not None and consent.expires_on < at.date():
+            raise InvalidReferral("a consent must not have expired when it is recorded")
+        sequence = self.next_sequence
+        self.history.append(
+            {
+                "kind": "consent",
+                "to": "revoked" if consent is None else "given",
+                "recipient": consent.recipient if consent else "",
+                "expires_on": consent.expires_on.isoformat() if consent else "",
+                "at": at.isoformat(),
+            }
+        )
+        self.part2_consent = consent
+        return sequence
+
     def reassign(self, to: Assignment, at: datetime) -> int:
         if self.status in CLOSED:
             raise ReferralClosed(self.status)

@@ -80,6 +80,13 @@ def timeline(
             case "reassign":
                 text = f"Reassigned from {item['from']} to {item['to']}"
                 entries.append(TimelineEntry(at, "Assignment", text))
+            case "consent":
+                text = (
+                    "Consent revoked"
+                    if item.get("to") == "revoked"
+                    else f"Consent to disclose to {item['recipient']} until {item['expires_on']}"
+                )
+                entries.append(TimelineEntry(at, "Consent", text))
     for follow_up in follow_ups:
         due = datetime.fromisoformat(str(follow_up["due_at"]))
         state = follow_up.get("outcome") or follow_up["state"]

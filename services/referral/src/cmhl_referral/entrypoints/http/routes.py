@@ -28,6 +28,7 @@ from cmhl_referral.entrypoints.http.schemas import (
     ConflictDetail,
     ContactAttempt,
     Disclosure,
+    Part2ConsentIn,
     Reassignment,
     ReferralCreate,
     ReferralPublic,
@@ -172,6 +173,35 @@ async def record_contact(
             _actor(request, principal),
             correlation_id(request),
         )
+    return ReferralPublic.of(referral)
+
+
+@router.post("/referrals/{referral_id}/consent", responses=NOT_FOUND)
+async def record_consent(
+    referral_id: uuid.UUID,
+    body: Part2ConsentIn,
+    request: Request,
+    principal: Staff,
+    service: Service,
+) -> ReferralPublic:
+    """Record the person's 42 CFR 2.35 consent to disclose to the referring agency (replaces an
+    earlier one); it must not have expired."""
+    async with _change_errors():
+        referral = await service.record_consent(
+            referral_id,
+            Part2Consent(body.recipient, body.expires_on),
+            _actor(request, principal),
+        )
+    return ReferralPublic.of(referral)
+
+
+@router.delete("/referrals/{referral_id}/consent", responses=NOT_FOUND)
+async def revoke_consent(
+    referral_id: uuid.UUID, request: Request, principal: Staff, service: Service
+) -> ReferralPublic:
+    """The person revoked their consent: nothing beyond receipt is disclosed from now on."""
+    async with _change_errors():
+        referral = await service.record_consent(referral_id, None, _actor(request, principal))
     return ReferralPublic.of(referral)
 
 

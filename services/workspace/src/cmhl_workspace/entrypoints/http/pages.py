@@ -3,7 +3,7 @@ supervisor's team and the intake form. Each page asks the services as the signed
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, UploadFile
@@ -24,6 +24,7 @@ from cmhl_servicekit.auth import Role
 from cmhl_workspace.adapters.api import ApiRefused
 from cmhl_workspace.application.sessions import Session
 from cmhl_workspace.domain.views import (
+    CLOSED,
     DECLINE_REASONS,
     ELSEWHERE_REASONS,
     NOT_ACTED_ON,
@@ -200,6 +201,7 @@ async def referral_page(
         decline_reasons=DECLINE_REASONS,
         elsewhere_reasons=ELSEWHERE_REASONS,
         places=list(ContactPlace),
+        consent_until=(datetime.now(UTC).date() + timedelta(days=365)).isoformat(),
     )
 
 
@@ -241,6 +243,26 @@ async def record_contact(
     except ApiRefused as exc:
         return await done(request, session, here, _next_step(exc, "contact"), "error")
     return await done(request, session, here, "Contact recorded.")
+
+
+@router.post("/referrals/{referral_id}/consent")
+async def record_consent(
+    request: Request, referral_id: uuid.UUID, session: CurrentSession
+) -> Response:
+    require(session, *STAFF)
+    form = await checked_form(request, session)
+    here = f"/referrals/{referral_id}"
+    path = f"/api/v1{here}/consent"
+    revoke = _text(form, "revoke") == "yes"
+    try:
+        if revoke:
+            await call(request, session, "DELETE", "referral", path)
+        else:
+            body = {"recipient": _text(form, "recipient"), "expires_on": _text(form, "expires_on")}
+            await call(request, session, "POST", "referral", path, json=body)
+    except ApiRefused as exc:
+        return await done(request, session, here, _next_step(exc, "consent"), "error")
+    return await done(request, session, here, "Consent revoked." if revoke else "Consent recorded.")
 
 
 @router.post("/referrals/{referral_id}/assignment")
@@ -626,6 +648,7 @@ async def team(request: Request, session: CurrentSession) -> HTMLResponse:
         waiting_counts=per_liaison(waiting["data"]),
         overdue_counts=per_liaison(overdue["data"]),
         recent=recent[:PAGE],
+        closed=CLOSED,
     )
 
 
