@@ -23,6 +23,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         yield {
             "stack": json.loads((folder / "stack.json").read_text()),
             "credentials": json.loads((folder / "credentials.json").read_text()),
+            "state_dir": folder,
         }
         return
     state = tmp_path_factory.mktemp("e2e-stack")
@@ -38,6 +39,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         yield {
             "stack": json.loads((state / "stack.json").read_text()),
             "credentials": json.loads((state / "credentials.json").read_text()),
+            "state_dir": state,
         }
     finally:
         subprocess.run([*STACK, "down", "--state-dir", str(state)], check=False, timeout=120)

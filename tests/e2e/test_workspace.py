@@ -155,6 +155,26 @@ async def test_a_liaisons_day_in_the_workspace(system: dict[str, Any], browser: 
     waiting = int((await page.inner_text("#waiting")).rstrip("+"))
     assert waiting >= 1
 
+    # A referral that comes in while the caseload is open is announced without a reload (the
+    # page asks every 30 s; the test runs the page's clock forward instead of waiting).
+    watcher = await context.new_page()
+    await watcher.clock.install()
+    await watcher.goto(workspace_url(system, "/caseload"))
+    await expect(watcher.locator("#fresh")).to_be_hidden()
+    later = f"Adeyemi{uuid.uuid4().hex[:6]}"
+    await submit_referral(system, LIAISON, later, datetime.now(UTC) - timedelta(minutes=5))
+    await watcher.clock.run_for(31_000)
+    await expect(watcher.locator("#fresh")).to_be_visible()
+    await watcher.get_by_role("link", name="Refresh the caseload").click()
+    await expect(watcher.get_by_role("link", name=f"{later}, Robin")).to_be_visible()
+    await watcher.close()
+
+    # Search by family name: only this person's referrals.
+    await page.fill("#f-name", family.lower())
+    await page.get_by_role("button", name="Apply filters").click()
+    await expect(page.locator("tbody tr")).to_have_count(1)
+    await page.fill("#f-name", "")
+
     # Filters narrow the caseload on the server: status received shows the new referral.
     await page.select_option("#f-status", "received")
     await page.get_by_role("button", name="Apply filters").click()
@@ -247,6 +267,12 @@ async def test_a_liaisons_day_in_the_workspace(system: dict[str, Any], browser: 
     await page.goto(workspace_url(system, "/caseload"))
     await expect(page.locator("input[name=password]")).to_be_visible()
     await context.close()
+
+    # The name was searched, shown and sent around all day: no service logged it.
+    for log in (system["state_dir"] / "logs").glob("*.log"):
+        text = log.read_text(errors="replace")
+        assert family not in text, log.name
+        assert family.lower() not in text, log.name
 
 
 async def test_a_supervisor_reassigns_a_referral(system: dict[str, Any], browser: Browser) -> None:

@@ -57,3 +57,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("aiokafka").setLevel("WARNING")
+    # httpx logs every request's full URL at INFO, query string included: a search by family
+    # name would put the name in the log. Its warnings (no URL) are enough.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel("WARNING")

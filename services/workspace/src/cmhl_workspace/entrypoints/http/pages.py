@@ -41,6 +41,7 @@ from cmhl_workspace.entrypoints.http.context import (
     done,
     render,
     require,
+    workspace_of,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -78,7 +79,7 @@ async def home(session: CurrentSession) -> RedirectResponse:
 async def caseload(
     request: Request,
     session: CurrentSession,
-    status: Annotated[ReferralStatus | None, Query()] = None,
+    status: Annotated[str | None, Query(max_length=40)] = None,
     county_fips: Annotated[str | None, Query(max_length=5)] = None,
     agency_id: Annotated[str | None, Query(max_length=64)] = None,
     repeat: Annotated[str | None, Query(pattern="^(yes|no)?$")] = None,
@@ -87,8 +88,11 @@ async def caseload(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> HTMLResponse:
     require(session, *STAFF)
+    # A filter form sends every field, the unused ones empty: empty means any.
+    if status and status not in ReferralStatus._value2member_map_:
+        raise ApiRefused(422, f"there is no status {status!r}; pick one from the list")
     filters = {
-        "status": status.value if status else None,
+        "status": status or None,
         "county_fips": county_fips or None,
         "agency_id": agency_id or None,
         "repeat_involvement": {"yes": "true", "no": "false"}.get(repeat or ""),
@@ -124,7 +128,7 @@ async def caseload(
         waiting=len(waiting["data"]),
         waiting_more=waiting["next_cursor"] is not None,
         filters={
-            "status": status.value if status else "",
+            "status": status or "",
             "county_fips": county_fips or "",
             "agency_id": agency_id or "",
             "repeat": repeat or "",
@@ -133,7 +137,7 @@ async def caseload(
         },
         statuses=list(ReferralStatus),
         counties=COUNTIES,
-        newest=rows[0]["received_at"] if rows and not cursor else "",
+        drawn_at=workspace_of(request).clock.now().isoformat(),
     )
 
 

@@ -56,19 +56,22 @@ document.addEventListener("DOMContentLoaded", () => {
     restart();
   }
 
-  // New referrals: the caseload asks every 30 s when its newest arrived and offers a refresh.
+  // New referrals: the caseload asks now and then when the newest one arrived, and offers a
+  // refresh when that is after the page was drawn. The answer carries a time, never a name.
   const fresh = document.getElementById("fresh");
-  if (fresh && fresh.dataset.newest !== undefined) {
-    const shown = fresh.dataset.newest;
-    setInterval(async () => {
+  if (fresh && fresh.dataset.since) {
+    const since = Date.parse(fresh.dataset.since);
+    const every = Number(fresh.dataset.pollSeconds || 30) * 1000;
+    const ask = async () => {
       try {
         const answer = await fetch("/caseload/newest", { headers: { Accept: "application/json" } });
         if (!answer.ok) return;
         const { newest } = await answer.json();
-        if (newest && newest > shown) fresh.hidden = false;
+        if (newest && Date.parse(newest) > since) fresh.hidden = false;
       } catch (_) {
         // offline for a moment: the next round asks again
       }
-    }, 30000);
+    };
+    setInterval(ask, every);
   }
 });
