@@ -399,3 +399,30 @@ async def test_consent_is_recorded_and_revoked_with_its_history(
             ("consent", "given"),
             ("consent", "revoked"),
         ]
+
+
+async def test_summaries_name_only_the_referrals_the_user_may_see(
+    referral_settings: ReferralSettings, referral_body: Callable[..., dict[str, Any]]
+) -> None:
+    async with running_app(build(referral_settings), from_now=True) as client:
+        ids = [await create(client, referral_body()) for _ in range(3)]
+        unknown = str(uuid.uuid4())
+        asked = {"referral_ids": [ids[2], unknown, ids[0], ids[0]]}
+
+        async def summaries(headers: BearerHeaders) -> Any:
+            return await client.post("/api/v1/referrals/summaries", json=asked, headers=headers)
+
+        mine = await summaries(LIAISON)
+        assert mine.status_code == 200, mine.text
+        assert [r["referral_id"] for r in mine.json()] == [ids[2], ids[0]]
+        assert mine.json()[0]["family_name"] == "Roe"
+        assert [r["referral_id"] for r in (await summaries(SUPERVISOR)).json()] == [ids[2], ids[0]]
+        assert (await summaries(OTHER_LIAISON)).json() == []
+        assert (await summaries(OTHER_SUPERVISOR)).json() == []
+        assert (await summaries(METRICS)).status_code == 403
+        too_many = await client.post(
+            "/api/v1/referrals/summaries",
+            json={"referral_ids": [str(uuid.uuid4()) for _ in range(101)]},
+            headers=LIAISON,
+        )
+        assert too_many.status_code == 422

@@ -102,9 +102,11 @@ async def test_caseload_reads_and_lookups_use_indexes(
         CaseloadQuery(liaison_id=None, cmhc_id="cmhc-01", family_name="Plan-Other")
     )
     await repository.get(created[0].referral_id)
+    many = await repository.get_many([created[1].referral_id, created[0].referral_id])
+    assert [r.referral_id for r in many] == [created[1].referral_id, created[0].referral_id]
     await audit.for_person(created[0].person_id)
     await assert_reads_use_indexes(db, recorder.reads)
-    assert len(recorder.reads) == 8
+    assert len(recorder.reads) == 10
     # The name search finds the caseload's referrals of that family name, any case or spacing.
     assert sorted(str(r.referral_id) for r in named) == sorted(str(r.referral_id) for r in created)
     assert nobody == []

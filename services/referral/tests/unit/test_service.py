@@ -36,6 +36,9 @@ class InMemoryReferralRepository:
     async def get(self, referral_id: uuid.UUID) -> Referral | None:
         return self.referrals.get(referral_id)
 
+    async def get_many(self, referral_ids: list[uuid.UUID]) -> list[Referral]:
+        return [self.referrals[r] for r in referral_ids if r in self.referrals]
+
     async def earlier_referrals_of_person(
         self, person_id: str, referral_id: uuid.UUID, referred_at: datetime
     ) -> list[datetime]:

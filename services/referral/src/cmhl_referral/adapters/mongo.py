@@ -18,12 +18,15 @@ from cmhl_contracts.vocabulary import (
 )
 from cmhl_referral.application.ports import CaseloadQuery, ConcurrentChange
 from cmhl_referral.domain.referral import Assignment, Part2Consent, Person, Referral
+from cmhl_servicekit.consuming import run_bounded
 from cmhl_servicekit.crypto import FieldCipher, pseudonym
 from cmhl_servicekit.outbox import Outbox
 
 Document = dict[str, Any]
 
 REFERRALS = "referrals"
+# `_id` lookups of one batch in flight at once.
+LOOKUPS_IN_FLIGHT = 16
 PERSON_REFERRALS = "person_referrals"
 
 
@@ -66,6 +69,12 @@ class MongoReferralRepository:
     async def get(self, referral_id: uuid.UUID) -> Referral | None:
         document = await self._referrals.find_one({"_id": str(referral_id)}, {"outbox": 0})
         return None if document is None else self._from_document(document)
+
+    async def get_many(self, referral_ids: list[uuid.UUID]) -> list[Referral]:
+        # One `_id` lookup each, overlapped: every MongoDB-wire server answers those from its
+        # primary key (an `$in` is not pushed down by the local FerretDB, which would scan).
+        found = await run_bounded((self.get(r) for r in referral_ids), LOOKUPS_IN_FLIGHT)
+        return [referral for referral in found if referral is not None]
 
     async def save(self, referral: Referral, events: list[IntegrationEvent]) -> None:
         changes = {

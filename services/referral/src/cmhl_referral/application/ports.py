@@ -37,6 +37,9 @@ class ReferralRepository(Protocol):
 
     async def get(self, referral_id: uuid.UUID) -> Referral | None: ...
 
+    async def get_many(self, referral_ids: list[uuid.UUID]) -> list[Referral]:
+        """The stored ones among the ids, in the order given."""
+
     async def earlier_referrals_of_person(
         self, person_id: str, referral_id: uuid.UUID, referred_at: datetime
     ) -> list[datetime]:

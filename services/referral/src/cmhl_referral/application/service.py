@@ -246,6 +246,23 @@ class ReferralService:
 
         return await retry_on_conflict(attempt, ConcurrentChange)
 
+    async def summaries(self, referral_ids: list[uuid.UUID], actor: Actor) -> list[Referral]:
+        """The referrals among `referral_ids` this person may see, in the order asked: a page
+        listing other services' records (follow-ups, bed searches) shows whose they are. Each
+        record is checked like a read and audited, those refused as denied."""
+        principal = actor.principal
+        if principal is None or not principal.roles & {Role.LIAISON, Role.SUPERVISOR}:
+            raise NotAllowed("only liaisons and supervisors look up referrals")
+        found = await self._repository.get_many(list(dict.fromkeys(referral_ids)))
+        visible = [r for r in found if may_see(actor, r)]
+        await self._audit.record(
+            [
+                self._entry(actor, "summary", r, "allowed" if r in visible else "denied")
+                for r in found
+            ]
+        )
+        return visible
+
     async def caseload(self, query: CaseloadQuery, actor: Actor) -> list[Referral]:
         """A liaison's own referrals, or a supervisor's CMHC's; each listed record is audited."""
         principal = actor.principal

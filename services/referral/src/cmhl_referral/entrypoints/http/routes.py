@@ -35,6 +35,7 @@ from cmhl_referral.entrypoints.http.schemas import (
     ReferralsPublic,
     ReferralSummary,
     StatusChange,
+    SummariesRequest,
 )
 from cmhl_referral.entrypoints.translate import create_command
 from cmhl_servicekit.auth import Principal, Role, require_any
@@ -265,6 +266,17 @@ async def list_caseload(
         data=[ReferralSummary.of(r) for r in referrals],
         next_cursor=encode_cursor(last.received_at, str(last.referral_id)) if last else None,
     )
+
+
+@router.post("/referrals/summaries")
+async def referral_summaries(
+    body: SummariesRequest, request: Request, principal: Staff, service: Service
+) -> list[ReferralSummary]:
+    """Summaries (whose referral, its status) of up to 100 referrals by id, for a page that lists
+    other services' records; those not yours are left out, as if they did not exist."""
+    async with _change_errors():
+        found = await service.summaries(body.referral_ids, _actor(request, principal))
+    return [ReferralSummary.of(r) for r in found]
 
 
 PrivacyOfficer = Annotated[Principal, require_any(Role.PRIVACY_OFFICER)]

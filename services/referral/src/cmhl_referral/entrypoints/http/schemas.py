@@ -130,6 +130,11 @@ class ReferralsPublic(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
 
 
+class SummariesRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    referral_ids: list[uuid.UUID] = Field(min_length=1, max_length=100)
+
+
 class AccountingRequest(BaseModel):
     """The person whose disclosures are asked for, as the privacy officer knows them."""
 

@@ -1,6 +1,7 @@
 """The workspace's web app: pages, static files, health, and errors as pages that say what to
 do next (never a stack trace, never a 500 for a service's refusal)."""
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -72,9 +73,14 @@ def create_workspace_app(
     async def html_policy(
         request: Request, call_next: Callable[..., Awaitable[Response]]
     ) -> Response:
+        started = time.perf_counter()
         response = await call_next(request)
         if response.headers.get("content-type", "").startswith("text/html"):
             response.headers["content-security-policy"] = policy
+        # The page's time in the workspace, the services' answers included (browsers' developer
+        # tools and bench/workspace_pages.py read it).
+        elapsed = (time.perf_counter() - started) * 1000
+        response.headers["server-timing"] = f"app;dur={elapsed:.1f}"
         return response
 
     @app.exception_handler(SignInRequired)

@@ -46,9 +46,8 @@ from cmhl_workspace.entrypoints.http.context import (
 
 router = APIRouter(include_in_schema=False)
 PAGE = 25
-# Names for a follow-up list are read from the referral service one referral at a time (each
-# read checked and audited there), this many at once.
-NAME_LOOKUPS = 8
+# The referral service's batch lookup takes this many ids at once.
+SUMMARY_BATCH = 100
 STAFF = (Role.LIAISON, Role.SUPERVISOR)
 COUNTIES = sorted(MISSOURI_COUNTIES.items(), key=lambda item: item[1])
 
@@ -306,20 +305,27 @@ def _next_step(exc: ApiRefused, what: str) -> str:
 
 
 async def _names(request: Request, session: Session, referral_ids: set[str]) -> dict[str, str]:
-    limit = asyncio.Semaphore(NAME_LOOKUPS)
-
-    async def one(referral_id: str) -> tuple[str, str]:
-        async with limit:
-            try:
-                found = await call(
-                    request, session, "GET", "referral", f"/api/v1/referrals/{referral_id}"
-                )
-            except ApiRefused:
-                return referral_id, "(not in your caseload)"
-            person = found["person"]
-            return referral_id, f"{person['family_name']}, {person['given_name']}"
-
-    return dict(await asyncio.gather(*(one(r) for r in sorted(referral_ids))))
+    """Whose each referral is, asked of the referral service in batches (it checks and audits
+    each record); a referral this user may not see keeps no name."""
+    ordered = sorted(referral_ids)
+    batches = [ordered[i : i + SUMMARY_BATCH] for i in range(0, len(ordered), SUMMARY_BATCH)]
+    answers = await asyncio.gather(
+        *(
+            call(
+                request,
+                session,
+                "POST",
+                "referral",
+                "/api/v1/referrals/summaries",
+                json={"referral_ids": batch},
+            )
+            for batch in batches
+        )
+    )
+    names = {rid: "(not in your caseload)" for rid in ordered}
+    for rows in answers:
+        names.update({r["referral_id"]: f"{r['family_name']}, {r['given_name']}" for r in rows})
+    return names
 
 
 @router.get("/follow-ups", response_class=HTMLResponse)
