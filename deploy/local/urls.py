@@ -12,6 +12,8 @@ def main() -> None:
     credentials = STATE / "credentials.json"
     print(f"""
 CMHL is running.
+  workspace  http://127.0.0.1:{ports["workspace"]}/         (liaisons and supervisors: sign in as liaison-01
+             or supervisor-01, password `keys.demo_password` in the file below)
   referral   http://127.0.0.1:{ports["referral"]}/docs    (liaisons' API)
   followup   http://127.0.0.1:{ports["followup"]}/docs
   training   http://127.0.0.1:{ports["training"]}/docs
