@@ -330,6 +330,22 @@ def machine() -> dict[str, Any]:
     }
 
 
+def record_size(name: str, size: str, figures: dict[str, Any], samples: int) -> Path:
+    """Adds one size's figures to bench/results/<name>.json, next to the other sizes measured
+    (10k, full, ...), so they compare in one table."""
+    path = RESULTS / f"{name}.json"
+    document = json.loads(path.read_text()) if path.exists() else {"benchmark": name}
+    document.setdefault("sizes", {})[size] = figures | {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(),
+        "samples": samples,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=1) + "\n")
+    say(f"wrote {path}")
+    return path
+
+
 def write_result(name: str, figures: dict[str, Any], started: float) -> Path:
     """Writes bench/results/<name>.json: figures only, never samples or data."""
     RESULTS.mkdir(parents=True, exist_ok=True)

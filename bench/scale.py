@@ -15,7 +15,6 @@ number of referrals the stack held (from the statewide metrics), so sizes compar
 
 import argparse
 import asyncio
-import json
 import random
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import RESULTS, Stack, latency_summary_ms, load_stack, machine, say
+from bench.common import Stack, latency_summary_ms, load_stack, record_size, say
 
 LIAISONS = [f"liaison-{n:02d}" for n in range(1, 32)]
 STATUSES = ["received", "accepted", "unable_to_contact", "appointment_scheduled"]
@@ -127,16 +126,7 @@ def main() -> None:
     args = parser.parse_args()
     stack = load_stack(args.state_dir.resolve())
     figures = asyncio.run(measure(stack, args.samples, tuple(args.reads.split(","))))
-    path = RESULTS / "scale.json"
-    document = json.loads(path.read_text()) if path.exists() else {"benchmark": "scale"}
-    document.setdefault("sizes", {})[args.size] = figures | {
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine(),
-        "samples": args.samples,
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=1) + "\n")
-    say(f"wrote {path}")
+    record_size("scale", args.size, figures, args.samples)
 
 
 if __name__ == "__main__":

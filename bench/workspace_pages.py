@@ -16,7 +16,6 @@ Results go into bench/results/workspace_pages.json under LABEL, with the referra
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import re
@@ -29,7 +28,7 @@ from typing import Any
 import httpx
 from playwright.async_api import async_playwright
 
-from bench.common import RESULTS, Stack, latency_summary_ms, load_stack, machine, say
+from bench.common import Stack, latency_summary_ms, load_stack, record_size, say
 
 LIAISONS = [f"liaison-{n:02d}" for n in (1, 5, 9, 14, 18, 22, 27, 31)]
 SUPERVISOR = "supervisor-01"
@@ -176,16 +175,7 @@ def main() -> None:
     args = parser.parse_args()
     stack = load_stack(args.state_dir.resolve())
     figures = asyncio.run(measure(stack, args.samples))
-    path = RESULTS / "workspace_pages.json"
-    document = json.loads(path.read_text()) if path.exists() else {"benchmark": "workspace_pages"}
-    document.setdefault("sizes", {})[args.size] = figures | {
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine(),
-        "samples": args.samples,
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=1) + "\n")
-    say(f"wrote {path}")
+    record_size("workspace_pages", args.size, figures, args.samples)
 
 
 if __name__ == "__main__":

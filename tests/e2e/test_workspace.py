@@ -3,7 +3,6 @@ running system: a liaison's day from sign-in at the identity provider's form to 
 supervisor reassigning a referral. Every page is screenshotted and checked with axe-core."""
 
 import os
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -13,10 +12,11 @@ from typing import Any
 import httpx
 import pytest
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, FilePayload, Page, async_playwright, expect
+from playwright.async_api import Browser, FilePayload, Page, expect
 
 from cmhl_referral.domain.assignment import SERVICE_AREAS
 from cmhl_servicekit.oidc import demo_user
+from cmhl_servicekit.testing import headless_chromium
 
 from .conftest import REPO
 
@@ -83,19 +83,8 @@ async def submit_referral(
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    executable = os.environ.get("CMHL_CHROMIUM") or shutil.which("chromium")
-    if not executable:
-        pytest.fail("chromium is missing: `python deploy/local/stack.py install` installs it")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=executable,
-            headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update"],
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with headless_chromium() as launched:
+        yield launched
 
 
 class Visit:
@@ -157,7 +146,10 @@ async def test_a_liaisons_day_in_the_workspace(system: dict[str, Any], browser: 
 
     # A referral that comes in while the caseload is open is announced without a reload (the
     # page asks every 30 s; the test runs the page's clock forward instead of waiting).
-    watcher = await context.new_page()
+    # Its own context (a clock is per context), signed in with the same session cookie.
+    watching = await browser.new_context(viewport={"width": 1280, "height": 900})
+    await watching.add_cookies(await context.cookies())
+    watcher = await watching.new_page()
     await watcher.clock.install()
     await watcher.goto(workspace_url(system, "/caseload"))
     await expect(watcher.locator("#fresh")).to_be_hidden()
@@ -167,7 +159,7 @@ async def test_a_liaisons_day_in_the_workspace(system: dict[str, Any], browser: 
     await expect(watcher.locator("#fresh")).to_be_visible()
     await watcher.get_by_role("link", name="Refresh the caseload").click()
     await expect(watcher.get_by_role("link", name=f"{later}, Robin")).to_be_visible()
-    await watcher.close()
+    await watching.close()
 
     # Search by family name: only this person's referrals.
     await page.fill("#f-name", family.lower())

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cmhl_servicekit.auth import IssuerKeys, TokenVerifier, token_settings_from
+from cmhl_servicekit.auth import IssuerKeys, TokenVerifier
 from cmhl_servicekit.consuming import TRANSIENT_ERRORS
 from cmhl_servicekit.correlation import correlation_id_from
 from cmhl_servicekit.runtime import Runtime
@@ -161,13 +161,7 @@ def create_app(
     routers: Sequence[APIRouter],
     state: dict[str, Any] | None = None,
 ) -> FastAPI:
-    token_settings = token_settings_from(
-        issuer=settings.auth_issuer,
-        audience=settings.auth_audience,
-        clock_skew_seconds=settings.auth_clock_skew_seconds,
-        claims=settings.auth_claims,
-        refused_clients=settings.auth_refused_clients,
-    )
+    token_settings = settings.token_settings()
     issuer_keys = IssuerKeys(token_settings.issuer, reach_at=settings.auth_discovery_url)
 
     @asynccontextmanager

@@ -6,7 +6,7 @@ from typing import TypeVar
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from cmhl_servicekit.auth import ClaimNames
+from cmhl_servicekit.auth import ClaimNames, TokenSettings, token_settings_from
 
 S = TypeVar("S", bound="HttpSettings")
 
@@ -52,6 +52,21 @@ class HttpSettings(BaseSettings):
         if unknown := sorted(set(value) - known):
             raise ValueError(f"unknown claim roles {unknown}; known: {sorted(known)}")
         return value
+
+    def token_settings(
+        self, *, audience: str | None = None, refused_clients: list[str] | None = None
+    ) -> TokenSettings:
+        """How this process checks tokens from its issuer: by default access tokens for the
+        services' audience; an ID token names the client it was issued to instead."""
+        return token_settings_from(
+            issuer=self.auth_issuer,
+            audience=audience or self.auth_audience,
+            clock_skew_seconds=self.auth_clock_skew_seconds,
+            claims=self.auth_claims,
+            refused_clients=(
+                self.auth_refused_clients if refused_clients is None else refused_clients
+            ),
+        )
 
 
 class ServiceSettings(HttpSettings):

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,7 +18,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -30,6 +31,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from cmhl_servicekit.auth import Role
 from cmhl_servicekit.oidc import SignIn
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 KAFKA_ENV = "CMHL_TEST_KAFKA_BOOTSTRAP"
 MONGO_ENV = "CMHL_TEST_MONGO_URI"
@@ -608,3 +612,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         for nodeid in _skipped_integration:
             print(f"  {nodeid}")  # noqa: T201
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@contextlib.asynccontextmanager
+async def headless_chromium() -> AsyncIterator["Browser"]:
+    """Debian's Chromium driven by Playwright (Playwright's own browser download is not used),
+    without the background connections a closed network refuses."""
+    from playwright.async_api import async_playwright  # a test-only dependency
+
+    executable = os.environ.get("CMHL_CHROMIUM") or shutil.which("chromium")
+    if not executable:
+        pytest.fail("chromium is missing: `python deploy/local/stack.py install` installs it")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=executable,
+            headless=True,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update"],
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()

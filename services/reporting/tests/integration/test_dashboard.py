@@ -1,18 +1,22 @@
 """The dashboard at `/` in headless Chromium (Debian's package, driven by Playwright): the
 brochure's picture from live, suppressed data, filtered by county and period."""
 
-import os
 import random
-import shutil
 from collections import Counter
 
 import httpx
 import pytest
-from playwright.async_api import async_playwright
 
 from cmhl_reporting.bootstrap import build
 from cmhl_reporting.config import ReportingSettings
-from cmhl_servicekit.testing import KafkaProbe, eventually, free_port, infra_settings, skip_history
+from cmhl_servicekit.testing import (
+    KafkaProbe,
+    eventually,
+    free_port,
+    headless_chromium,
+    infra_settings,
+    skip_history,
+)
 
 from ..conftest import add_trainings, expected_raw, make_stream
 from .helpers import Reporting, artifacts, send_all
@@ -20,18 +24,9 @@ from .helpers import Reporting, artifacts, send_all
 pytestmark = pytest.mark.integration
 
 
-def chromium() -> str:
-    """Debian's chromium (Playwright's own browser download is not used)."""
-    path = os.environ.get("CMHL_CHROMIUM") or shutil.which("chromium")
-    if not path:
-        pytest.fail("chromium is missing: `python deploy/local/stack.py install` installs it")
-    return path
-
-
 async def test_the_dashboard_draws_the_brochure_from_live_data(
     kafka_bootstrap: str, mongo_uri: str, kafka_probe: KafkaProbe
 ) -> None:
-    executable = chromium()
     stream = make_stream(referrals=160, seed=random.randrange(10**9), lifecycle=False)
     add_trainings(stream, sessions=5, seed=2, revise=False)
     truth = expected_raw(stream.events)
@@ -54,41 +49,35 @@ async def test_the_dashboard_draws_the_brochure_from_live_data(
                 return bool(body["referrals"]["total"] == 160)
 
             await eventually(counted, timeout=180, interval=1)
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path=executable, headless=True, args=["--no-sandbox"]
-            )
-            try:
-                page = await browser.new_page(viewport={"width": 1280, "height": 900})
-                await page.goto(base + "/")
-                await page.wait_for_selector("body[data-loaded=true]", timeout=30_000)
-                assert await page.inner_text("#total") == "160"
-                sessions = await page.inner_text("#sessions")
-                assert sessions == str(truth["trainings"]["sessions"])
-                sources = Counter(truth["referrals"]["by_source"])
-                rows = await page.query_selector_all("#sources .bar")
-                assert len(rows) == len(sources)
-                for row in rows:
-                    key = await row.get_attribute("data-key")
-                    assert key is not None
-                    text = await row.inner_text()
-                    if 1 <= sources[key] <= 10:
-                        assert "suppressed" in text
-                    elif "suppressed" not in text:  # complementary cells are hidden too
-                        # The API rounds to one decimal; JavaScript prints 10.0 as "10".
-                        share = round(100 * sources[key] / 160, 1)
-                        assert text.endswith(f"\n{share:g}%"), text
-                await page.screenshot(path=str(folder / "dashboard.png"), full_page=True)
-                # One county holds only a handful of referrals: its total is suppressed.
-                await page.select_option("#county", "29001")
-                await page.fill("#period", stream.month)
-                await page.evaluate("document.body.dataset.loaded = 'false'")
-                await page.click("button[type=submit]")
-                await page.wait_for_selector("body[data-loaded=true]", timeout=30_000)
-                county_total = await page.inner_text("#total")
-                assert county_total == "suppressed" or int(county_total) > 10
-                await page.screenshot(path=str(folder / "dashboard-county.png"), full_page=True)
-            finally:
-                await browser.close()
+        async with headless_chromium() as browser:
+            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            await page.goto(base + "/")
+            await page.wait_for_selector("body[data-loaded=true]", timeout=30_000)
+            assert await page.inner_text("#total") == "160"
+            sessions = await page.inner_text("#sessions")
+            assert sessions == str(truth["trainings"]["sessions"])
+            sources = Counter(truth["referrals"]["by_source"])
+            rows = await page.query_selector_all("#sources .bar")
+            assert len(rows) == len(sources)
+            for row in rows:
+                key = await row.get_attribute("data-key")
+                assert key is not None
+                text = await row.inner_text()
+                if 1 <= sources[key] <= 10:
+                    assert "suppressed" in text
+                elif "suppressed" not in text:  # complementary cells are hidden too
+                    # The API rounds to one decimal; JavaScript prints 10.0 as "10".
+                    share = round(100 * sources[key] / 160, 1)
+                    assert text.endswith(f"\n{share:g}%"), text
+            await page.screenshot(path=str(folder / "dashboard.png"), full_page=True)
+            # One county holds only a handful of referrals: its total is suppressed.
+            await page.select_option("#county", "29001")
+            await page.fill("#period", stream.month)
+            await page.evaluate("document.body.dataset.loaded = 'false'")
+            await page.click("button[type=submit]")
+            await page.wait_for_selector("body[data-loaded=true]", timeout=30_000)
+            county_total = await page.inner_text("#total")
+            assert county_total == "suppressed" or int(county_total) > 10
+            await page.screenshot(path=str(folder / "dashboard-county.png"), full_page=True)
     finally:
         service.kill()

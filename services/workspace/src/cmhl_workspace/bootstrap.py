@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.templating import Jinja2Templates
 
 from cmhl_servicekit import mongo
-from cmhl_servicekit.auth import IssuerKeys, TokenVerifier, token_settings_from
+from cmhl_servicekit.auth import IssuerKeys, TokenVerifier
 from cmhl_servicekit.clock import Clock, SystemClock
 from cmhl_servicekit.crypto import FieldCipher
 from cmhl_servicekit.mongo import make_mongo_client
@@ -72,21 +72,10 @@ def build(settings: WorkspaceSettings, *, clock: Clock | None = None, **_: Any) 
     db = client[settings.mongo_database]
     store = MongoSessionStore(db, FieldCipher.from_base64(settings.session_key))
     http = httpx.AsyncClient(timeout=settings.api_timeout_seconds)
-    token_settings = token_settings_from(
-        issuer=settings.auth_issuer,
-        audience=settings.auth_audience,
-        clock_skew_seconds=settings.auth_clock_skew_seconds,
-        claims=settings.auth_claims,
-        refused_clients=settings.auth_refused_clients,
-    )
+    token_settings = settings.token_settings()
     keys = IssuerKeys(token_settings.issuer, reach_at=settings.auth_discovery_url, client=http)
-    id_settings = token_settings_from(
-        issuer=settings.auth_issuer,
-        audience=settings.oidc_client_id,
-        clock_skew_seconds=settings.auth_clock_skew_seconds,
-        claims=settings.auth_claims,
-        refused_clients=[],
-    )
+    # The ID token is issued to the workspace's client, and only the workspace reads it.
+    id_settings = settings.token_settings(audience=settings.oidc_client_id, refused_clients=[])
     public = settings.public_url.rstrip("/")
     workspace = Workspace(
         store=store,

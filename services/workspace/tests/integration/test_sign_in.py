@@ -5,7 +5,6 @@ The services it calls are absent on purpose: a page whose service is down says w
 import asyncio
 import base64
 import os
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,12 +13,12 @@ from typing import Any
 
 import pytest
 import uvicorn
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 from pymongo import AsyncMongoClient
 
 from cmhl_servicekit.auth import Role
 from cmhl_servicekit.clock import AdjustableClock
-from cmhl_servicekit.testing import free_port, identity_provider
+from cmhl_servicekit.testing import free_port, headless_chromium, identity_provider
 from cmhl_workspace.bootstrap import build
 from cmhl_workspace.config import WorkspaceSettings
 
@@ -71,19 +70,8 @@ async def workspace(mongo_uri: str) -> AsyncIterator[Running]:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    executable = os.environ.get("CMHL_CHROMIUM") or shutil.which("chromium")
-    if not executable:
-        pytest.fail("chromium is missing: `python deploy/local/stack.py install` installs it")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=executable,
-            headless=True,
-            args=["--no-sandbox", "--disable-background-networking"],
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with headless_chromium() as launched:
+        yield launched
 
 
 async def sign_in(page: Page, base: str, subject: str, *roles: Role) -> list[str]:

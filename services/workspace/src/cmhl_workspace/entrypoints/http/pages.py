@@ -3,6 +3,7 @@ supervisor's team and the intake form. Each page asks the services as the signed
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -221,11 +222,15 @@ async def change_status(
     if appointment := _text(form, "appointment_at"):
         body["appointment_at"] = _moment(appointment)
     here = f"/referrals/{referral_id}"
-    try:
-        await call(request, session, "POST", "referral", f"/api/v1{here}/status", json=body)
-    except ApiRefused as exc:
-        return await done(request, session, here, _next_step(exc, "status"), "error")
-    return await done(request, session, here, f"Status changed to {to.replace('_', ' ')}.")
+    return await act(
+        request,
+        session,
+        what="status",
+        back=here,
+        body=body,
+        call_=("POST", "referral", f"/api/v1{here}/status"),
+        success=f"Status changed to {to.replace('_', ' ')}.",
+    )
 
 
 @router.post("/referrals/{referral_id}/contacts")
@@ -241,11 +246,15 @@ async def record_contact(
     if attempted := _text(form, "attempted_at"):
         body["attempted_at"] = _moment(attempted)
     here = f"/referrals/{referral_id}"
-    try:
-        await call(request, session, "POST", "referral", f"/api/v1{here}/contacts", json=body)
-    except ApiRefused as exc:
-        return await done(request, session, here, _next_step(exc, "contact"), "error")
-    return await done(request, session, here, "Contact recorded.")
+    return await act(
+        request,
+        session,
+        what="contact",
+        back=here,
+        body=body,
+        call_=("POST", "referral", f"/api/v1{here}/contacts"),
+        success="Contact recorded.",
+    )
 
 
 @router.post("/referrals/{referral_id}/consent")
@@ -257,15 +266,25 @@ async def record_consent(
     here = f"/referrals/{referral_id}"
     path = f"/api/v1{here}/consent"
     revoke = _text(form, "revoke") == "yes"
-    try:
-        if revoke:
-            await call(request, session, "DELETE", "referral", path)
-        else:
-            body = {"recipient": _text(form, "recipient"), "expires_on": _text(form, "expires_on")}
-            await call(request, session, "POST", "referral", path, json=body)
-    except ApiRefused as exc:
-        return await done(request, session, here, _next_step(exc, "consent"), "error")
-    return await done(request, session, here, "Consent revoked." if revoke else "Consent recorded.")
+    if revoke:
+        return await act(
+            request,
+            session,
+            what="consent",
+            back=here,
+            call_=("DELETE", "referral", path),
+            success="Consent revoked.",
+        )
+    body = {"recipient": _text(form, "recipient"), "expires_on": _text(form, "expires_on")}
+    return await act(
+        request,
+        session,
+        what="consent",
+        back=here,
+        body=body,
+        call_=("POST", "referral", path),
+        success="Consent recorded.",
+    )
 
 
 @router.post("/referrals/{referral_id}/assignment")
@@ -274,18 +293,40 @@ async def reassign(request: Request, referral_id: uuid.UUID, session: CurrentSes
     form = await checked_form(request, session)
     to = _text(form, "liaison_id")
     back = _text(form, "back") if _text(form, "back").startswith("/team") else "/team"
+    return await act(
+        request,
+        session,
+        what="reassignment",
+        back=back,
+        body={"liaison_id": to},
+        call_=("POST", "referral", f"/api/v1/referrals/{referral_id}/assignment"),
+        success=f"Referral reassigned to {to}.",
+    )
+
+
+Success = str | Callable[[Any], tuple[str, str]]
+
+
+async def act(
+    request: Request,
+    session: Session,
+    *,
+    what: str,
+    back: str,
+    call_: tuple[str, str, str],
+    body: Any = None,
+    success: Success,
+) -> Response:
+    """One form's call to a service as the user, then back to a page saying what happened: on
+    success `success` (a text for `back`, or where to go and the text, from the answer), on a
+    refusal the service's reason and what to do next, at `back`."""
+    method, service, path = call_
     try:
-        await call(
-            request,
-            session,
-            "POST",
-            "referral",
-            f"/api/v1/referrals/{referral_id}/assignment",
-            json={"liaison_id": to},
-        )
+        answer = await call(request, session, method, service, path, json=body)
     except ApiRefused as exc:
-        return await done(request, session, back, _next_step(exc, "reassignment"), "error")
-    return await done(request, session, back, f"Referral reassigned to {to}.")
+        return await done(request, session, back, _next_step(exc, what), "error")
+    where, text = (back, success) if isinstance(success, str) else success(answer)
+    return await done(request, session, where, text)
 
 
 def _next_step(exc: ApiRefused, what: str) -> str:
@@ -366,19 +407,14 @@ async def record_outcome(
     require(session, Role.LIAISON)
     form = await checked_form(request, session)
     outcome = _text(form, "outcome")
-    try:
-        await call(
-            request,
-            session,
-            "POST",
-            "followup",
-            f"/api/v1/follow-ups/{follow_up_id}/outcome",
-            json={"outcome": outcome},
-        )
-    except ApiRefused as exc:
-        return await done(request, session, "/follow-ups", _next_step(exc, "outcome"), "error")
-    return await done(
-        request, session, "/follow-ups", f"Outcome recorded: {outcome.replace('_', ' ')}."
+    return await act(
+        request,
+        session,
+        what="outcome",
+        back="/follow-ups",
+        body={"outcome": outcome},
+        call_=("POST", "followup", f"/api/v1/follow-ups/{follow_up_id}/outcome"),
+        success=f"Outcome recorded: {outcome.replace('_', ' ')}.",
     )
 
 
@@ -429,18 +465,17 @@ async def open_placement(request: Request, session: CurrentSession) -> Response:
         "needs": [n for n in form.getlist("needs") if isinstance(n, str)],
         "county_fips": _text(form, "county_fips"),
     }
-    try:
-        opened = await call(
-            request, session, "POST", "placement", "/api/v1/placement-requests", json=body
-        )
-    except ApiRefused as exc:
-        back = f"/placements/new?referral_id={referral_id}"
-        return await done(request, session, back, _next_step(exc, "bed search"), "error")
-    return await done(
+    return await act(
         request,
         session,
-        f"/placements/{opened['request_id']}",
-        "Bed search opened: call the facilities in the order shown.",
+        what="bed search",
+        body=body,
+        back=f"/placements/new?referral_id={referral_id}",
+        call_=("POST", "placement", "/api/v1/placement-requests"),
+        success=lambda opened: (
+            f"/placements/{opened['request_id']}",
+            "Bed search opened: call the facilities in the order shown.",
+        ),
     )
 
 
@@ -480,18 +515,15 @@ async def log_call(request: Request, request_id: uuid.UUID, session: CurrentSess
         "reason_code": _text(form, "reason_code") or None,
     }
     here = f"/placements/{request_id}"
-    try:
-        await call(
-            request,
-            session,
-            "POST",
-            "placement",
-            f"/api/v1/placement-requests/{request_id}/attempts",
-            json=body,
-        )
-    except ApiRefused as exc:
-        return await done(request, session, here, _next_step(exc, "call"), "error")
-    return await done(request, session, here, f"Call logged: {result.replace('_', ' ')}.")
+    return await act(
+        request,
+        session,
+        what="call",
+        back=here,
+        body=body,
+        call_=("POST", "placement", f"/api/v1/placement-requests/{request_id}/attempts"),
+        success=f"Call logged: {result.replace('_', ' ')}.",
+    )
 
 
 @router.post("/placements/{request_id}/completion")
@@ -507,19 +539,15 @@ async def complete_placement(
         "failure_reason": _text(form, "failure_reason") or None if outcome == "failed" else None,
     }
     here = f"/placements/{request_id}"
-    try:
-        await call(
-            request,
-            session,
-            "POST",
-            "placement",
-            f"/api/v1/placement-requests/{request_id}/completion",
-            json=body,
-        )
-    except ApiRefused as exc:
-        return await done(request, session, here, _next_step(exc, "completion"), "error")
-    text = "Bed search complete: placed." if outcome == "placed" else "Bed search closed."
-    return await done(request, session, here, text)
+    return await act(
+        request,
+        session,
+        what="completion",
+        back=here,
+        body=body,
+        call_=("POST", "placement", f"/api/v1/placement-requests/{request_id}/completion"),
+        success="Bed search complete: placed." if outcome == "placed" else "Bed search closed.",
+    )
 
 
 # ------------------------------------------------------------------------------ trainings
@@ -576,17 +604,17 @@ async def record_training(request: Request, session: CurrentSession) -> Response
         "roster": officers,
         "status": "completed",
     }
-    try:
-        created = await call(
-            request, session, "POST", "training", "/api/v1/training-sessions", json=body
-        )
-    except ApiRefused as exc:
-        return await done(request, session, "/trainings", _next_step(exc, "training"), "error")
-    return await done(
+    return await act(
         request,
         session,
-        f"/trainings/{created['session_id']}",
-        f"Training recorded with {len(officers)} officers.",
+        what="training",
+        back="/trainings",
+        body=body,
+        call_=("POST", "training", "/api/v1/training-sessions"),
+        success=lambda created: (
+            f"/trainings/{created['session_id']}",
+            f"Training recorded with {len(officers)} officers.",
+        ),
     )
 
 
@@ -700,10 +728,15 @@ async def submit_intake(request: Request, session: CurrentSession) -> Response:
         "narrative": _text(form, "narrative") or None,
         "referred_at": _moment(_text(form, "referred_at")),
     }
-    try:
-        created = await call(request, session, "POST", "referral", "/api/v1/referrals", json=body)
-    except ApiRefused as exc:
-        return await done(request, session, "/intake", _next_step(exc, "referral"), "error")
-    return await done(
-        request, session, f"/referrals/{created['referral_id']}", "Referral recorded and assigned."
+    return await act(
+        request,
+        session,
+        what="referral",
+        back="/intake",
+        body=body,
+        call_=("POST", "referral", "/api/v1/referrals"),
+        success=lambda created: (
+            f"/referrals/{created['referral_id']}",
+            "Referral recorded and assigned.",
+        ),
     )
