@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import Stack, latency_summary_ms, load_stack, record_size, say
+from bench.common import Sampler, Stack, latency_summary_ms, load_stack, record_size, say
 
 LIAISONS = [f"liaison-{n:02d}" for n in range(1, 32)]
 STATUSES = ["received", "accepted", "unable_to_contact", "appointment_scheduled"]
@@ -100,19 +100,15 @@ async def measure(stack: Stack, samples: int, reads: tuple[str, ...] = READS) ->
         ):
             if name not in reads:
                 continue
-            load_before = _load()
+            load_before = Sampler.load()
             latency, answers = await timed(client, samples, request)
-            figures[name] = latency | {"load_avg_1m": round((load_before + _load()) / 2, 2)}
+            figures[name] = latency | {"load_avg_1m": round((load_before + Sampler.load()) / 2, 2)}
             if name == "caseload_page":
                 figures[name]["mean_rows"] = round(sum(answers) / len(answers), 1)
             if name == "statewide_metrics":
                 figures["referrals_held"] = answers[-1]
             say(f"{name}: {figures[name]}")
     return figures
-
-
-def _load() -> float:
-    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 from playwright.async_api import async_playwright
 
-from bench.common import Stack, latency_summary_ms, load_stack, record_size, say
+from bench.common import Sampler, Stack, latency_summary_ms, load_stack, record_size, say
 
 LIAISONS = [f"liaison-{n:02d}" for n in (1, 5, 9, 14, 18, 22, 27, 31)]
 SUPERVISOR = "supervisor-01"
@@ -143,7 +143,7 @@ async def measure(stack: Stack, samples: int) -> dict[str, Any]:
                 await request(client)
             server: list[float] = []
             seen_by_client: list[float] = []
-            load_before = _load()
+            load_before = Sampler.load()
             for _ in range(samples):
                 started = time.perf_counter()
                 server.append(await request(client))
@@ -151,7 +151,7 @@ async def measure(stack: Stack, samples: int) -> dict[str, Any]:
             figures[name] = {
                 "server_ms": latency_summary_ms(server),
                 "client_ms": latency_summary_ms(seen_by_client),
-                "load_avg_1m": round((load_before + _load()) / 2, 2),
+                "load_avg_1m": round((load_before + Sampler.load()) / 2, 2),
             }
             say(f"{name}: server {figures[name]['server_ms']}")
         metrics = await client.get(
@@ -161,10 +161,6 @@ async def measure(stack: Stack, samples: int) -> dict[str, Any]:
         )
         figures["referrals_held"] = metrics.json()["referrals"]["total"]
     return figures
-
-
-def _load() -> float:
-    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 def main() -> None:
