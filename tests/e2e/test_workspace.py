@@ -25,6 +25,7 @@ pytestmark = pytest.mark.e2e
 LIAISON = "liaison-01"
 COLLEAGUE = "liaison-02"  # the same CMHC (cmhc-01) as liaison-01
 SUPERVISOR = "supervisor-01"
+SESSION_COOKIE = "__Host-cmhl_session"
 
 
 def screenshots() -> Path:
@@ -148,7 +149,19 @@ async def test_a_liaisons_day_in_the_workspace(system: dict[str, Any], browser: 
     # page asks every 30 s; the test runs the page's clock forward instead of waiting).
     # Its own context (a clock is per context), signed in with the same session cookie.
     watching = await browser.new_context(viewport={"width": 1280, "height": 900})
-    await watching.add_cookies(await context.cookies())
+    [session_cookie] = [c for c in await context.cookies() if c["name"] == SESSION_COOKIE]
+    await watching.add_cookies(
+        [
+            {
+                "name": SESSION_COOKIE,
+                "value": session_cookie["value"],
+                "url": workspace_url(system, "/"),
+                "secure": True,
+                "httpOnly": True,
+                "sameSite": "Lax",
+            }
+        ]
+    )
     watcher = await watching.new_page()
     await watcher.clock.install()
     await watcher.goto(workspace_url(system, "/caseload"))

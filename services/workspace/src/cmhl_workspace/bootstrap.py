@@ -5,6 +5,7 @@ import contextlib
 import logging
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import FastAPI
@@ -20,6 +21,7 @@ from cmhl_workspace.adapters.mongo import MongoSessionStore, ensure_indexes
 from cmhl_workspace.adapters.oidc import OidcClient
 from cmhl_workspace.application.sessions import SessionPolicy, SessionStore
 from cmhl_workspace.config import WorkspaceSettings
+from cmhl_workspace.domain.views import local_time
 from cmhl_workspace.entrypoints.http.app import HERE, create_workspace_app
 from cmhl_workspace.entrypoints.http.context import Workspace
 
@@ -66,6 +68,14 @@ class WorkspaceRuntime:
                 await self._purge
 
 
+def templates(zone: ZoneInfo) -> Jinja2Templates:
+    """The pages' templates (autoescaped HTML), with times shown in the program's zone."""
+    found = Jinja2Templates(directory=HERE / "templates")
+    found.env.filters["local"] = lambda moment: local_time(moment, zone)
+    found.env.filters["local_date"] = lambda moment: local_time(moment, zone, with_time=False)
+    return found
+
+
 def build(settings: WorkspaceSettings, *, clock: Clock | None = None, **_: Any) -> FastAPI:
     clock = clock or SystemClock()
     client = make_mongo_client(settings.mongo_uri, f"cmhl-{SERVICE}")
@@ -101,9 +111,10 @@ def build(settings: WorkspaceSettings, *, clock: Clock | None = None, **_: Any) 
                 placement=settings.placement_url.rstrip("/"),
             ),
         ),
-        templates=Jinja2Templates(directory=HERE / "templates"),
+        templates=templates(ZoneInfo(settings.time_zone)),
         clock=clock,
         public_url=public,
+        zone=ZoneInfo(settings.time_zone),
     )
     runtime = WorkspaceRuntime(client, store, clock)
 

@@ -162,6 +162,34 @@ async def test_a_sign_in_answer_this_browser_did_not_start_is_refused(
     assert await stored_sessions(workspace) == []
 
 
+async def test_bad_addresses_and_form_values_get_a_page_saying_what_to_do(
+    workspace: Running, browser: Browser
+) -> None:
+    page = await browser.new_page()
+    await sign_in(page, workspace.base, "liaison-73", Role.LIAISON)
+    missing = await page.goto(workspace.base + "/no-such-page")
+    assert missing is not None
+    assert missing.status == 404
+    await expect(page.locator("h1")).to_have_text("There is no such page")
+    wrong = await page.goto(workspace.base + "/caseload?status=sleeping")
+    assert wrong is not None
+    assert wrong.status == 422
+    await expect(page.locator("main")).to_contain_text("pick one from the list")
+    csrf = await page.locator("input[name=csrf]").first.get_attribute("value")
+    # A time the workspace cannot read: refused here, naming the field's kind.
+    bad_time = await page.request.post(
+        workspace.base + "/intake", form={"csrf": str(csrf), "referred_at": "32/13"}
+    )
+    assert bad_time.status == 422
+    assert "date and time" in await bad_time.text()
+    # A form the service refuses (no names, no birth date): back to the form with its reason.
+    refused = await page.request.post(
+        workspace.base + "/intake", form={"csrf": str(csrf)}, max_redirects=0
+    )
+    assert refused.status == 303
+    assert refused.headers["location"] == "/intake"
+
+
 async def test_a_role_without_workspace_pages_gets_no_session(
     workspace: Running, browser: Browser
 ) -> None:

@@ -1,10 +1,18 @@
 """What the pages compute: the timeline, rosters from CSV files, labels and counts."""
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from cmhl_workspace.domain.views import RosterError, label, parse_roster, per_liaison, timeline
+from cmhl_workspace.domain.views import (
+    RosterError,
+    label,
+    local_time,
+    parse_roster,
+    per_liaison,
+    timeline,
+)
 
 
 def test_the_timeline_merges_history_follow_ups_and_bed_searches_newest_first() -> None:
@@ -104,3 +112,10 @@ def test_labels_and_counts() -> None:
         {"liaison_id": "liaison-02"},
     ]
     assert per_liaison(rows) == {"liaison-01": 1, "liaison-02": 2}
+
+
+def test_times_are_shown_in_the_programs_zone() -> None:
+    chicago = ZoneInfo("America/Chicago")
+    assert local_time("2026-11-30T04:24:00Z", chicago) == "2026-11-29 22:24 CST"
+    assert local_time("2026-07-01T15:00:00+00:00", chicago) == "2026-07-01 10:00 CDT"
+    assert local_time("2026-11-30T04:24:00Z", chicago, with_time=False) == "2026-11-29"

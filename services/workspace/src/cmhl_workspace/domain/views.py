@@ -5,7 +5,7 @@ import io
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 # Statuses a liaison has not acted on yet: the caseload counts them.
@@ -38,6 +38,14 @@ PLACEMENT_FAILURES = {
     "transferred": "Transferred elsewhere",
 }
 OFFICER_REF = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+def local_time(moment: str | datetime, zone: tzinfo, with_time: bool = True) -> str:
+    """A moment from a service (ISO 8601, UTC) in the program's time zone, as people read it:
+    `2026-11-29 22:24 CST`; the date alone without `with_time`."""
+    value = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    here = value.astimezone(zone)
+    return f"{here:%Y-%m-%d %H:%M %Z}" if with_time else f"{here:%Y-%m-%d}"
 
 
 def label(code: str | None) -> str:

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cmhl_servicekit.http import BodySizeLimit, Readiness, SecurityHeaders, health_router
 from cmhl_workspace.adapters.api import ApiRefused
@@ -117,6 +118,20 @@ def create_workspace_app(
             status_code=exc.status if 400 <= exc.status < 600 else 502,
             title=titles.get(exc.status, "The request was refused"),
             detail=exc.detail,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        session = getattr(request.state, "session", None)
+        titles = {404: "There is no such page", 405: "That page takes no form"}
+        return await render(
+            request,
+            session,
+            "problem.html",
+            status_code=exc.status_code,
+            title=titles.get(exc.status_code, "The request was refused"),
+            detail="Use the menu, or go back and try again.",
         )
 
     @app.exception_handler(RequestValidationError)

@@ -4,7 +4,7 @@ check on forms, calls to the services as the user, and rendering with the layout
 import asyncio
 import hmac
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, timedelta, tzinfo
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -45,6 +45,7 @@ class Workspace:
     templates: Jinja2Templates
     clock: Clock
     public_url: str
+    zone: tzinfo = UTC
     secure_cookies: bool = True
     _renewing: dict[str, asyncio.Lock] = field(default_factory=dict)
 

@@ -4,7 +4,7 @@ supervisor's team and the intake form. Each page asks the services as the signed
 import asyncio
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, UploadFile
@@ -58,13 +58,25 @@ def _text(form: FormData, name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _moment(value: str) -> str | None:
-    """A `datetime-local` field (the liaison's clock, sent as UTC by the page's script, or read
-    as UTC when scripts are off) as ISO 8601."""
+def _moment(request: Request, value: str) -> str | None:
+    """A date-and-time field as ISO 8601: with the offset the page's script adds, or without
+    scripts as typed, in the program's time zone."""
     if not value:
         return None
-    moment = datetime.fromisoformat(value)
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ApiRefused(422, "a date and time field was not understood; pick it again") from None
+    zone = workspace_of(request).zone
+    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).isoformat()
+
+
+def _whole_number(value: str) -> int:
+    if not value:
+        return 0
+    if not value.isdigit():
+        raise ApiRefused(422, "seats must be a whole number")
+    return int(value)
 
 
 @router.get("/")
@@ -205,7 +217,9 @@ async def referral_page(
         decline_reasons=DECLINE_REASONS,
         elsewhere_reasons=ELSEWHERE_REASONS,
         places=list(ContactPlace),
-        consent_until=(datetime.now(UTC).date() + timedelta(days=365)).isoformat(),
+        consent_until=(datetime.now(workspace_of(request).zone) + timedelta(days=365))
+        .date()
+        .isoformat(),
     )
 
 
@@ -220,7 +234,7 @@ async def change_status(
     if reason := _text(form, "reason"):
         body["reason"] = reason
     if appointment := _text(form, "appointment_at"):
-        body["appointment_at"] = _moment(appointment)
+        body["appointment_at"] = _moment(request, appointment)
     here = f"/referrals/{referral_id}"
     return await act(
         request,
@@ -244,7 +258,7 @@ async def record_contact(
         "reached": _text(form, "reached") == "yes",
     }
     if attempted := _text(form, "attempted_at"):
-        body["attempted_at"] = _moment(attempted)
+        body["attempted_at"] = _moment(request, attempted)
     here = f"/referrals/{referral_id}"
     return await act(
         request,
@@ -447,7 +461,6 @@ async def new_placement(
         age_groups=list(AgeGroup),
         needs=list(ClinicalNeed),
         counties=COUNTIES,
-        now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
     )
 
 
@@ -460,7 +473,7 @@ async def open_placement(request: Request, session: CurrentSession) -> Response:
         "request_id": _text(form, "request_id") or str(uuid.uuid4()),
         "referral_id": referral_id,
         "person_id": _text(form, "person_id") or None,
-        "detention_started_at": _moment(_text(form, "detention_started_at")),
+        "detention_started_at": _moment(request, _text(form, "detention_started_at")),
         "age_group": _text(form, "age_group"),
         "needs": [n for n in form.getlist("needs") if isinstance(n, str)],
         "county_fips": _text(form, "county_fips"),
@@ -568,7 +581,7 @@ async def trainings(request: Request, session: CurrentSession) -> HTMLResponse:
         sessions=sorted(sessions["sessions"], key=lambda s: s["held_on"], reverse=True)[:50],
         courses=[c for c in courses if not c["retired"]],
         counties=COUNTIES,
-        today=datetime.now(UTC).date().isoformat(),
+        today=datetime.now(workspace_of(request).zone).date().isoformat(),
     )
 
 
@@ -600,7 +613,7 @@ async def record_training(request: Request, session: CurrentSession) -> Response
         "held_on": _text(form, "held_on"),
         "county_fips": _text(form, "county_fips"),
         "host_agency_id": host,
-        "capacity": max(len(officers), int(_text(form, "capacity") or 0) or 1),
+        "capacity": max(len(officers), _whole_number(_text(form, "capacity")), 1),
         "roster": officers,
         "status": "completed",
     }
@@ -705,7 +718,6 @@ async def intake(request: Request, session: CurrentSession) -> HTMLResponse:
         needs=list(PresentingNeed),
         locations=list(PersonLocation),
         counties=COUNTIES,
-        now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
     )
 
 
@@ -726,7 +738,7 @@ async def submit_intake(request: Request, session: CurrentSession) -> Response:
             "birth_date": _text(form, "birth_date"),
         },
         "narrative": _text(form, "narrative") or None,
-        "referred_at": _moment(_text(form, "referred_at")),
+        "referred_at": _moment(request, _text(form, "referred_at")),
     }
     return await act(
         request,
