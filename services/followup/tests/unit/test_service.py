@@ -122,6 +122,9 @@ class InMemoryFollowUps:
         mine = [d for d in self.follow_ups.values() if selected(d)]
         return sorted(mine, key=lambda d: d["due_at"])[: query.limit]
 
+    async def liaisons_of(self, query: FollowUpQuery) -> list[str]:
+        return [d["liaison_id"] for d in await self.list_follow_ups(query)]
+
     def of_type(self, event_type: type[IntegrationEvent]) -> list[Any]:
         return [e for e in self.events if isinstance(e, event_type)]
 
@@ -338,3 +341,21 @@ async def test_a_referrals_follow_ups_are_listed_in_every_state(
     rows = await service.list_for(LIAISON, None, 10, referral_id=str(referral))
     assert [r.state for r in rows] == [State.COMPLETED, State.SCHEDULED, State.SCHEDULED]
     assert [r.state for r in await service.list_for(LIAISON, None, 10)] == [State.SCHEDULED] * 2
+
+
+async def test_the_overview_counts_due_and_overdue_per_liaison(
+    service: FollowUpService, clock: AdjustableClock
+) -> None:
+    await service.on_referral_created(
+        [
+            referral_created(uuid.uuid4(), REFERRED),
+            referral_created(uuid.uuid4(), REFERRED),
+            referral_created(uuid.uuid4(), REFERRED, "liaison-12"),
+        ]
+    )
+    clock.advance(timedelta(days=31))  # day-7 checks overdue, day-30 checks due
+    team = await service.overview(SUPERVISOR, 100)
+    assert dict(team["overdue"]) == {"liaison-11": 2, "liaison-12": 1}
+    assert dict(team["due"]) == {"liaison-11": 2, "liaison-12": 1}
+    assert dict((await service.overview(LIAISON, 100))["overdue"]) == {"liaison-11": 2}
+    assert sum((await service.overview(SUPERVISOR, 2))["overdue"].values()) == 2  # capped

@@ -1,6 +1,7 @@
 """The placement service's reads are served by indexes on the real database, with thousands of
 other rows beside the ones asked for: a liaison's and a CMHC's requests, and the timer scan."""
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,6 +48,13 @@ async def test_request_lists_and_the_timer_scan_use_indexes(
 
     assert await requests.find(liaison_id="liaison-01", cmhc_id=None, limit=50) == []
     assert await requests.find(liaison_id=None, cmhc_id="cmhc-01", limit=50) == []
+    one_referral = str(uuid.uuid4())
+    assert (
+        await requests.find(
+            liaison_id="liaison-01", cmhc_id=None, limit=50, referral_id=one_referral
+        )
+        == []
+    )
     assert await timers.due(NOW, limit=200) == []
     await assert_reads_use_indexes(db, recorder.reads)
-    assert len(recorder.reads) == 3
+    assert len(recorder.reads) == 4

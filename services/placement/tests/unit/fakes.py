@@ -73,12 +73,18 @@ class InMemoryRequests:
         self._published.events.extend(events)
 
     async def find(
-        self, *, liaison_id: str | None, cmhc_id: str | None, limit: int
+        self,
+        *,
+        liaison_id: str | None,
+        cmhc_id: str | None,
+        limit: int,
+        referral_id: str | None = None,
     ) -> list[PlacementRequest]:
         return [
             copy.deepcopy(r)
             for r in self.rows.values()
-            if (liaison_id and r.liaison_id == liaison_id) or (cmhc_id and r.cmhc_id == cmhc_id)
+            if ((liaison_id and r.liaison_id == liaison_id) or (cmhc_id and r.cmhc_id == cmhc_id))
+            and (referral_id is None or str(r.referral_id) == referral_id)
         ][:limit]
 
 

@@ -393,6 +393,9 @@ async def test_consent_is_recorded_and_revoked_with_its_history(
         revoked = await client.delete(f"{url}/consent", headers=LIAISON)
         assert revoked.status_code == 200
         assert revoked.json()["part2_consent"] is None
+        again = await client.delete(f"{url}/consent", headers=LIAISON)
+        assert again.status_code == 422
+        assert again.json()["detail"] == "there is no consent to revoke"
         stored = (await client.get(url, headers=SUPERVISOR)).json()
         assert stored["part2_consent"] is None
         assert [(h["kind"], h["to"]) for h in stored["history"]] == [
@@ -420,9 +423,49 @@ async def test_summaries_name_only_the_referrals_the_user_may_see(
         assert (await summaries(OTHER_LIAISON)).json() == []
         assert (await summaries(OTHER_SUPERVISOR)).json() == []
         assert (await summaries(METRICS)).status_code == 403
+        # Each record asked for is in the accounting: read by its liaison, refused to others.
+        accounting = await client.post(
+            "/api/v1/privacy/accounting",
+            json={"given_name": "Jane", "family_name": "Roe", "birth_date": "1990-01-02"},
+            headers=PRIVACY,
+        )
+        entries = {
+            (d["actor"], d["record"], d["outcome"])
+            for d in accounting.json()["disclosures"]
+            if d["action"] == "summary"
+        }
+        assert ("liaison-21", f"referral/{ids[0]}", "allowed") in entries
+        assert ("liaison-22", f"referral/{ids[0]}", "denied") in entries
+        assert ("liaison-22", f"referral/{ids[2]}", "denied") in entries
         too_many = await client.post(
             "/api/v1/referrals/summaries",
             json={"referral_ids": [str(uuid.uuid4()) for _ in range(101)]},
             headers=LIAISON,
         )
         assert too_many.status_code == 422
+
+
+async def test_the_overview_counts_waiting_referrals_per_liaison_without_records(
+    referral_settings: ReferralSettings, referral_body: Callable[..., dict[str, Any]]
+) -> None:
+    async with running_app(build(referral_settings), from_now=True) as client:
+        ids = [await create(client, referral_body()) for _ in range(3)]
+        await client.post(
+            f"/api/v1/referrals/{ids[0]}/status", json={"status": "accepted"}, headers=LIAISON
+        )
+        mine = await client.get("/api/v1/referrals/overview", headers=LIAISON)
+        assert mine.status_code == 200, mine.text
+        assert mine.json()["waiting_by_liaison"] == {"liaison-21": 2}
+        assert mine.json()["newest_received_at"] is not None
+        capped = await client.get("/api/v1/referrals/overview", params={"cap": 1}, headers=LIAISON)
+        assert capped.json()["waiting_by_liaison"] == {"liaison-21": 1}
+        team = await client.get("/api/v1/referrals/overview", headers=SUPERVISOR)
+        assert team.json()["waiting_by_liaison"] == {"liaison-21": 2, "liaison-22": 0}
+        assert (await client.get("/api/v1/referrals/overview", headers=METRICS)).status_code == 403
+        # A count names nobody: nothing about the person was read.
+        accounting = await client.post(
+            "/api/v1/privacy/accounting",
+            json={"given_name": "Jane", "family_name": "Roe", "birth_date": "1990-01-02"},
+            headers=PRIVACY,
+        )
+        assert "overview" not in {d["action"] for d in accounting.json()["disclosures"]}

@@ -39,6 +39,23 @@ class InMemoryReferralRepository:
     async def get_many(self, referral_ids: list[uuid.UUID]) -> list[Referral]:
         return [self.referrals[r] for r in referral_ids if r in self.referrals]
 
+    async def count_up_to(self, liaison_id: str, status: str, cap: int) -> int:
+        found = [
+            r
+            for r in self.referrals.values()
+            if r.assignment.liaison_id == liaison_id and r.status == status
+        ]
+        return min(len(found), cap)
+
+    async def newest_received(self, liaison_id: str | None, cmhc_id: str | None) -> datetime | None:
+        mine = [
+            r.received_at
+            for r in self.referrals.values()
+            if (liaison_id and r.assignment.liaison_id == liaison_id)
+            or (cmhc_id and r.assignment.cmhc_id == cmhc_id)
+        ]
+        return max(mine, default=None)
+
     async def earlier_referrals_of_person(
         self, person_id: str, referral_id: uuid.UUID, referred_at: datetime
     ) -> list[datetime]:

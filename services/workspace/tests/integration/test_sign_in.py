@@ -11,14 +11,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from playwright.async_api import Browser, Page, expect
 from pymongo import AsyncMongoClient
 
-from cmhl_servicekit.auth import Role
+from cmhl_servicekit.auth import Principal, Role
 from cmhl_servicekit.clock import AdjustableClock
+from cmhl_servicekit.crypto import FieldCipher
 from cmhl_servicekit.testing import free_port, headless_chromium, identity_provider
+from cmhl_workspace.adapters.mongo import MongoSessionStore
+from cmhl_workspace.application.sessions import SessionPolicy, Tokens
 from cmhl_workspace.bootstrap import build
 from cmhl_workspace.config import WorkspaceSettings
 
@@ -117,19 +121,30 @@ async def test_a_liaison_signs_in_and_the_session_ends_after_idle_time(
     assert "eyJ" not in str(stored)  # no JWT in clear
     assert stored["subject"] == "liaison-71"
 
-    # The callback cannot be replayed: its state was used up.
-    replay = await page.request.get(callbacks[-1])
+    # The callback cannot be replayed, even with its sign-in cookie: its state was used up.
+    state = httpx.URL(callbacks[-1]).params["state"]
+    replay = await page.request.get(
+        callbacks[-1], headers={"Cookie": f"__Host-cmhl_sign_in={state}"}
+    )
     assert replay.status == 400
+    assert "This sign-in was used already" in await replay.text()
 
-    # 14 minutes idle: still signed in. 15 more: the next request is sent to sign in again.
+    # 14 minutes idle: still signed in. The caseload's background check for new referrals
+    # is not activity: two minutes later the session has ended all the same.
     workspace.clock.advance(timedelta(minutes=14))
     alive = await page.request.get(workspace.base + "/caseload", max_redirects=0)
     assert alive.status == 503  # still the service that is down, not the sign-in
-    workspace.clock.advance(timedelta(minutes=16))
+    workspace.clock.advance(timedelta(minutes=10))
+    polled = await page.request.get(workspace.base + "/caseload/newest", max_redirects=0)
+    assert polled.status == 503  # answered (the service is down), but not counted
+    workspace.clock.advance(timedelta(minutes=6))
     ended = await page.request.get(workspace.base + "/caseload", max_redirects=0)
     assert ended.status == 303
-    assert ended.headers["location"] == "/sign-in?next=%2Fcaseload"
+    assert ended.headers["location"] == "/sign-in?next=%2Fcaseload&again=true"
     assert await stored_sessions(workspace) == []
+    # Signing in again after an idle end asks the issuer for the password again.
+    again = await page.request.get(workspace.base + ended.headers["location"], max_redirects=0)
+    assert httpx.URL(again.headers["location"]).params["prompt"] == "login"
 
 
 async def test_forms_need_the_sessions_csrf_token_and_sign_out_ends_the_session(
@@ -201,3 +216,31 @@ async def test_a_role_without_workspace_pages_gets_no_session(
     await page.keyboard.press("Enter")
     await expect(page.locator("h1")).to_have_text("The workspace is for liaisons and supervisors")
     assert await stored_sessions(workspace) == []
+
+
+async def test_sessions_sealed_under_an_earlier_key_end_instead_of_failing(
+    mongo_uri: str,
+) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    try:
+        db = client[f"test_{uuid.uuid4().hex[:12]}"]
+        before = MongoSessionStore(db, FieldCipher(os.urandom(32)))
+        after = MongoSessionStore(db, FieldCipher(os.urandom(32)))
+        now = datetime.now(UTC).replace(microsecond=0)
+        principal = Principal("liaison-74", frozenset({Role.LIAISON}), "cmhc-01")
+        tokens = Tokens("access", "refresh", "id", now + timedelta(minutes=5))
+        _, session = SessionPolicy().new_session(principal, "liaison-74", tokens, now)
+        await before.create(session)
+        assert (await before.get(session.key)) == session
+        assert await after.get(session.key) is None  # the key changed: the session ends
+        assert await before.get(session.key) is None  # and is gone
+        # Renewed tokens are stored only over the version they started from.
+        await before.create(session)
+        renewed = Tokens("access-2", "refresh-2", "id", now + timedelta(minutes=10))
+        assert await before.replace_tokens(session.key, 0, renewed)
+        assert not await before.replace_tokens(session.key, 0, tokens)  # a late, stale renewal
+        stored = await before.get(session.key)
+        assert stored is not None
+        assert (stored.tokens, stored.version) == (renewed, 1)
+    finally:
+        await client.close()

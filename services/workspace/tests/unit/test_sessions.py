@@ -1,7 +1,5 @@
 """Session lifetimes, PKCE challenges and where a sign-in may return to."""
 
-import base64
-import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -43,12 +41,14 @@ def test_each_session_gets_its_own_ids() -> None:
     assert first[1].csrf_token != second[1].csrf_token
 
 
-def test_the_pkce_challenge_is_the_s256_of_the_verifier() -> None:
-    challenge = Challenge.new()
-    expected = base64.urlsafe_b64encode(hashlib.sha256(challenge.code_verifier.encode()).digest())
-    assert challenge.code_challenge == expected.rstrip(b"=").decode()
-    assert 43 <= len(challenge.code_verifier) <= 128  # RFC 7636
-    assert Challenge.new().state != challenge.state
+def test_the_pkce_challenge_is_rfc_7636s_s256() -> None:
+    # RFC 7636, appendix B.
+    verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+    challenge = Challenge("state", "nonce", verifier)
+    assert challenge.code_challenge == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    fresh = Challenge.new()
+    assert 43 <= len(fresh.code_verifier) <= 128
+    assert Challenge.new().state != fresh.state
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,6 @@ from cmhl_workspace.domain.views import (
     label,
     local_time,
     parse_roster,
-    per_liaison,
     timeline,
 )
 
@@ -103,15 +102,9 @@ def test_a_roster_with_names_or_too_many_columns_is_refused_naming_the_line(
         parse_roster(text, "columbia-pd")
 
 
-def test_labels_and_counts() -> None:
+def test_labels() -> None:
     assert label("appointment_scheduled") == "Appointment scheduled"
     assert label(None) == ""
-    rows = [
-        {"liaison_id": "liaison-02"},
-        {"liaison_id": "liaison-01"},
-        {"liaison_id": "liaison-02"},
-    ]
-    assert per_liaison(rows) == {"liaison-01": 1, "liaison-02": 2}
 
 
 def test_times_are_shown_in_the_programs_zone() -> None:

@@ -116,23 +116,33 @@ class MongoFollowUpRepository:
         return await self._db[ASSIGNMENTS].find_one({"_id": referral_id})
 
     async def list_follow_ups(self, query: FollowUpQuery) -> list[Document]:
-        bounds = {
-            ("due_at", "$lte"): query.due_by,
-            ("due_at", "$gt"): query.due_after,
-            ("overdue_at", "$lt"): query.overdue_before,
-            ("overdue_at", "$gte"): query.overdue_from,
-        }
-        scope = {
-            "referral_id": query.referral_id,
-            "liaison_id": query.liaison_id,
-            "cmhc_id": query.cmhc_id,
-            "status": query.status,
-        }
-        selector: Document = {field: value for field, value in scope.items() if value is not None}
-        for (field, operator), value in bounds.items():
-            if value is not None:
-                selector.setdefault(field, {})[operator] = value
         cursor = self._follow_ups.find(
-            selector, {"outbox": 0, "correlation_id": 0}, limit=query.limit
+            _selector(query), {"outbox": 0, "correlation_id": 0}, limit=query.limit
         )
         return await cursor.sort("due_at", 1).to_list(None)
+
+    async def liaisons_of(self, query: FollowUpQuery) -> list[str]:
+        """Whose each selected follow-up is (up to the query's limit): the liaison ids only."""
+        cursor = self._follow_ups.find(_selector(query), {"liaison_id": 1}, limit=query.limit)
+        return [d["liaison_id"] for d in await cursor.to_list(None)]
+
+
+def _selector(query: FollowUpQuery) -> Document:
+    """One flat selector: the scope's equalities and the state's bounds on the times."""
+    scope = {
+        "referral_id": query.referral_id,
+        "liaison_id": query.liaison_id,
+        "cmhc_id": query.cmhc_id,
+        "status": query.status,
+    }
+    selector: Document = {field: value for field, value in scope.items() if value is not None}
+    bounds = {
+        ("due_at", "$lte"): query.due_by,
+        ("due_at", "$gt"): query.due_after,
+        ("overdue_at", "$lt"): query.overdue_before,
+        ("overdue_at", "$gte"): query.overdue_from,
+    }
+    for (field, operator), value in bounds.items():
+        if value is not None:
+            selector.setdefault(field, {})[operator] = value
+    return selector

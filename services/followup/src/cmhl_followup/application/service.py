@@ -8,6 +8,7 @@ runs second sees the first, and every adjustment is idempotent, so running it tw
 
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -383,6 +384,29 @@ class FollowUpService:
         )
         return self._listed(stored, now), changed
 
+    async def overview(self, principal: Principal, cap: int) -> dict[str, Counter[str]]:
+        """How many follow-ups are due and overdue per liaison (yours, or your CMHC's), each
+        counted up to `cap`: numbers without records, so nothing is audited."""
+        now = self._clock.now()
+        counts: dict[str, Counter[str]] = {}
+        for state in (State.DUE, State.OVERDUE):
+            query = self._scoped(principal, FollowUpQuery.for_state(None, state, now, cap), None)
+            counts[state.value] = Counter(await self._repository.liaisons_of(query))
+        return counts
+
+    def _scoped(
+        self, principal: Principal, query: FollowUpQuery, liaison_id: str | None
+    ) -> FollowUpQuery:
+        """The query within what the principal may list: a supervisor's CMHC (optionally one
+        liaison of it), a liaison's own."""
+        if principal.has(Role.SUPERVISOR) and principal.cmhc_id:
+            return replace(query, liaison_id=liaison_id, cmhc_id=principal.cmhc_id)
+        if principal.has(Role.LIAISON):
+            if liaison_id not in (None, principal.subject):
+                raise NotAllowed("a liaison lists only their own follow-ups")
+            return replace(query, liaison_id=principal.subject)
+        raise NotAllowed("only liaisons and supervisors with a CMHC list follow-ups")
+
     async def list_for(
         self,
         principal: Principal,
@@ -397,16 +421,9 @@ class FollowUpService:
         referral's follow-ups in every status unless a state is asked. The database selects
         them, so years of completed follow-ups never crowd out today's."""
         now = self._clock.now()
-        if principal.has(Role.SUPERVISOR) and principal.cmhc_id:
-            query = replace(
-                FollowUpQuery.for_state(liaison_id, state, now, limit), cmhc_id=principal.cmhc_id
-            )
-        elif principal.has(Role.LIAISON):
-            if liaison_id not in (None, principal.subject):
-                raise NotAllowed("a liaison lists only their own follow-ups")
-            query = FollowUpQuery.for_state(principal.subject, state, now, limit)
-        else:
-            raise NotAllowed("only liaisons and supervisors with a CMHC list follow-ups")
+        query = self._scoped(
+            principal, FollowUpQuery.for_state(None, state, now, limit), liaison_id
+        )
         if referral_id is not None:
             query = replace(query, referral_id=referral_id)
             if state is None:

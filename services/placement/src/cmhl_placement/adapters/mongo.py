@@ -34,6 +34,8 @@ _HIDDEN = {"outbox": 0}
 async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
     await db[REQUESTS].create_index([("liaison_id", 1), ("requested_at", -1)])
     await db[REQUESTS].create_index([("cmhc_id", 1), ("requested_at", -1)])
+    # A referral's bed searches, on its page.
+    await db[REQUESTS].create_index([("referral_id", 1), ("requested_at", -1)])
     await timers.MongoTimerStore(db).ensure_indexes()
 
 
@@ -185,9 +187,16 @@ class MongoRequestRepository:
         request.version += 1
 
     async def find(
-        self, *, liaison_id: str | None, cmhc_id: str | None, limit: int
+        self,
+        *,
+        liaison_id: str | None,
+        cmhc_id: str | None,
+        limit: int,
+        referral_id: str | None = None,
     ) -> list[PlacementRequest]:
-        query = {"liaison_id": liaison_id} if liaison_id else {"cmhc_id": cmhc_id}
+        query: Document = {"liaison_id": liaison_id} if liaison_id else {"cmhc_id": cmhc_id}
+        if referral_id:
+            query["referral_id"] = referral_id
         cursor = self._requests.find(query, _HIDDEN, limit=limit).sort("requested_at", -1)
         return [_request(d) for d in await cursor.to_list(None)]
 

@@ -35,8 +35,14 @@ class RequestRepository(Protocol):
         """As FacilityRepository.save."""
 
     async def find(
-        self, *, liaison_id: str | None, cmhc_id: str | None, limit: int
-    ) -> list[PlacementRequest]: ...
+        self,
+        *,
+        liaison_id: str | None,
+        cmhc_id: str | None,
+        limit: int,
+        referral_id: str | None = None,
+    ) -> list[PlacementRequest]:
+        """Newest first: a liaison's (or a CMHC's), optionally one referral's only."""
 
 
 # Placement's timers (servicekit's durable timers): a facility's numbers going stale, and the

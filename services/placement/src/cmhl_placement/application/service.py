@@ -246,16 +246,20 @@ class PlacementService:
             raise NotVisible
         return await self._visible(request, actor, action)
 
-    async def list_requests(self, actor: Actor, limit: int) -> list[PlacementRequest]:
-        """A liaison's own requests, a supervisor's CMHC's; every listed request is audited."""
+    async def list_requests(
+        self, actor: Actor, limit: int, referral_id: uuid.UUID | None = None
+    ) -> list[PlacementRequest]:
+        """A liaison's own requests, a supervisor's CMHC's (optionally one referral's); every
+        listed request is audited."""
         principal = actor.principal
+        referral = str(referral_id) if referral_id else None
         if principal.has(Role.SUPERVISOR) and principal.cmhc_id:
             found = await self._requests.find(
-                liaison_id=None, cmhc_id=principal.cmhc_id, limit=limit
+                liaison_id=None, cmhc_id=principal.cmhc_id, limit=limit, referral_id=referral
             )
         else:
             found = await self._requests.find(
-                liaison_id=principal.subject, cmhc_id=None, limit=limit
+                liaison_id=principal.subject, cmhc_id=None, limit=limit, referral_id=referral
             )
         await self._audit.record([self._entry(actor, "list", r, "allowed") for r in found])
         return found

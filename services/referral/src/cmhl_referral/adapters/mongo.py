@@ -91,6 +91,22 @@ class MongoReferralRepository:
             raise ConcurrentChange
         referral.version += 1
 
+    async def count_up_to(self, liaison_id: str, status: str, cap: int) -> int:
+        """How many of a liaison's referrals are in a status, counting no further than `cap`:
+        ids only, through the (liaison, status) equality the caseload index serves."""
+        cursor = self._referrals.find(
+            {"liaison_id": liaison_id, "status": status}, {"_id": 1}, limit=cap
+        )
+        return len(await cursor.to_list(None))
+
+    async def newest_received(self, liaison_id: str | None, cmhc_id: str | None) -> datetime | None:
+        scope = {"liaison_id": liaison_id} if liaison_id else {"cmhc_id": cmhc_id}
+        cursor = self._referrals.find(scope, {"received_at": 1}, limit=1).sort(
+            [("received_at", -1), ("_id", -1)]
+        )
+        found = await cursor.to_list(None)
+        return found[0]["received_at"] if found else None
+
     async def find(self, query: CaseloadQuery) -> list[Referral]:
         """Newest first; the cursor continues strictly after the last (received_at, id) seen.
 

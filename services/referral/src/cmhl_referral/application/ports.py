@@ -40,6 +40,12 @@ class ReferralRepository(Protocol):
     async def get_many(self, referral_ids: list[uuid.UUID]) -> list[Referral]:
         """The stored ones among the ids, in the order given."""
 
+    async def count_up_to(self, liaison_id: str, status: str, cap: int) -> int: ...
+
+    async def newest_received(
+        self, liaison_id: str | None, cmhc_id: str | None
+    ) -> datetime | None: ...
+
     async def earlier_referrals_of_person(
         self, person_id: str, referral_id: uuid.UUID, referred_at: datetime
     ) -> list[datetime]:

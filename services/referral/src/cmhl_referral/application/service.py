@@ -20,7 +20,7 @@ from cmhl_referral.application.ports import (
     EventsWritten,
     ReferralRepository,
 )
-from cmhl_referral.domain.assignment import assignment_for, cmhc_of
+from cmhl_referral.domain.assignment import assignment_for, cmhc_of, liaisons_of
 from cmhl_referral.domain.referral import (
     Assignment,
     InvalidReferral,
@@ -33,6 +33,7 @@ from cmhl_referral.domain.referral import (
 from cmhl_servicekit.audit import AuditEntry
 from cmhl_servicekit.auth import Principal, Role
 from cmhl_servicekit.clock import Clock, to_millis
+from cmhl_servicekit.consuming import run_bounded
 from cmhl_servicekit.crypto import pseudonym
 from cmhl_servicekit.versioned import CONFLICT, Conflict, retry_on_conflict
 
@@ -61,6 +62,12 @@ class Actor:
     @property
     def roles(self) -> tuple[str, ...]:
         return tuple(sorted(self.principal.roles)) if self.principal else ("agency_system",)
+
+
+@dataclass(frozen=True)
+class Overview:
+    waiting_by_liaison: dict[str, int]
+    newest_received_at: datetime | None
 
 
 class NotVisible(Exception):
@@ -218,7 +225,11 @@ class ReferralService:
 
         async def attempt() -> Referral | Conflict:
             referral = await self._visible(referral_id, actor, "record_consent")
-            referral.record_consent(consent, self._clock.now())
+            try:
+                referral.record_consent(consent, self._clock.now())
+            except InvalidReferral:
+                await self._record(actor, "record_consent", referral, "refused")
+                raise
             return await self._save(referral, [], actor, "record_consent")
 
         return await retry_on_conflict(attempt, ConcurrentChange)
@@ -253,7 +264,8 @@ class ReferralService:
         principal = actor.principal
         if principal is None or not principal.roles & {Role.LIAISON, Role.SUPERVISOR}:
             raise NotAllowed("only liaisons and supervisors look up referrals")
-        found = await self._repository.get_many(list(dict.fromkeys(referral_ids)))
+        asked = list(dict.fromkeys(referral_ids))
+        found = await self._repository.get_many(asked)
         visible = [r for r in found if may_see(actor, r)]
         await self._audit.record(
             [
@@ -261,7 +273,31 @@ class ReferralService:
                 for r in found
             ]
         )
+        stored = {r.referral_id for r in found}
+        for missing in (r for r in asked if r not in stored):
+            await self._record_missing(actor, "summary", missing)
         return visible
+
+    async def overview(self, actor: Actor, cap: int) -> Overview:
+        """How many referrals wait for each liaison (yours, or your CMHC's liaisons'), counted
+        up to `cap`, and when the newest arrived. Counts and a time, no record: not audited."""
+        principal = actor.principal
+        if principal is not None and principal.has(Role.SUPERVISOR) and principal.cmhc_id:
+            team = liaisons_of(principal.cmhc_id)
+            newest = await self._repository.newest_received(None, principal.cmhc_id)
+        elif principal is not None and principal.has(Role.LIAISON):
+            team = [principal.subject]
+            newest = await self._repository.newest_received(principal.subject, None)
+        else:
+            raise NotAllowed("your role has no caseload")
+        waiting = await run_bounded(
+            (
+                self._repository.count_up_to(liaison, ReferralStatus.RECEIVED.value, cap)
+                for liaison in team
+            ),
+            8,
+        )
+        return Overview(dict(zip(team, waiting, strict=True)), newest)
 
     async def caseload(self, query: CaseloadQuery, actor: Actor) -> list[Referral]:
         """A liaison's own referrals, or a supervisor's CMHC's; each listed record is audited."""

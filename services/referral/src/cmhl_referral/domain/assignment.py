@@ -32,3 +32,8 @@ CMHC_OF_LIAISON: dict[str, str] = {a.liaison_id: a.cmhc_id for a in SERVICE_AREA
 def cmhc_of(liaison_id: str) -> str | None:
     """The CMHC that employs a liaison, or None for a liaison the program does not know."""
     return CMHC_OF_LIAISON.get(liaison_id)
+
+
+def liaisons_of(cmhc_id: str) -> list[str]:
+    """The liaisons a CMHC employs, in order."""
+    return sorted(liaison for liaison, cmhc in CMHC_OF_LIAISON.items() if cmhc == cmhc_id)

@@ -131,6 +131,8 @@ class Referral:
         None its revocation. Closed referrals take it too: a court may still ask afterwards."""
         if consent is not None and consent.expires_on < at.date():
             raise InvalidReferral("a consent must not have expired when it is recorded")
+        if consent is None and self.part2_consent is None:
+            raise InvalidReferral("there is no consent to revoke")
         sequence = self.next_sequence
         self.history.append(
             {

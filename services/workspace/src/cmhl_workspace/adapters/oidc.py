@@ -17,6 +17,10 @@ class SignInFailed(Exception):
     """The issuer refused the code or the refresh; the user signs in again."""
 
 
+class IssuerUnreachable(Exception):
+    """The issuer did not answer, or not in OpenID Connect's terms: try again shortly."""
+
+
 @dataclass(frozen=True)
 class Challenge:
     state: str
@@ -59,19 +63,32 @@ class OidcClient:
 
     async def _endpoints(self) -> dict[str, Any]:
         if self._discovery is None:
-            answer = await self._http.get(f"{self._reach_at}/.well-known/openid-configuration")
-            answer.raise_for_status()
-            document: dict[str, Any] = answer.json()
+            answer = await self._send("GET", f"{self._reach_at}/.well-known/openid-configuration")
+            document = _json(answer)
+            if answer.status_code != 200 or not {"authorization_endpoint", "token_endpoint"} <= set(
+                document
+            ):
+                raise IssuerUnreachable(f"no discovery document (HTTP {answer.status_code})")
             if str(document.get("issuer", "")).rstrip("/") != self.issuer:
-                raise SignInFailed("the discovery document names another issuer")
+                raise IssuerUnreachable("the discovery document names another issuer")
             self._discovery = document
         return self._discovery
+
+    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self._http.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise IssuerUnreachable(
+                f"the identity provider did not answer ({type(exc).__name__})"
+            ) from exc
 
     def _backchannel(self, url: str) -> str:
         """An endpoint as the workspace reaches it (the document names the public URL)."""
         return self._reach_at + url[len(self.issuer) :] if url.startswith(self.issuer) else url
 
-    async def authorization_url(self, challenge: Challenge) -> str:
+    async def authorization_url(self, challenge: Challenge, *, ask_again: bool = False) -> str:
+        """Where the browser signs in. `ask_again` makes the issuer ask for the password even if
+        its own session is still alive (after the workspace ended a session for idleness)."""
         endpoints = await self._endpoints()
         query = {
             "response_type": "code",
@@ -83,6 +100,8 @@ class OidcClient:
             "code_challenge": challenge.code_challenge,
             "code_challenge_method": "S256",
         }
+        if ask_again:
+            query["prompt"] = "login"
         return f"{endpoints['authorization_endpoint']}?{urlencode(query)}"
 
     async def exchange(self, code: str, code_verifier: str, now: datetime) -> TokenAnswer:
@@ -109,35 +128,44 @@ class OidcClient:
 
     async def _token(self, form: dict[str, str], now: datetime) -> TokenAnswer:
         endpoints = await self._endpoints()
-        answer = await self._http.post(self._backchannel(endpoints["token_endpoint"]), data=form)
-        if answer.status_code != 200:
+        answer = await self._send("POST", self._backchannel(endpoints["token_endpoint"]), data=form)
+        body = _json(answer)
+        if 400 <= answer.status_code < 500:
             # The issuer's error code (invalid_grant, ...) only: its description may echo input.
-            error = answer.json().get("error", "refused") if answer.content else "refused"
-            raise SignInFailed(f"the identity provider refused: {error}")
-        body = answer.json()
+            raise SignInFailed(f"the identity provider refused: {body.get('error', 'refused')}")
+        if answer.status_code != 200 or not isinstance(body.get("access_token"), str):
+            raise IssuerUnreachable(f"the identity provider answered HTTP {answer.status_code}")
+        try:
+            lifetime = int(body.get("expires_in", 60))
+        except (TypeError, ValueError):
+            lifetime = 60
         return TokenAnswer(
             access_token=body["access_token"],
             refresh_token=body.get("refresh_token"),
             id_token=body.get("id_token"),
-            expires_at=now + timedelta(seconds=int(body.get("expires_in", 60))),
+            expires_at=now + timedelta(seconds=lifetime),
         )
 
-    async def end_session_url(self, id_token: str | None, after: str) -> str | None:
-        """Where the browser goes to end its session at the issuer, then comes back to `after`."""
+    async def end_session_form(
+        self, id_token: str | None, after: str
+    ) -> tuple[str, dict[str, str]] | None:
+        """Where the browser posts to end its session at the issuer (then comes back to
+        `after`), and the fields: posted, so the ID token never sits in a URL or a history."""
         endpoint = (await self._endpoints()).get("end_session_endpoint")
         if not endpoint:
             return None
-        query = {"client_id": self.client_id, "post_logout_redirect_uri": after}
+        fields = {"client_id": self.client_id, "post_logout_redirect_uri": after}
         if id_token:
-            query["id_token_hint"] = id_token
-        return f"{endpoint}?{urlencode(query)}"
+            fields["id_token_hint"] = id_token
+        return str(endpoint), fields
 
     async def revoke(self, refresh_token: str) -> None:
-        """Ends the issuer's session from the back channel too (best effort: the browser's
-        redirect to the end-session endpoint is the main path)."""
+        """Revokes the refresh token from the back channel, so a session the workspace ended
+        cannot be renewed from a copy of it (best effort: the caller ignores a failure)."""
         endpoint = (await self._endpoints()).get("revocation_endpoint")
         if endpoint:
-            await self._http.post(
+            await self._send(
+                "POST",
                 self._backchannel(endpoint),
                 data={
                     "token": refresh_token,
@@ -145,3 +173,11 @@ class OidcClient:
                     "client_id": self.client_id,
                 },
             )
+
+
+def _json(answer: httpx.Response) -> dict[str, Any]:
+    try:
+        body = answer.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

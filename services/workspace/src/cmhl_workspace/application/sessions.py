@@ -37,6 +37,9 @@ class Session:
     last_seen_at: datetime
     expires_at: datetime
     notice: tuple[str, str] | None = None  # (kind, text), shown once by the next page
+    # Counts token renewals: a renewal is stored only over the version it started from, so two
+    # replicas renewing at once cannot store a refresh token the issuer already rotated.
+    version: int = 0
 
     @property
     def principal(self) -> Principal:
@@ -58,9 +61,18 @@ class PendingSignIn:
 
 
 class SessionStore(Protocol):
-    async def save(self, session: Session) -> None: ...
+    async def create(self, session: Session) -> None: ...
 
-    async def get(self, key: str) -> Session | None: ...
+    async def get(self, key: str) -> Session | None:
+        """The session, or None if there is none or it cannot be opened (the key changed)."""
+
+    async def touch(self, key: str, last_seen_at: datetime, expires_at: datetime) -> None: ...
+
+    async def set_notice(self, key: str, notice: tuple[str, str] | None) -> None: ...
+
+    async def replace_tokens(self, key: str, version: int, tokens: Tokens) -> bool:
+        """Stores renewed tokens if the session is still at `version`; False if another
+        request renewed them first."""
 
     async def delete(self, key: str) -> None: ...
 

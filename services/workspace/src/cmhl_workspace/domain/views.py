@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-# Statuses a liaison has not acted on yet: the caseload counts them.
-NOT_ACTED_ON = "received"
 CLOSED = frozenset(
     {
         "declined",
@@ -138,11 +136,3 @@ def parse_roster(text: str, default_agency: str) -> list[dict[str, str]]:
     if len(officers) > 500:
         raise RosterError("a roster holds at most 500 officers")
     return officers
-
-
-def per_liaison(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """How many rows each liaison has, liaisons in order."""
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["liaison_id"]] = counts.get(row["liaison_id"], 0) + 1
-    return dict(sorted(counts.items()))

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from cmhl_contracts.vocabulary import FollowUpOutcome
 from cmhl_followup.application.service import (
@@ -69,6 +69,31 @@ class OutcomeRecord(BaseModel):
 def _service(request: Request) -> FollowUpService:
     service: FollowUpService = request.app.state.followups
     return service
+
+
+class FollowUpsOverview(BaseModel):
+    due_by_liaison: dict[str, int]
+    overdue_by_liaison: dict[str, int]
+    cap: int = Field(description="Each state is counted up to this many in all")
+
+
+@router.get("/follow-ups/overview")
+async def follow_ups_overview(
+    request: Request,
+    principal: Staff,
+    cap: Annotated[int, Query(ge=1, le=10_000)] = 5_000,
+) -> FollowUpsOverview:
+    """How many follow-ups are due and overdue per liaison (yours, or your CMHC's): counts for
+    a supervisor's overview, without the records."""
+    try:
+        counts = await _service(request).overview(principal, cap)
+    except NotAllowed as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
+    return FollowUpsOverview(
+        due_by_liaison=dict(sorted(counts[State.DUE.value].items())),
+        overdue_by_liaison=dict(sorted(counts[State.OVERDUE.value].items())),
+        cap=cap,
+    )
 
 
 @router.get("/follow-ups", responses={403: {"description": "another liaison's follow-ups"}})

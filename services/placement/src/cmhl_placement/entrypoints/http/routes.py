@@ -163,9 +163,10 @@ async def list_requests(
     principal: Staff,
     service: Service,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    referral_id: Annotated[uuid.UUID | None, Query(description="one referral's only")] = None,
 ) -> PlacementRequestsPublic:
     """Your placement requests (a supervisor: their CMHC's), newest first."""
-    found = await service.list_requests(_actor(request, principal), limit)
+    found = await service.list_requests(_actor(request, principal), limit, referral_id)
     now = service.now()
     data = [PlacementRequestPublic.of(r, now) for r in found]
     return PlacementRequestsPublic(data=data, count=len(data))

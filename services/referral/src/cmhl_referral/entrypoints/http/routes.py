@@ -25,6 +25,7 @@ from cmhl_referral.entrypoints.http.cursor import decode_cursor, encode_cursor
 from cmhl_referral.entrypoints.http.schemas import (
     AccountingPublic,
     AccountingRequest,
+    CaseloadOverview,
     ConflictDetail,
     ContactAttempt,
     Disclosure,
@@ -86,6 +87,24 @@ async def create_referral(
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/api/v1/referrals/{result.referral.referral_id}"
     return ReferralPublic.of(result.referral)
+
+
+@router.get("/referrals/overview")
+async def caseload_overview(
+    request: Request,
+    principal: Staff,
+    service: Service,
+    cap: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> CaseloadOverview:
+    """How many referrals wait to be acted on, per liaison (yours, or your CMHC's), and when the
+    newest arrived: counts and a time only, for pages that show them without the records."""
+    async with _change_errors():
+        overview = await service.overview(_actor(request, principal), cap)
+    return CaseloadOverview(
+        waiting_by_liaison=overview.waiting_by_liaison,
+        cap=cap,
+        newest_received_at=overview.newest_received_at,
+    )
 
 
 @router.get("/referrals/{referral_id}", responses={404: {"description": "not found or not yours"}})

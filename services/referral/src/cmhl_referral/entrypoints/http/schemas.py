@@ -130,6 +130,15 @@ class ReferralsPublic(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
 
 
+class CaseloadOverview(BaseModel):
+    waiting_by_liaison: dict[str, int] = Field(
+        description="Referrals still `received` per liaison (yours, or your CMHC's), counted up "
+        "to `cap`"
+    )
+    cap: int
+    newest_received_at: UtcDatetime | None
+
+
 class SummariesRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     referral_ids: list[uuid.UUID] = Field(min_length=1, max_length=100)

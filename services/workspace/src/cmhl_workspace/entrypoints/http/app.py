@@ -76,7 +76,8 @@ def create_workspace_app(
     ) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
-        if response.headers.get("content-type", "").startswith("text/html"):
+        html = response.headers.get("content-type", "").startswith("text/html")
+        if html and "content-security-policy" not in response.headers:
             response.headers["content-security-policy"] = policy
         # The page's time in the workspace, the services' answers included (browsers' developer
         # tools and bench/workspace_pages.py read it).
@@ -88,6 +89,9 @@ def create_workspace_app(
     async def to_sign_in(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, SignInRequired)
         target = f"/sign-in?next={quote(exc.return_to, safe='')}"
+        if exc.reason == "idle":
+            # Ended for idleness: the password again, even if the issuer remembers the person.
+            target += "&again=true"
         return RedirectResponse(target, status_code=303)
 
     @app.exception_handler(NotForThisRole)

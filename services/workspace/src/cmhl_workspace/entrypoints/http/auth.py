@@ -11,13 +11,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from cmhl_servicekit.auth import InvalidToken, IssuerUnavailable, Role
-from cmhl_workspace.adapters.oidc import Challenge, SignInFailed
+from cmhl_workspace.adapters.oidc import Challenge, IssuerUnreachable, SignInFailed
 from cmhl_workspace.application.sessions import PendingSignIn, Tokens, digest
 from cmhl_workspace.entrypoints.http.context import (
     SESSION_COOKIE,
     SIGN_IN_COOKIE,
     CurrentSession,
     checked_form,
+    end_session,
     render,
     workspace_of,
 )
@@ -34,7 +35,11 @@ def _safe_return(path: str | None) -> str:
 
 
 @router.get("/sign-in")
-async def sign_in(request: Request, next: Annotated[str | None, Query()] = None) -> Response:
+async def sign_in(
+    request: Request,
+    next: Annotated[str | None, Query(max_length=2000)] = None,
+    again: Annotated[bool, Query(description="ask for the password again")] = False,
+) -> Response:
     workspace = workspace_of(request)
     challenge = Challenge.new()
     now = workspace.clock.now()
@@ -48,9 +53,9 @@ async def sign_in(request: Request, next: Annotated[str | None, Query()] = None)
         )
     )
     try:
-        target = await workspace.oidc.authorization_url(challenge)
-    except (SignInFailed, OSError, ValueError) as exc:
-        return await _problem(request, 503, "The identity provider cannot be reached", exc)
+        target = await workspace.oidc.authorization_url(challenge, ask_again=again)
+    except IssuerUnreachable as exc:
+        return await _problem(request, 503, "The sign-in service is not answering", exc)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SIGN_IN_COOKIE,
@@ -79,7 +84,9 @@ async def callback(
         return await _problem(request, 400, "This sign-in was started elsewhere", None)
     pending = await workspace.store.take_pending(digest(state))
     now = workspace.clock.now()
-    if pending is None or pending.expires_at < now:
+    if pending is None:
+        return await _problem(request, 400, "This sign-in was used already", None)
+    if pending.expires_at < now:
         return await _problem(request, 400, "This sign-in took too long", None)
     try:
         answer = await workspace.oidc.exchange(code, pending.code_verifier, now)
@@ -91,8 +98,8 @@ async def callback(
             raise InvalidToken("the ID token answers another sign-in")
     except (SignInFailed, InvalidToken) as exc:
         return await _problem(request, 400, "The identity provider's answer was refused", exc)
-    except (IssuerUnavailable, OSError) as exc:
-        return await _problem(request, 503, "The identity provider cannot be reached", exc)
+    except (IssuerUnreachable, IssuerUnavailable) as exc:
+        return await _problem(request, 503, "The sign-in service is not answering", exc)
     principal = workspace.access_tokens.principal(claims)
     if not principal.roles & WORKSPACE_ROLES:
         return await render(
@@ -108,7 +115,11 @@ async def callback(
         Tokens(answer.access_token, answer.refresh_token, answer.id_token, answer.expires_at),
         now,
     )
-    await workspace.store.save(session)
+    if earlier := request.cookies.get(SESSION_COOKIE):
+        # A new sign-in in this browser replaces its session: a new id (no fixation) and no
+        # earlier session left open.
+        await workspace.store.delete(digest(earlier))
+    await workspace.store.create(session)
     response = RedirectResponse(pending.return_to, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -123,17 +134,23 @@ async def callback(
 
 @router.post("/sign-out")
 async def sign_out(request: Request, session: CurrentSession) -> Response:
+    """Ends the session here and at the issuer: the browser posts the issuer's end-session
+    form (the page's script sends it at once; without scripts the person presses Continue),
+    and the issuer sends it back to /signed-out."""
     workspace = workspace_of(request)
     form = await checked_form(request, session)
-    await workspace.store.delete(session.key)
+    await end_session(workspace, session)
     after = workspace.public_url.rstrip("/") + "/signed-out"
     if form.get("reason") == "idle":
         after += "?reason=idle"
-    target = after
-    # The local session is gone either way; the issuer's would end at its own idle timeout.
-    with contextlib.suppress(SignInFailed, OSError, ValueError):
-        target = await workspace.oidc.end_session_url(session.tokens.id_token, after) or after
-    response = RedirectResponse(target, status_code=303)
+    ending = None
+    with contextlib.suppress(IssuerUnreachable):
+        ending = await workspace.oidc.end_session_form(session.tokens.id_token, after)
+    if ending is None:  # the local session is gone; the issuer's ends at its own idle limit
+        response: Response = RedirectResponse(after, status_code=303)
+    else:
+        endpoint, fields = ending
+        response = await render(request, None, "signing_out.html", endpoint=endpoint, fields=fields)
     response.delete_cookie(SESSION_COOKIE, secure=workspace.secure_cookies, httponly=True)
     return response
 

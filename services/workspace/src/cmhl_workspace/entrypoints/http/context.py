@@ -2,6 +2,7 @@
 check on forms, calls to the services as the user, and rendering with the layout's context."""
 
 import asyncio
+import contextlib
 import hmac
 from dataclasses import dataclass, field, replace
 from datetime import UTC, timedelta, tzinfo
@@ -16,7 +17,7 @@ from starlette.datastructures import FormData
 from cmhl_servicekit.auth import Role, TokenVerifier
 from cmhl_servicekit.clock import Clock
 from cmhl_workspace.adapters.api import ApiRefused, ServiceApi, Unauthenticated
-from cmhl_workspace.adapters.oidc import OidcClient, SignInFailed
+from cmhl_workspace.adapters.oidc import IssuerUnreachable, OidcClient, SignInFailed
 from cmhl_workspace.application.sessions import (
     Session,
     SessionPolicy,
@@ -76,7 +77,10 @@ def return_path(request: Request) -> str:
     return path + (f"?{request.url.query}" if request.url.query else "")
 
 
-async def signed_in(request: Request) -> Session:
+async def _session(request: Request, *, activity: bool) -> Session:
+    """The request's live session, its tokens renewed when they are about to expire. Only a
+    request the person made counts as activity (`activity`): a page's own background check
+    must not keep an unattended screen signed in."""
     workspace = workspace_of(request)
     cookie = request.cookies.get(SESSION_COOKIE)
     back = return_path(request) if request.method == "GET" else "/"
@@ -84,46 +88,75 @@ async def signed_in(request: Request) -> Session:
         raise SignInRequired(back)
     now = workspace.clock.now()
     session = await workspace.store.get(digest(cookie))
-    if session is None or not workspace.policy.is_live(session, now):
-        if session is not None:
-            await workspace.store.delete(session.key)
+    if session is None:
+        raise SignInRequired(back, "ended")
+    if not workspace.policy.is_live(session, now):
+        await end_session(workspace, session)
         raise SignInRequired(back, "idle")
     if session.tokens.access_expires_at - now < RENEW_BEFORE:
-        session = await _renewed(workspace, session)
-    if touched := workspace.policy.touched(session, now):
+        session = await _renewed(workspace, session, back)
+    if activity and (touched := workspace.policy.touched(session, now)):
         session = touched
-        await workspace.store.save(session)
+        await workspace.store.touch(session.key, session.last_seen_at, session.expires_at)
     request.state.session = session
     return session
 
 
-async def _renewed(workspace: Workspace, session: Session) -> Session:
+async def signed_in(request: Request) -> Session:
+    return await _session(request, activity=True)
+
+
+async def signed_in_quietly(request: Request) -> Session:
+    return await _session(request, activity=False)
+
+
+async def end_session(workspace: Workspace, session: Session) -> None:
+    """Ends a session here and its refresh token at the issuer (best effort: the issuer's own
+    idle limit ends it anyway), so no copy of the token renews it."""
+    await workspace.store.delete(session.key)
+    if session.tokens.refresh_token:
+        with contextlib.suppress(IssuerUnreachable, SignInFailed):
+            await workspace.oidc.revoke(session.tokens.refresh_token)
+
+
+async def _renewed(workspace: Workspace, session: Session, back: str) -> Session:
+    # One renewal per session in this process; across replicas the store's version decides.
     async with workspace.renew_lock(session.key):
-        current = await workspace.store.get(session.key) or session
+        current = await workspace.store.get(session.key)
+        if current is None:
+            raise SignInRequired(back, "ended")
         now = workspace.clock.now()
         if current.tokens.access_expires_at - now >= RENEW_BEFORE:
             return current  # another request renewed it while this one waited
         if current.tokens.refresh_token is None:
-            raise SignInRequired("/", "expired")
+            await workspace.store.delete(current.key)
+            raise SignInRequired(back, "expired")
         try:
             answer = await workspace.oidc.refresh(current.tokens.refresh_token, now)
+        except IssuerUnreachable:
+            raise ApiRefused(
+                503, "the sign-in service is not answering; your session is kept, try again"
+            ) from None
         except SignInFailed:
+            stored = await workspace.store.get(current.key)
+            if stored is not None and stored.version != current.version:
+                return stored  # another replica renewed with the token this one tried
             await workspace.store.delete(current.key)
-            raise SignInRequired("/", "expired") from None
-        renewed = replace(
-            current,
-            tokens=Tokens(
-                answer.access_token,
-                answer.refresh_token or current.tokens.refresh_token,
-                answer.id_token or current.tokens.id_token,
-                answer.expires_at,
-            ),
+            raise SignInRequired(back, "expired") from None
+        tokens = Tokens(
+            answer.access_token,
+            answer.refresh_token or current.tokens.refresh_token,
+            answer.id_token or current.tokens.id_token,
+            answer.expires_at,
         )
-        await workspace.store.save(renewed)
-        return renewed
+        if await workspace.store.replace_tokens(current.key, current.version, tokens):
+            return replace(current, tokens=tokens, version=current.version + 1)
+        return await workspace.store.get(current.key) or current
 
 
 CurrentSession = Annotated[Session, Depends(signed_in)]
+# For a page's background checks: the session is required but not kept alive by them.
+QuietSession = Annotated[Session, Depends(signed_in_quietly)]
 
 
 def require(session: Session, *roles: Role) -> None:
@@ -176,7 +209,7 @@ async def call(
 
 async def notify(request: Request, session: Session, kind: str, text: str) -> None:
     """A message for the next page: what an action did, or what to do about a refusal."""
-    await workspace_of(request).store.save(replace(session, notice=(kind, text)))
+    await workspace_of(request).store.set_notice(session.key, (kind, text))
 
 
 async def done(
@@ -197,7 +230,7 @@ async def render(
     notice = None
     if session is not None and session.notice is not None:
         notice = session.notice
-        await workspace.store.save(replace(session, notice=None))
+        await workspace.store.set_notice(session.key, None)
     response = workspace.templates.TemplateResponse(
         request,
         template,

@@ -4,6 +4,7 @@ supervisor's team and the intake form. Each page asks the services as the signed
 import asyncio
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -28,15 +29,14 @@ from cmhl_workspace.domain.views import (
     CLOSED,
     DECLINE_REASONS,
     ELSEWHERE_REASONS,
-    NOT_ACTED_ON,
     PLACEMENT_FAILURES,
     RosterError,
     parse_roster,
-    per_liaison,
     timeline,
 )
 from cmhl_workspace.entrypoints.http.context import (
     CurrentSession,
+    QuietSession,
     call,
     checked_form,
     done,
@@ -87,66 +87,91 @@ async def home(session: CurrentSession) -> RedirectResponse:
 # ------------------------------------------------------------------------------ caseload
 
 
+@dataclass(frozen=True)
+class CaseloadFilters:
+    """What narrows a caseload. The family name is only ever posted (never in a URL, so never
+    in an access log, a browser history or a sign-in's way back)."""
+
+    status: str = ""
+    county_fips: str = ""
+    agency_id: str = ""
+    repeat: str = ""
+    liaison: str = ""
+    name: str = ""
+
+    def checked(self) -> "CaseloadFilters":
+        # A filter form sends every field, the unused ones empty: empty means any.
+        if self.status and self.status not in ReferralStatus._value2member_map_:
+            raise ApiRefused(422, f"there is no status {self.status!r}; pick one from the list")
+        if self.repeat not in ("", "yes", "no"):
+            raise ApiRefused(422, "repeat involvement is yes, no or any")
+        return self
+
+    def params(self, session: Session) -> dict[str, Any]:
+        return {
+            "status": self.status or None,
+            "county_fips": self.county_fips or None,
+            "agency_id": self.agency_id or None,
+            "repeat_involvement": {"yes": "true", "no": "false"}.get(self.repeat),
+            "family_name": self.name or None,
+            "liaison_id": self.liaison if session.has(Role.SUPERVISOR) and self.liaison else None,
+        }
+
+
 @router.get("/caseload", response_class=HTMLResponse)
 async def caseload(
     request: Request,
     session: CurrentSession,
-    status: Annotated[str | None, Query(max_length=40)] = None,
-    county_fips: Annotated[str | None, Query(max_length=5)] = None,
-    agency_id: Annotated[str | None, Query(max_length=64)] = None,
-    repeat: Annotated[str | None, Query(pattern="^(yes|no)?$")] = None,
-    name: Annotated[str | None, Query(max_length=100)] = None,
-    liaison: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[str, Query(max_length=40)] = "",
+    county_fips: Annotated[str, Query(max_length=5)] = "",
+    agency_id: Annotated[str, Query(max_length=64)] = "",
+    repeat: Annotated[str, Query(max_length=3)] = "",
+    liaison: Annotated[str, Query(max_length=64)] = "",
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> HTMLResponse:
+    filters = CaseloadFilters(status, county_fips, agency_id, repeat, liaison)
+    return await _caseload(request, session, filters.checked(), cursor)
+
+
+@router.post("/caseload", response_class=HTMLResponse)
+async def search_caseload(request: Request, session: CurrentSession) -> HTMLResponse:
+    """The filter form, posted: with a family name the answer is this page itself, not a
+    redirect to a URL holding the name."""
+    form = await checked_form(request, session)
+    fields = {name: _text(form, name) for name in CaseloadFilters.__dataclass_fields__}
+    if len(fields["name"]) > 100:
+        raise ApiRefused(422, "a family name has at most 100 characters")
+    cursor = _text(form, "cursor") or None
+    return await _caseload(request, session, CaseloadFilters(**fields).checked(), cursor)
+
+
+async def _caseload(
+    request: Request, session: Session, filters: CaseloadFilters, cursor: str | None
+) -> HTMLResponse:
     require(session, *STAFF)
-    # A filter form sends every field, the unused ones empty: empty means any.
-    if status and status not in ReferralStatus._value2member_map_:
-        raise ApiRefused(422, f"there is no status {status!r}; pick one from the list")
-    filters = {
-        "status": status or None,
-        "county_fips": county_fips or None,
-        "agency_id": agency_id or None,
-        "repeat_involvement": {"yes": "true", "no": "false"}.get(repeat or ""),
-        "family_name": name or None,
-        "liaison_id": liaison if session.has(Role.SUPERVISOR) and liaison else None,
-    }
-    page, waiting = await asyncio.gather(
+    page, overview = await asyncio.gather(
         call(
             request,
             session,
             "GET",
             "referral",
             "/api/v1/referrals",
-            params={**filters, "cursor": cursor, "limit": PAGE},
+            params={**filters.params(session), "cursor": cursor, "limit": PAGE},
         ),
-        call(
-            request,
-            session,
-            "GET",
-            "referral",
-            "/api/v1/referrals",
-            params={"status": NOT_ACTED_ON, "limit": 200},
-        ),
+        call(request, session, "GET", "referral", "/api/v1/referrals/overview"),
     )
-    rows = page["data"]
+    counts = overview["waiting_by_liaison"]
+    waiting = counts.get(filters.liaison, 0) if filters.liaison else sum(counts.values())
     return await render(
         request,
         session,
         "caseload.html",
         nav="caseload",
-        rows=rows,
+        rows=page["data"],
         next_cursor=page["next_cursor"],
-        waiting=len(waiting["data"]),
-        waiting_more=waiting["next_cursor"] is not None,
-        filters={
-            "status": status or "",
-            "county_fips": county_fips or "",
-            "agency_id": agency_id or "",
-            "repeat": repeat or "",
-            "name": name or "",
-            "liaison": filters["liaison_id"] or "",
-        },
+        waiting=waiting,
+        waiting_more=any(n >= overview["cap"] for n in counts.values()),
+        filters=filters,
         statuses=list(ReferralStatus),
         counties=COUNTIES,
         drawn_at=workspace_of(request).clock.now().isoformat(),
@@ -154,13 +179,13 @@ async def caseload(
 
 
 @router.get("/caseload/newest")
-async def caseload_newest(request: Request, session: CurrentSession) -> JSONResponse:
+async def caseload_newest(request: Request, session: QuietSession) -> JSONResponse:
     """When the newest referral of the caseload arrived: the page's script compares it with
-    what it shows and offers a refresh. No name leaves in this answer."""
+    when it was drawn and offers a refresh. A time only: no record is read, and the check is
+    not activity (an unattended screen still signs out)."""
     require(session, *STAFF)
-    page = await call(request, session, "GET", "referral", "/api/v1/referrals", params={"limit": 1})
-    newest = page["data"][0]["received_at"] if page["data"] else ""
-    return JSONResponse({"newest": newest})
+    overview = await call(request, session, "GET", "referral", "/api/v1/referrals/overview")
+    return JSONResponse({"newest": overview["newest_received_at"] or ""})
 
 
 # ------------------------------------------------------------------------------ referral
@@ -184,11 +209,10 @@ async def _referral_page(request: Request, session: Session, referral_id: uuid.U
             "GET",
             "placement",
             "/api/v1/placement-requests",
-            params={"limit": 200},
+            params={"referral_id": str(referral_id), "limit": 50},
         ),
     )
-    mine = [p for p in placements["data"] if p["referral_id"] == str(referral_id)]
-    return referral, follow_ups["data"], mine
+    return referral, follow_ups["data"], placements["data"]
 
 
 @router.get("/referrals/{referral_id}", response_class=HTMLResponse)
@@ -197,7 +221,8 @@ async def referral_page(
 ) -> HTMLResponse:
     require(session, *STAFF)
     referral, follow_ups, placements = await _referral_page(request, session, referral_id)
-    allowed = referral["allowed_transitions"]
+    # An older referral service (during a rollout) names no transitions: no status actions.
+    allowed = referral.get("allowed_transitions", [])
     return await render(
         request,
         session,
@@ -394,7 +419,8 @@ async def follow_ups(request: Request, session: CurrentSession) -> HTMLResponse:
                 "GET",
                 "followup",
                 "/api/v1/follow-ups",
-                params={"state": state, "limit": limit},
+                # Their own, also for a liaison who supervises too.
+                params={"state": state, "limit": limit, "liaison_id": session.subject},
             )
             for state, limit in (("due", 100), ("overdue", 100), ("scheduled", 20))
         )
@@ -657,7 +683,9 @@ async def certificate(
         "training",
         f"/api/v1/training-sessions/{session_id}/certificates/{officer_id}",
     )
-    return HTMLResponse(str(html))
+    # The training service's printable page styles itself inline and loads nothing.
+    policy = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
+    return HTMLResponse(str(html), headers={"content-security-policy": policy})
 
 
 # ------------------------------------------------------------------------------ supervisor
@@ -666,39 +694,25 @@ async def certificate(
 @router.get("/team", response_class=HTMLResponse)
 async def team(request: Request, session: CurrentSession) -> HTMLResponse:
     require(session, Role.SUPERVISOR)
-    referrals, waiting, overdue = await asyncio.gather(
-        call(request, session, "GET", "referral", "/api/v1/referrals", params={"limit": 200}),
-        call(
-            request,
-            session,
-            "GET",
-            "referral",
-            "/api/v1/referrals",
-            params={"status": NOT_ACTED_ON, "limit": 200},
-        ),
-        call(
-            request,
-            session,
-            "GET",
-            "followup",
-            "/api/v1/follow-ups",
-            params={"state": "overdue", "limit": 500},
-        ),
+    # Counts for the team (no records read), and the newest referrals to reassign.
+    recent, waiting, follow_ups = await asyncio.gather(
+        call(request, session, "GET", "referral", "/api/v1/referrals", params={"limit": PAGE}),
+        call(request, session, "GET", "referral", "/api/v1/referrals/overview"),
+        call(request, session, "GET", "followup", "/api/v1/follow-ups/overview"),
     )
-    recent = referrals["data"]
-    liaisons = sorted(
-        {r["liaison_id"] for r in recent} | {f["liaison_id"] for f in overdue["data"]}
-    )
+    counts = waiting["waiting_by_liaison"]
+    overdue = follow_ups["overdue_by_liaison"]
     return await render(
         request,
         session,
         "team.html",
         nav="team",
-        liaisons=liaisons,
-        recent_counts=per_liaison(recent),
-        waiting_counts=per_liaison(waiting["data"]),
-        overdue_counts=per_liaison(overdue["data"]),
-        recent=recent[:PAGE],
+        liaisons=sorted(set(counts) | set(overdue)),
+        waiting_counts=counts,
+        waiting_cap=waiting["cap"],
+        overdue_counts=overdue,
+        due_counts=follow_ups["due_by_liaison"],
+        recent=recent["data"],
         closed=CLOSED,
     )
 

@@ -16,6 +16,10 @@ function localNow() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  // The sign-out page's form to the identity provider goes at once.
+  const ending = document.querySelector("form[data-auto-submit]");
+  if (ending) ending.submit();
+
   for (const input of document.querySelectorAll("input[data-default-now]")) {
     if (!input.value) input.value = localNow();
   }
