@@ -1,5 +1,6 @@
 """Composition root: builds the referral service from settings; tests override parts."""
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI
@@ -24,6 +25,7 @@ from cmhl_servicekit.outbox import OutboxRelay, kafka_publish
 from cmhl_servicekit.runtime import Runtime
 
 SERVICE = "referral"
+log = logging.getLogger(__name__)
 
 
 def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -> FastAPI:
@@ -35,13 +37,14 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
     db = client[settings.mongo_database]
     relay = OutboxRelay(db, kafka_publish(broker.publish))
     audit = MongoAuditLog(client[settings.audit_database], SERVICE)
+    repository = MongoReferralRepository(
+        db,
+        FieldCipher.from_base64(settings.encryption_key.get_secret_value()),
+        relay.outbox(),
+        search_key=settings.pseudonym_key.get_secret_value().encode(),
+    )
     service = ReferralService(
-        repository=MongoReferralRepository(
-            db,
-            FieldCipher.from_base64(settings.encryption_key.get_secret_value()),
-            relay.outbox(),
-            search_key=settings.pseudonym_key.get_secret_value().encode(),
-        ),
+        repository=repository,
         audit=audit,
         clock=clock or SystemClock(),
         pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
@@ -54,6 +57,8 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
     async def prepare_database() -> None:
         await ensure_indexes(db)
         await audit.ensure_indexes()
+        if keyed := await repository.key_family_names():
+            log.info("family names keyed for search", extra={"count": keyed})
 
     runtime = Runtime(broker, client, background=[relay.run], on_start=[prepare_database])
     return create_app(

@@ -112,3 +112,26 @@ async def test_caseload_reads_and_lookups_use_indexes(
     assert nobody == []
     newest = sorted(created, key=lambda r: (r.received_at, str(r.referral_id)), reverse=True)
     assert [r.referral_id for r in first] == [r.referral_id for r in newest[:2]]
+
+
+async def test_referrals_stored_before_the_name_search_get_their_key_once(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    await ensure_indexes(mongo_db)
+    repository = MongoReferralRepository(
+        mongo_db, FieldCipher(os.urandom(32)), Outbox(mongo_db, lambda: None), search_key=b"k"
+    )
+    audit = MongoAuditLog(mongo_db, "referral")
+    service = ReferralService(repository, audit, AdjustableClock(NOW), b"k", lambda: None)
+    liaison = Actor(Principal("liaison-01", frozenset({Role.LIAISON}), "cmhc-01"), None, None)
+    created = [
+        (await service.create(create(f"OLD-{n}", f"Bo{n}"), liaison)).referral for n in (1, 2)
+    ]
+    # As stored before the name search existed.
+    await mongo_db[REFERRALS].update_many({}, {"$unset": {"family_name_key": ""}})
+    query = CaseloadQuery(liaison_id="liaison-01", cmhc_id=None, family_name="plan")
+    assert await repository.find(query) == []
+
+    assert await repository.key_family_names() == 2
+    assert {r.referral_id for r in await repository.find(query)} == {r.referral_id for r in created}
+    assert await repository.key_family_names() == 0  # done once, recorded

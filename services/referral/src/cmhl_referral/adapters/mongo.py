@@ -28,6 +28,9 @@ REFERRALS = "referrals"
 # `_id` lookups of one batch in flight at once.
 LOOKUPS_IN_FLIGHT = 16
 PERSON_REFERRALS = "person_referrals"
+# One-time changes to stored documents, each recorded when done.
+MIGRATIONS = "migrations"
+FAMILY_NAME_KEYS = "family_name_key"
 
 
 async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
@@ -56,6 +59,7 @@ class MongoReferralRepository:
     ) -> None:
         self._search_key = search_key
         self._referrals = db[REFERRALS]
+        self._migrations = db[MIGRATIONS]
         self._person_referrals = db[PERSON_REFERRALS]
         self._cipher = cipher
         self._outbox = outbox
@@ -90,6 +94,27 @@ class MongoReferralRepository:
         if not saved:
             raise ConcurrentChange
         referral.version += 1
+
+    async def key_family_names(self) -> int:
+        """Gives referrals stored before the name search their `family_name_key`, once: a
+        marker in `migrations` says it was done, so later starts do not look again."""
+        if await self._migrations.find_one({"_id": FAMILY_NAME_KEYS}):
+            return 0
+        keyed = 0
+        missing = self._referrals.find(
+            {"family_name_key": {"$exists": False}}, {"person_sealed": 1}
+        )
+        async for document in missing:
+            person = self._cipher.decrypt(document["person_sealed"], document["_id"])
+            key = family_name_key(self._search_key, person["family_name"])
+            await self._referrals.update_one(
+                {"_id": document["_id"]}, {"$set": {"family_name_key": key}}
+            )
+            keyed += 1
+        await self._migrations.update_one(
+            {"_id": FAMILY_NAME_KEYS}, {"$set": {"referrals": keyed}}, upsert=True
+        )
+        return keyed
 
     async def count_up_to(self, liaison_id: str, status: str, cap: int) -> int:
         """How many of a liaison's referrals are in a status, counting no further than `cap`:
