@@ -166,6 +166,20 @@ async def test_forms_need_the_sessions_csrf_token_and_sign_out_ends_the_session(
     await expect(page.locator("input[name=password]")).to_be_visible()
 
 
+async def test_a_screen_left_alone_signs_itself_out(workspace: Running, browser: Browser) -> None:
+    page = await browser.new_page()
+    await page.clock.install()
+    await sign_in(page, workspace.base, "liaison-75", Role.LIAISON)
+    await page.clock.run_for(14 * 60 * 1000)
+    await page.keyboard.press("Tab")  # activity: the clock starts again
+    await page.clock.run_for(10 * 60 * 1000)
+    assert page.url.startswith(workspace.base + "/caseload")
+    await page.clock.run_for(6 * 60 * 1000)
+    await page.wait_for_url(workspace.base + "/signed-out?reason=idle")
+    await expect(page.locator("main")).to_contain_text("without activity")
+    assert await stored_sessions(workspace) == []
+
+
 async def test_a_sign_in_answer_this_browser_did_not_start_is_refused(
     workspace: Running, browser: Browser
 ) -> None:

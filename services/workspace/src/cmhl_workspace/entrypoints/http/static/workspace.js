@@ -38,26 +38,32 @@ document.addEventListener("DOMContentLoaded", () => {
   }
 
   // Signed out after the idle time, as the server does: a screen left open in an ER shows
-  // nobody's record.
+  // nobody's record. Activity in any of the person's tabs counts (shared through
+  // localStorage), so a tab in the background does not sign out someone working in another.
   const idle = Number(document.body.dataset.idleSeconds || 0) * 1000;
   const signOut = document.querySelector("form.signout");
   if (idle && signOut) {
-    let timer;
-    const restart = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        const reason = document.createElement("input");
-        reason.type = "hidden";
-        reason.name = "reason";
-        reason.value = "idle";
-        signOut.appendChild(reason);
-        signOut.submit();
-      }, idle);
-    };
+    const KEY = "cmhl-last-activity";
+    const lastActivity = () => Number(localStorage.getItem(KEY) || 0);
+    const noteActivity = () => localStorage.setItem(KEY, String(Date.now()));
+    noteActivity();
     for (const kind of ["keydown", "pointerdown", "scroll"]) {
-      document.addEventListener(kind, restart, { passive: true });
+      document.addEventListener(kind, noteActivity, { passive: true });
     }
-    restart();
+    const check = () => {
+      const quiet = Date.now() - lastActivity();
+      if (quiet < idle) {
+        setTimeout(check, idle - quiet + 1000);
+        return;
+      }
+      const reason = document.createElement("input");
+      reason.type = "hidden";
+      reason.name = "reason";
+      reason.value = "idle";
+      signOut.appendChild(reason);
+      signOut.submit();
+    };
+    setTimeout(check, idle);
   }
 
   // New referrals: the caseload asks now and then when the newest one arrived, and offers a
