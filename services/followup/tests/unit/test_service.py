@@ -354,8 +354,13 @@ async def test_the_overview_counts_due_and_overdue_per_liaison(
         ]
     )
     clock.advance(timedelta(days=31))  # day-7 checks overdue, day-30 checks due
-    team = await service.overview(SUPERVISOR, 100)
+    team = await service.overview(SUPERVISOR, 100, [])
     assert dict(team["overdue"]) == {"liaison-11": 2, "liaison-12": 1}
     assert dict(team["due"]) == {"liaison-11": 2, "liaison-12": 1}
-    assert dict((await service.overview(LIAISON, 100))["overdue"]) == {"liaison-11": 2}
-    assert sum((await service.overview(SUPERVISOR, 2))["overdue"].values()) == 2  # capped
+    named = await service.overview(SUPERVISOR, 100, ["liaison-11", "liaison-12", "liaison-40"])
+    assert dict(named["overdue"]) == {"liaison-11": 2, "liaison-12": 1}
+    assert dict((await service.overview(LIAISON, 100, []))["overdue"]) == {"liaison-11": 2}
+    with pytest.raises(NotAllowed):
+        await service.overview(LIAISON, 100, ["liaison-12"])
+    capped = await service.overview(SUPERVISOR, 1, ["liaison-11", "liaison-12"])
+    assert dict(capped["overdue"]) == {"liaison-11": 1, "liaison-12": 1}  # up to 1 each

@@ -42,7 +42,9 @@ class FollowUpQuery:
             case State.DUE:
                 return cls(liaison_id, pending, limit, due_by=now, overdue_from=now)
             case State.OVERDUE:
-                return cls(liaison_id, pending, limit, overdue_before=now)
+                # Implied (a follow-up is overdue only after it was due), and said so that
+                # the (…, status, due_at) indexes bound the scan by it.
+                return cls(liaison_id, pending, limit, due_by=now, overdue_before=now)
         return cls(liaison_id, state.value, limit)
 
 

@@ -118,7 +118,8 @@ class MongoReferralRepository:
 
     async def count_up_to(self, liaison_id: str, status: str, cap: int) -> int:
         """How many of a liaison's referrals are in a status, counting no further than `cap`:
-        ids only, through the (liaison, status) equality the caseload index serves."""
+        ids only, through the (liaison, status) equality the caseload index serves (a database
+        count would read every match)."""
         cursor = self._referrals.find(
             {"liaison_id": liaison_id, "status": status}, {"_id": 1}, limit=cap
         )

@@ -1,5 +1,6 @@
 """Liaisons' follow-up API under /api/v1: their follow-ups, and the outcomes they record."""
 
+import re
 from datetime import datetime
 from typing import Annotated
 
@@ -74,19 +75,24 @@ def _service(request: Request) -> FollowUpService:
 class FollowUpsOverview(BaseModel):
     due_by_liaison: dict[str, int]
     overdue_by_liaison: dict[str, int]
-    cap: int = Field(description="Each state is counted up to this many in all")
+    cap: int = Field(description="Each state is counted up to this many per liaison")
 
 
 @router.get("/follow-ups/overview")
 async def follow_ups_overview(
     request: Request,
     principal: Staff,
-    cap: Annotated[int, Query(ge=1, le=10_000)] = 5_000,
+    liaison_id: Annotated[
+        list[str], Query(max_length=64, description="supervisors: these liaisons of the CMHC")
+    ] = [],  # noqa: B006 (FastAPI copies query defaults)
+    cap: Annotated[int, Query(ge=1, le=1_000)] = 100,
 ) -> FollowUpsOverview:
-    """How many follow-ups are due and overdue per liaison (yours, or your CMHC's): counts for
-    a supervisor's overview, without the records."""
+    """How many follow-ups are due and overdue per liaison (yours, or your CMHC's), each counted
+    up to `cap`: counts for a supervisor's overview, without the records."""
+    if any(not re.fullmatch(ID_PATTERN, liaison) for liaison in liaison_id):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "liaison_id: not an id")
     try:
-        counts = await _service(request).overview(principal, cap)
+        counts = await _service(request).overview(principal, cap, liaison_id)
     except NotAllowed as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
     return FollowUpsOverview(

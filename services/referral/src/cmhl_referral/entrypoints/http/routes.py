@@ -94,7 +94,7 @@ async def caseload_overview(
     request: Request,
     principal: Staff,
     service: Service,
-    cap: Annotated[int, Query(ge=1, le=1000)] = 200,
+    cap: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> CaseloadOverview:
     """How many referrals wait to be acted on, per liaison (yours, or your CMHC's), and when the
     newest arrived: counts and a time only, for pages that show them without the records."""

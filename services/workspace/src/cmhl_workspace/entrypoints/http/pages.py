@@ -47,6 +47,8 @@ from cmhl_workspace.entrypoints.http.context import (
 
 router = APIRouter(include_in_schema=False)
 PAGE = 25
+# The follow-ups page: the most pressing first, this many of each list (the totals are counted).
+LISTED = (("due", 50), ("overdue", 25), ("scheduled", 10))
 # The referral service's batch lookup takes this many ids at once.
 SUMMARY_BATCH = 100
 STAFF = (Role.LIAISON, Role.SUPERVISOR)
@@ -411,7 +413,7 @@ async def _names(request: Request, session: Session, referral_ids: set[str]) -> 
 @router.get("/follow-ups", response_class=HTMLResponse)
 async def follow_ups(request: Request, session: CurrentSession) -> HTMLResponse:
     require(session, Role.LIAISON)
-    due, overdue, upcoming = await asyncio.gather(
+    due, overdue, upcoming, overview = await asyncio.gather(
         *(
             call(
                 request,
@@ -422,10 +424,15 @@ async def follow_ups(request: Request, session: CurrentSession) -> HTMLResponse:
                 # Their own, also for a liaison who supervises too.
                 params={"state": state, "limit": limit, "liaison_id": session.subject},
             )
-            for state, limit in (("due", 100), ("overdue", 100), ("scheduled", 20))
-        )
+            for state, limit in LISTED
+        ),
+        call(request, session, "GET", "followup", "/api/v1/follow-ups/overview"),
     )
     lists = {"due": due["data"], "overdue": overdue["data"], "upcoming": upcoming["data"]}
+    totals = {
+        "due": overview["due_by_liaison"].get(session.subject, 0),
+        "overdue": overview["overdue_by_liaison"].get(session.subject, 0),
+    }
     names = await _names(
         request, session, {f["referral_id"] for rows in lists.values() for f in rows}
     )
@@ -437,6 +444,8 @@ async def follow_ups(request: Request, session: CurrentSession) -> HTMLResponse:
         lists=lists,
         names=names,
         outcomes=list(FollowUpOutcome),
+        totals=totals,
+        total_cap=overview["cap"],
     )
 
 
@@ -695,10 +704,17 @@ async def certificate(
 async def team(request: Request, session: CurrentSession) -> HTMLResponse:
     require(session, Role.SUPERVISOR)
     # Counts for the team (no records read), and the newest referrals to reassign.
-    recent, waiting, follow_ups = await asyncio.gather(
+    recent, waiting = await asyncio.gather(
         call(request, session, "GET", "referral", "/api/v1/referrals", params={"limit": PAGE}),
         call(request, session, "GET", "referral", "/api/v1/referrals/overview"),
-        call(request, session, "GET", "followup", "/api/v1/follow-ups/overview"),
+    )
+    follow_ups = await call(
+        request,
+        session,
+        "GET",
+        "followup",
+        "/api/v1/follow-ups/overview",
+        params={"liaison_id": sorted(waiting["waiting_by_liaison"])},
     )
     counts = waiting["waiting_by_liaison"]
     overdue = follow_ups["overdue_by_liaison"]
@@ -710,6 +726,7 @@ async def team(request: Request, session: CurrentSession) -> HTMLResponse:
         liaisons=sorted(set(counts) | set(overdue)),
         waiting_counts=counts,
         waiting_cap=waiting["cap"],
+        follow_up_cap=follow_ups["cap"],
         overdue_counts=overdue,
         due_counts=follow_ups["due_by_liaison"],
         recent=recent["data"],
