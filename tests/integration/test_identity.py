@@ -46,7 +46,8 @@ from cmhl_training.config import TrainingSettings
 pytestmark = pytest.mark.integration
 
 WORKSPACE = "cmhl-workspace"
-REDIRECT = "http://127.0.0.1:8001/signed-in"
+# The workspace's sign-in return (any port on the loopback address, RFC 8252).
+REDIRECT = "http://127.0.0.1:8006/auth/callback"
 # One read per service that a liaison who also supervises may make.
 READS = {
     "referral": "/api/v1/referrals",
