@@ -232,6 +232,11 @@ async def test_a_liaisons_day_in_the_workspace(system: dict[str, Any], browser: 
     hours_left = float(await page.inner_text("#hours-left"))
     assert 0 < hours_left <= 96
     await visit.check("bed-search")
+    # The 96-hour clock stays in view while the liaison scrolls down the list of facilities.
+    await page.set_viewport_size({"width": 1280, "height": 400})
+    await page.mouse.wheel(0, 3000)
+    await expect(page.locator(".clock")).to_be_in_viewport()
+    await page.set_viewport_size({"width": 1280, "height": 900})
     first = page.locator("tbody tr").first
     await first.locator("select").select_option("accepted")
     await first.get_by_role("button", name="Log call").click()
