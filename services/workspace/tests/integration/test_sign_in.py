@@ -200,6 +200,11 @@ async def test_bad_addresses_and_form_values_get_a_page_saying_what_to_do(
     assert missing is not None
     assert missing.status == 404
     await expect(page.locator("h1")).to_have_text("There is no such page")
+    # Pages load scripts and styles from the workspace only; forms go to it or the issuer.
+    policy = (await missing.all_headers())["content-security-policy"]
+    issuer = httpx.URL(identity_provider().issuer)
+    assert f"form-action 'self' {issuer.scheme}://{issuer.netloc.decode()};" in policy
+    assert "script-src 'self';" in policy
     wrong = await page.goto(workspace.base + "/caseload?status=sleeping")
     assert wrong is not None
     assert wrong.status == 422

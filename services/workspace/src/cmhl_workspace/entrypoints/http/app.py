@@ -5,7 +5,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -68,7 +68,10 @@ def create_workspace_app(
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     issuer = workspace.oidc.issuer
-    policy = content_policy(issuer.split("/realms/")[0] if "/realms/" in issuer else issuer)
+    # The issuer's origin: its sign-in and end-session endpoints may sit on other paths
+    # (Entra ID's do), and a CSP source with a path would match only that path.
+    parts = urlsplit(issuer)
+    policy = content_policy(f"{parts.scheme}://{parts.netloc}")
 
     @app.middleware("http")
     async def html_policy(
