@@ -45,8 +45,9 @@ class WorkspaceRuntime:
             await asyncio.wait_for(mongo.ping(self._client), 3.0)
         except Exception:
             return {"mongodb": False}
-        alive = self._purge is None or not self._purge.done()
-        return {"mongodb": True, "background": alive} if not alive else {"mongodb": True}
+        if self._purge is not None and self._purge.done():
+            return {"mongodb": True, "background": False}  # the purge loop died
+        return {"mongodb": True}
 
     async def purge_forever(self) -> None:
         while True:

@@ -274,8 +274,9 @@ class ReferralService:
             ]
         )
         stored = {r.referral_id for r in found}
-        for missing in (r for r in asked if r not in stored):
-            await self._record_missing(actor, "summary", missing)
+        missing = [self._missing_entry(actor, "summary", r) for r in asked if r not in stored]
+        if missing:
+            await self._audit.record(missing)
         return visible
 
     async def overview(self, actor: Actor, cap: int) -> Overview:
@@ -387,7 +388,10 @@ class ReferralService:
         await self._audit.record([self._entry(actor, action, referral, outcome)])
 
     async def _record_missing(self, actor: Actor, action: str, referral_id: uuid.UUID) -> None:
-        entry = AuditEntry(
+        await self._audit.record([self._missing_entry(actor, action, referral_id)])
+
+    def _missing_entry(self, actor: Actor, action: str, referral_id: uuid.UUID) -> AuditEntry:
+        return AuditEntry(
             actor=actor.name,
             actor_roles=actor.roles,
             action=action,
@@ -398,7 +402,6 @@ class ReferralService:
             source_address=actor.source_address,
             referral_id=str(referral_id),
         )
-        await self._audit.record([entry])
 
 
 def may_see(actor: Actor, referral: Referral) -> bool:

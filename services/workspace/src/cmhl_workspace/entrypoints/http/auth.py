@@ -62,7 +62,7 @@ async def sign_in(
         challenge.state,
         max_age=int(workspace.policy.pending_for.total_seconds()),
         httponly=True,
-        secure=workspace.secure_cookies,
+        secure=True,
         samesite="lax",
     )
     return response
@@ -125,10 +125,10 @@ async def callback(
         SESSION_COOKIE,
         session_id,
         httponly=True,
-        secure=workspace.secure_cookies,
+        secure=True,
         samesite="lax",
     )
-    response.delete_cookie(SIGN_IN_COOKIE, secure=workspace.secure_cookies, httponly=True)
+    response.delete_cookie(SIGN_IN_COOKIE, secure=True, httponly=True)
     return response
 
 
@@ -151,7 +151,7 @@ async def sign_out(request: Request, session: CurrentSession) -> Response:
     else:
         endpoint, fields = ending
         response = await render(request, None, "signing_out.html", endpoint=endpoint, fields=fields)
-    response.delete_cookie(SESSION_COOKIE, secure=workspace.secure_cookies, httponly=True)
+    response.delete_cookie(SESSION_COOKIE, secure=True, httponly=True)
     return response
 
 

@@ -4,6 +4,7 @@ check on forms, calls to the services as the user, and rendering with the layout
 import asyncio
 import contextlib
 import hmac
+import weakref
 from dataclasses import dataclass, field, replace
 from datetime import UTC, timedelta, tzinfo
 from typing import Annotated, Any
@@ -47,11 +48,17 @@ class Workspace:
     clock: Clock
     public_url: str
     zone: tzinfo = UTC
-    secure_cookies: bool = True
-    _renewing: dict[str, asyncio.Lock] = field(default_factory=dict)
+    # A lock per session only while a renewal holds it: weak values, so the map does not grow
+    # with every session ever renewed.
+    _renewing: "weakref.WeakValueDictionary[str, asyncio.Lock]" = field(
+        default_factory=weakref.WeakValueDictionary
+    )
 
     def renew_lock(self, key: str) -> asyncio.Lock:
-        return self._renewing.setdefault(key, asyncio.Lock())
+        lock = self._renewing.get(key)
+        if lock is None:
+            lock = self._renewing[key] = asyncio.Lock()
+        return lock
 
 
 class SignInRequired(Exception):
