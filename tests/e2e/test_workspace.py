@@ -200,12 +200,11 @@ async def test_a_liaisons_day_in_the_workspace(system: dict[str, Any], browser: 
     await expect(page.locator(".timeline")).to_contain_text("Detention: reached")
 
     # Record the person's consent to tell the referring agency how it went.
-    await page.fill("#consent-to", "Columbia Police Department")
+    await expect(page.locator("#consent-to")).to_have_value("columbia-pd")
     await page.get_by_role("button", name="Record consent").click()
     await notice(page, "Consent recorded")
-    await expect(page.locator(".timeline")).to_contain_text(
-        "Consent to disclose to Columbia Police Department"
-    )
+    await expect(page.locator(".timeline")).to_contain_text("Consent to disclose to columbia-pd")
+    await expect(page.locator(".consents")).to_contain_text("in force: to columbia-pd")
 
     # 4. Record a follow-up outcome in one step (the follow-up service schedules it from the
     # referral's event, so the page is reloaded until it shows).

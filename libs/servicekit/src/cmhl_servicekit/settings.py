@@ -2,6 +2,7 @@
 
 from dataclasses import fields
 from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,6 +45,24 @@ class HttpSettings(BaseSettings):
         "test client everywhere but the local stack",
     )
     max_body_bytes: int = 1_048_576
+    time_zone: str = Field(
+        default="America/Chicago",
+        description="The program's time zone: its days (a consent's expiry, a report's day) "
+        "end at midnight here, and pages show times in it",
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
 
     @field_validator("auth_claims")
     @classmethod

@@ -49,6 +49,7 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
         clock=clock or SystemClock(),
         pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
         events_written=relay.wake,
+        zone=settings.zone,
     )
     broker.include_router(
         build_router(service, dead_letter_sink(broker), settings.consumer_group_prefix)

@@ -358,52 +358,6 @@ async def test_a_caseload_is_searched_by_family_name_within_what_the_user_may_se
         assert control.status_code == 422
 
 
-async def test_consent_is_recorded_and_revoked_with_its_history(
-    referral_settings: ReferralSettings, referral_body: Callable[..., dict[str, Any]]
-) -> None:
-    async with running_app(build(referral_settings), from_now=True) as client:
-        referral_id = await create(client, referral_body())
-        url = f"/api/v1/referrals/{referral_id}"
-        first = (await client.get(url, headers=LIAISON)).json()
-        assert first["part2_consent"] is None
-        assert first["allowed_transitions"] == ["accepted", "declined", "referred_elsewhere"]
-
-        given = await client.post(
-            f"{url}/consent",
-            json={"recipient": "St. Louis Police Department", "expires_on": "2030-06-30"},
-            headers=LIAISON,
-        )
-        assert given.status_code == 200, given.text
-        assert given.json()["part2_consent"] == {
-            "recipient": "St. Louis Police Department",
-            "expires_on": "2030-06-30",
-        }
-        expired = await client.post(
-            f"{url}/consent", json={"recipient": "x", "expires_on": "2001-01-01"}, headers=LIAISON
-        )
-        assert expired.status_code == 422
-        assert "expired" in expired.json()["detail"]
-        stranger = await client.post(
-            f"{url}/consent",
-            json={"recipient": "x", "expires_on": "2030-01-01"},
-            headers=OTHER_LIAISON,
-        )
-        assert stranger.status_code == 404
-
-        revoked = await client.delete(f"{url}/consent", headers=LIAISON)
-        assert revoked.status_code == 200
-        assert revoked.json()["part2_consent"] is None
-        again = await client.delete(f"{url}/consent", headers=LIAISON)
-        assert again.status_code == 422
-        assert again.json()["detail"] == "there is no consent to revoke"
-        stored = (await client.get(url, headers=SUPERVISOR)).json()
-        assert stored["part2_consent"] is None
-        assert [(h["kind"], h["to"]) for h in stored["history"]] == [
-            ("consent", "given"),
-            ("consent", "revoked"),
-        ]
-
-
 async def test_summaries_name_only_the_referrals_the_user_may_see(
     referral_settings: ReferralSettings, referral_body: Callable[..., dict[str, Any]]
 ) -> None:

@@ -6,6 +6,7 @@ import os
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
@@ -25,6 +26,7 @@ from cmhl_servicekit.testing import ReadRecorder, assert_reads_use_indexes
 
 pytestmark = pytest.mark.integration
 
+CHICAGO = ZoneInfo("America/Chicago")
 NOW = datetime(2018, 9, 30, 15, tzinfo=UTC)
 # Other liaisons' and CMHCs' referrals: enough rows that a sequential scan would cost more than
 # an index, so a plan that scans means no index fits the query.
@@ -44,7 +46,7 @@ def create(reference: str, given: str) -> CreateReferral:
         person_location=PersonLocation.DETENTION,
         person=Person(given, "Plan", date(1980, 1, 1)),
         narrative="n",
-        part2_consent=None,
+        consent=None,
         referred_at=None,
         correlation_id="c",
     )
@@ -72,7 +74,7 @@ async def test_caseload_reads_and_lookups_use_indexes(
     repository = MongoReferralRepository(
         db, FieldCipher(os.urandom(32)), Outbox(db, lambda: None), search_key=b"k"
     )
-    service = ReferralService(repository, audit, AdjustableClock(NOW), b"k", lambda: None)
+    service = ReferralService(repository, audit, AdjustableClock(NOW), b"k", lambda: None, CHICAGO)
     liaison = Actor(Principal("liaison-01", frozenset({Role.LIAISON}), "cmhc-01"), None, None)
     created = [
         (await service.create(create(f"PLAN-{n}", f"Ana{n}"), liaison)).referral for n in range(5)
@@ -122,7 +124,7 @@ async def test_referrals_stored_before_the_name_search_get_their_key_once(
         mongo_db, FieldCipher(os.urandom(32)), Outbox(mongo_db, lambda: None), search_key=b"k"
     )
     audit = MongoAuditLog(mongo_db, "referral")
-    service = ReferralService(repository, audit, AdjustableClock(NOW), b"k", lambda: None)
+    service = ReferralService(repository, audit, AdjustableClock(NOW), b"k", lambda: None, CHICAGO)
     liaison = Actor(Principal("liaison-01", frozenset({Role.LIAISON}), "cmhc-01"), None, None)
     created = [
         (await service.create(create(f"OLD-{n}", f"Bo{n}"), liaison)).referral for n in (1, 2)

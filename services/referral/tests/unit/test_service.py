@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -79,6 +80,7 @@ class InMemoryReferralRepository:
         ][: query.limit]
 
 
+CHICAGO = ZoneInfo("America/Chicago")
 NOW = datetime(2018, 9, 30, 15, tzinfo=UTC)
 
 
@@ -99,7 +101,7 @@ def command(reference: str | None = None, **overrides: object) -> CreateReferral
         "person_location": PersonLocation.COMMUNITY,
         "person": Person("Mia", "Vale", date(2001, 2, 3)),
         "narrative": "n",
-        "part2_consent": None,
+        "consent": None,
         "referred_at": None,
         "correlation_id": "corr-1",
     } | overrides
@@ -113,7 +115,7 @@ Parts = tuple[ReferralService, InMemoryReferralRepository, InMemoryAuditLog, lis
 def parts() -> Parts:
     repository, audit, woken = InMemoryReferralRepository(), InMemoryAuditLog(), []
     service = ReferralService(
-        repository, audit, AdjustableClock(NOW), b"key", lambda: woken.append(1)
+        repository, audit, AdjustableClock(NOW), b"key", lambda: woken.append(1), CHICAGO
     )
     return service, repository, audit, woken
 
@@ -205,12 +207,12 @@ async def test_a_lost_race_returns_the_winner_only_to_whom_may_read_it(parts: Pa
     winner = (await service.create(command("R-8"), liaison("liaison-05", "cmhc-03"))).referral
     audit = InMemoryAuditLog()
     racing = ReferralService(
-        RacingRepository(winner), audit, AdjustableClock(NOW), b"key", lambda: None
+        RacingRepository(winner), audit, AdjustableClock(NOW), b"key", lambda: None, CHICAGO
     )
     with pytest.raises(ResubmissionNotVisible):
         await racing.create(command("R-8"), liaison("liaison-06", "cmhc-03"))
     racing = ReferralService(
-        RacingRepository(winner), audit, AdjustableClock(NOW), b"key", lambda: None
+        RacingRepository(winner), audit, AdjustableClock(NOW), b"key", lambda: None, CHICAGO
     )
     assert (await racing.create(command("R-8"), SUPERVISOR_03)).referral is winner
     assert [(e.actor, e.outcome) for e in audit.entries] == [

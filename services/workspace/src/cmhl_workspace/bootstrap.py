@@ -112,10 +112,10 @@ def build(settings: WorkspaceSettings, *, clock: Clock | None = None, **_: Any) 
                 placement=settings.placement_url.rstrip("/"),
             ),
         ),
-        templates=templates(ZoneInfo(settings.time_zone)),
+        templates=templates(settings.zone),
         clock=clock,
         public_url=public,
-        zone=ZoneInfo(settings.time_zone),
+        zone=settings.zone,
     )
     runtime = WorkspaceRuntime(client, store, clock)
 

@@ -1,8 +1,6 @@
 """Workspace settings (env prefix CMHL_WORKSPACE_)."""
 
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from cmhl_servicekit.settings import HttpSettings
@@ -34,17 +32,3 @@ class WorkspaceSettings(HttpSettings):
     idle_minutes: int = Field(default=15, ge=1, le=120, description="Signed out after this idle")
     session_hours: float = Field(default=10, gt=0, le=24, description="Longest session")
     api_timeout_seconds: float = Field(default=10, gt=0)
-    time_zone: str = Field(
-        default="America/Chicago",
-        description="The program's time zone: pages show times in it, and a time typed without "
-        "the page's script (no offset) is read in it",
-    )
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name") from exc
-        return value

@@ -17,7 +17,8 @@ from cmhl_contracts.vocabulary import (
     ReferralStatus,
 )
 from cmhl_referral.application.ports import CaseloadQuery, ConcurrentChange
-from cmhl_referral.domain.referral import Assignment, Part2Consent, Person, Referral
+from cmhl_referral.domain.consent import Consent, ConsentScope, ConsentTerms
+from cmhl_referral.domain.referral import Assignment, Person, Referral
 from cmhl_servicekit.consuming import run_bounded
 from cmhl_servicekit.crypto import FieldCipher, pseudonym
 from cmhl_servicekit.outbox import Outbox
@@ -86,7 +87,7 @@ class MongoReferralRepository:
             "liaison_id": referral.assignment.liaison_id,
             "cmhc_id": referral.assignment.cmhc_id,
             "history": referral.history,
-            "part2_consent": _consent_document(referral.part2_consent),
+            "consents": [_consent_document(c) for c in referral.consents],
         }
         saved = await self._outbox.update(
             REFERRALS, str(referral.referral_id), referral.version, changes, events
@@ -209,7 +210,6 @@ class MongoReferralRepository:
     def _to_document(self, referral: Referral) -> Document:
         context = str(referral.referral_id)
         person = asdict(referral.person) | {"birth_date": referral.person.birth_date.isoformat()}
-        consent = referral.part2_consent
         return {
             "_id": context,
             "agency_id": referral.agency_id,
@@ -227,7 +227,7 @@ class MongoReferralRepository:
             "narrative_sealed": (
                 self._cipher.encrypt(referral.narrative, context) if referral.narrative else None
             ),
-            "part2_consent": _consent_document(consent),
+            "consents": [_consent_document(c) for c in referral.consents],
             "liaison_id": referral.assignment.liaison_id,
             "cmhc_id": referral.assignment.cmhc_id,
             "referred_at": referral.referred_at,
@@ -241,7 +241,6 @@ class MongoReferralRepository:
     def _from_document(self, doc: Document) -> Referral:
         context = doc["_id"]
         person = self._cipher.decrypt(doc["person_sealed"], context)
-        consent = doc.get("part2_consent")
         return Referral(
             referral_id=uuid.UUID(context),
             agency_id=doc["agency_id"],
@@ -265,11 +264,7 @@ class MongoReferralRepository:
                 if doc.get("narrative_sealed")
                 else None
             ),
-            part2_consent=(
-                Part2Consent(consent["recipient"], date.fromisoformat(consent["expires_on"]))
-                if consent
-                else None
-            ),
+            consents=read_consents(doc),
             assignment=Assignment(doc["liaison_id"], doc["cmhc_id"]),
             referred_at=doc["referred_at"],
             received_at=doc["received_at"],
@@ -280,7 +275,51 @@ class MongoReferralRepository:
         )
 
 
-def _consent_document(consent: Part2Consent | None) -> Document | None:
-    if consent is None:
-        return None
-    return {"recipient": consent.recipient, "expires_on": consent.expires_on.isoformat()}
+def _consent_document(consent: Consent) -> Document:
+    terms = consent.terms
+    return {
+        "consent_id": str(consent.consent_id),
+        "recipient": terms.recipient,
+        "purpose": terms.purpose,
+        "scope": sorted(terms.scope),
+        "signed_on": terms.signed_on.isoformat(),
+        "expires_on": terms.expires_on.isoformat(),
+        "recorded_at": consent.recorded_at,
+        "revoked_at": consent.revoked_at,
+    }
+
+
+# What a consent stored before consents named their purpose and scope (`part2_consent`: a
+# recipient and an expiry) meant: feedback on the referral to the referring agency.
+LEGACY_CONSENT_PURPOSE = "feedback on the referral to the referring agency"
+
+
+def read_consents(doc: Document) -> list[Consent]:
+    if "consents" in doc:
+        return [
+            Consent(
+                consent_id=uuid.UUID(c["consent_id"]),
+                terms=ConsentTerms(
+                    recipient=c["recipient"],
+                    purpose=c["purpose"],
+                    scope=frozenset(ConsentScope(s) for s in c["scope"]),
+                    signed_on=date.fromisoformat(c["signed_on"]),
+                    expires_on=date.fromisoformat(c["expires_on"]),
+                ),
+                recorded_at=c["recorded_at"],
+                revoked_at=c.get("revoked_at"),
+            )
+            for c in doc["consents"]
+        ]
+    legacy = doc.get("part2_consent")
+    if not legacy:
+        return []
+    received_at: datetime = doc["received_at"]
+    terms = ConsentTerms(
+        recipient=legacy["recipient"],
+        purpose=LEGACY_CONSENT_PURPOSE,
+        scope=frozenset({ConsentScope.REFERRAL_STATUS}),
+        signed_on=received_at.date(),
+        expires_on=date.fromisoformat(legacy["expires_on"]),
+    )
+    return [Consent.record(uuid.UUID(doc["_id"]), terms, received_at)]

@@ -4,7 +4,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cmhl_contracts.vocabulary import CourtType, PersonLocation, PresentingNeed, ReferralSource
-from cmhl_referral.domain.referral import Part2Consent, Person
+from cmhl_referral.domain.consent import ConsentTerms
+from cmhl_referral.domain.referral import Person
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class CreateReferral:
     person_location: PersonLocation
     person: Person
     narrative: str | None
-    part2_consent: Part2Consent | None
+    consent: ConsentTerms | None
     referred_at: datetime | None
     correlation_id: str
     causation_id: str | None = None

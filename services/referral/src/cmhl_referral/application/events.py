@@ -50,7 +50,7 @@ def referral_created(
         cmhc_id=referral.assignment.cmhc_id,
         referred_at=referral.referred_at,
         repeat_involvement=referral.repeat_involvement,
-        part2_consent=referral.part2_consent is not None,
+        part2_consent=bool(referral.consents),
     )
 
 

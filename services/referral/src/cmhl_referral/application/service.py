@@ -3,6 +3,7 @@
 import uuid
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from cmhl_contracts import IntegrationEvent
 from cmhl_contracts.vocabulary import ContactPlace, ReferralStatus
@@ -21,10 +22,18 @@ from cmhl_referral.application.ports import (
     ReferralRepository,
 )
 from cmhl_referral.domain.assignment import assignment_for, cmhc_of, liaisons_of
+from cmhl_referral.domain.consent import (
+    Consent,
+    ConsentScope,
+    ConsentTerms,
+    FeedbackStatus,
+    InvalidConsent,
+    consent_covering,
+    feedback_status,
+)
 from cmhl_referral.domain.referral import (
     Assignment,
     InvalidReferral,
-    Part2Consent,
     Referral,
     check_referred_at,
     is_repeat_involvement,
@@ -70,6 +79,14 @@ class Overview:
     newest_received_at: datetime | None
 
 
+@dataclass(frozen=True)
+class Feedback:
+    referral: Referral
+    status: FeedbackStatus | None
+    """None while no consent covers the asking agency: the status is withheld."""
+    consent: Consent | None
+
+
 class NotVisible(Exception):
     """The referral does not exist or the actor may not see it: the same answer for both."""
 
@@ -96,7 +113,9 @@ class ReferralService:
         clock: Clock,
         pseudonym_key: bytes,
         events_written: EventsWritten,
+        zone: ZoneInfo,
     ) -> None:
+        self._zone = zone
         self._repository = repository
         self._audit = audit
         self._clock = clock
@@ -124,6 +143,8 @@ class ReferralService:
         existing = await self._repository.get(referral_id)
         if existing is not None:
             return await self._resubmitted(existing, actor)
+        if command.consent is not None:
+            command.consent.check(self._today())
         person_id = self.person_id(command)
         earlier = await self._repository.earlier_referrals_of_person(
             person_id, referral_id, referred_at
@@ -142,7 +163,9 @@ class ReferralService:
             person=command.person,
             person_id=person_id,
             narrative=command.narrative,
-            part2_consent=command.part2_consent,
+            consents=(
+                [Consent.record(referral_id, command.consent, now)] if command.consent else []
+            ),
             assignment=self._assign(command.county_fips, actor),
             referred_at=referred_at,
             received_at=now,
@@ -219,20 +242,71 @@ class ReferralService:
         return await retry_on_conflict(attempt, ConcurrentChange)
 
     async def record_consent(
-        self, referral_id: uuid.UUID, consent: Part2Consent | None, actor: Actor
-    ) -> Referral:
-        """Record or revoke the person's consent to disclose to the referring agency."""
+        self, referral_id: uuid.UUID, terms: ConsentTerms, actor: Actor
+    ) -> tuple[Consent, bool]:
+        """Records a consent the person signed; returns it and whether it is new. The same
+        terms again (a retried request) return the stored consent and change nothing."""
 
-        async def attempt() -> Referral | Conflict:
+        async def attempt() -> tuple[Consent, bool] | Conflict:
             referral = await self._visible(referral_id, actor, "record_consent")
             try:
-                referral.record_consent(consent, self._clock.now())
-            except InvalidReferral:
+                terms.check(self._today())
+                stored = referral.record_consent(
+                    Consent.record(referral_id, terms, self._clock.now())
+                )
+            except InvalidConsent:
                 await self._record(actor, "record_consent", referral, "refused")
                 raise
-            return await self._save(referral, [], actor, "record_consent")
+            if stored is None:
+                saved = await self._save(referral, [], actor, "record_consent")
+                return CONFLICT if saved is CONFLICT else (referral.consents[-1], True)
+            await self._record(actor, "record_consent", referral, "unchanged")
+            return stored, False
 
         return await retry_on_conflict(attempt, ConcurrentChange)
+
+    async def revoke_consent(
+        self, referral_id: uuid.UUID, consent_id: uuid.UUID, actor: Actor
+    ) -> Referral:
+        """The person revoked a consent: nothing it allowed is disclosed from now on."""
+
+        async def attempt() -> Referral | Conflict:
+            referral = await self._visible(referral_id, actor, "revoke_consent")
+            before = list(referral.consents)
+            referral.revoke_consent(consent_id, self._clock.now())
+            if referral.consents == before:
+                await self._record(actor, "revoke_consent", referral, "unchanged")
+                return referral
+            return await self._save(referral, [], actor, "revoke_consent")
+
+        return await retry_on_conflict(attempt, ConcurrentChange)
+
+    async def feedback(self, agency_reference: str, actor: Actor) -> "Feedback":
+        """What the referring agency may learn about the referral it sent under its own
+        reference: that it was received, and its coarse status only while a consent of the
+        person covers that agency. Another agency's reference is not found, exactly like one
+        never sent (the id derives from the asking agency). Every answer is audited as a
+        disclosure, or as withheld."""
+        agency_id = actor.agency_id
+        if agency_id is None:
+            raise NotAllowed("only an agency's own system asks for feedback on its referrals")
+        referral_id = referral_id_for(agency_id, agency_reference)
+        referral = await self._visible(referral_id, actor, "disclose_status")
+        consent = consent_covering(
+            referral.consents, agency_id, ConsentScope.REFERRAL_STATUS, self._today()
+        )
+        await self._record(
+            actor, "disclose_status", referral, "disclosed" if consent else "withheld"
+        )
+        return Feedback(
+            referral=referral,
+            status=feedback_status(referral.status) if consent else None,
+            consent=consent,
+        )
+
+    def _today(self) -> date:
+        """The program's day: a consent signed or ending "today" means today in its zone."""
+        return self._clock.now().astimezone(self._zone).date()
 
     async def reassign(
         self, referral_id: uuid.UUID, to_liaison: str, actor: Actor, correlation_id: str

@@ -12,6 +12,7 @@ from cmhl_contracts.vocabulary import (
     ReferralSource,
     ReferralStatus,
 )
+from cmhl_referral.domain.consent import Consent, InvalidConsent
 from cmhl_referral.domain.lifecycle import CLOSED, check_transition
 
 REPEAT_WINDOW = timedelta(days=90)
@@ -38,14 +39,6 @@ class Person:
 
 
 @dataclass(frozen=True)
-class Part2Consent:
-    """42 CFR 2.35 consent to disclose to the referring justice agency."""
-
-    recipient: str
-    expires_on: date
-
-
-@dataclass(frozen=True)
 class Assignment:
     liaison_id: str
     cmhc_id: str
@@ -66,7 +59,7 @@ class Referral:
     person: Person
     person_id: str
     narrative: str | None
-    part2_consent: Part2Consent | None
+    consents: list[Consent]
     assignment: Assignment
     referred_at: datetime
     received_at: datetime
@@ -126,25 +119,43 @@ class Referral:
         )
         return sequence
 
-    def record_consent(self, consent: Part2Consent | None, at: datetime) -> int:
-        """Records the person's 42 CFR 2.35 consent to disclose to the referring agency, or with
-        None its revocation. Closed referrals take it too: a court may still ask afterwards."""
-        if consent is not None and consent.expires_on < at.date():
-            raise InvalidReferral("a consent must not have expired when it is recorded")
-        if consent is None and self.part2_consent is None:
-            raise InvalidReferral("there is no consent to revoke")
-        sequence = self.next_sequence
+    def record_consent(self, consent: Consent) -> Consent | None:
+        """Adds a consent the person signed (its terms were checked) and returns None; if this
+        very consent is recorded already (a retried request), returns the stored one. Closed
+        referrals take consents too: a court may still ask afterwards."""
+        for stored in self.consents:
+            if stored.consent_id == consent.consent_id:
+                if stored.revoked_at is not None:
+                    raise InvalidConsent(
+                        "this consent was revoked; a consent signed again has a new signed_on"
+                    )
+                return stored
+        self.consents.append(consent)
+        self._note_consent("given", consent, consent.recorded_at)
+        return None
+
+    def revoke_consent(self, consent_id: uuid.UUID, at: datetime) -> Consent:
+        """The person revoked a consent: from now on it allows nothing. Revoking it again
+        changes nothing."""
+        for index, consent in enumerate(self.consents):
+            if consent.consent_id == consent_id:
+                if consent.revoked_at is None:
+                    self.consents[index] = consent.revoked(at)
+                    self._note_consent("revoked", consent, at)
+                return self.consents[index]
+        raise UnknownConsent
+
+    def _note_consent(self, change: str, consent: Consent, at: datetime) -> None:
         self.history.append(
             {
                 "kind": "consent",
-                "to": "revoked" if consent is None else "given",
-                "recipient": consent.recipient if consent else "",
-                "expires_on": consent.expires_on.isoformat() if consent else "",
+                "to": change,
+                "consent_id": str(consent.consent_id),
+                "recipient": consent.terms.recipient,
+                "expires_on": consent.terms.expires_on.isoformat(),
                 "at": at.isoformat(),
             }
         )
-        self.part2_consent = consent
-        return sequence
 
     def reassign(self, to: Assignment, at: datetime) -> int:
         if self.status in CLOSED:
@@ -166,6 +177,10 @@ class Referral:
 
 class InvalidReferral(ValueError):
     """A referral that breaks a business rule; the message names the rule, never a value."""
+
+
+class UnknownConsent(Exception):
+    """The referral has no consent with that id."""
 
 
 class ReferralClosed(Exception):

@@ -7,7 +7,8 @@ from typing import Protocol
 from cmhl_contracts.events import PersonIdentifiers, ReferringAgency
 from cmhl_contracts.vocabulary import PersonLocation, PresentingNeed
 from cmhl_referral.application.commands import CreateReferral
-from cmhl_referral.domain.referral import Part2Consent, Person
+from cmhl_referral.domain.consent import ConsentTerms
+from cmhl_referral.domain.referral import Person
 
 
 class Submission(Protocol):
@@ -37,7 +38,7 @@ def create_command(
     submission: Submission,
     correlation_id: str,
     *,
-    consent: Part2Consent | None = None,
+    consent: ConsentTerms | None = None,
     causation_id: str | None = None,
 ) -> CreateReferral:
     person = submission.person
@@ -55,7 +56,7 @@ def create_command(
             person.given_name, person.family_name, person.birth_date, person.agency_person_ref
         ),
         narrative=submission.narrative,
-        part2_consent=consent,
+        consent=consent,
         referred_at=submission.referred_at,
         correlation_id=correlation_id,
         causation_id=causation_id,

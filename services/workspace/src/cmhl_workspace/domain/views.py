@@ -5,7 +5,7 @@ import io
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 CLOSED = frozenset(
@@ -88,7 +88,7 @@ def timeline(
                 entries.append(TimelineEntry(at, "Assignment", text))
             case "consent":
                 text = (
-                    "Consent revoked"
+                    f"Consent to disclose to {item['recipient']} revoked"
                     if item.get("to") == "revoked"
                     else f"Consent to disclose to {item['recipient']} until {item['expires_on']}"
                 )
@@ -106,6 +106,42 @@ def timeline(
         )
         entries.append(TimelineEntry(started, "Bed search", text))
     return sorted(entries, key=lambda e: e.at, reverse=True)
+
+
+@dataclass(frozen=True)
+class ConsentState:
+    consent_id: str
+    recipient: str
+    purpose: str
+    scope: list[str]
+    signed_on: str
+    expires_on: str
+    state: str
+    """in force, expired or revoked: what a liaison needs before telling anyone anything."""
+
+
+def consent_states(consents: Iterable[Mapping[str, Any]], today: date) -> list[ConsentState]:
+    """The referral's consents, those in force first, as the page lists them."""
+    states = []
+    for c in consents:
+        if c.get("revoked_at"):
+            state = "revoked"
+        elif date.fromisoformat(c["expires_on"]) < today:
+            state = "expired"
+        else:
+            state = "in force"
+        states.append(
+            ConsentState(
+                c["consent_id"],
+                c["recipient"],
+                c["purpose"],
+                list(c["scope"]),
+                c["signed_on"],
+                c["expires_on"],
+                state,
+            )
+        )
+    return sorted(states, key=lambda s: s.state != "in force")
 
 
 class RosterError(ValueError):

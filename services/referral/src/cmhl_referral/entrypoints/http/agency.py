@@ -2,6 +2,7 @@
 agency's OAuth2 client (client credentials)."""
 
 import uuid
+from datetime import date
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -9,7 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cmhl_contracts.envelope import UtcDatetime
 from cmhl_contracts.events import Identifier
-from cmhl_referral.application.service import Actor, ReferralService, ResubmissionNotVisible
+from cmhl_referral.application.service import (
+    Actor,
+    NotVisible,
+    ReferralService,
+    ResubmissionNotVisible,
+)
+from cmhl_referral.domain.consent import REDISCLOSURE_NOTICE, FeedbackStatus
 from cmhl_referral.domain.referral import InvalidReferral
 from cmhl_referral.entrypoints.http.schemas import ReferralSubmission
 from cmhl_referral.entrypoints.translate import create_command
@@ -88,4 +95,52 @@ async def submit_batch(
         created=sum(r.outcome == "created" for r in results),
         duplicates=sum(r.outcome == "duplicate" for r in results),
         rejected=sum(r.outcome == "rejected" for r in results),
+    )
+
+
+class ReferralFeedback(BaseModel):
+    """What the referring agency may learn about a referral it sent."""
+
+    agency_reference: str
+    received: Literal[True] = True
+    received_at: UtcDatetime
+    status: FeedbackStatus | None = Field(
+        description="received, in_progress, connected_to_treatment or closed; null while no "
+        "consent of the person covers your agency"
+    )
+    status_withheld: bool = Field(
+        description="True when no consent covers your agency: the status is not disclosed"
+    )
+    consent_expires_on: date | None = Field(
+        description="The last day the consent that allows the status covers your agency"
+    )
+    redisclosure_notice: str | None = Field(
+        description="42 CFR 2.32: it comes with every disclosure made under a consent"
+    )
+
+
+@router.get(
+    "/referrals/{agency_reference}",
+    responses={404: {"description": "your agency sent no referral with this reference"}},
+)
+async def referral_feedback(
+    agency_reference: Identifier, request: Request, agency_id: CurrentAgency
+) -> ReferralFeedback:
+    """What became of a referral your agency sent, by your own reference: that it was received,
+    and its coarse status while a 42 CFR Part 2 consent of the person covers your agency.
+    Another agency's reference is answered exactly like one never sent."""
+    service: ReferralService = request.app.state.referrals
+    actor = Actor(None, agency_id, request.client.host if request.client else None)
+    try:
+        feedback = await service.feedback(agency_reference, actor)
+    except NotVisible as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "referral not found") from exc
+    consent = feedback.consent
+    return ReferralFeedback(
+        agency_reference=agency_reference,
+        received_at=feedback.referral.received_at,
+        status=feedback.status,
+        status_withheld=feedback.status is None,
+        consent_expires_on=consent.terms.expires_on if consent else None,
+        redisclosure_notice=REDISCLOSURE_NOTICE if consent else None,
     )

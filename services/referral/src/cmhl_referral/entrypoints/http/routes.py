@@ -19,17 +19,19 @@ from cmhl_referral.application.service import (
     ReferralService,
     ResubmissionNotVisible,
 )
+from cmhl_referral.domain.consent import InvalidConsent
 from cmhl_referral.domain.lifecycle import IllegalTransition
-from cmhl_referral.domain.referral import InvalidReferral, Part2Consent, ReferralClosed
+from cmhl_referral.domain.referral import InvalidReferral, ReferralClosed, UnknownConsent
 from cmhl_referral.entrypoints.http.cursor import decode_cursor, encode_cursor
 from cmhl_referral.entrypoints.http.schemas import (
     AccountingPublic,
     AccountingRequest,
     CaseloadOverview,
     ConflictDetail,
+    ConsentIn,
+    ConsentPublic,
     ContactAttempt,
     Disclosure,
-    Part2ConsentIn,
     Reassignment,
     ReferralCreate,
     ReferralPublic,
@@ -75,11 +77,11 @@ async def create_referral(
     command = create_command(
         body,
         correlation_id(request),
-        consent=Part2Consent(consent.recipient, consent.expires_on) if consent else None,
+        consent=consent.terms() if consent else None,
     )
     try:
         result = await service.create(command, _actor(request, principal))
-    except InvalidReferral as exc:
+    except (InvalidReferral, InvalidConsent) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     except ResubmissionNotVisible as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
@@ -136,8 +138,10 @@ async def _change_errors() -> AsyncIterator[None]:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "referral not found") from exc
     except NotAllowed as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
-    except InvalidReferral as exc:
+    except (InvalidReferral, InvalidConsent) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    except UnknownConsent as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "consent not found") from exc
     except ReferralClosed as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     except ConcurrentChange as exc:
@@ -196,33 +200,45 @@ async def record_contact(
     return ReferralPublic.of(referral)
 
 
-@router.post("/referrals/{referral_id}/consent", responses=NOT_FOUND)
+@router.post(
+    "/referrals/{referral_id}/consents",
+    status_code=status.HTTP_201_CREATED,
+    responses=NOT_FOUND | {200: {"description": "this consent was recorded before"}},
+)
 async def record_consent(
     referral_id: uuid.UUID,
-    body: Part2ConsentIn,
+    body: ConsentIn,
+    request: Request,
+    response: Response,
+    principal: Staff,
+    service: Service,
+) -> ConsentPublic:
+    """Record a 42 CFR Part 2 consent the person signed. It must name its recipient, purpose,
+    scope and expiry, be signed by today and not have expired; the same consent sent again is
+    recorded once."""
+    async with _change_errors():
+        consent, created = await service.record_consent(
+            referral_id, body.terms(), _actor(request, principal)
+        )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"/api/v1/referrals/{referral_id}/consents/{consent.consent_id}"
+    return ConsentPublic.of(consent)
+
+
+@router.delete("/referrals/{referral_id}/consents/{consent_id}", responses=NOT_FOUND)
+async def revoke_consent(
+    referral_id: uuid.UUID,
+    consent_id: uuid.UUID,
     request: Request,
     principal: Staff,
     service: Service,
-) -> ReferralPublic:
-    """Record the person's 42 CFR 2.35 consent to disclose to the referring agency (replaces an
-    earlier one); it must not have expired."""
+) -> ConsentPublic:
+    """The person revoked this consent: from now on it allows no disclosure. Revoking it again
+    changes nothing."""
     async with _change_errors():
-        referral = await service.record_consent(
-            referral_id,
-            Part2Consent(body.recipient, body.expires_on),
-            _actor(request, principal),
-        )
-    return ReferralPublic.of(referral)
-
-
-@router.delete("/referrals/{referral_id}/consent", responses=NOT_FOUND)
-async def revoke_consent(
-    referral_id: uuid.UUID, request: Request, principal: Staff, service: Service
-) -> ReferralPublic:
-    """The person revoked their consent: nothing beyond receipt is disclosed from now on."""
-    async with _change_errors():
-        referral = await service.record_consent(referral_id, None, _actor(request, principal))
-    return ReferralPublic.of(referral)
+        referral = await service.revoke_consent(referral_id, consent_id, _actor(request, principal))
+    return ConsentPublic.of(next(c for c in referral.consents if c.consent_id == consent_id))
 
 
 @router.post(

@@ -21,16 +21,60 @@ from cmhl_contracts.vocabulary import (
     PresentingNeed,
     ReferralStatus,
 )
+from cmhl_referral.domain.consent import Consent, ConsentScope, ConsentTerms
 from cmhl_referral.domain.lifecycle import ALLOWED_TRANSITIONS
 from cmhl_referral.domain.referral import Referral
 
 
-class Part2ConsentIn(BaseModel):
-    """Consent under 42 CFR 2.35 to disclose to the referring justice agency."""
+class ConsentIn(BaseModel):
+    """A 42 CFR Part 2 consent as the person signed it (§2.31): to whom, for what, what may be
+    disclosed, and from when until when (the expiry day included, in the program's time zone)."""
 
     model_config = ConfigDict(extra="forbid")
-    recipient: str = Field(min_length=1, max_length=200)
+    recipient: Identifier = Field(
+        description="The agency's or court's id (as in `agency.agency_id`) that may be told"
+    )
+    purpose: str = Field(
+        min_length=1,
+        max_length=200,
+        description="Why, as the consent form words it; e.g. `feedback to the referring agency`",
+    )
+    scope: list[ConsentScope] = Field(
+        min_length=1,
+        description="`referral_status`: received, in progress, connected to treatment or "
+        "closed; `attendance_compliance`: attendance and compliance, for a court (§2.35)",
+    )
+    signed_on: date
     expires_on: date
+
+    def terms(self) -> ConsentTerms:
+        return ConsentTerms(
+            recipient=self.recipient,
+            purpose=self.purpose,
+            scope=frozenset(self.scope),
+            signed_on=self.signed_on,
+            expires_on=self.expires_on,
+        )
+
+
+class ConsentPublic(ConsentIn):
+    consent_id: uuid.UUID
+    recorded_at: UtcDatetime
+    revoked_at: UtcDatetime | None
+
+    @classmethod
+    def of(cls, consent: Consent) -> "ConsentPublic":
+        terms = consent.terms
+        return cls(
+            consent_id=consent.consent_id,
+            recipient=terms.recipient,
+            purpose=terms.purpose,
+            scope=sorted(terms.scope),
+            signed_on=terms.signed_on,
+            expires_on=terms.expires_on,
+            recorded_at=consent.recorded_at,
+            revoked_at=consent.revoked_at,
+        )
 
 
 class ReferralSubmission(BaseModel):
@@ -53,7 +97,9 @@ class ReferralSubmission(BaseModel):
 
 
 class ReferralCreate(ReferralSubmission):
-    part2_consent: Part2ConsentIn | None = None
+    part2_consent: ConsentIn | None = Field(
+        default=None, description="A consent the person signed at intake, if any"
+    )
 
 
 ReasonCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
@@ -183,7 +229,9 @@ class ReferralPublic(BaseModel):
     person_id: str
     person: PersonIdentifiers
     narrative: str | None
-    part2_consent: Part2ConsentIn | None
+    consents: list[ConsentPublic] = Field(
+        description="Every consent recorded, revoked and expired ones included"
+    )
     liaison_id: str
     cmhc_id: str
     repeat_involvement: bool
@@ -196,7 +244,6 @@ class ReferralPublic(BaseModel):
 
     @classmethod
     def of(cls, referral: Referral) -> "ReferralPublic":
-        consent = referral.part2_consent
         return cls(
             referral_id=referral.referral_id,
             status=referral.status,
@@ -219,11 +266,7 @@ class ReferralPublic(BaseModel):
                 agency_person_ref=referral.person.agency_person_ref,
             ),
             narrative=referral.narrative,
-            part2_consent=(
-                Part2ConsentIn(recipient=consent.recipient, expires_on=consent.expires_on)
-                if consent
-                else None
-            ),
+            consents=[ConsentPublic.of(c) for c in referral.consents],
             liaison_id=referral.assignment.liaison_id,
             cmhc_id=referral.assignment.cmhc_id,
             repeat_involvement=referral.repeat_involvement,

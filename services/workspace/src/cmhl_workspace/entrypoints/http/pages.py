@@ -31,6 +31,7 @@ from cmhl_workspace.domain.views import (
     ELSEWHERE_REASONS,
     PLACEMENT_FAILURES,
     RosterError,
+    consent_states,
     parse_roster,
     timeline,
 )
@@ -223,6 +224,7 @@ async def referral_page(
 ) -> HTMLResponse:
     require(session, *STAFF)
     referral, follow_ups, placements = await _referral_page(request, session, referral_id)
+    today = datetime.now(workspace_of(request).zone).date()
     # An older referral service (during a rollout) names no transitions: no status actions.
     allowed = referral.get("allowed_transitions", [])
     return await render(
@@ -244,9 +246,9 @@ async def referral_page(
         decline_reasons=DECLINE_REASONS,
         elsewhere_reasons=ELSEWHERE_REASONS,
         places=list(ContactPlace),
-        consent_until=(datetime.now(workspace_of(request).zone) + timedelta(days=365))
-        .date()
-        .isoformat(),
+        consents=consent_states(referral.get("consents", []), today),
+        today=today.isoformat(),
+        consent_until=(today + timedelta(days=365)).isoformat(),
     )
 
 
@@ -298,33 +300,45 @@ async def record_contact(
     )
 
 
-@router.post("/referrals/{referral_id}/consent")
+@router.post("/referrals/{referral_id}/consents")
 async def record_consent(
     request: Request, referral_id: uuid.UUID, session: CurrentSession
 ) -> Response:
     require(session, *STAFF)
     form = await checked_form(request, session)
     here = f"/referrals/{referral_id}"
-    path = f"/api/v1{here}/consent"
-    revoke = _text(form, "revoke") == "yes"
-    if revoke:
-        return await act(
-            request,
-            session,
-            what="consent",
-            back=here,
-            call_=("DELETE", "referral", path),
-            success="Consent revoked.",
-        )
-    body = {"recipient": _text(form, "recipient"), "expires_on": _text(form, "expires_on")}
+    body = {
+        "recipient": _text(form, "recipient"),
+        "purpose": _text(form, "purpose"),
+        "scope": [str(s) for s in form.getlist("scope")],
+        "signed_on": _text(form, "signed_on"),
+        "expires_on": _text(form, "expires_on"),
+    }
     return await act(
         request,
         session,
         what="consent",
         back=here,
         body=body,
-        call_=("POST", "referral", path),
+        call_=("POST", "referral", f"/api/v1{here}/consents"),
         success="Consent recorded.",
+    )
+
+
+@router.post("/referrals/{referral_id}/consents/{consent_id}/revoke")
+async def revoke_consent(
+    request: Request, referral_id: uuid.UUID, consent_id: uuid.UUID, session: CurrentSession
+) -> Response:
+    require(session, *STAFF)
+    await checked_form(request, session)
+    here = f"/referrals/{referral_id}"
+    return await act(
+        request,
+        session,
+        what="revocation",
+        back=here,
+        call_=("DELETE", "referral", f"/api/v1{here}/consents/{consent_id}"),
+        success="Consent revoked: nothing more is disclosed under it.",
     )
 
 
