@@ -183,7 +183,7 @@ class ReferralReassignedV1(IntegrationEvent):
         return str(self.referral_id).encode()
 
 
-FollowUpKind = Literal["scheduled_check", "appointment_check"]
+FollowUpKind = Literal["scheduled_check", "appointment_check", "ad_hoc"]
 FollowUpCancelReason = Literal["referral_closed", "appointment_moved"]
 
 

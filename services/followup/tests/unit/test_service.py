@@ -18,7 +18,13 @@ from cmhl_contracts import (
 )
 from cmhl_contracts.vocabulary import FollowUpOutcome, ReferralStatus
 from cmhl_followup.application.ports import FollowUpQuery
-from cmhl_followup.application.service import FollowUpService, NotAllowed, NotFound
+from cmhl_followup.application.service import (
+    FollowUpService,
+    InvalidFollowUp,
+    NotAllowed,
+    NotFound,
+    ReferralClosed,
+)
 from cmhl_followup.domain.policy import OutcomeRefused, State
 from cmhl_servicekit.audit import InMemoryAuditLog
 from cmhl_servicekit.auth import Principal, Role
@@ -93,6 +99,13 @@ class InMemoryFollowUps:
 
     async def closure_of(self, referral_id: str) -> dict[str, Any] | None:
         return self.closures.get(referral_id)
+
+    async def pending_of(self, referral_id: str) -> list[dict[str, Any]]:
+        return [
+            d
+            for d in self.follow_ups.values()
+            if d["referral_id"] == referral_id and d["status"] == "scheduled"
+        ]
 
     async def note_assignment(self, referral_id: str, liaison_id: str, sequence: int) -> None:
         current = self.assignments.get(referral_id)
@@ -217,9 +230,7 @@ async def test_a_closure_cancels_pending_follow_ups_even_when_read_before_the_re
 ) -> None:
     referral_id = uuid.uuid4()
     clock.advance(timedelta(days=8))
-    closed = status_changed(
-        referral_id, REFERRED, 4, ReferralStatus.CONNECTED_TO_TREATMENT, clock.now()
-    )
+    closed = status_changed(referral_id, REFERRED, 4, ReferralStatus.LOST_TO_FOLLOW_UP, clock.now())
     await service.on_status_changed([closed])  # the other topic was read first
     await service.on_referral_created([referral_created(referral_id, REFERRED)])
     cancelled = repository.of_type(FollowUpCancelledV1)
@@ -232,6 +243,70 @@ async def test_a_closure_cancels_pending_follow_ups_even_when_read_before_the_re
         await service.record_outcome(day7["_id"], FollowUpOutcome.REACHED, LIAISON)
     await service.emit_due()
     assert not repository.of_type(FollowUpDueV1)  # cancelled follow-ups never come due
+
+
+@pytest.mark.parametrize("closure_read_first", [True, False])
+async def test_after_a_connection_to_treatment_the_retention_checks_and_own_follow_ups_go_on(
+    service: FollowUpService,
+    repository: InMemoryFollowUps,
+    clock: AdjustableClock,
+    closure_read_first: bool,
+) -> None:
+    referral_id = uuid.uuid4()
+    clock.advance(timedelta(days=2))
+    created = referral_created(referral_id, REFERRED)
+    if not closure_read_first:
+        await service.on_referral_created([created])
+        await service.add_follow_up(referral_id, clock.now() + timedelta(days=2), LIAISON)
+    connected = status_changed(
+        referral_id, REFERRED, 4, ReferralStatus.CONNECTED_TO_TREATMENT, clock.now()
+    )
+    await service.on_status_changed([connected])
+    if closure_read_first:
+        await service.on_referral_created([created])
+        await service.add_follow_up(referral_id, clock.now() + timedelta(days=2), LIAISON)
+    await service.on_status_changed([connected])  # redelivered: nothing more
+    by_kind = sorted(
+        (d["kind"], (d["due_at"] - REFERRED).days, d["status"])
+        for d in repository.follow_ups.values()
+    )
+    assert by_kind == [
+        ("ad_hoc", 4, "scheduled"),
+        ("scheduled_check", 7, "cancelled"),
+        ("scheduled_check", 30, "scheduled"),
+        ("scheduled_check", 90, "scheduled"),
+    ]
+    assert len(repository.of_type(FollowUpCancelledV1)) == 1
+
+
+async def test_a_liaison_adds_own_follow_ups_to_their_open_referrals_only(
+    service: FollowUpService, repository: InMemoryFollowUps, clock: AdjustableClock
+) -> None:
+    referral_id = uuid.uuid4()
+    await service.on_referral_created([referral_created(referral_id, REFERRED)])
+    due = clock.now() + timedelta(days=3)
+    listed, created = await service.add_follow_up(referral_id, due, LIAISON)
+    assert created
+    assert (listed.document["kind"], listed.document["due_at"], listed.state) == (
+        "ad_hoc",
+        due,
+        State.SCHEDULED,
+    )
+    again, created_again = await service.add_follow_up(referral_id, due, LIAISON)
+    assert (again.document["_id"], created_again) == (listed.document["_id"], False)
+    assert len(repository.of_type(FollowUpScheduledV1)) == 4
+    with pytest.raises(NotFound):
+        await service.add_follow_up(referral_id, due, OTHER)
+    with pytest.raises(NotFound):
+        await service.add_follow_up(uuid.uuid4(), due, LIAISON)
+    for wrong in (clock.now() - timedelta(days=1), clock.now() + timedelta(days=401)):
+        with pytest.raises(InvalidFollowUp, match="400 days"):
+            await service.add_follow_up(referral_id, wrong, LIAISON)
+    declined = status_changed(referral_id, REFERRED, 2, ReferralStatus.DECLINED, clock.now())
+    await service.on_status_changed([declined])
+    assert repository.follow_ups[listed.document["_id"]]["status"] == "cancelled"
+    with pytest.raises(ReferralClosed, match="declined"):
+        await service.add_follow_up(referral_id, due + timedelta(days=1), LIAISON)
 
 
 async def test_an_appointment_adds_a_check_the_day_after_and_a_moved_one_replaces_it(

@@ -14,7 +14,8 @@ from cmhl_referral.application.service import ReferralService
 from cmhl_referral.config import ReferralSettings
 from cmhl_referral.entrypoints.http.agency import router as agency_router
 from cmhl_referral.entrypoints.http.routes import router as http_router
-from cmhl_referral.entrypoints.messaging.agency import build_router
+from cmhl_referral.entrypoints.messaging.agency import build_router as agency_intake
+from cmhl_referral.entrypoints.messaging.followups import build_router as follow_up_outcomes
 from cmhl_servicekit.audit import MongoAuditLog
 from cmhl_servicekit.clock import Clock, SystemClock
 from cmhl_servicekit.crypto import FieldCipher
@@ -51,9 +52,10 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
         events_written=relay.wake,
         zone=settings.zone,
     )
-    broker.include_router(
-        build_router(service, dead_letter_sink(broker), settings.consumer_group_prefix)
-    )
+    for build_router in (agency_intake, follow_up_outcomes):
+        broker.include_router(
+            build_router(service, dead_letter_sink(broker), settings.consumer_group_prefix)
+        )
 
     async def prepare_database() -> None:
         await ensure_indexes(db)

@@ -13,6 +13,7 @@ from pymongo.errors import DuplicateKeyError
 
 from cmhl_contracts import FollowUpScheduledV1, IntegrationEvent
 from cmhl_followup.application.ports import FollowUpQuery
+from cmhl_followup.domain.policy import State
 from cmhl_servicekit import timers
 from cmhl_servicekit.consuming import run_bounded
 from cmhl_servicekit.outbox import Outbox
@@ -101,6 +102,11 @@ class MongoFollowUpRepository:
 
     async def closure_of(self, referral_id: str) -> Document | None:
         return await self._db[CLOSURES].find_one({"_id": referral_id})
+
+    async def pending_of(self, referral_id: str) -> list[Document]:
+        # The (referral_id, due_at) index: a referral has a handful of follow-ups.
+        selector = {"referral_id": referral_id, "status": State.SCHEDULED.value}
+        return await self._follow_ups.find(selector, {"kind": 1}).to_list(None)
 
     async def note_assignment(self, referral_id: str, liaison_id: str, sequence: int) -> None:
         # One writer per referral (its partition's consumer); a duplicate key means a same or

@@ -79,6 +79,9 @@ class FollowUpRepository(Protocol):
 
     async def closure_of(self, referral_id: str) -> Document | None: ...
 
+    async def pending_of(self, referral_id: str) -> list[Document]:
+        """The referral's follow-ups still scheduled (ids and kinds)."""
+
     async def note_assignment(self, referral_id: str, liaison_id: str, sequence: int) -> None:
         """Remember a referral's latest liaison; an older reassignment never replaces a newer."""
 

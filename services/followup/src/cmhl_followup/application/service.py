@@ -37,10 +37,12 @@ from cmhl_followup.domain.policy import (
     OutcomeRefused,
     PlannedFollowUp,
     State,
+    ad_hoc_follow_up_id,
     check_outcome,
     plan_appointment_check,
     plan_follow_ups,
     possible_follow_up_ids,
+    retention_check_ids,
     state_of,
 )
 from cmhl_servicekit.audit import AuditEntry, AuditLog
@@ -55,6 +57,9 @@ PRODUCER = "cmhl-followup"
 ORPHAN_TIMER_AGE = timedelta(minutes=5)
 # Referrals (after scheduling) or timers (when due) handled at once: their round trips overlap.
 IN_FLIGHT = 16
+# How far ahead a liaison may plan a follow-up of their own.
+AD_HOC_HORIZON = timedelta(days=400)
+CONNECTED = ReferralStatus.CONNECTED_TO_TREATMENT
 log = logging.getLogger(__name__)
 
 Decision = tuple[dict[str, Any], list[IntegrationEvent]] | None
@@ -68,8 +73,28 @@ class NotAllowed(Exception):
     """The principal may not list what was asked; the message names the rule."""
 
 
+class InvalidFollowUp(ValueError):
+    """A follow-up asked for that breaks a rule (422); the message names the rule."""
+
+
+class ReferralClosed(Exception):
+    """The referral is closed: it takes no new follow-up (409)."""
+
+
 class ChangedMeanwhile(Exception):
     """Another writer kept changing the follow-up; the caller may retry."""
+
+
+@dataclass(frozen=True)
+class ReferralOf:
+    """The referral's fields a follow-up repeats."""
+
+    referral_id: str
+    person_id: str
+    liaison_id: str
+    cmhc_id: str | None
+    referred_at: datetime
+    correlation_id: str
 
 
 @dataclass(frozen=True)
@@ -129,15 +154,21 @@ class FollowUpService:
 
     async def on_status_changed(self, events: list[ReferralStatusChangedV1]) -> None:
         """An appointment adds a check the day after it (and cancels the check of a moved one);
-        a closure cancels every follow-up still pending."""
+        a closure cancels every follow-up still pending, except, when the person was connected
+        to treatment, the retention checks and the liaison's own follow-ups."""
         for event in events:
             referral_id = event.referral_id
             if event.to_status in CLOSING_STATUSES:
                 await self._repository.note_closure(
                     str(referral_id), event.to_status.value, event.changed_at
                 )
+                pending = await self._repository.pending_of(str(referral_id))
                 await self._cancel_pending(
-                    self._possible_ids(referral_id, event.sequence),
+                    [
+                        follow_up["_id"]
+                        for follow_up in pending
+                        if not self._survives(event.to_status.value, referral_id, follow_up)
+                    ],
                     "referral_closed",
                     str(event.event_id),
                 )
@@ -158,16 +189,30 @@ class FollowUpService:
             await self._repository.note_assignment(
                 str(event.referral_id), event.to_liaison_id, event.sequence
             )
-            ids = self._possible_ids(event.referral_id, event.sequence)
+            ids = [f["_id"] for f in await self._repository.pending_of(str(event.referral_id))]
             await self._move_pending(ids, event.to_liaison_id, event.sequence, str(event.event_id))
+
+    def _survives(self, closing_status: str, referral_id: uuid.UUID, follow_up: Document) -> bool:
+        """Whether a pending follow-up goes on after the referral closed in this status: after a
+        connection to treatment, the checks that show whether the person stayed in it."""
+        if closing_status != CONNECTED.value:
+            return False
+        retention = {str(i) for i in retention_check_ids(referral_id, self._offsets_days)}
+        return follow_up["_id"] in retention or follow_up["kind"] == "ad_hoc"
 
     async def _catch_up(self, referral_id: uuid.UUID, follow_up_ids: list[str]) -> None:
         """Applies a closure or reassignment that was read before these follow-ups existed."""
         key = str(referral_id)
         closure = await self._repository.closure_of(key)
         if closure is not None:
-            await self._cancel_pending(follow_up_ids, "referral_closed", f"closure:{key}")
-            return
+            written = [await self._repository.get(i) for i in follow_up_ids]
+            cancelled = [
+                f["_id"]
+                for f in written
+                if f is not None and not self._survives(closure["status"], referral_id, f)
+            ]
+            await self._cancel_pending(cancelled, "referral_closed", f"closure:{key}")
+            follow_up_ids = [i for i in follow_up_ids if i not in cancelled]
         assignment = await self._repository.assignment_of(key)
         if assignment is not None:
             await self._move_pending(
@@ -188,36 +233,108 @@ class FollowUpService:
         planned: PlannedFollowUp,
         liaison_id: str,
     ) -> tuple[Document, FollowUpScheduledV1]:
+        referral = ReferralOf(
+            str(cause.referral_id),
+            cause.person_id,
+            liaison_id,
+            cause.cmhc_id,
+            cause.referred_at,
+            cause.correlation_id,
+        )
+        return self._planned(referral, planned, str(cause.event_id), cause.occurred_at)
+
+    def _planned(
+        self, referral: "ReferralOf", planned: PlannedFollowUp, causation_id: str, at: datetime
+    ) -> tuple[Document, FollowUpScheduledV1]:
         event = FollowUpScheduledV1.create(
             about=(str(planned.follow_up_id),),
             producer=PRODUCER,
-            correlation_id=cause.correlation_id,
-            causation_id=str(cause.event_id),
-            occurred_at=cause.occurred_at,
+            correlation_id=referral.correlation_id,
+            causation_id=causation_id,
+            occurred_at=at,
             follow_up_id=planned.follow_up_id,
-            referral_id=cause.referral_id,
-            person_id=cause.person_id,
-            liaison_id=liaison_id,
+            referral_id=uuid.UUID(referral.referral_id),
+            person_id=referral.person_id,
+            liaison_id=referral.liaison_id,
             kind=planned.kind,
             due_at=planned.due_at,
-            referred_at=cause.referred_at,
+            referred_at=referral.referred_at,
         )
         document = {
             "_id": str(planned.follow_up_id),
-            "referral_id": str(cause.referral_id),
-            "person_id": cause.person_id,
-            "liaison_id": liaison_id,
+            "referral_id": referral.referral_id,
+            "person_id": referral.person_id,
+            "liaison_id": referral.liaison_id,
             # Supervisors list their CMHC's follow-ups by it; reassignment stays inside a CMHC.
-            "cmhc_id": cause.cmhc_id,
+            "cmhc_id": referral.cmhc_id,
             "assignment_sequence": 0,
             "kind": planned.kind,
             "due_at": planned.due_at,
             "overdue_at": planned.due_at + self._grace,
-            "referred_at": cause.referred_at,
+            "referred_at": referral.referred_at,
             "status": State.SCHEDULED.value,
-            "correlation_id": cause.correlation_id,
+            "correlation_id": referral.correlation_id,
         }
         return document, event
+
+    async def add_follow_up(
+        self, referral_id: uuid.UUID, due_at: datetime, principal: Principal
+    ) -> tuple[Listed, bool]:
+        """A follow-up the liaison plans themselves (or a supervisor for them), for a referral
+        in their caseload; returns it and whether it is new (the same time again adds none).
+        Allowed until the referral closes, and after a connection to treatment."""
+        now = self._clock.now()
+        referral = await self._referral_of(referral_id)
+        if referral is None or not self._may_manage(principal, referral):
+            await self._record(principal, "add_follow_up", str(referral_id), None, "not_found")
+            raise NotFound
+        record = {"person_id": referral.person_id, "referral_id": referral.referral_id}
+        closure = await self._repository.closure_of(referral.referral_id)
+        if closure is not None and closure["status"] != CONNECTED.value:
+            await self._record(principal, "add_follow_up", referral.referral_id, record, "refused")
+            raise ReferralClosed(f"the referral is closed ({closure['status']})")
+        if not now - timedelta(minutes=5) <= due_at <= now + AD_HOC_HORIZON:
+            await self._record(principal, "add_follow_up", referral.referral_id, record, "refused")
+            raise InvalidFollowUp("due_at must be from now to 400 days ahead")
+        planned = PlannedFollowUp(ad_hoc_follow_up_id(referral_id, due_at), "ad_hoc", due_at)
+        document, event = self._planned(referral, planned, f"ad-hoc:{principal.subject}", now)
+        created = await self._repository.schedule([(document, event)], now)
+        await self._catch_up(referral_id, [document["_id"]])
+        stored = await self._repository.get(document["_id"])
+        assert stored is not None
+        await self._record(
+            principal, "add_follow_up", stored["_id"], stored, "created" if created else "unchanged"
+        )
+        return self._listed(stored, now), bool(created)
+
+    async def _referral_of(self, referral_id: uuid.UUID) -> "ReferralOf | None":
+        """What the follow-up service knows of a referral: its scheduled checks (every referral
+        gets them) say whose person and CMHC it is, the latest assignment whose caseload."""
+        anchor = None
+        for follow_up_id in self._possible_ids(referral_id, 1):
+            if (anchor := await self._repository.get(follow_up_id)) is not None:
+                break
+        if anchor is None:
+            return None
+        assignment = await self._repository.assignment_of(str(referral_id))
+        return ReferralOf(
+            anchor["referral_id"],
+            anchor["person_id"],
+            assignment["liaison_id"] if assignment else anchor["liaison_id"],
+            anchor.get("cmhc_id"),
+            anchor["referred_at"],
+            anchor["correlation_id"],
+        )
+
+    @staticmethod
+    def _may_manage(principal: Principal, referral: "ReferralOf") -> bool:
+        if principal.has(Role.LIAISON) and referral.liaison_id == principal.subject:
+            return True
+        return bool(
+            principal.has(Role.SUPERVISOR)
+            and referral.cmhc_id
+            and referral.cmhc_id == principal.cmhc_id
+        )
 
     async def _cancel_pending(self, follow_up_ids: list[str], reason: str, cause: str) -> None:
         now = self._clock.now()

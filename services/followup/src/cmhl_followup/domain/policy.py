@@ -25,6 +25,10 @@ CLOSING_STATUSES = frozenset(
     }
 )
 
+# Checks that show whether a person connected to treatment stayed in it: they go on after the
+# connection, when every other pending follow-up of the referral is cancelled.
+RETENTION_OFFSETS_DAYS = frozenset({30, 90})
+
 # Fixed namespace: scheduling the same referral twice must give the same follow-up ids.
 _FOLLOW_UP_NAMESPACE = uuid.UUID("8e2d1c4b-7a6f-5e9d-b3c2-1a0f9e8d7c6b")
 
@@ -86,6 +90,19 @@ def plan_appointment_check(
         "appointment_check",
         appointment_at + APPOINTMENT_CHECK_DELAY,
     )
+
+
+def retention_check_ids(referral_id: uuid.UUID, offsets_days: tuple[int, ...]) -> set[uuid.UUID]:
+    """The scheduled checks that go on after the person was connected to treatment."""
+    return {
+        _scheduled_check_id(referral_id, days)
+        for days in set(offsets_days) & RETENTION_OFFSETS_DAYS
+    }
+
+
+def ad_hoc_follow_up_id(referral_id: uuid.UUID, due_at: datetime) -> uuid.UUID:
+    """A liaison's own follow-up, named by its time: the same request sent twice adds one."""
+    return follow_up_id(referral_id, "ad_hoc", due_at.isoformat())
 
 
 def possible_follow_up_ids(

@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from cmhl_contracts import IntegrationEvent
+from cmhl_contracts import FollowUpCompletedV1, IntegrationEvent
 from cmhl_contracts.vocabulary import ContactPlace, ReferralStatus
 from cmhl_referral.application.commands import CreateReferral
 from cmhl_referral.application.events import (
@@ -56,21 +56,31 @@ class Created:
 
 @dataclass(frozen=True)
 class Actor:
-    """Whoever asks: a person with a token, or an agency system."""
+    """Whoever asks: a person with a token, an agency system, or another of the program's
+    services acting on an event."""
 
     principal: Principal | None
     agency_id: str | None
     source_address: str | None
+    service: str | None = None
+
+    @classmethod
+    def of_service(cls, service: str) -> "Actor":
+        return cls(None, None, None, service)
 
     @property
     def name(self) -> str:
         if self.principal is not None:
             return self.principal.subject
+        if self.service is not None:
+            return f"service:{self.service}"
         return f"agency:{self.agency_id}"
 
     @property
     def roles(self) -> tuple[str, ...]:
-        return tuple(sorted(self.principal.roles)) if self.principal else ("agency_system",)
+        if self.principal is not None:
+            return tuple(sorted(self.principal.roles))
+        return ("service",) if self.service is not None else ("agency_system",)
 
 
 @dataclass(frozen=True)
@@ -238,6 +248,43 @@ class ReferralService:
             sequence = referral.record_contact(place, reached, at)
             event = contact_attempted(referral, sequence, place, reached, at, correlation_id)
             return await self._save(referral, [event], actor, "record_contact")
+
+        return await retry_on_conflict(attempt, ConcurrentChange)
+
+    async def apply_follow_up_outcome(self, event: FollowUpCompletedV1) -> bool:
+        """A follow-up's outcome, published by the follow-up service, noted on the referral and
+        moving its status where the outcome says, through a status change like any other (so
+        the funnel and the outcomes agree). Idempotent per follow-up; returns whether the
+        referral changed."""
+        actor = Actor.of_service("followup")
+
+        async def attempt() -> bool | Conflict:
+            referral = await self._repository.get(event.referral_id)
+            if referral is None:
+                # Follow-ups exist only for stored referrals: this is not ours to apply.
+                await self._record_missing(actor, "follow_up_outcome", event.referral_id)
+                return False
+            noted = referral.record_follow_up_outcome(
+                str(event.follow_up_id), event.outcome, event.completed_at
+            )
+            if noted is None:
+                return False  # applied before: a redelivery
+            events: list[IntegrationEvent] = []
+            if noted.moved is not None:
+                previous, sequence = noted.moved
+                events.append(
+                    status_changed(
+                        referral,
+                        sequence,
+                        previous,
+                        event.completed_at,
+                        referral.history[-1]["reason"],
+                        None,
+                        event.correlation_id,
+                    )
+                )
+            saved = await self._save(referral, events, actor, "follow_up_outcome")
+            return CONFLICT if saved is CONFLICT else True
 
         return await retry_on_conflict(attempt, ConcurrentChange)
 

@@ -1,5 +1,6 @@
 """The referral lifecycle of DOMAIN.md as an explicit transition table."""
 
+from cmhl_contracts.vocabulary import FollowUpOutcome as O
 from cmhl_contracts.vocabulary import ReferralStatus as S
 
 ALLOWED_TRANSITIONS: dict[S, frozenset[S]] = {
@@ -48,6 +49,28 @@ ALLOWED_TRANSITIONS: dict[S, frozenset[S]] = {
 }
 
 CLOSED = frozenset(status for status, nxt in ALLOWED_TRANSITIONS.items() if not nxt)
+
+
+# What a follow-up's outcome says about the referral. Closing facts hold whatever status the
+# liaison last recorded (the person was found in treatment, declined, moved away); whether an
+# appointment was kept moves only a referral waiting for one.
+OUTCOME_MOVES: dict[O, S] = {
+    O.ENGAGED_IN_TREATMENT: S.CONNECTED_TO_TREATMENT,
+    O.DECLINED_SERVICES: S.DECLINED_BY_PERSON,
+    O.MOVED_AWAY: S.LOST_TO_FOLLOW_UP,
+    O.APPOINTMENT_KEPT: S.ATTENDED,
+    O.APPOINTMENT_MISSED: S.NO_SHOW,
+}
+
+
+def status_after_outcome(current: S, outcome: O) -> S | None:
+    """The status a follow-up's outcome moves the referral to, or None (no move)."""
+    target = OUTCOME_MOVES.get(outcome)
+    if target is None or current in CLOSED:
+        return None
+    if target in (S.ATTENDED, S.NO_SHOW):
+        return target if current is S.APPOINTMENT_SCHEDULED else None
+    return target
 
 
 class IllegalTransition(Exception):

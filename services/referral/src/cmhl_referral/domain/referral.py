@@ -7,13 +7,14 @@ from datetime import date, datetime, timedelta
 from cmhl_contracts.vocabulary import (
     ContactPlace,
     CourtType,
+    FollowUpOutcome,
     PersonLocation,
     PresentingNeed,
     ReferralSource,
     ReferralStatus,
 )
 from cmhl_referral.domain.consent import Consent, InvalidConsent
-from cmhl_referral.domain.lifecycle import CLOSED, check_transition
+from cmhl_referral.domain.lifecycle import CLOSED, check_transition, status_after_outcome
 
 REPEAT_WINDOW = timedelta(days=90)
 # Liaisons sometimes record a referral days after the call; older than this is a data error.
@@ -81,6 +82,15 @@ class Referral:
     ) -> int:
         """Moves through the lifecycle; returns the change's sequence number."""
         check_transition(self.status, to)
+        return self._move(to, at, reason, appointment_at)
+
+    def _move(
+        self,
+        to: ReferralStatus,
+        at: datetime,
+        reason: str | None,
+        appointment_at: datetime | None = None,
+    ) -> int:
         if to in REASON_REQUIRED and not reason:
             raise InvalidReferral(f"a reason is required to move to {to}")
         if (to is ReferralStatus.APPOINTMENT_SCHEDULED) != (appointment_at is not None):
@@ -102,6 +112,27 @@ class Referral:
         self.history.append(entry)
         self.status = to
         return sequence
+
+    def record_follow_up_outcome(
+        self, follow_up_id: str, outcome: FollowUpOutcome, at: datetime
+    ) -> "OutcomeNoted | None":
+        """Notes what a follow-up found and moves the referral where the outcome says
+        (lifecycle.OUTCOME_MOVES); None if this follow-up's outcome was noted before."""
+        if any(h.get("follow_up_id") == follow_up_id for h in self.history):
+            return None
+        self.history.append(
+            {
+                "kind": "follow_up",
+                "follow_up_id": follow_up_id,
+                "outcome": outcome.value,
+                "at": at.isoformat(),
+            }
+        )
+        to = status_after_outcome(self.status, outcome)
+        if to is None:
+            return OutcomeNoted(None)
+        previous = self.status
+        return OutcomeNoted((previous, self._move(to, at, f"follow_up_{outcome.value}")))
 
     def record_contact(self, place: ContactPlace, reached: bool, at: datetime) -> int:
         if self.status in CLOSED:
@@ -173,6 +204,12 @@ class Referral:
         )
         self.assignment = to
         return sequence
+
+
+@dataclass(frozen=True)
+class OutcomeNoted:
+    moved: tuple[ReferralStatus, int] | None
+    """The status left and the sequence of the status change, when the outcome moved it."""
 
 
 class InvalidReferral(ValueError):

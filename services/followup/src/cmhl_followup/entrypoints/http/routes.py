@@ -1,19 +1,23 @@
 """Liaisons' follow-up API under /api/v1: their follow-ups, and the outcomes they record."""
 
 import re
+import uuid
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from cmhl_contracts.envelope import UtcDatetime
 from cmhl_contracts.vocabulary import FollowUpOutcome
 from cmhl_followup.application.service import (
     ChangedMeanwhile,
     FollowUpService,
+    InvalidFollowUp,
     Listed,
     NotAllowed,
     NotFound,
+    ReferralClosed,
 )
 from cmhl_followup.domain.policy import OutcomeRefused, State
 from cmhl_servicekit.auth import Principal, Role, require_any
@@ -60,6 +64,14 @@ class FollowUpPublic(BaseModel):
 class FollowUpsPublic(BaseModel):
     data: list[FollowUpPublic]
     count: int
+
+
+class FollowUpRequest(BaseModel):
+    """A follow-up the liaison plans themselves, on top of the scheduled checks."""
+
+    model_config = ConfigDict(extra="forbid")
+    referral_id: uuid.UUID
+    due_at: UtcDatetime = Field(description="When to follow up: from now to 400 days ahead")
 
 
 class OutcomeRecord(BaseModel):
@@ -126,6 +138,37 @@ async def list_follow_ups(
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
     data = [FollowUpPublic.of(r) for r in rows]
     return FollowUpsPublic(data=data, count=len(data))
+
+
+@router.post(
+    "/follow-ups",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"description": "a follow-up of this referral at this time exists already"},
+        404: {"description": "no such referral in your caseload"},
+        409: {"description": "the referral is closed"},
+    },
+)
+async def add_follow_up(
+    body: FollowUpRequest, request: Request, response: Response, principal: Staff
+) -> FollowUpPublic:
+    """Plan a follow-up of your own for a referral in your caseload (a supervisor: in the CMHC).
+    Open referrals take them, and so do referrals connected to treatment; the same referral and
+    time again answer 200 with the existing one."""
+    try:
+        listed, created = await _service(request).add_follow_up(
+            body.referral_id, body.due_at, principal
+        )
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "referral not found") from exc
+    except InvalidFollowUp as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    except ReferralClosed as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"/api/v1/follow-ups?referral_id={body.referral_id}"
+    return FollowUpPublic.of(listed)
 
 
 @router.post(
