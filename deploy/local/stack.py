@@ -496,6 +496,13 @@ def declared_topics() -> dict[str, int]:
         raise
 
 
+def kafka_feedback_agencies() -> list[str]:
+    """The agencies that read feedback on their own topic, from deploy/topics.toml."""
+    from cmhl_servicekit.topics import feedback_agencies
+
+    return feedback_agencies(tomllib.loads((REPO / "deploy" / "topics.toml").read_text()))
+
+
 def create_topics(bootstrap: str) -> None:
     # The same code path as compose's topics service and the Kubernetes topics Job.
     from cmhl_servicekit.topics import create_topics as create_missing
@@ -923,6 +930,8 @@ def service_env(name: str, state: StackState, creds: dict[str, Any]) -> dict[str
         "PSEUDONYM_KEY": keys["training_pseudonym_key" if name == "training" else "pseudonym_key"],
         "ENCRYPTION_KEY": keys["encryption_key"],
     }
+    if name == "referral":
+        values["KAFKA_FEEDBACK_AGENCIES"] = json.dumps(kafka_feedback_agencies())
     return {prefix + key: value for key, value in values.items()}
 
 

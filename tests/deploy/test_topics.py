@@ -1,16 +1,18 @@
 """cmhl_servicekit.topics: the one path from deploy/topics.toml to Kafka topics for compose and
 Kubernetes. Unit tests on the declarations, and an integration test on the real broker."""
 
+import json
 import tomllib
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from cmhl_contracts import ALL_EVENTS
+from cmhl_contracts import AGENCY_EVENTS, ALL_EVENTS, ReferralFeedbackV1
 from cmhl_servicekit.topics import create_topics, declared_topics, load_topics, main, render_plan
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,12 +22,37 @@ DECLARATIONS = REPO / "deploy" / "topics.toml"
 def test_every_contract_topic_and_its_dead_letters_with_declared_partitions() -> None:
     declarations = tomllib.loads(DECLARATIONS.read_text())
     topics = declared_topics(declarations)
-    assert len(topics) == 2 * len(ALL_EVENTS)
+    agencies = declarations["agency_topics"]["agencies"]
+    assert len(topics) == 2 * len(ALL_EVENTS) + len(AGENCY_EVENTS) * len(agencies)
     for event in ALL_EVENTS:
         declared = declarations["topics"][event.topic()]
         expected = declared.get("partitions", declarations["defaults"]["partitions"])
         assert topics[event.topic()] == expected
         assert topics[event.dlq_topic()] == expected
+
+
+def test_each_agency_that_reads_feedback_on_kafka_gets_its_own_topic_and_only_that() -> None:
+    declarations: dict[str, Any] = tomllib.loads(DECLARATIONS.read_text())
+    declarations["agency_topics"]["agencies"] = ["boone-so", "columbia-pd"]
+    topics = declared_topics(declarations)
+    feedback = sorted(t for t in topics if t.startswith(ReferralFeedbackV1.topic()))
+    assert feedback == [
+        "cmhl.referral.referral-feedback.v1.boone-so",
+        "cmhl.referral.referral-feedback.v1.columbia-pd",
+    ]
+    assert ReferralFeedbackV1.topic() not in topics  # no shared topic anyone could read
+    declarations["agency_topics"]["agencies"] = ["a:b"]
+    with pytest.raises(ValueError, match="cannot name a topic"):
+        declared_topics(declarations)
+
+
+def test_the_referral_service_is_told_the_agencies_that_have_a_topic() -> None:
+    declared = tomllib.loads(DECLARATIONS.read_text())["agency_topics"]["agencies"]
+    platform = yaml.safe_load((REPO / "deploy" / "k8s" / "base" / "platform.yaml").read_text())
+    compose = yaml.safe_load((REPO / "deploy" / "compose.yaml").read_text())
+    referral_env = compose["services"]["referral"]["environment"]
+    assert json.loads(platform["data"]["kafka-feedback-agencies"]) == declared
+    assert json.loads(referral_env["CMHL_REFERRAL_KAFKA_FEEDBACK_AGENCIES"]) == declared
 
 
 def test_an_undeclared_contract_topic_is_refused() -> None:

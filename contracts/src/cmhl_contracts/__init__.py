@@ -2,6 +2,7 @@
 
 from cmhl_contracts.envelope import IntegrationEvent, deterministic_event_id
 from cmhl_contracts.events import (
+    AGENCY_EVENTS,
     ALL_EVENTS,
     AgencyReferralSubmittedV1,
     FollowUpCancelledV1,
@@ -12,6 +13,7 @@ from cmhl_contracts.events import (
     FollowUpScheduledV1,
     ReferralContactAttemptedV1,
     ReferralCreatedV1,
+    ReferralFeedbackV1,
     ReferralReassignedV1,
     ReferralStatusChangedV1,
     TrainingCompletedV1,
@@ -26,6 +28,7 @@ from cmhl_contracts.placement import (
 )
 
 __all__ = [
+    "AGENCY_EVENTS",
     "ALL_EVENTS",
     "AgencyReferralSubmittedV1",
     "BedAvailabilityStaleV1",
@@ -43,6 +46,7 @@ __all__ = [
     "PlacementRequestedV1",
     "ReferralContactAttemptedV1",
     "ReferralCreatedV1",
+    "ReferralFeedbackV1",
     "ReferralReassignedV1",
     "ReferralStatusChangedV1",
     "TrainingCompletedV1",

@@ -81,6 +81,11 @@ class IntegrationEvent(BaseModel):
     def dlq_topic(cls) -> str:
         return f"{cls.topic()}.dlq"
 
+    def destination(self) -> str:
+        """The topic this event is published to: its type's, unless the type routes each event
+        to a topic of its own (an agency's, for instance)."""
+        return type(self).topic()
+
     @classmethod
     def create(
         cls,

@@ -12,6 +12,7 @@ from cmhl_contracts.envelope import EARLIEST_YEAR, IntegrationEvent, UtcDatetime
 from cmhl_contracts.vocabulary import (
     ContactPlace,
     CourtType,
+    FeedbackStatus,
     FollowUpOutcome,
     PersonLocation,
     PresentingNeed,
@@ -269,6 +270,40 @@ class TrainingCompletedV1(IntegrationEvent):
 
     def kafka_key(self) -> bytes:
         return str(self.session_id).encode()
+
+
+class ReferralFeedbackV1(IntegrationEvent):
+    """What a referring agency may learn about a referral it sent, whenever that changes: that
+    it was received, and the coarse status while a 42 CFR Part 2 consent covers the agency
+    (with the §2.32 notice). Published to the agency's own topic (`agency_topic`), which only
+    that agency may read (ADR 0008); no person identifier beyond the agency's own reference."""
+
+    CONTEXT: ClassVar[str] = "referral"
+
+    referral_id: uuid.UUID
+    agency_id: Identifier
+    agency_reference: Identifier
+    sequence: int = Field(ge=0, description="How many changes the referral had: orders feedback")
+    received_at: UtcDatetime
+    status: FeedbackStatus | None = None
+    status_withheld: bool
+    consent_expires_on: date | None = None
+    redisclosure_notice: str | None = Field(default=None, max_length=2000)
+
+    @classmethod
+    def agency_topic(cls, agency_id: str) -> str:
+        return f"{cls.topic()}.{agency_id}"
+
+    def destination(self) -> str:
+        return self.agency_topic(self.agency_id)
+
+    def kafka_key(self) -> bytes:
+        return str(self.referral_id).encode()
+
+
+# Events published to one topic per agency (`destination`), created for each agency that reads
+# them on Kafka (deploy/topics.toml, [agency_topics]).
+AGENCY_EVENTS: Final[tuple[type[ReferralFeedbackV1], ...]] = (ReferralFeedbackV1,)
 
 
 # Placement events live in their own module, which builds on the field types above.

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cmhl_contracts.events import ALL_EVENTS
+from cmhl_contracts.events import AGENCY_EVENTS, ALL_EVENTS
 
 SNAPSHOT_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -15,7 +15,10 @@ JsonSchema = dict[str, Any]
 
 
 def current_schemas() -> dict[str, JsonSchema]:
-    return {event.topic(): event.model_json_schema(mode="serialization") for event in ALL_EVENTS}
+    return {
+        event.topic(): event.model_json_schema(mode="serialization")
+        for event in (*ALL_EVENTS, *AGENCY_EVENTS)
+    }
 
 
 def snapshot_path(topic: str) -> Path:

@@ -59,6 +59,15 @@ class ReferralStatus(StrEnum):
     LOST_TO_FOLLOW_UP = "lost_to_follow_up"
 
 
+class FeedbackStatus(StrEnum):
+    """The coarse status a referring agency may learn under a consent: never the detail."""
+
+    RECEIVED = "received"
+    IN_PROGRESS = "in_progress"
+    CONNECTED_TO_TREATMENT = "connected_to_treatment"
+    CLOSED = "closed"
+
+
 class FollowUpOutcome(StrEnum):
     REACHED = "reached"
     UNABLE_TO_CONTACT = "unable_to_contact"

@@ -1,9 +1,12 @@
 """Cross-cutting defaults: safe error reasons, dead letters, logs, crypto, body limits."""
 
 import asyncio
+import gc
 import json
 import logging
+import warnings
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,6 +15,7 @@ from aiokafka import ConsumerRecord
 from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
 
+from cmhl_servicekit import testing
 from cmhl_servicekit.consuming import BatchProcessor, Delivery, decode, run_bounded, safe_reason
 from cmhl_servicekit.crypto import FieldCipher, pseudonym
 from cmhl_servicekit.http import BodySizeLimit
@@ -142,3 +146,18 @@ async def test_bounded_work_overlaps_up_to_its_limit_and_fails_only_after_all_en
     with pytest.raises(ConnectionError):  # the transient one, so the caller retries the batch
         await run_bounded(map(job, range(8)), limit=3)
     assert sorted(finished) == [0, 1, 3, 4, 6, 7]  # none cut short by the failures
+
+
+def test_asking_for_a_docker_engine_leaves_no_socket_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fixtures ask for Docker only when nothing is configured; without an engine the
+    probe must not leave a socket to the garbage collector (an unraisable warning that would
+    fail whichever test runs next)."""
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        available = testing._docker_available()
+        gc.collect()
+    assert available is Path("/var/run/docker.sock").exists()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]

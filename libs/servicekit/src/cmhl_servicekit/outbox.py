@@ -54,7 +54,7 @@ def outbox_entry(event: IntegrationEvent, version: int) -> OutboxEntry:
     return OutboxEntry(
         event_id=str(event.event_id),
         event_type=event.event_type,
-        topic=type(event).topic(),
+        topic=event.destination(),
         key=event.kafka_key().decode(),
         payload=event.model_dump_json(),
         correlation_id=event.correlation_id,

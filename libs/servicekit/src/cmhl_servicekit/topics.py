@@ -16,6 +16,7 @@ pass `--config retention.ms=-1`: the reporting rebuild replays every topic from 
 import argparse
 import asyncio
 import json
+import re
 import sys
 import time
 import tomllib
@@ -26,7 +27,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
 
-from cmhl_contracts import ALL_EVENTS
+from cmhl_contracts import AGENCY_EVENTS, ALL_EVENTS
 
 TOPIC_ALREADY_EXISTS = 36
 
@@ -50,7 +51,28 @@ def declared_topics(declarations: Mapping[str, Any]) -> dict[str, int]:
         topics[event.topic()] = partitions
         # A dead-letter topic mirrors its topic's partitions so a re-drive keeps key placement.
         topics[event.dlq_topic()] = partitions
+    topics |= agency_topics(declarations)
     return dict(sorted(topics.items()))
+
+
+def agency_topics(declarations: Mapping[str, Any]) -> dict[str, int]:
+    """One topic per agency and agency event, for the agencies that read them on Kafka
+    (`[agency_topics] agencies`): Kafka grants reads per topic, so an agency's own topic is
+    what lets it read its own records and nobody else's (ADR 0008). Their consumers are the
+    agencies' systems, so no dead-letter topic."""
+    section: Mapping[str, Any] = declarations.get("agency_topics", {})
+    partitions = int(section.get("partitions", 1))
+    agencies = feedback_agencies(declarations)
+    if unfit := [a for a in agencies if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", a)]:
+        raise ValueError(f"agency ids that cannot name a topic (letters, digits, . _ -): {unfit}")
+    return {
+        event.agency_topic(agency): partitions for event in AGENCY_EVENTS for agency in agencies
+    }
+
+
+def feedback_agencies(declarations: Mapping[str, Any]) -> list[str]:
+    """The agencies that read their feedback on Kafka."""
+    return sorted(declarations.get("agency_topics", {}).get("agencies", []))
 
 
 def load_topics(path: Path) -> dict[str, int]:

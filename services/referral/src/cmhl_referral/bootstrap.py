@@ -51,6 +51,7 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
         pseudonym_key=settings.pseudonym_key.get_secret_value().encode(),
         events_written=relay.wake,
         zone=settings.zone,
+        feedback_agencies=frozenset(settings.kafka_feedback_agencies),
     )
     for build_router in (agency_intake, follow_up_outcomes):
         broker.include_router(

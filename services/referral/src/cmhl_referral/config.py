@@ -13,3 +13,8 @@ class ReferralSettings(ServiceSettings):
     mongo_database: str = "cmhl_referral"
     pseudonym_key: SecretStr = Field(description="HMAC key that turns identifiers into person ids")
     encryption_key: SecretStr = Field(description="base64 of 32 bytes; seals identifiers at rest")
+    kafka_feedback_agencies: list[str] = Field(
+        default=[],
+        description="Agencies that read their referral feedback on Kafka, each on its own topic "
+        "(deploy/topics.toml [agency_topics], which must list the same ids; ADR 0008)",
+    )

@@ -1,6 +1,7 @@
 """42 CFR Part 2 consents and the feedback a referring agency gets under them, on the real stack:
 recorded, revoked and expired consents; another agency's reference; the accounting."""
 
+import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -9,11 +10,12 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
+from cmhl_contracts import ReferralFeedbackV1
 from cmhl_referral.bootstrap import build
 from cmhl_referral.config import ReferralSettings
 from cmhl_servicekit.auth import Role
 from cmhl_servicekit.clock import AdjustableClock
-from cmhl_servicekit.testing import agency_bearer, bearer, running_app
+from cmhl_servicekit.testing import KafkaProbe, agency_bearer, bearer, running_app
 
 pytestmark = pytest.mark.integration
 
@@ -178,3 +180,65 @@ async def test_a_consent_must_name_its_parts_and_make_sense(
         assert (unknown.status_code, unknown.json()["detail"]) == (404, "consent not found")
         stored = (await client.get(f"/api/v1/referrals/{referral_id}", headers=LIAISON)).json()
         assert stored["consents"] == []
+
+
+async def test_feedback_reaches_the_agencys_own_topic_whenever_what_it_may_learn_changes(
+    referral_settings: ReferralSettings,
+    referral_body: Callable[..., dict[str, Any]],
+    kafka_probe: KafkaProbe,
+) -> None:
+    settings = referral_settings.model_copy(update={"kafka_feedback_agencies": ["columbia-pd"]})
+    columbia = referral_body(agency={"agency_id": "columbia-pd", "source": "municipal_police"})
+    async with running_app(build(settings), from_now=True) as client:
+        referral_id, reference = await received(client, columbia)
+        url = f"/api/v1/referrals/{referral_id}"
+        today = datetime.now(UTC).date()
+        terms = consent(
+            recipient="columbia-pd",
+            signed_on=(today - timedelta(days=1)).isoformat(),
+            expires_on=(today + timedelta(days=90)).isoformat(),
+        )
+        steps = [
+            ("post", f"{url}/status", {"status": "accepted"}),  # withheld still: no event
+            ("post", f"{url}/consents", terms),
+            ("post", f"{url}/contacts", {"place": "phone", "reached": True}),  # no change
+            ("post", f"{url}/status", {"status": "connected_to_treatment"}),
+        ]
+        for method, path, body in steps:
+            answer = await client.request(method, path, json=body, headers=LIAISON)
+            assert answer.status_code in (200, 201), answer.text
+            if path.endswith("/consents"):
+                consent_id = answer.json()["consent_id"]
+        revoked = await client.delete(f"{url}/consents/{consent_id}", headers=LIAISON)
+        assert revoked.status_code == 200
+
+        records = await kafka_probe.collect(
+            [ReferralFeedbackV1.agency_topic("columbia-pd")],
+            lambda r: json.loads(r.value)["referral_id"] == referral_id,
+            expect=4,
+            settle=2.0,
+        )
+        told = [ReferralFeedbackV1.model_validate_json(r.value) for r in records]
+        assert [(e.status, e.status_withheld) for e in told] == [
+            (None, True),
+            ("in_progress", False),
+            ("connected_to_treatment", False),
+            (None, True),
+        ]
+        assert {e.agency_reference for e in told} == {reference}
+        assert [e.redisclosure_notice is not None for e in told] == [False, True, True, False]
+        assert all(r.key == referral_id.encode() for r in records)
+        # Nothing in it names the person: the agency's own reference is its only handle.
+        assert all(b"Roe" not in r.value and b"Jane" not in r.value for r in records)
+
+        accounting = await client.post(
+            "/api/v1/privacy/accounting",
+            json={"family_name": "Roe", "given_name": "Jane", "birth_date": "1990-01-02"},
+            headers=PRIVACY,
+        )
+        over_kafka = [
+            d["outcome"]
+            for d in accounting.json()["disclosures"]
+            if d["referral_id"] == referral_id and d["source_address"] == "kafka"
+        ]
+        assert over_kafka == ["withheld", "disclosed", "disclosed", "withheld"]

@@ -5,13 +5,12 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from cmhl_contracts.vocabulary import ReferralStatus
+from cmhl_contracts.vocabulary import FeedbackStatus, ReferralStatus
 from cmhl_referral.adapters.mongo import LEGACY_CONSENT_PURPOSE, read_consents
 from cmhl_referral.domain.consent import (
     Consent,
     ConsentScope,
     ConsentTerms,
-    FeedbackStatus,
     InvalidConsent,
     consent_covering,
     feedback_status,

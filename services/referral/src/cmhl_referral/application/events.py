@@ -6,10 +6,12 @@ from typing import Any
 from cmhl_contracts import (
     ReferralContactAttemptedV1,
     ReferralCreatedV1,
+    ReferralFeedbackV1,
     ReferralReassignedV1,
     ReferralStatusChangedV1,
 )
-from cmhl_contracts.vocabulary import ContactPlace, ReferralStatus
+from cmhl_contracts.vocabulary import ContactPlace, FeedbackStatus, ReferralStatus
+from cmhl_referral.domain.consent import REDISCLOSURE_NOTICE, Consent
 from cmhl_referral.domain.referral import Referral
 
 PRODUCER = "cmhl-referral"
@@ -107,4 +109,30 @@ def reassigned(
         to_liaison_id=referral.assignment.liaison_id,
         cmhc_id=referral.assignment.cmhc_id,
         reassigned_at=at,
+    )
+
+
+def referral_feedback(
+    referral: Referral,
+    status: FeedbackStatus | None,
+    consent: Consent | None,
+    correlation_id: str,
+) -> ReferralFeedbackV1:
+    """What the referring agency may learn now; its id names the referral's change count, so
+    a retried write publishes the same event."""
+    assert referral.agency_reference is not None
+    sequence = len(referral.history)
+    return ReferralFeedbackV1.create(
+        about=(str(referral.referral_id), "feedback", str(sequence)),
+        producer=PRODUCER,
+        correlation_id=correlation_id,
+        referral_id=referral.referral_id,
+        agency_id=referral.agency_id,
+        agency_reference=referral.agency_reference,
+        sequence=sequence,
+        received_at=referral.received_at,
+        status=status,
+        status_withheld=status is None,
+        consent_expires_on=consent.terms.expires_on if consent and status else None,
+        redisclosure_notice=REDISCLOSURE_NOTICE if status else None,
     )

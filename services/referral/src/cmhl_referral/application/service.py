@@ -5,13 +5,14 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from cmhl_contracts import FollowUpCompletedV1, IntegrationEvent
-from cmhl_contracts.vocabulary import ContactPlace, ReferralStatus
+from cmhl_contracts import FollowUpCompletedV1, IntegrationEvent, ReferralFeedbackV1
+from cmhl_contracts.vocabulary import ContactPlace, FeedbackStatus, ReferralStatus
 from cmhl_referral.application.commands import CreateReferral
 from cmhl_referral.application.events import (
     contact_attempted,
     reassigned,
     referral_created,
+    referral_feedback,
     status_changed,
 )
 from cmhl_referral.application.ports import (
@@ -26,7 +27,6 @@ from cmhl_referral.domain.consent import (
     Consent,
     ConsentScope,
     ConsentTerms,
-    FeedbackStatus,
     InvalidConsent,
     consent_covering,
     feedback_status,
@@ -90,6 +90,17 @@ class Overview:
 
 
 @dataclass(frozen=True)
+class AgencyView:
+    status: FeedbackStatus | None
+    consent: Consent | None
+
+    @property
+    def said(self) -> tuple[FeedbackStatus | None, date | None]:
+        """What the agency is told: the status and until when the consent lets it know."""
+        return self.status, self.consent.terms.expires_on if self.consent else None
+
+
+@dataclass(frozen=True)
 class Feedback:
     referral: Referral
     status: FeedbackStatus | None
@@ -124,8 +135,10 @@ class ReferralService:
         pseudonym_key: bytes,
         events_written: EventsWritten,
         zone: ZoneInfo,
+        feedback_agencies: frozenset[str] = frozenset(),
     ) -> None:
         self._zone = zone
+        self._feedback_agencies = feedback_agencies
         self._repository = repository
         self._audit = audit
         self._clock = clock
@@ -181,14 +194,18 @@ class ReferralService:
             received_at=now,
             repeat_involvement=is_repeat_involvement(referred_at, earlier),
         )
-        event = referral_created(referral, command.correlation_id, command.causation_id)
-        if not await self._repository.add(referral, [event]):
+        events = [
+            referral_created(referral, command.correlation_id, command.causation_id),
+            *self._feedback(referral, None, command.correlation_id),
+        ]
+        if not await self._repository.add(referral, events):
             # Lost a race with the same submission: return what the winner stored.
             stored = await self._repository.get(referral_id)
             assert stored is not None
             return await self._resubmitted(stored, actor)
         self._events_written()
         await self._record(actor, "create", referral, "created")
+        await self._record_feedback(referral, events)
         return Created(referral, created=True)
 
     async def _resubmitted(self, stored: Referral, actor: Actor) -> Created:
@@ -218,6 +235,7 @@ class ReferralService:
 
         async def attempt() -> Referral | Conflict:
             referral = await self._visible(referral_id, actor, "change_status")
+            before = self._agency_view(referral)
             previous = referral.status
             now = self._clock.now()
             appointment = to_millis(appointment_at) if appointment_at else None
@@ -225,7 +243,8 @@ class ReferralService:
             event = status_changed(
                 referral, sequence, previous, now, reason, appointment, correlation_id
             )
-            return await self._save(referral, [event], actor, "change_status")
+            events = [event, *self._feedback(referral, before, correlation_id)]
+            return await self._save(referral, events, actor, "change_status")
 
         return await retry_on_conflict(attempt, ConcurrentChange)
 
@@ -264,6 +283,7 @@ class ReferralService:
                 # Follow-ups exist only for stored referrals: this is not ours to apply.
                 await self._record_missing(actor, "follow_up_outcome", event.referral_id)
                 return False
+            before = self._agency_view(referral)
             noted = referral.record_follow_up_outcome(
                 str(event.follow_up_id), event.outcome, event.completed_at
             )
@@ -283,19 +303,21 @@ class ReferralService:
                         event.correlation_id,
                     )
                 )
+                events += self._feedback(referral, before, event.correlation_id)
             saved = await self._save(referral, events, actor, "follow_up_outcome")
             return CONFLICT if saved is CONFLICT else True
 
         return await retry_on_conflict(attempt, ConcurrentChange)
 
     async def record_consent(
-        self, referral_id: uuid.UUID, terms: ConsentTerms, actor: Actor
+        self, referral_id: uuid.UUID, terms: ConsentTerms, actor: Actor, correlation_id: str
     ) -> tuple[Consent, bool]:
         """Records a consent the person signed; returns it and whether it is new. The same
         terms again (a retried request) return the stored consent and change nothing."""
 
         async def attempt() -> tuple[Consent, bool] | Conflict:
             referral = await self._visible(referral_id, actor, "record_consent")
+            before = self._agency_view(referral)
             try:
                 terms.check(self._today())
                 stored = referral.record_consent(
@@ -305,7 +327,8 @@ class ReferralService:
                 await self._record(actor, "record_consent", referral, "refused")
                 raise
             if stored is None:
-                saved = await self._save(referral, [], actor, "record_consent")
+                events = self._feedback(referral, before, correlation_id)
+                saved = await self._save(referral, events, actor, "record_consent")
                 return CONFLICT if saved is CONFLICT else (referral.consents[-1], True)
             await self._record(actor, "record_consent", referral, "unchanged")
             return stored, False
@@ -313,18 +336,20 @@ class ReferralService:
         return await retry_on_conflict(attempt, ConcurrentChange)
 
     async def revoke_consent(
-        self, referral_id: uuid.UUID, consent_id: uuid.UUID, actor: Actor
+        self, referral_id: uuid.UUID, consent_id: uuid.UUID, actor: Actor, correlation_id: str
     ) -> Referral:
         """The person revoked a consent: nothing it allowed is disclosed from now on."""
 
         async def attempt() -> Referral | Conflict:
             referral = await self._visible(referral_id, actor, "revoke_consent")
-            before = list(referral.consents)
+            consents = list(referral.consents)
+            before = self._agency_view(referral)
             referral.revoke_consent(consent_id, self._clock.now())
-            if referral.consents == before:
+            if referral.consents == consents:
                 await self._record(actor, "revoke_consent", referral, "unchanged")
                 return referral
-            return await self._save(referral, [], actor, "revoke_consent")
+            events = self._feedback(referral, before, correlation_id)
+            return await self._save(referral, events, actor, "revoke_consent")
 
         return await retry_on_conflict(attempt, ConcurrentChange)
 
@@ -339,17 +364,41 @@ class ReferralService:
             raise NotAllowed("only an agency's own system asks for feedback on its referrals")
         referral_id = referral_id_for(agency_id, agency_reference)
         referral = await self._visible(referral_id, actor, "disclose_status")
-        consent = consent_covering(
-            referral.consents, agency_id, ConsentScope.REFERRAL_STATUS, self._today()
-        )
+        view = self._agency_view(referral)
         await self._record(
-            actor, "disclose_status", referral, "disclosed" if consent else "withheld"
+            actor, "disclose_status", referral, "withheld" if view.status is None else "disclosed"
         )
-        return Feedback(
-            referral=referral,
-            status=feedback_status(referral.status) if consent else None,
-            consent=consent,
+        return Feedback(referral=referral, status=view.status, consent=view.consent)
+
+    def _agency_view(self, referral: Referral) -> "AgencyView":
+        """What the referring agency may learn now: the coarse status while a consent covers
+        it."""
+        consent = consent_covering(
+            referral.consents, referral.agency_id, ConsentScope.REFERRAL_STATUS, self._today()
         )
+        status = feedback_status(referral.status) if consent else None
+        return AgencyView(status, consent)
+
+    def _feedback(
+        self, referral: Referral, before: "AgencyView | None", correlation_id: str
+    ) -> list[IntegrationEvent]:
+        """A feedback event for the referring agency's own topic when what it may learn
+        changed (None before: the referral is new), if the agency reads feedback on Kafka."""
+        if referral.agency_reference is None or referral.agency_id not in self._feedback_agencies:
+            return []
+        after = self._agency_view(referral)
+        if before is not None and after.said == before.said:
+            return []
+        return [referral_feedback(referral, after.status, after.consent, correlation_id)]
+
+    async def _record_feedback(self, referral: Referral, events: list[IntegrationEvent]) -> None:
+        """A feedback event published is a disclosure (or a notice that the status is
+        withheld): audited like the same answer over HTTP."""
+        agency = Actor(None, referral.agency_id, "kafka")
+        for event in events:
+            if isinstance(event, ReferralFeedbackV1):
+                outcome = "withheld" if event.status is None else "disclosed"
+                await self._record(agency, "disclose_status", referral, outcome)
 
     def _today(self) -> date:
         """The program's day: a consent signed or ending "today" means today in its zone."""
@@ -482,6 +531,7 @@ class ReferralService:
             return CONFLICT
         self._events_written()
         await self._record(actor, action, referral, "changed")
+        await self._record_feedback(referral, events)
         return referral
 
     def _assign(self, county_fips: str, actor: Actor) -> Assignment:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
 
-from cmhl_contracts.vocabulary import ReferralStatus
+from cmhl_contracts.vocabulary import FeedbackStatus, ReferralStatus
 
 # Fixed namespace: the same consent recorded twice (a retried request) gets the same id.
 _CONSENT_NAMESPACE = uuid.UUID("5d0b7f3e-2c8a-5b1d-9e6f-4a3c2b1d0e9f")
@@ -36,15 +36,6 @@ class ConsentScope(StrEnum):
     """Where the referral stands: received, in progress, connected to treatment, closed."""
     ATTENDANCE_COMPLIANCE = "attendance_compliance"
     """Whether the person attends and complies with treatment: what §2.35 lets a court learn."""
-
-
-class FeedbackStatus(StrEnum):
-    """The coarse status a referring agency may learn: never the clinical detail behind it."""
-
-    RECEIVED = "received"
-    IN_PROGRESS = "in_progress"
-    CONNECTED_TO_TREATMENT = "connected_to_treatment"
-    CLOSED = "closed"
 
 
 def feedback_status(status: ReferralStatus) -> FeedbackStatus:

@@ -10,13 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cmhl_contracts.envelope import UtcDatetime
 from cmhl_contracts.events import Identifier
+from cmhl_contracts.vocabulary import FeedbackStatus
 from cmhl_referral.application.service import (
     Actor,
     NotVisible,
     ReferralService,
     ResubmissionNotVisible,
 )
-from cmhl_referral.domain.consent import REDISCLOSURE_NOTICE, FeedbackStatus
+from cmhl_referral.domain.consent import REDISCLOSURE_NOTICE
 from cmhl_referral.domain.referral import InvalidReferral
 from cmhl_referral.entrypoints.http.schemas import ReferralSubmission
 from cmhl_referral.entrypoints.translate import create_command

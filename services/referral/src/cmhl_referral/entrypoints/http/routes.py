@@ -218,7 +218,7 @@ async def record_consent(
     recorded once."""
     async with _change_errors():
         consent, created = await service.record_consent(
-            referral_id, body.terms(), _actor(request, principal)
+            referral_id, body.terms(), _actor(request, principal), correlation_id(request)
         )
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -237,7 +237,9 @@ async def revoke_consent(
     """The person revoked this consent: from now on it allows no disclosure. Revoking it again
     changes nothing."""
     async with _change_errors():
-        referral = await service.revoke_consent(referral_id, consent_id, _actor(request, principal))
+        referral = await service.revoke_consent(
+            referral_id, consent_id, _actor(request, principal), correlation_id(request)
+        )
     return ConsentPublic.of(next(c for c in referral.consents if c.consent_id == consent_id))
 
 
