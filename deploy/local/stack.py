@@ -61,6 +61,7 @@ SERVICES = {
     "training": 8003,
     "reporting": 8004,
     "placement": 8005,
+    "notifications": 8007,
     # The pages, over the other services' APIs: it starts last.
     "workspace": 8006,
 }
@@ -83,6 +84,7 @@ class StackState:
     postgres_port: int = 0
     keycloak_port: int = 0
     keycloak_management_port: int = 0
+    smtp_port: int = 0
     pids: dict[str, int] = field(default_factory=dict)
     service_ports: dict[str, int] = field(default_factory=dict)
 
@@ -915,7 +917,7 @@ def service_env(name: str, state: StackState, creds: dict[str, Any]) -> dict[str
             "SESSION_KEY": keys["workspace_session_key"],
             **{
                 f"{service.upper()}_URL": f"http://127.0.0.1:{state.service_ports[service]}"
-                for service in ("referral", "followup", "training", "placement")
+                for service in ("referral", "followup", "training", "placement", "notifications")
             },
         }
         return {prefix + key: value for key, value in values.items()}
@@ -932,7 +934,17 @@ def service_env(name: str, state: StackState, creds: dict[str, Any]) -> dict[str
     }
     if name == "referral":
         values["KAFKA_FEEDBACK_AGENCIES"] = json.dumps(kafka_feedback_agencies())
+    if name == "notifications":
+        values["SMTP_PORT"] = str(state.smtp_port)
+        workspace = state.service_ports.get("workspace", SERVICES["workspace"])
+        values["LINK_BASE_URL"] = f"http://127.0.0.1:{workspace}"
     return {prefix + key: value for key, value in values.items()}
+
+
+def port_open(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+    return False
 
 
 def http_ok(url: str) -> bool:
@@ -993,8 +1005,28 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
     if not state.keycloak_port:  # a state folder from before the identity provider
         state.keycloak_port = free_port() if free_ports else 8180
         state.keycloak_management_port = free_port() if free_ports else 8181
+    if not state.smtp_port:  # a state folder from before the mail sink
+        state.smtp_port = free_port() if free_ports else 1025
     creds = credentials(state_dir, issuer=state.issuer)
     password = creds["keys"]["database_password"]
+    ensure_started(
+        state,
+        state_dir,
+        "mailsink",
+        f"SMTP sink on 127.0.0.1:{state.smtp_port} (mail kept in {state_dir / 'mail'})",
+        lambda: spawn(
+            "mailsink",
+            [
+                sys.executable,
+                str(REPO / "deploy" / "local" / "mailsink.py"),
+                "--port",
+                str(state.smtp_port),
+                "--folder",
+                str(state_dir / "mail"),
+            ],
+            state_dir,
+        ),
+    )
     ensure_started(
         state,
         state_dir,
@@ -1059,6 +1091,14 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
         "keycloak",
     )
     import_realm(state, state_dir, creds)
+    wait_until(
+        lambda: port_open(state.smtp_port),
+        "the SMTP sink",
+        30,
+        state.pids["mailsink"],
+        state_dir,
+        "mailsink",
+    )
     if free_ports:
         for name in SERVICES:
             state.service_ports.setdefault(name, free_port())
@@ -1073,6 +1113,8 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
         f"CMHL_TEST_OIDC_CLIENT={TEST_CLIENT}\n"
         "CMHL_TEST_OIDC_ADMIN=admin\n"
         f"CMHL_TEST_OIDC_ADMIN_PASSWORD={creds['keys']['keycloak_admin_password']}\n"
+        f"CMHL_TEST_SMTP=127.0.0.1:{state.smtp_port}\n"
+        f"CMHL_TEST_MAIL_DIR={state_dir.resolve() / 'mail'}\n"
     )
     test_env.chmod(0o600)  # it names Keycloak's admin password
     return state
@@ -1084,7 +1126,7 @@ def down(state_dir: Path) -> None:
         say("nothing to stop")
         return
     # Services first, so they do not log connection errors for the broker going away.
-    for name in [*SERVICES, "keycloak", "ferretdb", "postgresql", "kafka"]:
+    for name in [*SERVICES, "keycloak", "ferretdb", "postgresql", "kafka", "mailsink"]:
         pid = state.pids.pop(name, None)
         if pid and alive(pid):
             say(f"stopping {name} (pid {pid})")

@@ -13,6 +13,8 @@ from faststream import AckPolicy
 
 from cmhl_followup.bootstrap import build as build_followup
 from cmhl_followup.config import FollowUpSettings
+from cmhl_notifications.bootstrap import build as build_notifications
+from cmhl_notifications.config import NotificationSettings
 from cmhl_placement.bootstrap import build as build_placement
 from cmhl_placement.config import PlacementSettings
 from cmhl_referral.bootstrap import build as build_referral
@@ -35,6 +37,7 @@ APPS = {
     "training": lambda: build_training(TrainingSettings(**COMMON)),
     "reporting": lambda: build_reporting(ReportingSettings(**COMMON)),
     "placement": lambda: build_placement(PlacementSettings(**COMMON)),
+    "notifications": lambda: build_notifications(NotificationSettings(**COMMON)),
 }
 
 
@@ -46,7 +49,7 @@ def test_producers_wait_for_all_replicas_and_are_idempotent(service: str) -> Non
     assert params["enable_idempotence"] is True
 
 
-@pytest.mark.parametrize("service", ["referral", "followup", "reporting"])
+@pytest.mark.parametrize("service", ["referral", "followup", "reporting", "notifications"])
 def test_consumers_commit_only_after_processing(service: str) -> None:
     app: FastAPI = APPS[service]()
     subscribers = list(app.state.runtime.broker.subscribers)

@@ -51,9 +51,11 @@ def test_services_start_after_what_they_use(
     service: str,
     kafka_user: Callable[[str], bool],
     calls: Callable[[str], list[str]],
+    settings_of: Callable[[str], type[HttpSettings]],
 ) -> None:
     """MongoDB and Keycloak for every service; Kafka and its topics for those whose settings
-    name a broker; the services it calls (a `<name>_url` setting) for a service that calls any."""
+    name a broker; the services it calls (a `<name>_url` setting) for a service that calls any;
+    the mail sink for a service that mails (an `smtp_host` setting)."""
     spec = compose_model["services"][service]
     conditions = {name: dep["condition"] for name, dep in spec["depends_on"].items()}
     expected = {
@@ -64,6 +66,8 @@ def test_services_start_after_what_they_use(
     if kafka_user(service):
         expected |= {"kafka": "service_healthy", "topics": "service_completed_successfully"}
     expected |= {called: "service_healthy" for called in calls(service)}
+    if "smtp_host" in settings_of(service).model_fields:  # a laptop's mail goes to Mailpit
+        expected["mailpit"] = "service_started"
     assert conditions == expected
     assert spec["healthcheck"]["test"] == ["CMD", "python", "/app/container.py", "ready"]
     assert spec["read_only"] is True

@@ -397,14 +397,24 @@ def test_pods_reach_only_what_their_settings_name(
     overlay: str,
     kafka_user: Callable[[str], bool],
     calls: Callable[[str], list[str]],
+    settings_of: Callable[[str], type[HttpSettings]],
 ) -> None:
     """Egress: DNS for every pod; Kafka for the topics Job and the services whose settings name
-    a broker; MongoDB and the token issuer for every service; and the services a service calls,
-    on their HTTP port. Nothing else."""
+    a broker; MongoDB and the token issuer for every service; the mail relay for a service that
+    mails (an `smtp_host` setting); and the services a service calls, on their HTTP port.
+    Nothing else."""
     objects = rendered[overlay]
     issuer = urlsplit(named(objects, "ConfigMap", "cmhl-platform")["data"]["auth-issuer"])
     issuer_port = issuer.port or (443 if issuer.scheme == "https" else 80)
-    destinations = {53: "dns", 9092: "kafka", 27017: "mongodb", issuer_port: "issuer"}
+    platform = named(objects, "ConfigMap", "cmhl-platform")["data"]
+    smtp_port = int(platform["smtp-port"])
+    destinations = {
+        53: "dns",
+        9092: "kafka",
+        27017: "mongodb",
+        issuer_port: "issuer",
+        smtp_port: "smtp",
+    }
     reach: dict[str, set[str]] = {name: set() for name in workloads(objects)}
     for policy in of_kind(objects, "NetworkPolicy"):
         spec = policy["spec"]
@@ -433,6 +443,8 @@ def test_pods_reach_only_what_their_settings_name(
         expected = {"dns", "mongodb", "issuer"} | {f"http:{called}" for called in calls(service)}
         if kafka_user(service):
             expected.add("kafka")
+        if "smtp_host" in settings_of(service).model_fields:
+            expected.add("smtp")
         assert reach[service] == expected, service
     policies = {p["metadata"]["name"]: p["spec"] for p in of_kind(objects, "NetworkPolicy")}
     assert policies["kafka-clients"]["podSelector"] == {

@@ -17,6 +17,10 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping
+from dataclasses import dataclass
+from email import policy as email_policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
 
 KAFKA_ENV = "CMHL_TEST_KAFKA_BOOTSTRAP"
 MONGO_ENV = "CMHL_TEST_MONGO_URI"
+SMTP_ENV = "CMHL_TEST_SMTP"
 HOW_TO_START = (
     "Start the local stack with `make test` (it sets {var}), or run "
     "`uv run python deploy/local/stack.py up --free-ports --state-dir /tmp/cmhl-test` and export "
@@ -94,6 +99,37 @@ def mongo_uri() -> Iterator[str]:
             yield container.get_connection_url()
         return
     _missing("MongoDB", MONGO_ENV)
+
+
+@dataclass(frozen=True)
+class MailSink:
+    """The local stack's SMTP sink (deploy/local/mailsink.py): where to send, where mail lands."""
+
+    host: str
+    port: int
+    folder: Path
+
+    def messages_to(self, address: str) -> list["EmailMessage"]:
+        """The mails kept for this address, oldest first."""
+        found = []
+        for path in sorted(self.folder.glob("*.eml")):
+            message = BytesParser(policy=email_policy.default).parsebytes(path.read_bytes())
+            if address in str(message.get("To", "")):
+                found.append(message)
+        return found
+
+
+@pytest.fixture(scope="session")
+def mail_sink() -> MailSink:
+    where, folder = os.environ.get(SMTP_ENV), os.environ.get("CMHL_TEST_MAIL_DIR")
+    if not where or not folder:
+        message = f"The SMTP sink is not available: {SMTP_ENV} is not set. "
+        message += HOW_TO_START.format(var=SMTP_ENV)
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    host, port = where.rsplit(":", 1)
+    return MailSink(host, int(port), Path(folder))
 
 
 @pytest.fixture

@@ -110,6 +110,7 @@ def build(settings: WorkspaceSettings, *, clock: Clock | None = None, **_: Any) 
                 followup=settings.followup_url.rstrip("/"),
                 training=settings.training_url.rstrip("/"),
                 placement=settings.placement_url.rstrip("/"),
+                notifications=settings.notifications_url.rstrip("/"),
             ),
         ),
         templates=templates(settings.zone),

@@ -24,6 +24,7 @@ class WorkspaceSettings(HttpSettings):
     followup_url: str = Field(pattern=URL)
     training_url: str = Field(pattern=URL)
     placement_url: str = Field(pattern=URL)
+    notifications_url: str = Field(pattern=URL)
     oidc_client_id: str = Field(default="cmhl-workspace", min_length=1)
     session_key: str = Field(
         min_length=44,

@@ -28,6 +28,7 @@ class Services:
     followup: str
     training: str
     placement: str
+    notifications: str
 
 
 def _detail(answer: httpx.Response) -> str:
@@ -82,7 +83,7 @@ class ServiceApi:
 
 
 def _service_name(base: str, services: Services) -> str:
-    for name in ("referral", "followup", "training", "placement"):
+    for name in ("referral", "followup", "training", "placement", "notifications"):
         if getattr(services, name) == base:
             return f"the {name} service"
     return "a service"

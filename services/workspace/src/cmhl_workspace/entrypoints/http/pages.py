@@ -481,6 +481,83 @@ async def record_outcome(
     )
 
 
+@router.post("/referrals/{referral_id}/follow-ups")
+async def add_follow_up(
+    request: Request, referral_id: uuid.UUID, session: CurrentSession
+) -> Response:
+    require(session, *STAFF)
+    form = await checked_form(request, session)
+    here = f"/referrals/{referral_id}"
+    return await act(
+        request,
+        session,
+        what="follow-up",
+        back=here,
+        body={"referral_id": str(referral_id), "due_at": _moment(request, _text(form, "due_at"))},
+        call_=("POST", "followup", "/api/v1/follow-ups"),
+        success="Follow-up added: it comes due at the time you chose.",
+    )
+
+
+# ------------------------------------------------------------------------------ notifications
+
+
+@router.get("/notifications", response_class=HTMLResponse)
+async def notifications(request: Request, session: CurrentSession) -> HTMLResponse:
+    require(session, *STAFF)
+    listed, address = await asyncio.gather(
+        call(request, session, "GET", "notifications", "/api/v1/notifications"),
+        call(request, session, "GET", "notifications", "/api/v1/notifications/address"),
+    )
+    rows = listed["data"]
+    names = await _names(request, session, {n["referral_id"] for n in rows})
+    return await render(
+        request,
+        session,
+        "notifications.html",
+        nav="notifications",
+        rows=rows,
+        names=names,
+        address=address["address"] or "",
+    )
+
+
+@router.post("/notifications/{notification_id}/read")
+async def notification_read(
+    request: Request, notification_id: uuid.UUID, session: CurrentSession
+) -> Response:
+    require(session, *STAFF)
+    await checked_form(request, session)
+    return await act(
+        request,
+        session,
+        what="change",
+        back="/notifications",
+        call_=("POST", "notifications", f"/api/v1/notifications/{notification_id}/read"),
+        success="Marked as read.",
+    )
+
+
+@router.post("/notifications/address")
+async def notification_address(request: Request, session: CurrentSession) -> Response:
+    require(session, *STAFF)
+    form = await checked_form(request, session)
+    address = _text(form, "address") or None
+    return await act(
+        request,
+        session,
+        what="address",
+        back="/notifications",
+        body={"address": address},
+        call_=("PUT", "notifications", "/api/v1/notifications/address"),
+        success=(
+            f"Notifications will be mailed to {address}."
+            if address
+            else "Notifications are no longer mailed; they stay here."
+        ),
+    )
+
+
 # ------------------------------------------------------------------------------ bed search
 
 

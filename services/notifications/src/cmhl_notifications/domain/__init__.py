@@ -1,0 +1,1 @@
+"""What a notification says and when it is worth sending. No I/O."""

@@ -1,0 +1,111 @@
+"""What a notification says, whom it is for, and the rules that keep it useful and PHI-free: the
+text names no person (a link into the workspace, where the liaison signs in, says whose), news
+older than a day is not announced (imported history would otherwise flood inboxes), and a mail
+that fails is tried again later, a bounded number of times."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+# Something that happened longer ago than this is history, not news: stored events replayed,
+# imported referrals, follow-ups due years ago.
+NEWS_WINDOW = timedelta(days=1)
+# Retries of a mail the server did not take, spaced further apart each time: about 2 days.
+RETRY_DELAYS = tuple(timedelta(minutes=m) for m in (1, 5, 15, 60, 240, 720, 1440))
+
+_NOTIFICATION_NAMESPACE = uuid.UUID("3f6a9c2e-8b1d-5e4f-a7c3-9d2e1b0f8a6c")
+
+
+class Kind(StrEnum):
+    NEW_REFERRAL = "new_referral"
+    FOLLOW_UP_DUE = "follow_up_due"
+
+
+class MailState(StrEnum):
+    PENDING = "pending"
+    """Waiting to be sent (first try or a retry)."""
+    SENT = "sent"
+    NO_ADDRESS = "no_address"
+    """The liaison gave no address: the notification is in the app only."""
+    FAILED = "failed"
+    """Refused for good, or every retry failed: the notification is in the app only."""
+
+
+@dataclass(frozen=True)
+class Notice:
+    notification_id: uuid.UUID
+    liaison_id: str
+    kind: Kind
+    referral_id: uuid.UUID
+    person_id: str | None
+    """For the audit of who saw which notification; a follow-up's events carry none."""
+    happened_at: datetime
+    link: str
+    subject: str
+    text: str
+
+
+def notification_id(event_id: uuid.UUID, liaison_id: str) -> uuid.UUID:
+    """One notification per event and liaison: a redelivered event adds none."""
+    return uuid.uuid5(_NOTIFICATION_NAMESPACE, f"{event_id}\x1f{liaison_id}")
+
+
+def is_news(happened_at: datetime, now: datetime) -> bool:
+    return now - happened_at <= NEWS_WINDOW
+
+
+def new_referral(
+    event_id: uuid.UUID,
+    liaison_id: str,
+    referral_id: uuid.UUID,
+    person_id: str,
+    referred_at: datetime,
+    link_base_url: str,
+) -> Notice:
+    return Notice(
+        notification_id(event_id, liaison_id),
+        liaison_id,
+        Kind.NEW_REFERRAL,
+        referral_id,
+        person_id,
+        referred_at,
+        f"{link_base_url.rstrip('/')}/referrals/{referral_id}",
+        "CMHL: a new referral is in your caseload",
+        "A new referral was assigned to you. Open it in the workspace (sign-in required):",
+    )
+
+
+def follow_up_due(
+    event_id: uuid.UUID,
+    liaison_id: str,
+    referral_id: uuid.UUID,
+    due_at: datetime,
+    link_base_url: str,
+) -> Notice:
+    return Notice(
+        notification_id(event_id, liaison_id),
+        liaison_id,
+        Kind.FOLLOW_UP_DUE,
+        referral_id,
+        None,
+        due_at,
+        f"{link_base_url.rstrip('/')}/referrals/{referral_id}",
+        "CMHL: a follow-up is due",
+        "A follow-up of one of your referrals is due. Open it in the workspace (sign-in required):",
+    )
+
+
+def mail_body(notice_text: str, link: str) -> str:
+    return (
+        f"{notice_text}\n\n{link}\n\n"
+        "This message names no one on purpose: who the referral is about is shown only in the"
+        " workspace. You get it because you asked for email notifications there.\n"
+    )
+
+
+def next_try(attempts: int, now: datetime) -> datetime | None:
+    """When to try a mail again after `attempts` failed tries, or None: give up."""
+    if attempts > len(RETRY_DELAYS):
+        return None
+    return now + RETRY_DELAYS[attempts - 1]
