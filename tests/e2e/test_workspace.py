@@ -15,7 +15,7 @@ from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, FilePayload, Page, expect
 
 from cmhl_referral.domain.assignment import SERVICE_AREAS
-from cmhl_servicekit.oidc import demo_user
+from cmhl_servicekit.oidc import SignIn, demo_user
 from cmhl_servicekit.testing import headless_chromium
 
 from .conftest import REPO
@@ -79,6 +79,24 @@ async def submit_referral(
     body: dict[str, Any] = answer.json()
     assert body["liaison_id"] == liaison
     return body
+
+
+async def agency_feedback(system: dict[str, Any], referral: dict[str, Any]) -> str | None:
+    """What the referring agency's own system is told about the referral, with its client's
+    token (client credentials): the coarse status, or None while it is withheld."""
+    credentials = system["credentials"]
+    [client] = [c for c in credentials["agency_clients"] if c["agency_id"] == "columbia-pd"]
+    agency = SignIn(
+        credentials["issuer"], client["client_id"], client_secret=client["client_secret"]
+    )
+    async with httpx.AsyncClient(timeout=10) as http:
+        answer = await http.get(
+            api(system, "referral", f"/api/v1/agency/referrals/{referral['agency_reference']}"),
+            headers=agency.headers(),
+        )
+    assert answer.status_code == 200, answer.text
+    status: str | None = answer.json()["status"]
+    return status
 
 
 @pytest.fixture
@@ -205,6 +223,22 @@ async def test_a_liaisons_day_in_the_workspace(system: dict[str, Any], browser: 
     await notice(page, "Consent recorded")
     await expect(page.locator(".timeline")).to_contain_text("Consent to disclose to columbia-pd")
     await expect(page.locator(".consents")).to_contain_text("in force: to columbia-pd")
+    # The agency's system now learns the status; the person revokes, and it is withheld again.
+    assert await agency_feedback(system, referral) == "in_progress"
+    await page.get_by_role(
+        "button", name="Record that the consent to columbia-pd was revoked"
+    ).click()
+    await notice(page, "Consent revoked")
+    await expect(page.locator(".consents")).to_contain_text("revoked: to columbia-pd")
+    assert await agency_feedback(system, referral) is None
+
+    # A follow-up of the liaison's own, in three days.
+    # (The field takes the browser's local time; three days ahead in any zone is in range.)
+    in_three_days = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
+    await page.fill("#follow-up-at", in_three_days)
+    await page.get_by_role("button", name="Add follow-up").click()
+    await notice(page, "Follow-up added")
+    await expect(page.locator(".timeline")).to_contain_text("Ad hoc follow-up")
 
     # 4. Record a follow-up outcome in one step (the follow-up service schedules it from the
     # referral's event, so the page is reloaded until it shows).
@@ -262,6 +296,17 @@ async def test_a_liaisons_day_in_the_workspace(system: dict[str, Any], browser: 
     await visit.check("training")
     await page.get_by_role("link", name="New referral").click()
     await visit.check("intake")
+
+    # Notifications: the referral sent in five minutes ago is there (the one referred eight
+    # days ago is history, not news); mail goes to the address given.
+    await page.get_by_role("link", name="Notifications").click()
+    await expect(page.locator("tr", has_text=f"{later}, Robin")).to_contain_text("New referral")
+    await expect(page.locator("tr", has_text=f"{family}, Robin")).to_have_count(0)
+    await page.fill("#mail-address", "liaison-01@cmhc.test")
+    await page.get_by_role("button", name="Save").click()
+    await notice(page, "Notifications will be mailed to liaison-01@cmhc.test")
+    await expect(page.locator("#mail-address")).to_have_value("liaison-01@cmhc.test")
+    await visit.check("notifications")
 
     # 6. Sign out: the workspace's session and the identity provider's both end.
     await page.get_by_role("button", name="Sign out").click()
