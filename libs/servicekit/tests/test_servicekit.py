@@ -161,3 +161,32 @@ def test_asking_for_a_docker_engine_leaves_no_socket_behind(
         gc.collect()
     assert available is Path("/var/run/docker.sock").exists()
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+async def test_work_still_waiting_for_a_slot_when_the_caller_stops_is_closed_not_leaked() -> None:
+    """A stopping service cancels its loops mid-pass: work that never got a slot must not be
+    left as a coroutine never awaited (a warning the garbage collector raises anywhere)."""
+    started: list[int] = []
+    release = asyncio.Event()
+
+    async def job(n: int) -> int:
+        started.append(n)
+        await release.wait()
+        return n
+
+    first_started = asyncio.Event()
+
+    async def watched(n: int) -> int:
+        first_started.set()
+        return await job(n)
+
+    running = asyncio.create_task(run_bounded(map(watched, range(5)), limit=1))
+    await first_started.wait()
+    running.cancel()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        gc.collect()
+    assert started == [0]
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]

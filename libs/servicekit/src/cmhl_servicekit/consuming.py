@@ -97,8 +97,17 @@ async def run_bounded(work: Iterable[Awaitable[T]], limit: int) -> list[T]:
     slots = asyncio.Semaphore(limit)
 
     async def one(awaitable: Awaitable[T]) -> T:
-        async with slots:
-            return await awaitable
+        started = False
+        try:
+            async with slots:
+                started = True
+                return await awaitable
+        except BaseException:
+            # Cancelled while waiting for a slot (the caller is stopping): a coroutine that never
+            # ran is closed, or the garbage collector warns that it was never awaited.
+            if not started and asyncio.iscoroutine(awaitable):
+                awaitable.close()
+            raise
 
     outcomes = await asyncio.gather(*(one(a) for a in work), return_exceptions=True)
     errors = [o for o in outcomes if isinstance(o, BaseException)]

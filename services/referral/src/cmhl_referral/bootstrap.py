@@ -74,5 +74,6 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
         state={
             "referrals": service,
             "relay": relay,
+            "zone": settings.zone,
         },
     )

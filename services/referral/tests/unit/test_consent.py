@@ -16,6 +16,7 @@ from cmhl_referral.domain.consent import (
     feedback_status,
 )
 from cmhl_referral.domain.lifecycle import ALLOWED_TRANSITIONS, CLOSED
+from cmhl_referral.domain.progress import Engagement, Progress, progress_in
 
 REFERRAL = uuid.UUID("00000000-0000-4000-8000-000000000001")
 AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -106,3 +107,25 @@ def test_a_consent_stored_before_consents_had_purpose_and_scope_still_reads() ->
     )
     assert read_consents(legacy)[0].consent_id == consent.consent_id
     assert read_consents({"_id": str(REFERRAL), "received_at": AT, "part2_consent": None}) == []
+
+
+def test_progress_counts_the_periods_appointments_and_takes_its_latest_fact() -> None:
+    start, end = datetime(2026, 10, 1, 5, tzinfo=UTC), datetime(2026, 11, 1, 5, tzinfo=UTC)
+
+    def at(day: int, month: int = 10) -> str:
+        return datetime(2026, month, day, 12, tzinfo=UTC).isoformat()
+
+    history = [
+        {"kind": "status", "from": "received", "to": "accepted", "at": at(20, 9)},
+        {"kind": "status", "from": "accepted", "to": "appointment_scheduled", "at": at(2)},
+        {"kind": "status", "from": "appointment_scheduled", "to": "no_show", "at": at(5)},
+        {"kind": "contact", "place": "phone", "reached": "yes", "at": at(6)},
+        {"kind": "status", "from": "no_show", "to": "appointment_scheduled", "at": at(7)},
+        {"kind": "status", "from": "appointment_scheduled", "to": "attended", "at": at(9)},
+        {"kind": "follow_up", "follow_up_id": "f", "outcome": "reached", "at": at(12)},
+        {"kind": "follow_up", "follow_up_id": "g", "outcome": "declined_services", "at": at(3, 11)},
+    ]
+    assert progress_in(history, start, end) == Progress(1, 1, Engagement.ENGAGED)
+    november = progress_in(history, end, datetime(2026, 12, 1, 6, tzinfo=UTC))
+    assert november == Progress(0, 0, Engagement.NOT_ENGAGED)
+    assert progress_in(history[:2], start, end) == Progress(0, 0, Engagement.UNKNOWN)

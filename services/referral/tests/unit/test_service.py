@@ -16,6 +16,7 @@ from cmhl_referral.application.service import (
     ReferralService,
     ResubmissionNotVisible,
 )
+from cmhl_referral.domain.consent import Consent, ConsentScope
 from cmhl_referral.domain.referral import Person, Referral
 from cmhl_servicekit.audit import InMemoryAuditLog
 from cmhl_servicekit.auth import Principal, Role
@@ -26,6 +27,7 @@ class InMemoryReferralRepository:
     def __init__(self) -> None:
         self.referrals: dict[uuid.UUID, Referral] = {}
         self.events: list[IntegrationEvent] = []
+        self.consents: list[tuple[uuid.UUID, Consent]] = []
 
     async def add(self, referral: Referral, events: list[IntegrationEvent]) -> bool:
         if referral.referral_id in self.referrals:
@@ -64,6 +66,20 @@ class InMemoryReferralRepository:
             r.referred_at
             for r in self.referrals.values()
             if r.person_id == person_id and r.referral_id != referral_id
+        ]
+
+    async def note_consent(self, referral_id: uuid.UUID, consent: Consent) -> None:
+        self.consents.append((referral_id, consent))
+
+    async def consented_referrals(
+        self, recipient: str, scope: ConsentScope, in_force_from: date
+    ) -> list[uuid.UUID]:
+        return [
+            r
+            for r, c in self.consents
+            if c.terms.recipient == recipient
+            and scope in c.terms.scope
+            and c.terms.expires_on >= in_force_from
         ]
 
     async def save(self, referral: Referral, events: list[IntegrationEvent]) -> None:

@@ -21,6 +21,7 @@ from cmhl_referral.domain.consent import Consent, ConsentScope, ConsentTerms
 from cmhl_referral.domain.referral import Assignment, Person, Referral
 from cmhl_servicekit.consuming import run_bounded
 from cmhl_servicekit.crypto import FieldCipher, pseudonym
+from cmhl_servicekit.mongo import insert_new
 from cmhl_servicekit.outbox import Outbox
 
 Document = dict[str, Any]
@@ -32,6 +33,10 @@ PERSON_REFERRALS = "person_referrals"
 # One-time changes to stored documents, each recorded when done.
 MIGRATIONS = "migrations"
 FAMILY_NAME_KEYS = "family_name_key"
+# Which referrals hold a consent for a recipient and scope, until when: how a court's progress
+# report finds its participants without reading every referral. Written before the referral's
+# own write and checked against it when read, so a failed write leaves no false entry.
+CONSENTS_BY_RECIPIENT = "consents_by_recipient"
 
 
 async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
@@ -43,6 +48,9 @@ async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
         [("liaison_id", 1), ("family_name_key", 1), ("received_at", -1)]
     )
     await db[REFERRALS].create_index([("cmhc_id", 1), ("family_name_key", 1), ("received_at", -1)])
+    await db[CONSENTS_BY_RECIPIENT].create_index(
+        [("recipient", 1), ("scope", 1), ("expires_on", 1)]
+    )
 
 
 def family_name_key(key: bytes, family_name: str) -> str:
@@ -59,6 +67,7 @@ class MongoReferralRepository:
         self, db: AsyncDatabase[Document], cipher: FieldCipher, outbox: Outbox, search_key: bytes
     ) -> None:
         self._search_key = search_key
+        self._db = db
         self._referrals = db[REFERRALS]
         self._migrations = db[MIGRATIONS]
         self._person_referrals = db[PERSON_REFERRALS]
@@ -95,6 +104,33 @@ class MongoReferralRepository:
         if not saved:
             raise ConcurrentChange
         referral.version += 1
+
+    async def note_consent(self, referral_id: uuid.UUID, consent: Consent) -> None:
+        entries = [
+            {
+                "_id": f"{consent.consent_id}|{scope}",
+                "referral_id": str(referral_id),
+                "recipient": consent.terms.recipient,
+                "scope": scope.value,
+                "expires_on": consent.terms.expires_on.isoformat(),
+            }
+            for scope in sorted(consent.terms.scope)
+        ]
+        await insert_new(self._db[CONSENTS_BY_RECIPIENT], entries)
+
+    async def consented_referrals(
+        self, recipient: str, scope: ConsentScope, in_force_from: date
+    ) -> list[uuid.UUID]:
+        cursor = self._db[CONSENTS_BY_RECIPIENT].find(
+            {
+                "recipient": recipient,
+                "scope": scope.value,
+                "expires_on": {"$gte": in_force_from.isoformat()},
+            },
+            {"referral_id": 1},
+        )
+        ids = {document["referral_id"] async for document in cursor}
+        return [uuid.UUID(i) for i in sorted(ids)]
 
     async def key_family_names(self) -> int:
         """Gives referrals stored before the name search their `family_name_key`, once: a

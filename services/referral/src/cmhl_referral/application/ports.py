@@ -2,10 +2,11 @@
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from cmhl_contracts import IntegrationEvent
+from cmhl_referral.domain.consent import Consent, ConsentScope
 from cmhl_referral.domain.referral import Referral
 from cmhl_servicekit.audit import AuditLog, AuditReader
 
@@ -57,6 +58,15 @@ class ReferralRepository(Protocol):
         it was read (its version); raise ConcurrentChange otherwise."""
 
     async def find(self, query: CaseloadQuery) -> list[Referral]: ...
+
+    async def note_consent(self, referral_id: uuid.UUID, consent: Consent) -> None:
+        """Index a consent by recipient and scope (before the referral's write that adds it)."""
+
+    async def consented_referrals(
+        self, recipient: str, scope: ConsentScope, in_force_from: date
+    ) -> list[uuid.UUID]:
+        """Referrals that had a consent for this recipient and scope ending on or after the
+        day; the referral itself says whether it is in force (or was revoked)."""
 
 
 class AuditTrail(AuditLog, AuditReader, Protocol):

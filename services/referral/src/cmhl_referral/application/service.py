@@ -31,6 +31,7 @@ from cmhl_referral.domain.consent import (
     consent_covering,
     feedback_status,
 )
+from cmhl_referral.domain.progress import Progress, progress_in
 from cmhl_referral.domain.referral import (
     Assignment,
     InvalidReferral,
@@ -101,6 +102,13 @@ class AgencyView:
 
 
 @dataclass(frozen=True)
+class ProgressLine:
+    agency_reference: str
+    progress: Progress
+    consent_expires_on: date
+
+
+@dataclass(frozen=True)
 class Feedback:
     referral: Referral
     status: FeedbackStatus | None
@@ -167,7 +175,7 @@ class ReferralService:
         if existing is not None:
             return await self._resubmitted(existing, actor)
         if command.consent is not None:
-            command.consent.check(self._today())
+            command.consent.check(self.today())
         person_id = self.person_id(command)
         earlier = await self._repository.earlier_referrals_of_person(
             person_id, referral_id, referred_at
@@ -194,6 +202,8 @@ class ReferralService:
             received_at=now,
             repeat_involvement=is_repeat_involvement(referred_at, earlier),
         )
+        for consent in referral.consents:
+            await self._repository.note_consent(referral_id, consent)
         events = [
             referral_created(referral, command.correlation_id, command.causation_id),
             *self._feedback(referral, None, command.correlation_id),
@@ -319,7 +329,7 @@ class ReferralService:
             referral = await self._visible(referral_id, actor, "record_consent")
             before = self._agency_view(referral)
             try:
-                terms.check(self._today())
+                terms.check(self.today())
                 stored = referral.record_consent(
                     Consent.record(referral_id, terms, self._clock.now())
                 )
@@ -327,6 +337,7 @@ class ReferralService:
                 await self._record(actor, "record_consent", referral, "refused")
                 raise
             if stored is None:
+                await self._repository.note_consent(referral_id, referral.consents[-1])
                 events = self._feedback(referral, before, correlation_id)
                 saved = await self._save(referral, events, actor, "record_consent")
                 return CONFLICT if saved is CONFLICT else (referral.consents[-1], True)
@@ -370,11 +381,39 @@ class ReferralService:
         )
         return Feedback(referral=referral, status=view.status, consent=view.consent)
 
+    async def progress_report(
+        self, start: datetime, end: datetime, actor: Actor
+    ) -> list["ProgressLine"]:
+        """A court's progress report over [start, end): for each participant it referred whose
+        consent, in force now, lets it learn attendance and compliance (§2.35), the
+        appointments kept and missed and whether they engage with treatment. Nothing else is
+        told, and each participant's line is audited as a disclosure."""
+        court = actor.agency_id
+        if court is None:
+            raise NotAllowed("only a court's own system asks for its progress report")
+        today = self.today()
+        scope = ConsentScope.ATTENDANCE_COMPLIANCE
+        candidates = await self._repository.consented_referrals(court, scope, today)
+        lines = []
+        for referral in await self._repository.get_many(candidates):
+            consent = consent_covering(referral.consents, court, scope, today)
+            if consent is None or referral.agency_id != court or not referral.agency_reference:
+                continue  # revoked, or not this court's own referral: not its to know
+            lines.append(
+                ProgressLine(
+                    referral.agency_reference,
+                    progress_in(referral.history, start, end),
+                    consent.terms.expires_on,
+                )
+            )
+            await self._record(actor, "disclose_progress", referral, "disclosed")
+        return sorted(lines, key=lambda line: line.agency_reference)
+
     def _agency_view(self, referral: Referral) -> "AgencyView":
         """What the referring agency may learn now: the coarse status while a consent covers
         it."""
         consent = consent_covering(
-            referral.consents, referral.agency_id, ConsentScope.REFERRAL_STATUS, self._today()
+            referral.consents, referral.agency_id, ConsentScope.REFERRAL_STATUS, self.today()
         )
         status = feedback_status(referral.status) if consent else None
         return AgencyView(status, consent)
@@ -400,7 +439,7 @@ class ReferralService:
                 outcome = "withheld" if event.status is None else "disclosed"
                 await self._record(agency, "disclose_status", referral, outcome)
 
-    def _today(self) -> date:
+    def today(self) -> date:
         """The program's day: a consent signed or ending "today" means today in its zone."""
         return self._clock.now().astimezone(self._zone).date()
 

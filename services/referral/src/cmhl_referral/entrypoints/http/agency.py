@@ -2,10 +2,10 @@
 agency's OAuth2 client (client credentials)."""
 
 import uuid
-from datetime import date
-from typing import Literal
+from datetime import date, datetime
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from cmhl_contracts.envelope import UtcDatetime
@@ -18,6 +18,7 @@ from cmhl_referral.application.service import (
     ResubmissionNotVisible,
 )
 from cmhl_referral.domain.consent import REDISCLOSURE_NOTICE
+from cmhl_referral.domain.progress import Engagement
 from cmhl_referral.domain.referral import InvalidReferral
 from cmhl_referral.entrypoints.http.schemas import ReferralSubmission
 from cmhl_referral.entrypoints.translate import create_command
@@ -144,4 +145,66 @@ async def referral_feedback(
         status_withheld=feedback.status is None,
         consent_expires_on=consent.terms.expires_on if consent else None,
         redisclosure_notice=REDISCLOSURE_NOTICE if consent else None,
+    )
+
+
+class ProgressPublic(BaseModel):
+    agency_reference: str
+    appointments_kept: int
+    appointments_missed: int
+    engagement: Engagement = Field(
+        description="engaged, not_engaged or unknown: what the period's latest fact says"
+    )
+    consent_expires_on: date
+
+
+class ProgressReport(BaseModel):
+    """A court's participants under a consent that lets it learn attendance and compliance
+    (42 CFR 2.35): nothing about diagnosis, treatment content or the person beyond that."""
+
+    court: str
+    month: str
+    participants: list[ProgressPublic]
+    redisclosure_notice: str
+
+
+@router.get(
+    "/progress-report",
+    responses={422: {"description": "month is not YYYY-MM, or has not begun"}},
+)
+async def progress_report(
+    request: Request,
+    agency_id: CurrentAgency,
+    month: Annotated[
+        str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="The month, as YYYY-MM")
+    ],
+) -> ProgressReport:
+    """For a court: the month's attendance and compliance of the participants it referred whose
+    consent, in force today, covers the court (scope `attendance_compliance`). Ask each month;
+    participants without such a consent are simply not listed."""
+    service: ReferralService = request.app.state.referrals
+    zone = request.app.state.zone
+    year, number = (int(part) for part in month.split("-"))
+    start = datetime(year, number, 1, tzinfo=zone)
+    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=zone)
+    if start.date() > service.today():
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "month has not begun; ask for YYYY-MM up to now"
+        )
+    actor = Actor(None, agency_id, request.client.host if request.client else None)
+    lines = await service.progress_report(start, end, actor)
+    return ProgressReport(
+        court=agency_id,
+        month=month,
+        participants=[
+            ProgressPublic(
+                agency_reference=line.agency_reference,
+                appointments_kept=line.progress.appointments_kept,
+                appointments_missed=line.progress.appointments_missed,
+                engagement=line.progress.engagement,
+                consent_expires_on=line.consent_expires_on,
+            )
+            for line in lines
+        ],
+        redisclosure_notice=REDISCLOSURE_NOTICE,
     )
