@@ -934,6 +934,8 @@ def service_env(name: str, state: StackState, creds: dict[str, Any]) -> dict[str
     }
     if name == "referral":
         values["KAFKA_FEEDBACK_AGENCIES"] = json.dumps(kafka_feedback_agencies())
+    if name == "placement":
+        values["REFERRAL_URL"] = f"http://127.0.0.1:{state.service_ports['referral']}"
     if name == "notifications":
         values["SMTP_PORT"] = str(state.smtp_port)
         workspace = state.service_ports.get("workspace", SERVICES["workspace"])

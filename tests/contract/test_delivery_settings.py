@@ -30,6 +30,7 @@ COMMON: dict[str, Any] = {
     "auth_issuer": "http://127.0.0.1:1/realms/cmhl",
     "pseudonym_key": "p",
     "encryption_key": base64.b64encode(b"e" * 32).decode(),
+    "referral_url": "http://127.0.0.1:1",
 }
 APPS = {
     "referral": lambda: build_referral(ReferralSettings(**COMMON)),

@@ -35,7 +35,9 @@ async def test_the_accounting_lists_accesses_in_referral_followup_and_placement(
         encryption_key=base64.b64encode(os.urandom(32)).decode(),
     )
     followup_settings = FollowUpSettings(**infra, due_scan_seconds=3600)
-    placement_settings = PlacementSettings(**infra, timer_scan_seconds=3600)
+    placement_settings = PlacementSettings(
+        **infra, timer_scan_seconds=3600, referral_url="http://referral.test"
+    )
     person = {
         "given_name": "Noa",
         "family_name": f"Wren{uuid.uuid4().hex[:6]}",
@@ -51,7 +53,8 @@ async def test_the_accounting_lists_accesses_in_referral_followup_and_placement(
     async with (
         running_app(build_followup(followup_settings), from_now=True) as followups,
         running_app(build_referral(referral_settings), from_now=True) as referrals,
-        running_app(build_placement(placement_settings)) as placement,
+        # The bed search asks the referral service whether the liaison may see the referral.
+        running_app(build_placement(placement_settings, referral_client=referrals)) as placement,
     ):
         created = await referrals.post("/api/v1/referrals", json=body, headers=LIAISON)
         assert created.status_code == 201, created.text
@@ -67,7 +70,6 @@ async def test_the_accounting_lists_accesses_in_referral_followup_and_placement(
             "/api/v1/placement-requests",
             json={
                 "referral_id": referral["referral_id"],
-                "person_id": referral["person_id"],
                 "detention_started_at": detained.isoformat(),
                 "age_group": "adult",
                 "needs": [],

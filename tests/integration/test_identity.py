@@ -167,7 +167,9 @@ async def services(kafka_bootstrap: str, mongo_uri: str) -> AsyncIterator[dict[s
         "followup": build_followup(FollowUpSettings(**infra, due_scan_seconds=3600)),
         "training": build_training(TrainingSettings(**infra, pseudonym_key=pseudonym_key)),
         "reporting": build_reporting(ReportingSettings(**infra)),
-        "placement": build_placement(PlacementSettings(**infra, timer_scan_seconds=3600)),
+        "placement": build_placement(
+            PlacementSettings(**infra, timer_scan_seconds=3600, referral_url="http://referral.test")
+        ),
     }
     async with AsyncExitStack() as stack:
         clients = {

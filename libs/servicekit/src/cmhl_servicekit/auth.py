@@ -266,6 +266,18 @@ async def verified_claims(
 VerifiedClaims = Annotated[dict[str, Any], Depends(verified_claims)]
 
 
+async def _forwardable_token(
+    _: VerifiedClaims,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    assert credentials is not None  # verified_claims refused a request without one
+    return credentials.credentials
+
+
+ForwardableToken = Annotated[str, Depends(_forwardable_token)]
+"""The caller's own (verified) access token, for a service that asks another as the caller."""
+
+
 async def current_principal(request: Request, claims: VerifiedClaims) -> Principal:
     verifier: TokenVerifier = request.app.state.token_verifier
     return verifier.principal(claims)

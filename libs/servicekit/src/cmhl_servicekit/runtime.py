@@ -23,6 +23,7 @@ class Runtime:
     mongo_client: AsyncMongoClient[dict[str, Any]]
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -39,6 +40,8 @@ class Runtime:
                 await task
         self._tasks = []
         await self.broker.stop()
+        for hook in self.on_stop:
+            await hook()
         await self.mongo_client.close()
 
     async def readiness(self) -> dict[str, bool]:

@@ -4,6 +4,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 
 from cmhl_contracts.placement import PLACEMENT_EVENTS
@@ -13,6 +14,7 @@ from cmhl_placement.adapters.mongo import (
     MongoTimerStore,
     ensure_indexes,
 )
+from cmhl_placement.adapters.referrals import ReferralServiceClient
 from cmhl_placement.application.service import PlacementService
 from cmhl_placement.config import PlacementSettings
 from cmhl_placement.domain.demo import DEMO_FACILITIES
@@ -31,7 +33,15 @@ TIMER_BATCH = 200
 log = logging.getLogger(__name__)
 
 
-def build(settings: PlacementSettings, *, clock: Clock | None = None, **_: Any) -> FastAPI:
+def build(
+    settings: PlacementSettings,
+    *,
+    clock: Clock | None = None,
+    referral_client: httpx.AsyncClient | None = None,
+    **_: Any,
+) -> FastAPI:
+    """`referral_client`: how to reach the referral service (tests pass one bound to an
+    in-process referral app); by default an HTTP client of its own, closed on stop."""
     broker = make_broker(settings.kafka_bootstrap, f"cmhl-{SERVICE}")
     # Publisher objects, so the events this service emits appear in its AsyncAPI document.
     for event in PLACEMENT_EVENTS:
@@ -41,6 +51,7 @@ def build(settings: PlacementSettings, *, clock: Clock | None = None, **_: Any) 
     relay = OutboxRelay(db, kafka_publish(broker.publish))
     outbox = relay.outbox()
     audit = MongoAuditLog(client[settings.audit_database], SERVICE)
+    http = referral_client or httpx.AsyncClient(timeout=10)
     service = PlacementService(
         facilities=MongoFacilityRepository(db, outbox),
         requests=MongoRequestRepository(db, outbox),
@@ -48,6 +59,7 @@ def build(settings: PlacementSettings, *, clock: Clock | None = None, **_: Any) 
         audit=audit,
         clock=clock or SystemClock(),
         stale_after=timedelta(hours=settings.stale_after_hours),
+        referrals=ReferralServiceClient(http, settings.referral_url),
     )
 
     async def timer_scan() -> None:
@@ -64,7 +76,11 @@ def build(settings: PlacementSettings, *, clock: Clock | None = None, **_: Any) 
                 log.info("demo facilities listed", extra={"count": added})
 
     runtime = Runtime(
-        broker, client, background=[relay.run, timer_scan], on_start=[prepare_database]
+        broker,
+        client,
+        background=[relay.run, timer_scan],
+        on_start=[prepare_database],
+        on_stop=[] if referral_client else [http.aclose],
     )
     return create_app(
         title="CMHL placement service",

@@ -16,3 +16,8 @@ class PlacementSettings(ServiceSettings):
     )
     timer_scan_seconds: float = Field(default=30.0, gt=0)
     seed_demo_facilities: bool = True
+    referral_url: str = Field(
+        pattern=r"^https?://[^\s]+$",
+        description="The referral service: a bed search is opened only for a referral the "
+        "caller may see there, and takes the person from it",
+    )

@@ -1,7 +1,6 @@
 """The 96-hour clock on the real stack: 72 and 90-hour flags from durable timers, each once,
 on a simulated clock; a closed request is never flagged."""
 
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +13,7 @@ from cmhl_servicekit.auth import Role
 from cmhl_servicekit.clock import AdjustableClock
 from cmhl_servicekit.testing import KafkaProbe, bearer, running_app
 
-from ..conftest import a_past_day
+from ..conftest import ReferralDesk, a_past_day
 
 pytestmark = pytest.mark.integration
 
@@ -22,23 +21,23 @@ LIAISON = bearer("liaison-34", Role.LIAISON, cmhc_id="cmhc-05")
 
 
 async def test_due_soon_and_overdue_are_flagged_once_each_and_survive_a_restart(
-    placement_settings: PlacementSettings, kafka_probe: KafkaProbe
+    placement_settings: PlacementSettings, kafka_probe: KafkaProbe, referrals: ReferralDesk
 ) -> None:
     clock = AdjustableClock(a_past_day())
     detained = clock.now() - timedelta(hours=2)
 
-    def body() -> dict[str, Any]:
+    async def body() -> dict[str, Any]:
         return {
-            "referral_id": str(uuid.uuid4()),
+            "referral_id": await referrals.referral_of(LIAISON, "29021"),
             "detention_started_at": detained.isoformat(),
             "age_group": "youth",
             "county_fips": "29021",
         }
 
-    first = build(placement_settings, clock=clock)
+    first = build(placement_settings, clock=clock, referral_client=referrals.client)
     async with running_app(first) as client:
-        opened = await client.post("/api/v1/placement-requests", json=body(), headers=LIAISON)
-        closed = await client.post("/api/v1/placement-requests", json=body(), headers=LIAISON)
+        opened = await client.post("/api/v1/placement-requests", json=await body(), headers=LIAISON)
+        closed = await client.post("/api/v1/placement-requests", json=await body(), headers=LIAISON)
         assert opened.status_code == closed.status_code == 201
         request_id, closed_id = opened.json()["request_id"], closed.json()["request_id"]
         failed = await client.post(
@@ -60,8 +59,8 @@ async def test_due_soon_and_overdue_are_flagged_once_each_and_survive_a_restart(
     # Stopped before 90 hours; two replicas start after it and scan at once.
     clock.advance(timedelta(hours=18))
     replica_a, replica_b = (
-        build(placement_settings, clock=clock),
-        build(placement_settings, clock=clock),
+        build(placement_settings, clock=clock, referral_client=referrals.client),
+        build(placement_settings, clock=clock, referral_client=referrals.client),
     )
     async with running_app(replica_a) as client, running_app(replica_b):
         await replica_a.state.placement.emit_due()

@@ -16,7 +16,7 @@ from cmhl_servicekit.auth import Role
 from cmhl_servicekit.clock import AdjustableClock
 from cmhl_servicekit.testing import KafkaProbe, bearer, running_app
 
-from ..conftest import a_past_day, key_of
+from ..conftest import REFERRAL_URL, ReferralDesk, a_past_day, key_of
 
 pytestmark = pytest.mark.integration
 
@@ -27,11 +27,26 @@ FRESH = "fac-jackson-prairie"  # Kansas City, ~110 miles from Columbia
 NEAR_STALE = "fac-boone-riverbend"  # Columbia itself
 
 
+async def audit_entries(
+    mongo_uri: str, settings: PlacementSettings, record: str
+) -> list[dict[str, Any]]:
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    try:
+        audit = mongo[settings.audit_database]["audit_log"]
+        entries: list[dict[str, Any]] = await audit.find({"record": record}).to_list(None)
+        return entries
+    finally:
+        await mongo.close()
+
+
 async def test_request_ranks_attempts_and_places_and_publishes_each_step(
-    placement_settings: PlacementSettings, kafka_probe: KafkaProbe, mongo_uri: str
+    placement_settings: PlacementSettings,
+    kafka_probe: KafkaProbe,
+    mongo_uri: str,
+    referrals: ReferralDesk,
 ) -> None:
     clock = AdjustableClock(a_past_day())
-    app = build(placement_settings, clock=clock)
+    app = build(placement_settings, clock=clock, referral_client=referrals.client)
     async with running_app(app) as client:
         clock.advance(timedelta(hours=13))  # every seeded number is now stale
         fresh = await client.put(
@@ -42,8 +57,7 @@ async def test_request_ranks_attempts_and_places_and_publishes_each_step(
         assert fresh.status_code == 200, fresh.text
         detained = clock.now() - timedelta(hours=20)
         body: dict[str, Any] = {
-            "referral_id": str(uuid.uuid4()),
-            "person_id": "c" * 32,
+            "referral_id": await referrals.referral_of(LIAISON),
             "detention_started_at": detained.isoformat(),
             "age_group": "adult",
             "needs": ["aggression"],
@@ -53,6 +67,19 @@ async def test_request_ranks_attempts_and_places_and_publishes_each_step(
         refused = await client.post("/api/v1/placement-requests", json=future, headers=LIAISON)
         assert refused.status_code == 422
         assert "future" in refused.json()["detail"]
+
+        # Only for a referral the caller may see there: another liaison's, or one never made,
+        # is not found, and the attempt is audited as denied.
+        stranger = await client.post("/api/v1/placement-requests", json=body, headers=OTHER_LIAISON)
+        assert (stranger.status_code, stranger.json()["detail"]) == (404, "referral not found")
+        made_up = body | {"referral_id": str(uuid.uuid4())}
+        nowhere = await client.post("/api/v1/placement-requests", json=made_up, headers=LIAISON)
+        assert nowhere.status_code == 404
+        # The person comes from the referral, not from the caller.
+        forged = await client.post(
+            "/api/v1/placement-requests", json=body | {"person_id": "f" * 32}, headers=LIAISON
+        )
+        assert forged.status_code == 422
 
         opened = await client.post("/api/v1/placement-requests", json=body, headers=LIAISON)
         assert opened.status_code == 201, opened.text
@@ -151,17 +178,22 @@ async def test_request_ranks_attempts_and_places_and_publishes_each_step(
     assert done.out_of_region is True
     assert done.cmhc_region == "cmhc-02"
 
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
-    try:
-        audit = mongo[placement_settings.audit_database]["audit_log"]
-        record = f"placement_request/{request['request_id']}"
-        entries = await audit.find({"record": record}).to_list(None)
-    finally:
-        await mongo.close()
+    entries = await audit_entries(
+        mongo_uri, placement_settings, f"placement_request/{request['request_id']}"
+    )
     seen = {(e["actor"], e["action"], e["outcome"]) for e in entries}
     assert ("liaison-33", "read", "denied") in seen
     assert ("liaison-32", "open", "created") in seen
     assert ("liaison-32", "attempt", "changed") in seen
     assert ("liaison-32", "complete", "changed") in seen
-    assert all(e["person_ids"] == ["c" * 32] for e in entries)
+    person = (
+        await referrals.client.get(
+            f"{REFERRAL_URL}/api/v1/referrals/{body['referral_id']}", headers=LIAISON
+        )
+    ).json()["person_id"]
+    assert all(e["person_ids"] == [person] for e in entries)
     assert {e["service"] for e in entries} == {"placement"}
+    denied = await audit_entries(mongo_uri, placement_settings, f"referral/{body['referral_id']}")
+    assert {(e["actor"], e["action"], e["outcome"]) for e in denied} >= {
+        ("liaison-33", "open", "denied")
+    }

@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from cmhl_contracts import IntegrationEvent
-from cmhl_placement.application.ports import ConcurrentChange, TimerKind
+from cmhl_placement.application.ports import ConcurrentChange, ReferralFacts, TimerKind
 from cmhl_placement.domain.facility import Facility
 from cmhl_placement.domain.request import PlacementRequest
 from cmhl_servicekit.timers import InMemoryTimerStore
@@ -100,3 +100,17 @@ class InMemoryTimers(InMemoryTimerStore):
         self.claims[claim_id] = kind
         self._published.events.append(event)
         return True
+
+
+class KnownReferrals:
+    """The referral service's answers, as a test sets them: referral -> (token, facts)."""
+
+    def __init__(self) -> None:
+        self.known: dict[uuid.UUID, tuple[str, ReferralFacts]] = {}
+
+    def add(self, referral_id: uuid.UUID, credentials: str, facts: ReferralFacts) -> None:
+        self.known[referral_id] = (credentials, facts)
+
+    async def visible_to(self, referral_id: uuid.UUID, credentials: str) -> ReferralFacts | None:
+        known = self.known.get(referral_id)
+        return known[1] if known is not None and known[0] == credentials else None

@@ -15,11 +15,14 @@ from cmhl_contracts import (
     PlacementRequestedV1,
 )
 from cmhl_contracts.placement import AgeGroup, AttemptResult, UnitType
+from cmhl_placement.application.ports import ReferralFacts
 from cmhl_placement.application.service import (
     Actor,
     NotVisible,
     OpenRequest,
     PlacementService,
+    ReferralClosed,
+    ReferralNotVisible,
     WrongFacility,
 )
 from cmhl_placement.domain.demo import DEMO_FACILITIES
@@ -27,7 +30,13 @@ from cmhl_servicekit.audit import InMemoryAuditLog
 from cmhl_servicekit.auth import Principal, Role
 from cmhl_servicekit.clock import AdjustableClock
 
-from .fakes import InMemoryFacilities, InMemoryRequests, InMemoryTimers, Published
+from .fakes import (
+    InMemoryFacilities,
+    InMemoryRequests,
+    InMemoryTimers,
+    KnownReferrals,
+    Published,
+)
 
 T0 = datetime(2026, 3, 2, 20, tzinfo=UTC)
 LIAISON = Actor(Principal("liaison-05", frozenset({Role.LIAISON}), "cmhc-05"), "10.0.0.5")
@@ -43,6 +52,7 @@ class World:
         self.requests = InMemoryRequests(self.published)
         self.timers = InMemoryTimers(self.published)
         self.audit = InMemoryAuditLog()
+        self.referrals = KnownReferrals()
         self.service = PlacementService(
             self.facilities,
             self.requests,
@@ -50,12 +60,18 @@ class World:
             self.audit,
             self.clock,
             stale_after=timedelta(hours=12),
+            referrals=self.referrals,
         )
 
     def open_command(self, hours_detained: float = 2) -> OpenRequest:
+        """A referral of liaison-05 that the referral service shows to the token `t-05`."""
+        referral_id = uuid.uuid4()
+        self.referrals.add(
+            referral_id, "t-05", ReferralFacts("d" * 32, "liaison-05", "cmhc-05", False)
+        )
         return OpenRequest(
-            referral_id=uuid.uuid4(),
-            person_id="d" * 32,
+            referral_id=referral_id,
+            credentials="t-05",
             detention_started_at=self.clock.now() - timedelta(hours=hours_detained),
             age_group=AgeGroup.ADULT,
             needs=frozenset(),
@@ -223,3 +239,25 @@ async def test_a_retried_attempt_with_its_id_is_logged_and_published_once(world:
     assert len(world.published.of(PlacementAttemptedV1)) == 1
     trail = [(e.action, e.outcome) for e in world.audit.entries if e.action == "attempt"]
     assert trail == [("attempt", "changed"), ("attempt", "unchanged")]
+
+
+async def test_a_request_names_only_a_referral_the_caller_may_see_and_takes_its_person(
+    world: World,
+) -> None:
+    command = world.open_command()
+    stranger = replace(command, credentials="t-06")
+    with pytest.raises(ReferralNotVisible):
+        await world.service.open_request(stranger, OTHER)
+    request, created = await world.service.open_request(command, LIAISON)
+    assert created
+    assert request.person_id == "d" * 32
+    closed = world.open_command()
+    world.referrals.add(
+        closed.referral_id, "t-05", ReferralFacts("e" * 32, "liaison-05", "cmhc-05", True)
+    )
+    with pytest.raises(ReferralClosed):
+        await world.service.open_request(closed, LIAISON)
+    denied = [e for e in world.audit.entries if e.outcome == "denied"]
+    assert [(e.actor, e.record) for e in denied] == [
+        ("liaison-06", f"referral/{command.referral_id}")
+    ]

@@ -1,6 +1,7 @@
 """What the placement use cases need from the outside world, named by role."""
 
 import uuid
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from cmhl_contracts import IntegrationEvent
@@ -54,3 +55,23 @@ class TimerStore(timers.TimerStore, Protocol):
     async def claim(self, claim_id: str, kind: TimerKind, event: IntegrationEvent) -> bool:
         """Insert the claim of a fired timer with its event; False if it was claimed before,
         so however many replicas race, one event is written."""
+
+
+@dataclass(frozen=True)
+class ReferralFacts:
+    """What the referral service says of a referral the caller may see."""
+
+    person_id: str
+    liaison_id: str
+    cmhc_id: str
+    closed: bool
+
+
+class ReferralsUnavailable(Exception):
+    """The referral service did not answer: nothing is opened without its word (503)."""
+
+
+class Referrals(Protocol):
+    async def visible_to(self, referral_id: uuid.UUID, credentials: str) -> ReferralFacts | None:
+        """The referral as the caller (their bearer token) may see it, or None if it does not
+        exist or is not theirs; the referral service checks and audits the read."""

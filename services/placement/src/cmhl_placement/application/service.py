@@ -11,6 +11,7 @@ from cmhl_placement.application import events
 from cmhl_placement.application.ports import (
     ConcurrentChange,
     FacilityRepository,
+    Referrals,
     RequestRepository,
     TimerStore,
 )
@@ -47,6 +48,14 @@ class NotVisible(Exception):
     """The request does not exist or is not the actor's: the same answer for both (404)."""
 
 
+class ReferralNotVisible(Exception):
+    """The referral does not exist or the caller may not see it: the same answer (404)."""
+
+
+class ReferralClosed(Exception):
+    """The referral is closed: no bed search opens for it (409)."""
+
+
 @dataclass(frozen=True)
 class Actor:
     principal: Principal
@@ -60,7 +69,8 @@ class Actor:
 @dataclass(frozen=True)
 class OpenRequest:
     referral_id: uuid.UUID
-    person_id: str | None
+    credentials: str
+    """The caller's bearer token: the referral service is asked as the caller."""
     detention_started_at: datetime
     age_group: AgeGroup
     needs: frozenset[ClinicalNeed]
@@ -78,7 +88,9 @@ class PlacementService:
         audit: AuditLog,
         clock: Clock,
         stale_after: timedelta,
+        referrals: Referrals,
     ) -> None:
+        self._referrals = referrals
         self._facilities = facilities
         self._requests = requests
         self._timers = timers
@@ -192,10 +204,20 @@ class PlacementService:
             existing = await self._requests.get(command.request_id)
             if existing is not None:
                 return await self._repeated(existing, actor), False
+        # The referral and whose person it is come from the referral service, asked as the
+        # caller: a request names only a referral the caller may see.
+        referral = await self._referrals.visible_to(command.referral_id, command.credentials)
+        if referral is None:
+            await self._audit.record(
+                [self._referral_entry(actor, "open", command.referral_id, "denied")]
+            )
+            raise ReferralNotVisible
+        if referral.closed:
+            raise ReferralClosed
         request = PlacementRequest(
             request_id=command.request_id or uuid.uuid4(),
             referral_id=command.referral_id,
-            person_id=command.person_id,
+            person_id=referral.person_id,
             liaison_id=principal.subject,
             cmhc_id=principal.cmhc_id or region_of(command.county_fips),
             county_fips=command.county_fips,
@@ -360,6 +382,21 @@ class PlacementService:
         self, actor: Actor, action: str, request: PlacementRequest, outcome: str
     ) -> None:
         await self._audit.record([self._entry(actor, action, request, outcome)])
+
+    def _referral_entry(
+        self, actor: Actor, action: str, referral_id: uuid.UUID, outcome: str
+    ) -> AuditEntry:
+        return AuditEntry(
+            actor=actor.principal.subject,
+            actor_roles=actor.roles,
+            action=action,
+            record=f"referral/{referral_id}",
+            person_ids=(),
+            at=self._clock.now(),
+            outcome=outcome,
+            source_address=actor.source_address,
+            referral_id=str(referral_id),
+        )
 
     async def _record_missing(self, actor: Actor, action: str, request_id: uuid.UUID) -> None:
         await self._audit.record(

@@ -5,12 +5,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 
-from cmhl_placement.application.ports import ConcurrentChange
+from cmhl_placement.application.ports import ConcurrentChange, ReferralsUnavailable
 from cmhl_placement.application.service import (
     Actor,
     NotVisible,
     OpenRequest,
     PlacementService,
+    ReferralClosed,
+    ReferralNotVisible,
     UnknownFacility,
     WrongFacility,
 )
@@ -26,7 +28,14 @@ from cmhl_placement.entrypoints.http.schemas import (
     PlacementRequestPublic,
     PlacementRequestsPublic,
 )
-from cmhl_servicekit.auth import CurrentFacility, Principal, Role, VerifiedClaims, require_any
+from cmhl_servicekit.auth import (
+    CurrentFacility,
+    ForwardableToken,
+    Principal,
+    Role,
+    VerifiedClaims,
+    require_any,
+)
 from cmhl_servicekit.http import correlation_id
 
 router = APIRouter(prefix="/api/v1")
@@ -130,12 +139,13 @@ async def open_request(
     response: Response,
     principal: Staff,
     service: Service,
+    token: ForwardableToken,
 ) -> PlacementRequestPublic:
     """Open a search for an inpatient bed; answers with the facilities to call, best first.
     Publishes placement-requested; 72 and 90 hours after detention start, flags follow."""
     command = OpenRequest(
         referral_id=body.referral_id,
-        person_id=body.person_id,
+        credentials=token,
         detention_started_at=body.detention_started_at,
         age_group=body.age_group,
         needs=frozenset(body.needs),
@@ -151,6 +161,18 @@ async def open_request(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     except NotVisible as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, "this request id is taken") from exc
+    except ReferralNotVisible as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "referral not found") from exc
+    except ReferralClosed as exc:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "the referral is closed; a bed search needs an open one"
+        ) from exc
+    except ReferralsUnavailable as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the referral service is not answering; try again shortly",
+            headers={"Retry-After": "5"},
+        ) from exc
     if not created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/api/v1/placement-requests/{placement.request_id}"

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cmhl_contracts.counties import MISSOURI_COUNTIES
 from cmhl_contracts.envelope import UtcDatetime
-from cmhl_contracts.events import CountyFips, Identifier, PseudonymousId
+from cmhl_contracts.events import CountyFips, Identifier
 from cmhl_contracts.placement import AgeGroup, AttemptResult, ClinicalNeed, UnitType
 from cmhl_placement.domain.clock import hours
 from cmhl_placement.domain.facility import Facility
@@ -96,9 +96,8 @@ class PlacementRequestCreate(_In):
     request_id: uuid.UUID | None = Field(
         default=None, description="Give one to make retries safe; a repeat returns the first"
     )
-    referral_id: uuid.UUID
-    person_id: PseudonymousId | None = Field(
-        default=None, description="The referral's pseudonymous person id, for the audit trail"
+    referral_id: uuid.UUID = Field(
+        description="A referral you may see; the person is taken from it (404 otherwise)"
     )
     detention_started_at: UtcDatetime = Field(description="Start of the 96-hour detention")
     age_group: AgeGroup

@@ -598,7 +598,6 @@ async def open_placement(request: Request, session: CurrentSession) -> Response:
     body = {
         "request_id": _text(form, "request_id") or str(uuid.uuid4()),
         "referral_id": referral_id,
-        "person_id": _text(form, "person_id") or None,
         "detention_started_at": _moment(request, _text(form, "detention_started_at")),
         "age_group": _text(form, "age_group"),
         "needs": [n for n in form.getlist("needs") if isinstance(n, str)],
