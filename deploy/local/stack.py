@@ -508,9 +508,11 @@ def kafka_feedback_agencies() -> list[str]:
 def create_topics(bootstrap: str) -> None:
     # The same code path as compose's topics service and the Kubernetes topics Job.
     from cmhl_servicekit.topics import create_topics as create_missing
+    from cmhl_servicekit.topics import declared_retention
 
     topics = declared_topics()
-    created = asyncio.run(create_missing(bootstrap, topics))
+    retention = declared_retention(tomllib.loads((REPO / "deploy" / "topics.toml").read_text()))
+    created = asyncio.run(create_missing(bootstrap, topics, retention_ms=retention))
     say(f"topics: {len(created)} created, all {len(topics)} declared topics present")
 
 
@@ -994,6 +996,12 @@ def ensure_started(
 
 def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
     state_dir.mkdir(parents=True, exist_ok=True)
+    # Nobody else lists the state folder; the postgres OS user may pass through it to its data
+    # (which initdb keeps 0700). Kafka's data and the kept mail are the owner's only.
+    state_dir.chmod(0o711)
+    for private in ("kafka", "mail"):
+        (state_dir / private).mkdir(mode=0o700, exist_ok=True)
+        (state_dir / private).chmod(0o700)
     state = load_state(state_dir)
     if state is None:
         state = (

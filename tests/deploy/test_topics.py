@@ -12,8 +12,21 @@ import yaml
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from cmhl_contracts import AGENCY_EVENTS, ALL_EVENTS, ReferralFeedbackV1
-from cmhl_servicekit.topics import create_topics, declared_topics, load_topics, main, render_plan
+from cmhl_contracts import (
+    AGENCY_EVENTS,
+    ALL_EVENTS,
+    AgencyReferralSubmittedV1,
+    ReferralFeedbackV1,
+)
+from cmhl_servicekit.topics import (
+    create_topics,
+    declared_retention,
+    declared_topics,
+    load_retention,
+    load_topics,
+    main,
+    render_plan,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DECLARATIONS = REPO / "deploy" / "topics.toml"
@@ -65,8 +78,21 @@ def test_an_undeclared_contract_topic_is_refused() -> None:
 
 def test_a_plan_reads_back_as_the_declarations(tmp_path: Path) -> None:
     plan = tmp_path / "topics.json"
-    plan.write_text(render_plan(load_topics(DECLARATIONS)))
+    plan.write_text(render_plan(load_topics(DECLARATIONS), load_retention(DECLARATIONS)))
     assert load_topics(plan) == load_topics(DECLARATIONS)
+    assert load_retention(plan) == load_retention(DECLARATIONS)
+
+
+def test_the_intake_topic_and_its_dead_letters_keep_records_a_week_only() -> None:
+    """Agencies' submissions name people: their topic is not kept forever like the others."""
+    retention = load_retention(DECLARATIONS)
+    intake = AgencyReferralSubmittedV1.topic()
+    week = 7 * 24 * 3_600_000
+    assert retention == {intake: week, f"{intake}.dlq": week}
+    declarations: dict[str, Any] = tomllib.loads(DECLARATIONS.read_text())
+    declarations["topics"][intake]["retention_hours"] = 0
+    with pytest.raises(ValueError, match="retention_hours must be positive"):
+        declared_retention(declarations)
 
 
 def test_the_plan_command_prints_the_committed_plan(capsys: pytest.CaptureFixture[str]) -> None:
@@ -99,6 +125,15 @@ async def test_creation_is_idempotent_and_sets_the_topic_configs(
         assert entries["min.insync.replicas"] == "1"
         assert entries["retention.ms"] == "-1"
         assert await create_topics(kafka_bootstrap, topics) == [], "a second run changes nothing"
+        # A retention declared later is applied to the existing topic; its other configs stay.
+        hours = {name: 3_600_000 for name in topics}
+        assert await create_topics(kafka_bootstrap, topics, retention_ms=hours) == []
+        [config] = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, next(iter(topics)))]
+        )
+        entries = {entry[0]: entry[1] for entry in config.resources[0][4]}
+        assert entries["retention.ms"] == "3600000"
+        assert entries["min.insync.replicas"] == "1"
         # A declaration that no longer matches an existing topic is reported, never applied:
         # adding partitions would move keys and break per-referral ordering.
         capsys.readouterr()

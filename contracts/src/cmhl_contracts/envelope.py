@@ -49,6 +49,9 @@ class IntegrationEvent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     CONTEXT: ClassVar[str]
+    PERSONAL_FIELDS: ClassVar[frozenset[str]] = frozenset()
+    """Top-level fields that identify or describe a person (a name, a birth date, a narrative):
+    never copied into a dead letter, whose topic is read by operators."""
     """The bounded context that owns the event; the first part of its topic."""
 
     event_id: uuid.UUID

@@ -83,6 +83,7 @@ class AgencyReferralSubmittedV1(IntegrationEvent):
     """An agency's records system submitted a referral to a liaison."""
 
     CONTEXT: ClassVar[str] = "agency"
+    PERSONAL_FIELDS: ClassVar[frozenset[str]] = frozenset({"person", "narrative"})
 
     agency: ReferringAgency
     agency_reference: Identifier = Field(description="The agency's own id for this referral")

@@ -7,7 +7,7 @@ import logging
 import warnings
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -16,7 +16,14 @@ from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
 
 from cmhl_servicekit import testing
-from cmhl_servicekit.consuming import BatchProcessor, Delivery, decode, run_bounded, safe_reason
+from cmhl_servicekit.consuming import (
+    BatchProcessor,
+    Delivery,
+    dead_letter_headers,
+    decode,
+    run_bounded,
+    safe_reason,
+)
 from cmhl_servicekit.crypto import FieldCipher, pseudonym
 from cmhl_servicekit.http import BodySizeLimit
 from cmhl_servicekit.logging import JsonFormatter
@@ -190,3 +197,44 @@ async def test_work_still_waiting_for_a_slot_when_the_caller_stops_is_closed_not
         gc.collect()
     assert started == [0]
     assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+
+
+class Personal(BaseModel):
+    PERSONAL_FIELDS: ClassVar[frozenset[str]] = frozenset({"person", "narrative"})
+    agency: str
+    person: dict[str, str]
+    narrative: str | None = None
+    size: int
+
+
+async def test_a_dead_letter_keeps_no_personal_field_of_its_event_type() -> None:
+    """Whether the record failed to decode or failed in the handler, its dead letter drops the
+    fields the event type declares personal, says so, and keeps what tells whom to ask again."""
+    dead: list[ConsumerRecord[bytes, bytes]] = []
+
+    async def apply(deliveries: list[Delivery[Personal]]) -> None:
+        raise RuntimeError("handler bug")
+
+    async def dead_letter(record: Any, reason: str) -> None:
+        dead.append(record)
+
+    person = b'{"given_name": "Jane", "family_name": "Roe", "birth_date": "1990-01-02"}'
+    invalid = (
+        b'{"agency": "stl-pd", "person": ' + person + b', "narrative": "said x", "size": "big"}'
+    )
+    poison = b'{"agency": "stl-pd", "person": ' + person + b', "size": 3}'
+    garbled = b'{"agency": "stl-pd", "person": {"given_name": "Jane"'
+    await BatchProcessor(Personal, apply, dead_letter, poison_attempts=1).process(
+        [record(invalid, 0), record(poison, 1), record(garbled, 2)]
+    )
+    by_offset = {letter.offset: letter for letter in dead}
+    assert sorted(by_offset) == [0, 1, 2]
+    for letter in dead:
+        assert b"Jane" not in letter.value
+        assert b"said x" not in letter.value
+    assert json.loads(by_offset[0].value) == {"agency": "stl-pd", "size": "big"}
+    assert dict(by_offset[0].headers)["dlq-removed"] == b"narrative,person"
+    assert json.loads(by_offset[1].value) == {"agency": "stl-pd", "size": 3}
+    assert (by_offset[2].value, dict(by_offset[2].headers)["dlq-removed"]) == (b"", b"value")
+    headers = dead_letter_headers(by_offset[0], "invalid")
+    assert headers["dlq-removed"] == "narrative,person"

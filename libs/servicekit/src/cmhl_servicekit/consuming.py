@@ -7,7 +7,9 @@ dead-lettered. Any other error is a poison record: retried a bounded number of t
 dead-lettered on its own while the rest of the batch is applied."""
 
 import asyncio
+import dataclasses
 import functools
+import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -48,6 +50,39 @@ class DeadLetterSink(Protocol):
     async def __call__(self, record: "ConsumerRecord[Any, Any]", reason: str) -> None: ...
 
 
+REMOVED_HEADER = "dlq-removed"
+
+
+def without_personal_data(
+    record: "ConsumerRecord[Any, Any]", model: type[BaseModel]
+) -> "ConsumerRecord[Any, Any]":
+    """The record as a dead letter may keep it: without the event type's personal fields (a
+    name, a birth date, a narrative). A value that is not a JSON object cannot be told apart,
+    so none of it is kept. What was removed is named in a `dlq-removed` header; the rest (an
+    agency and its own reference, say) tells the operator whom to ask to send it again."""
+    personal: frozenset[str] = getattr(model, "PERSONAL_FIELDS", frozenset())
+    if not personal:
+        return record
+    try:
+        document = json.loads(record.value or b"")
+    except (ValueError, UnicodeDecodeError):
+        document = None
+    if not isinstance(document, dict):
+        return _replaced(record, b"", "value")
+    removed = sorted(personal & document.keys())
+    if not removed:
+        return record
+    kept = {k: v for k, v in document.items() if k not in personal}
+    return _replaced(record, json.dumps(kept).encode(), ",".join(removed))
+
+
+def _replaced(
+    record: "ConsumerRecord[Any, Any]", value: bytes, removed: str
+) -> "ConsumerRecord[Any, Any]":
+    headers = [*(record.headers or ()), (REMOVED_HEADER, removed.encode())]
+    return dataclasses.replace(record, value=value, headers=headers)
+
+
 def safe_reason(exc: BaseException) -> str:
     """A reason that names fields and rules, never the rejected values (they may be a name)."""
     if isinstance(exc, ValidationError):
@@ -78,13 +113,17 @@ def decode(
 
 
 def dead_letter_headers(record: "ConsumerRecord[Any, Any]", reason: str) -> dict[str, str]:
-    return {
+    headers = {
         "dlq-reason": reason,
         "dlq-original-topic": record.topic,
         "dlq-original-partition": str(record.partition),
         "dlq-original-offset": str(record.offset),
         "dlq-at": datetime.now(UTC).isoformat(),
     }
+    removed = dict(record.headers or ()).get(REMOVED_HEADER)
+    if removed:
+        headers[REMOVED_HEADER] = bytes(removed).decode()
+    return headers
 
 
 T = TypeVar("T")
@@ -164,7 +203,11 @@ class BatchProcessor(Generic[E]):
                     "reason": reason[:200],
                 },
             )
-            await retry_transient(functools.partial(self._dead_letter, record, reason))
+            await retry_transient(
+                functools.partial(
+                    self._dead_letter, without_personal_data(record, self._model), reason
+                )
+            )
         if not deliveries:
             return
         try:
@@ -202,4 +245,5 @@ class BatchProcessor(Generic[E]):
                 "reason": reason,
             },
         )
-        await retry_transient(lambda: self._dead_letter(record, reason))
+        letter = without_personal_data(record, self._model)
+        await retry_transient(lambda: self._dead_letter(letter, reason))

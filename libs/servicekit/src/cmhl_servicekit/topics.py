@@ -4,13 +4,17 @@
     python -m cmhl_servicekit.topics create --bootstrap HOST:PORT --from FILE
         [--replication-factor N] [--min-insync-replicas N] [--config KEY=VALUE ...] [--wait SECONDS]
 
-`plan` prints every topic (each contract topic and its `.dlq`) with its partitions as JSON; the
+`plan` prints every topic (each contract topic and its `.dlq`) with its partitions, and the
+topics that keep their records only for a while (`retention_hours` in the declarations: the
+intake topic, whose records name people) with their retention, as JSON; the
 Kubernetes topics Job reads that plan from a ConfigMap (deploy/k8s/base/topics/topics.json),
 because kustomize may not read files outside its folder. `create --from` takes either the TOML
 declarations or such a plan. Creation is idempotent: existing topics are kept as they are, and a
 partition count that differs from the declaration is reported, never changed, since adding
 partitions moves keys to other partitions and breaks per-referral ordering. Compose and the Job
-pass `--config retention.ms=-1`: the reporting rebuild replays every topic from its beginning.
+pass `--config retention.ms=-1`: the reporting rebuild replays every topic from its beginning;
+a declared retention overrides it for its topic and `.dlq`, and is applied to an existing topic
+too (a retention can change safely; partitions cannot).
 """
 
 import argparse
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError
 
 from cmhl_contracts import AGENCY_EVENTS, ALL_EVENTS
@@ -75,6 +80,19 @@ def feedback_agencies(declarations: Mapping[str, Any]) -> list[str]:
     return sorted(declarations.get("agency_topics", {}).get("agencies", []))
 
 
+def declared_retention(declarations: Mapping[str, Any]) -> dict[str, int]:
+    """Topic -> retention in milliseconds, for the topics declared with `retention_hours` and
+    their dead letters."""
+    retention: dict[str, int] = {}
+    for topic, declared in declarations.get("topics", {}).items():
+        if "retention_hours" in declared:
+            hours = float(declared["retention_hours"])
+            if hours <= 0:
+                raise ValueError(f"{topic}: retention_hours must be positive")
+            retention[topic] = retention[f"{topic}.dlq"] = int(hours * 3_600_000)
+    return dict(sorted(retention.items()))
+
+
 def load_topics(path: Path) -> dict[str, int]:
     """Topics from TOML declarations, or from a JSON plan that `plan` printed."""
     if path.suffix == ".json":
@@ -83,10 +101,19 @@ def load_topics(path: Path) -> dict[str, int]:
     return declared_topics(tomllib.loads(path.read_text()))
 
 
-def render_plan(topics: Mapping[str, int]) -> str:
+def load_retention(path: Path) -> dict[str, int]:
+    """Declared retentions, from TOML declarations or a JSON plan."""
+    if path.suffix == ".json":
+        plan: dict[str, Any] = json.loads(path.read_text())
+        return {str(name): int(ms) for name, ms in plan.get("retention_ms", {}).items()}
+    return declared_retention(tomllib.loads(path.read_text()))
+
+
+def render_plan(topics: Mapping[str, int], retention: Mapping[str, int] | None = None) -> str:
     plan = {
         "generated_by": "python -m cmhl_servicekit.topics plan (from deploy/topics.toml)",
         "topics": dict(topics),
+        "retention_ms": dict(retention or {}),
     }
     return json.dumps(plan, indent=2) + "\n"
 
@@ -98,8 +125,11 @@ async def create_topics(
     replication_factor: int = 1,
     min_insync_replicas: int | None = None,
     configs: Mapping[str, str] | None = None,
+    retention_ms: Mapping[str, int] | None = None,
 ) -> list[str]:
-    """Create the missing topics and return their names; existing ones are left untouched."""
+    """Create the missing topics and return their names; existing ones keep their partitions.
+    A declared retention is set on its topic, created or existing."""
+    retention = dict(retention_ms or {})
     topic_configs = dict(configs or {})
     if min_insync_replicas is not None:
         topic_configs["min.insync.replicas"] = str(min_insync_replicas)
@@ -111,8 +141,25 @@ async def create_topics(
             name, found = described["topic"], len(described["partitions"])
             if found != topics[name]:
                 say(f"WARNING {name}: {found} partitions, declared {topics[name]}")
+        kept = [name for name in sorted(existing & set(retention))]
+        if kept:
+            # Only retention.ms is named: other configs of the topic are left as they are.
+            await admin.alter_configs(
+                [
+                    ConfigResource(
+                        ConfigResourceType.TOPIC, name, {"retention.ms": str(retention[name])}
+                    )
+                    for name in kept
+                ]
+            )
         missing = [
-            NewTopic(name, partitions, replication_factor, topic_configs=topic_configs)
+            NewTopic(
+                name,
+                partitions,
+                replication_factor,
+                topic_configs=topic_configs
+                | ({"retention.ms": str(retention[name])} if name in retention else {}),
+            )
             for name, partitions in topics.items()
             if name not in existing
         ]
@@ -171,7 +218,10 @@ def main(argv: list[str] | None = None) -> None:
     create.add_argument("--wait", type=float, default=120.0, help="seconds to wait for Kafka")
     args = parser.parse_args(argv)
     if args.command == "plan":
-        sys.stdout.write(render_plan(declared_topics(tomllib.loads(args.declarations.read_text()))))
+        declarations = tomllib.loads(args.declarations.read_text())
+        sys.stdout.write(
+            render_plan(declared_topics(declarations), declared_retention(declarations))
+        )
         return
     topics = load_topics(args.source)
     created = asyncio.run(
@@ -182,6 +232,7 @@ def main(argv: list[str] | None = None) -> None:
             replication_factor=args.replication_factor,
             min_insync_replicas=args.min_insync_replicas,
             configs=dict(item.split("=", 1) for item in args.config),
+            retention_ms=load_retention(args.source),
         )
     )
     say(f"{len(created)} created, all {len(topics)} declared topics present")
