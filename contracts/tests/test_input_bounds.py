@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from cmhl_contracts.envelope import BoundedDatetime, UtcDatetime
+from cmhl_contracts.envelope import BoundedDatetime, UtcDatetime, YearMonth
 from cmhl_contracts.events import BirthDate, PersonName
 
 UTC_MOMENT: TypeAdapter[datetime] = TypeAdapter(UtcDatetime)
@@ -62,3 +62,25 @@ def test_a_lone_surrogate_is_not_a_string() -> None:
 def test_names_of_every_script_are_kept() -> None:
     for name in ("Nguyễn", "O'Brien-Smith", "Zoë", "José María", "王"):
         assert TypeAdapter(PersonName).validate_python(name) == name
+
+
+@pytest.mark.parametrize(
+    ("month", "accepted"),
+    [
+        ("1900-01", True),
+        ("2099-12", True),
+        ("1899-12", False),
+        ("2100-01", False),
+        ("0000-01", False),
+        ("9999-12", False),
+        ("2026-13", False),
+        ("2026-1", False),
+    ],
+)
+def test_a_month_is_checked_before_any_date_is_made_of_it(month: str, accepted: bool) -> None:
+    adapter: TypeAdapter[str] = TypeAdapter(YearMonth)
+    if accepted:
+        assert adapter.validate_python(month) == month
+    else:
+        with pytest.raises(ValidationError):
+            adapter.validate_python(month)

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from cmhl_contracts import AgencyReferralSubmittedV1
-from cmhl_servicekit.oidc import demo_user
+from cmhl_servicekit.oidc import SignIn, demo_user
 from cmhl_servicekit.testing import KafkaProbe
 
 pytestmark = pytest.mark.e2e
@@ -134,11 +134,39 @@ async def test_referral_follow_up_and_training_reach_the_statewide_metrics(
     assert metrics == expected
 
 
-def test_no_request_makes_the_referral_service_answer_5xx(system: dict[str, Any]) -> None:
-    """Schemathesis generates requests from the OpenAPI document (valid and not), as a liaison;
-    runs after the metrics test, since the referrals it creates would change the counts."""
-    schema = url(system, "referral", "/openapi.json")
-    liaison = token(system, "liaison")
+SERVICES_WITH_APIS = ("referral", "followup", "training", "reporting", "placement", "notifications")
+CALLERS = (
+    "liaison",
+    "supervisor",
+    "metrics_consumer",
+    "privacy_officer",
+    "program_admin",
+    "agency",
+    "facility",
+)
+
+
+def credential(system: dict[str, Any], caller: str) -> str:
+    """A person of the role signs in (the password-grant test client), or an agency's or a
+    facility's records system with its own client."""
+    credentials = system["credentials"]
+    if caller in ("agency", "facility"):
+        client = credentials[f"{caller}_clients"][0]
+        return SignIn(
+            credentials["issuer"], client["client_id"], client_secret=client["client_secret"]
+        ).token()
+    return token(system, caller)
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("service", SERVICES_WITH_APIS)
+def test_no_request_makes_a_service_answer_5xx(
+    system: dict[str, Any], service: str, caller: str
+) -> None:
+    """Schemathesis generates requests from each service's OpenAPI document (valid and not,
+    then sequences of calls that feed one answer into the next) with each kind of caller's
+    credentials. Runs after the metrics test, since what it creates would change the counts."""
+    schema = url(system, service, "/openapi.json")
     result = subprocess.run(
         [
             sys.executable,
@@ -147,13 +175,13 @@ def test_no_request_makes_the_referral_service_answer_5xx(system: dict[str, Any]
             "run",
             schema,
             "-H",
-            f"Authorization: Bearer {liaison}",
+            f"Authorization: Bearer {credential(system, caller)}",
             "--checks",
             "not_a_server_error",
             "--max-examples",
-            "15",
+            "10",
             "--phases",
-            "coverage,fuzzing",
+            "coverage,fuzzing,stateful",
             "--seed",
             "1",
         ],
@@ -162,6 +190,6 @@ def test_no_request_makes_the_referral_service_answer_5xx(system: dict[str, Any]
         timeout=600,
         check=False,
     )
-    summary = "\n".join(result.stdout.splitlines()[-25:])
+    summary = "\n".join(result.stdout.splitlines()[-40:])
     assert result.returncode == 0, summary
     assert " passed" in summary

@@ -35,6 +35,21 @@ def _to_utc(value: datetime) -> datetime:
 
 
 BoundedDatetime = Annotated[datetime, AfterValidator(within_bounds)]
+
+
+def _month_within_bounds(value: str) -> str:
+    if not EARLIEST_YEAR <= int(value[:4]) < LATEST_YEAR:
+        raise ValueError(f"months must lie between {EARLIEST_YEAR} and {LATEST_YEAR - 1}")
+    return value
+
+
+YearMonth = Annotated[
+    str,
+    Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="A month, as YYYY-MM"),
+    AfterValidator(_month_within_bounds),
+]
+"""A calendar month within the years every date-time lies in: checked before any date is made
+from it, so a year 0 or 9999 is a 422, never an error in a conversion."""
 """A date-time between 1900 and 2100, with or without a zone (query windows that default to UTC)."""
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(within_bounds), AfterValidator(_to_utc)]
 """A date-time with a zone, between 1900 and 2100, normalised to UTC."""

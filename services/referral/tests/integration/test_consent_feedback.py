@@ -309,7 +309,7 @@ async def test_a_court_gets_attendance_and_compliance_of_its_consenting_particip
             "/api/v1/agency/progress-report", params={"month": month}, headers=OTHER_AGENCY
         )
         assert other_court.json()["participants"] == []
-        for bad in ("2026-13", "26-01", "2999-01"):
+        for bad in ("2026-13", "26-01", "2999-01", "0000-01", "9999-12", "2100-01"):
             refused = await client.get(
                 "/api/v1/agency/progress-report", params={"month": bad}, headers=court_token
             )

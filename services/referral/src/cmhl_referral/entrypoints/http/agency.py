@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from cmhl_contracts.envelope import UtcDatetime
+from cmhl_contracts.envelope import UtcDatetime, YearMonth
 from cmhl_contracts.events import Identifier
 from cmhl_contracts.vocabulary import FeedbackStatus
 from cmhl_referral.application.service import (
@@ -175,9 +175,7 @@ class ProgressReport(BaseModel):
 async def progress_report(
     request: Request,
     agency_id: CurrentAgency,
-    month: Annotated[
-        str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="The month, as YYYY-MM")
-    ],
+    month: Annotated[YearMonth, Query(description="The month, as YYYY-MM")],
 ) -> ProgressReport:
     """For a court: the month's attendance and compliance of the participants it referred whose
     consent, in force today, covers the court (scope `attendance_compliance`). Ask each month;
