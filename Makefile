@@ -13,7 +13,7 @@ PYTEST_ARGS ?= -m 'not heavy'
 .PHONY: help install up demo rebuild down status test test-only lint fmt faults bench
 
 help:
-	@echo "make up      start Kafka, FerretDB and the four services with demo data"
+	@echo "make up      start Kafka, FerretDB, Keycloak and the services with demo data"
 	@echo "make test    start a throw-away stack, run lint and every test, stop it"
 	@echo "make down    stop what make up started"
 	@echo "make demo    load the brochure's full history (43,431 referrals, 836 trainings)"

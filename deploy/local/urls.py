@@ -18,6 +18,8 @@ CMHL is running.
   followup   http://127.0.0.1:{ports["followup"]}/docs
   training   http://127.0.0.1:{ports["training"]}/docs
   reporting  http://127.0.0.1:{ports["reporting"]}/docs    (statewide metrics)
+  placement  http://127.0.0.1:{ports["placement"]}/docs    (beds for 96-hour detentions)
+  notices    http://127.0.0.1:{ports["notifications"]}/docs    (notifications; mail lands in {STATE / "mail"})
   dashboard  http://127.0.0.1:{ports["reporting"]}/        (the brochure's picture, public, suppressed)
   Kafka      127.0.0.1:{stack["kafka_port"]}      MongoDB wire (FerretDB) 127.0.0.1:{stack["mongo_port"]}
   logs       {STATE / "logs"}
