@@ -8,7 +8,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from cmhl_contracts.envelope import BoundedDatetime, UtcDatetime, YearMonth
-from cmhl_contracts.events import BirthDate, PersonName
+from cmhl_contracts.events import BirthDate, PersonName, ReadableText
 
 UTC_MOMENT: TypeAdapter[datetime] = TypeAdapter(UtcDatetime)
 ANY_MOMENT: TypeAdapter[datetime] = TypeAdapter(BoundedDatetime)
@@ -84,3 +84,26 @@ def test_a_month_is_checked_before_any_date_is_made_of_it(month: str, accepted: 
     else:
         with pytest.raises(ValidationError):
             adapter.validate_python(month)
+
+
+@pytest.mark.parametrize(
+    ("text", "accepted"),
+    [
+        ("De-escalation for patrol", True),
+        ("Crisis Intervention Team — 40 h", True),
+        ("   ", False),
+        ("", False),
+        ("title\x00", False),
+        ("line\nbreak", False),
+        ("\u200b\u200b\u200b", False),  # zero-width: looks blank
+        ("\ud800abc", False),  # a lone surrogate
+        ("x" * 201, False),
+    ],
+)
+def test_text_people_read_is_visible_text(text: str, accepted: bool) -> None:
+    adapter: TypeAdapter[str] = TypeAdapter(ReadableText)
+    if accepted:
+        assert adapter.validate_python(text) == text
+    else:
+        with pytest.raises(ValidationError):
+            adapter.validate_python(text)

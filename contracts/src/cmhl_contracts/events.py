@@ -50,6 +50,22 @@ def _born_in_the_past(value: date) -> date:
 PersonName = Annotated[
     str, Field(min_length=1, max_length=100), AfterValidator(_no_control_characters)
 ]
+
+# Invisible to a reader: control, format (zero-width), surrogate, private-use and unassigned.
+_UNREADABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+
+
+def _readable(value: str) -> str:
+    # Text that people read in lists, forms and CSV files: what they see is all there is.
+    if any(unicodedata.category(c) in _UNREADABLE for c in value):
+        raise ValueError("text may not contain control or invisible characters")
+    if not value.strip():
+        raise ValueError("text must not be blank")
+    return value
+
+
+ReadableText = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_readable)]
+"""A short text people read (a title, a consent's purpose): visible characters only."""
 BirthDate = Annotated[date, AfterValidator(_born_in_the_past)]
 
 

@@ -13,6 +13,7 @@ from cmhl_contracts.events import (
     Identifier,
     PersonIdentifiers,
     PersonName,
+    ReadableText,
     ReferringAgency,
 )
 from cmhl_contracts.vocabulary import (
@@ -34,9 +35,7 @@ class ConsentIn(BaseModel):
     recipient: Identifier = Field(
         description="The agency's or court's id (as in `agency.agency_id`) that may be told"
     )
-    purpose: str = Field(
-        min_length=1,
-        max_length=200,
+    purpose: ReadableText = Field(
         description="Why, as the consent form words it; e.g. `feedback to the referring agency`",
     )
     scope: list[ConsentScope] = Field(

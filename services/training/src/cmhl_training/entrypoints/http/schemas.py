@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from cmhl_contracts.counties import MISSOURI_COUNTIES
-from cmhl_contracts.events import CountyFips, Identifier
+from cmhl_contracts.events import CountyFips, Identifier, ReadableText
 from cmhl_servicekit.audit import AuditEntry
 from cmhl_training.application.ports import SESSION_RECORD
 from cmhl_training.application.service import OfficerRecord
@@ -48,7 +48,7 @@ class CoursePublic(BaseModel):
 class CourseCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     course_id: Identifier
-    title: str = Field(min_length=3, max_length=200)
+    title: ReadableText = Field(min_length=3)
     category: PostCategory
     credit_hours: float = Field(gt=0, le=40)
 
