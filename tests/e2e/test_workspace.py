@@ -81,6 +81,24 @@ async def submit_referral(
     return body
 
 
+async def add_course(system: dict[str, Any]) -> str:
+    """A course in the POST catalog, added through the training API by a supervisor."""
+    course_id = f"e2e-{uuid.uuid4().hex[:8]}"
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = await client.post(
+            api(system, "training", "/api/v1/courses"),
+            headers=demo_user(system["credentials"], SUPERVISOR).headers(),
+            json={
+                "course_id": course_id,
+                "title": "Understanding Mental Health (workspace test)",
+                "category": "interpersonal",
+                "credit_hours": 4,
+            },
+        )
+    assert answer.status_code == 201, answer.text
+    return course_id
+
+
 async def agency_feedback(system: dict[str, Any], referral: dict[str, Any]) -> str | None:
     """What the referring agency's own system is told about the referral, with its client's
     token (client credentials): the coarse status, or None while it is withheld."""
@@ -282,8 +300,11 @@ async def test_a_liaisons_day_in_the_workspace(system: dict[str, Any], browser: 
     await page.get_by_role("link", name="Bed search", exact=True).click()
     await visit.check("bed-searches")
     await page.get_by_role("link", name="Trainings").click()
-    # A course of the POST catalog (the API fuzzing before this test adds courses of its own).
-    await page.select_option("#course", "umh")
+    # A course of its own, added by a supervisor: the API fuzzing before this test adds
+    # and retires courses of the shared catalog.
+    course = await add_course(system)
+    await page.reload()
+    await page.select_option("#course", course)
     await page.fill("#host", "columbia-pd")
     roster: FilePayload = {
         "name": "roster.csv",
