@@ -241,6 +241,7 @@ async def test_a_liaisons_day_in_the_workspace(system: dict[str, Any], browser: 
     await notice(page, "Consent recorded")
     await expect(page.locator(".timeline")).to_contain_text("Consent to disclose to columbia-pd")
     await expect(page.locator(".consents")).to_contain_text("in force: to columbia-pd")
+    await expect(page.locator("#agency-sees")).to_contain_text("told the referral's status")
     # The agency's system now learns the status; the person revokes, and it is withheld again.
     assert await agency_feedback(system, referral) == "in_progress"
     await page.get_by_role(
@@ -248,6 +249,9 @@ async def test_a_liaisons_day_in_the_workspace(system: dict[str, Any], browser: 
     ).click()
     await notice(page, "Consent revoked")
     await expect(page.locator(".consents")).to_contain_text("revoked: to columbia-pd")
+    await expect(page.locator("#agency-sees")).to_contain_text(
+        "only that the referral was received"
+    )
     assert await agency_feedback(system, referral) is None
 
     # A follow-up of the liaison's own, in three days.

@@ -28,15 +28,18 @@ PRIVACY = bearer("privacy-9", Role.PRIVACY_OFFICER)
 async def test_the_accounting_lists_accesses_in_referral_followup_and_placement(
     kafka_bootstrap: str, mongo_uri: str
 ) -> None:
-    infra = infra_settings(kafka_bootstrap, mongo_uri)
+    def infra() -> dict[str, Any]:
+        """Each service its own database, as deployed (the audit log is shared, as deployed)."""
+        return infra_settings(kafka_bootstrap, mongo_uri)
+
     referral_settings = ReferralSettings(
-        **infra,
+        **infra(),
         pseudonym_key="test-pseudonym-key",
         encryption_key=base64.b64encode(os.urandom(32)).decode(),
     )
-    followup_settings = FollowUpSettings(**infra, due_scan_seconds=3600)
+    followup_settings = FollowUpSettings(**infra(), due_scan_seconds=3600)
     placement_settings = PlacementSettings(
-        **infra, timer_scan_seconds=3600, referral_url="http://referral.test"
+        **infra(), timer_scan_seconds=3600, referral_url="http://referral.test"
     )
     person = {
         "given_name": "Noa",

@@ -154,21 +154,26 @@ async def browser_sign_in(
 @pytest.fixture
 async def services(kafka_bootstrap: str, mongo_uri: str) -> AsyncIterator[dict[str, Any]]:
     # A small clock skew, so the expired-token case waits seconds, not half a minute.
-    infra = infra_settings(kafka_bootstrap, mongo_uri) | {"auth_clock_skew_seconds": 2}
+    def infra() -> dict[str, Any]:
+        # Each service its own database, as deployed.
+        return infra_settings(kafka_bootstrap, mongo_uri) | {"auth_clock_skew_seconds": 2}
+
     pseudonym_key = "test-pseudonym-key"
     apps = {
         "referral": build_referral(
             ReferralSettings(
-                **infra,
+                **infra(),
                 pseudonym_key=pseudonym_key,
                 encryption_key=base64.b64encode(b"k" * 32).decode(),
             )
         ),
-        "followup": build_followup(FollowUpSettings(**infra, due_scan_seconds=3600)),
-        "training": build_training(TrainingSettings(**infra, pseudonym_key=pseudonym_key)),
-        "reporting": build_reporting(ReportingSettings(**infra)),
+        "followup": build_followup(FollowUpSettings(**infra(), due_scan_seconds=3600)),
+        "training": build_training(TrainingSettings(**infra(), pseudonym_key=pseudonym_key)),
+        "reporting": build_reporting(ReportingSettings(**infra())),
         "placement": build_placement(
-            PlacementSettings(**infra, timer_scan_seconds=3600, referral_url="http://referral.test")
+            PlacementSettings(
+                **infra(), timer_scan_seconds=3600, referral_url="http://referral.test"
+            )
         ),
     }
     async with AsyncExitStack() as stack:

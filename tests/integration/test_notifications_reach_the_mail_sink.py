@@ -36,7 +36,6 @@ def body(family: str, referred_at: datetime) -> dict[str, Any]:
 async def test_new_referrals_and_follow_ups_due_reach_the_liaison_by_mail_and_in_the_app(
     kafka_bootstrap: str, mongo_uri: str, mail_sink: MailSink
 ) -> None:
-    infra = infra_settings(kafka_bootstrap, mongo_uri)
     liaison_id = f"liaison-{uuid.uuid4().hex[:6]}"
     liaison = bearer(liaison_id, Role.LIAISON, cmhc_id="cmhc-04")
     address = f"{liaison_id}@cmhc.test"
@@ -46,7 +45,8 @@ async def test_new_referrals_and_follow_ups_due_reach_the_liaison_by_mail_and_in
         running_app(
             build_notifications(
                 NotificationSettings(
-                    **infra,
+                    # Each service its own database, as deployed.
+                    **infra_settings(kafka_bootstrap, mongo_uri),
                     smtp_host=mail_sink.host,
                     smtp_port=mail_sink.port,
                     mail_scan_seconds=0.5,
@@ -54,11 +54,16 @@ async def test_new_referrals_and_follow_ups_due_reach_the_liaison_by_mail_and_in
             ),
             from_now=True,
         ) as notifications,
-        running_app(build_followup(FollowUpSettings(**infra, due_scan_seconds=0.5)), from_now=True),
+        running_app(
+            build_followup(
+                FollowUpSettings(**infra_settings(kafka_bootstrap, mongo_uri), due_scan_seconds=0.5)
+            ),
+            from_now=True,
+        ),
         running_app(
             build_referral(
                 ReferralSettings(
-                    **infra,
+                    **infra_settings(kafka_bootstrap, mongo_uri),
                     pseudonym_key="test-pseudonym-key",
                     encryption_key=base64.b64encode(os.urandom(32)).decode(),
                 )

@@ -18,12 +18,15 @@ ADDRESSES = "mail_addresses"
 # One document per mail attempt being sent: an insert, so of two senders exactly one gets it
 # (a guarded update is not atomic on every MongoDB-wire server; a unique `_id` is).
 SENDING = "mail_sending"
+# The mail timers' own collection: a service's due scan fires every timer it finds, so one that
+# shared a database (a test's, or a misconfigured deployment) must not find another's.
+MAIL_TIMERS = "mail_timers"
 
 
 async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
     await db[NOTIFICATIONS].create_index([("liaison_id", 1), ("happened_at", -1)])
     await db[NOTIFICATIONS].create_index([("liaison_id", 1), ("read_at", 1), ("happened_at", -1)])
-    await timers.MongoTimerStore(db).ensure_indexes()
+    await timers.MongoTimerStore(db, MAIL_TIMERS).ensure_indexes()
 
 
 def mail_timer(notification_id: str, attempt: int, at: datetime, now: datetime) -> timers.Timer:
@@ -42,7 +45,7 @@ class MongoNotificationStore:
         self._notifications = db[NOTIFICATIONS]
         self._addresses = db[ADDRESSES]
         self._sending = db[SENDING]
-        self._timers = timers.MongoTimerStore(db)
+        self._timers = timers.MongoTimerStore(db, MAIL_TIMERS)
 
     @property
     def timers(self) -> timers.MongoTimerStore:

@@ -225,6 +225,7 @@ async def referral_page(
     require(session, *STAFF)
     referral, follow_ups, placements = await _referral_page(request, session, referral_id)
     today = datetime.now(workspace_of(request).zone).date()
+    consents = consent_states(referral.get("consents", []), today)
     # An older referral service (during a rollout) names no transitions: no status actions.
     allowed = referral.get("allowed_transitions", [])
     return await render(
@@ -246,7 +247,13 @@ async def referral_page(
         decline_reasons=DECLINE_REASONS,
         elsewhere_reasons=ELSEWHERE_REASONS,
         places=list(ContactPlace),
-        consents=consent_states(referral.get("consents", []), today),
+        consents=consents,
+        agency_sees_status=any(
+            c.state == "in force"
+            and c.recipient == referral["agency"]["agency_id"]
+            and "referral_status" in c.scope
+            for c in consents
+        ),
         today=today.isoformat(),
         consent_until=(today + timedelta(days=365)).isoformat(),
     )
