@@ -51,20 +51,25 @@ async def follow_ups_of(client: AsyncClient, referral_id: str, who: BearerHeader
     return data
 
 
-async def test_outcomes_move_the_referral_and_retention_checks_go_on_after_connection(
-    kafka_bootstrap: str, mongo_uri: str
-) -> None:
-    def infra() -> dict[str, Any]:
-        return infra_settings(kafka_bootstrap, mongo_uri)  # each service its own database
-
-    referral_settings = ReferralSettings(
-        **infra(),
+@pytest.fixture
+def referral_settings(kafka_bootstrap: str, mongo_uri: str) -> ReferralSettings:
+    return ReferralSettings(
+        **infra_settings(kafka_bootstrap, mongo_uri),  # each service its own database
         pseudonym_key="test-pseudonym-key",
         encryption_key=base64.b64encode(os.urandom(32)).decode(),
     )
+
+
+@pytest.fixture
+def followup_settings(kafka_bootstrap: str, mongo_uri: str) -> FollowUpSettings:
+    return FollowUpSettings(**infra_settings(kafka_bootstrap, mongo_uri), due_scan_seconds=3600)
+
+
+async def test_outcomes_move_the_referral_and_retention_checks_go_on_after_connection(
+    referral_settings: ReferralSettings, followup_settings: FollowUpSettings
+) -> None:
     now = datetime.now(UTC)
     clock = AdjustableClock(now)
-    followup_settings = FollowUpSettings(**infra(), due_scan_seconds=3600)
     async with (
         running_app(build_followup(followup_settings, clock=clock), from_now=True) as followups,
         running_app(build_referral(referral_settings), from_now=True) as referrals,
@@ -187,18 +192,9 @@ async def test_outcomes_move_the_referral_and_retention_checks_go_on_after_conne
 
 
 async def test_moving_away_closes_the_referral_and_cancels_what_was_pending(
-    kafka_bootstrap: str, mongo_uri: str
+    referral_settings: ReferralSettings, followup_settings: FollowUpSettings
 ) -> None:
-    def infra() -> dict[str, Any]:
-        return infra_settings(kafka_bootstrap, mongo_uri)  # each service its own database
-
-    referral_settings = ReferralSettings(
-        **infra(),
-        pseudonym_key="test-pseudonym-key",
-        encryption_key=base64.b64encode(os.urandom(32)).decode(),
-    )
     now = datetime.now(UTC)
-    followup_settings = FollowUpSettings(**infra(), due_scan_seconds=3600)
     async with (
         running_app(build_followup(followup_settings), from_now=True) as followups,
         running_app(build_referral(referral_settings), from_now=True) as referrals,

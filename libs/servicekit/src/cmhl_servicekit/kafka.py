@@ -1,6 +1,7 @@
 """Kafka broker factory with the delivery settings our guarantees depend on."""
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import ConsumerRecord
@@ -8,7 +9,13 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
 
-from cmhl_servicekit.consuming import BatchProcessor, DeadLetterSink, dead_letter_headers
+from cmhl_contracts import IntegrationEvent
+from cmhl_servicekit.consuming import (
+    BatchProcessor,
+    DeadLetterSink,
+    Delivery,
+    dead_letter_headers,
+)
 
 # Producer: acks=all and idempotence, so an acknowledged event is on every in-sync replica and a
 # producer retry cannot write it twice. Consumers: offsets are committed only after the handler
@@ -83,3 +90,37 @@ def subscribe_batches(
         max_records=max_records,
         ack_policy=ACK_POLICY,
     )(handler)
+
+
+EventHandler = tuple[type[IntegrationEvent], str, Callable[[list[Any]], Awaitable[Any]]]
+"""An event type, the purpose its consumer group is named by, and what takes a batch of them."""
+
+
+def event_handlers_router(
+    service: str,
+    handlers: list[EventHandler],
+    dead_letter: DeadLetterSink,
+    group_prefix: str,
+    *,
+    max_records: int = 200,
+) -> KafkaRouter:
+    """A router with one consumer group per handled topic (a backlog on one never holds up the
+    others), each handler given the decoded events of a batch."""
+    router = KafkaRouter()
+    for event_type, purpose, handle in handlers:
+
+        async def apply(
+            deliveries: list[Delivery[Any]],
+            handle: Callable[[list[Any]], Awaitable[Any]] = handle,
+        ) -> None:
+            await handle([d.event for d in deliveries])
+
+        subscribe_batches(
+            router,
+            BatchProcessor(event_type, apply, dead_letter),
+            topic=event_type.topic(),
+            group_id=consumer_group(group_prefix, service, purpose),
+            handler_name=f"on_{event_type.event_name().replace('-', '_')}",
+            max_records=max_records,
+        )
+    return router

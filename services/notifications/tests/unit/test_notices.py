@@ -6,11 +6,10 @@ from datetime import UTC, datetime, timedelta
 from cmhl_notifications.domain.notices import (
     RETRY_DELAYS,
     Kind,
-    follow_up_due,
     is_news,
     mail_body,
-    new_referral,
     next_try,
+    notice,
     notification_id,
 )
 
@@ -31,8 +30,10 @@ def test_one_notice_per_event_and_liaison() -> None:
 
 def test_notices_link_into_the_workspace_and_name_no_one() -> None:
     referral = uuid.uuid4()
-    created = new_referral(uuid.uuid4(), "l-1", referral, "p" * 32, NOW, "https://w.test/")
-    due = follow_up_due(uuid.uuid4(), "l-1", referral, NOW, "https://w.test")
+    created = notice(
+        Kind.NEW_REFERRAL, uuid.uuid4(), "l-1", referral, "p" * 32, NOW, "https://w.test/"
+    )
+    due = notice(Kind.FOLLOW_UP_DUE, uuid.uuid4(), "l-1", referral, None, NOW, "https://w.test")
     assert (created.kind, due.kind) == (Kind.NEW_REFERRAL, Kind.FOLLOW_UP_DUE)
     assert created.link == due.link == f"https://w.test/referrals/{referral}"
     body = mail_body(created.text, created.link)

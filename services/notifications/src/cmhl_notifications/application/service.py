@@ -3,7 +3,7 @@ concerned, list them in the app, and send them by mail, each once, retried when 
 away, never holding up anything else (the mail goes from a timer, not from the consumer)."""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from cmhl_contracts import FollowUpDueV1, ReferralCreatedV1, ReferralReassignedV1
@@ -16,13 +16,13 @@ from cmhl_notifications.application.ports import (
     NotificationStore,
 )
 from cmhl_notifications.domain.notices import (
+    Kind,
     MailState,
     Notice,
-    follow_up_due,
     is_news,
     mail_body,
-    new_referral,
     next_try,
+    notice,
 )
 from cmhl_servicekit.audit import AuditEntry, AuditLog
 from cmhl_servicekit.auth import Principal
@@ -59,54 +59,47 @@ class NotificationService:
     # ------------------------------------------------------------------ events
 
     async def on_referral_created(self, events: Sequence[ReferralCreatedV1]) -> int:
-        now = self._clock.now()
-        notices = [
-            new_referral(
-                e.event_id,
-                e.liaison_id,
-                e.referral_id,
-                e.person_id,
-                e.referred_at,
-                self._link_base_url,
-            )
+        return await self._add(
+            self._notice(Kind.NEW_REFERRAL, e, e.liaison_id, e.person_id, e.referred_at)
             for e in events
-            if is_news(e.referred_at, now)
-        ]
-        return await self._add(notices, now)
+        )
 
     async def on_referral_reassigned(self, events: Sequence[ReferralReassignedV1]) -> int:
         """The liaison who now has the referral is told as of a new one."""
-        now = self._clock.now()
-        notices = [
-            new_referral(
-                e.event_id,
-                e.to_liaison_id,
-                e.referral_id,
-                e.person_id,
-                e.reassigned_at,
-                self._link_base_url,
-            )
+        return await self._add(
+            self._notice(Kind.NEW_REFERRAL, e, e.to_liaison_id, e.person_id, e.reassigned_at)
             for e in events
-            if is_news(e.reassigned_at, now)
-        ]
-        return await self._add(notices, now)
+        )
 
     async def on_follow_up_due(self, events: Sequence[FollowUpDueV1]) -> int:
-        now = self._clock.now()
-        notices = [
-            follow_up_due(
-                e.event_id,
-                e.liaison_id,
-                e.referral_id,
-                e.due_at,
-                self._link_base_url,
-            )
-            for e in events
-            if is_news(e.due_at, now)
-        ]
-        return await self._add(notices, now)
+        # A follow-up's events carry no person id.
+        return await self._add(
+            self._notice(Kind.FOLLOW_UP_DUE, e, e.liaison_id, None, e.due_at) for e in events
+        )
 
-    async def _add(self, notices: list[Notice], now: datetime) -> int:
+    def _notice(
+        self,
+        kind: Kind,
+        event: ReferralCreatedV1 | ReferralReassignedV1 | FollowUpDueV1,
+        liaison_id: str,
+        person_id: str | None,
+        happened_at: datetime,
+    ) -> Notice:
+        return notice(
+            kind,
+            event.event_id,
+            liaison_id,
+            event.referral_id,
+            person_id,
+            happened_at,
+            self._link_base_url,
+        )
+
+    async def _add(self, candidates: Iterable[Notice]) -> int:
+        """Stores the notices that are news (history is not), each mailed if its liaison gave
+        an address; returns how many were new."""
+        now = self._clock.now()
+        notices = [n for n in candidates if is_news(n.happened_at, now)]
         if not notices:
             return 0
         addresses = await self._store.addresses(sorted({n.liaison_id for n in notices}))

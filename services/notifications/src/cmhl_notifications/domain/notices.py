@@ -55,44 +55,40 @@ def is_news(happened_at: datetime, now: datetime) -> bool:
     return now - happened_at <= NEWS_WINDOW
 
 
-def new_referral(
-    event_id: uuid.UUID,
-    liaison_id: str,
-    referral_id: uuid.UUID,
-    person_id: str,
-    referred_at: datetime,
-    link_base_url: str,
-) -> Notice:
-    return Notice(
-        notification_id(event_id, liaison_id),
-        liaison_id,
-        Kind.NEW_REFERRAL,
-        referral_id,
-        person_id,
-        referred_at,
-        f"{link_base_url.rstrip('/')}/referrals/{referral_id}",
+# What each kind of notice says: its subject, and the line above its link.
+WORDING: dict[Kind, tuple[str, str]] = {
+    Kind.NEW_REFERRAL: (
         "CMHL: a new referral is in your caseload",
         "A new referral was assigned to you. Open it in the workspace (sign-in required):",
-    )
+    ),
+    Kind.FOLLOW_UP_DUE: (
+        "CMHL: a follow-up is due",
+        "A follow-up of one of your referrals is due. Open it in the workspace (sign-in required):",
+    ),
+}
 
 
-def follow_up_due(
+def notice(
+    kind: Kind,
     event_id: uuid.UUID,
     liaison_id: str,
     referral_id: uuid.UUID,
-    due_at: datetime,
+    person_id: str | None,
+    happened_at: datetime,
     link_base_url: str,
 ) -> Notice:
+    """The notice of an event for a liaison: a link to the referral, its words by kind."""
+    subject, text = WORDING[kind]
     return Notice(
         notification_id(event_id, liaison_id),
         liaison_id,
-        Kind.FOLLOW_UP_DUE,
+        kind,
         referral_id,
-        None,
-        due_at,
+        person_id,
+        happened_at,
         f"{link_base_url.rstrip('/')}/referrals/{referral_id}",
-        "CMHL: a follow-up is due",
-        "A follow-up of one of your referrals is due. Open it in the workspace (sign-in required):",
+        subject,
+        text,
     )
 
 

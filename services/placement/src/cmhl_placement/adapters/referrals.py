@@ -7,16 +7,6 @@ import httpx
 
 from cmhl_placement.application.ports import ReferralFacts, ReferralsUnavailable
 
-CLOSED_STATUSES = frozenset(
-    {
-        "declined",
-        "connected_to_treatment",
-        "declined_by_person",
-        "referred_elsewhere",
-        "lost_to_follow_up",
-    }
-)
-
 
 class ReferralServiceClient:
     def __init__(self, client: httpx.AsyncClient, base_url: str) -> None:
@@ -40,5 +30,6 @@ class ReferralServiceClient:
             person_id=referral["person_id"],
             liaison_id=referral["liaison_id"],
             cmhc_id=referral["cmhc_id"],
-            closed=referral["status"] in CLOSED_STATUSES,
+            # The referral service names the statuses a referral may move to: none once closed.
+            closed=not referral["allowed_transitions"],
         )
