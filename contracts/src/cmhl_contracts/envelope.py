@@ -2,7 +2,7 @@
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
@@ -35,6 +35,16 @@ def _to_utc(value: datetime) -> datetime:
 
 
 BoundedDatetime = Annotated[datetime, AfterValidator(within_bounds)]
+
+
+def _date_within_bounds(value: date) -> date:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"dates must lie between {EARLIEST_YEAR} and {LATEST_YEAR}")
+    return value
+
+
+BoundedDate = Annotated[date, AfterValidator(_date_within_bounds)]
+"""A day between 1900 and 2100: a day's arithmetic near year 1 or 9999 would overflow."""
 
 
 def _month_within_bounds(value: str) -> str:

@@ -7,9 +7,10 @@ import random
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from statistics import median_low
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from cmhl_contracts import (
     FollowUpCancelledV1,
@@ -43,6 +44,9 @@ FUNNEL_STATUSES = (
     "lost_to_follow_up",
 )
 
+CHICAGO = ZoneInfo("America/Chicago")
+"""The program's time zone (the services' default): streams are months of Chicago days."""
+
 
 @dataclass
 class Stream:
@@ -54,12 +58,12 @@ class Stream:
 
     @property
     def window_start(self) -> datetime:
-        return datetime.fromisoformat(self.month + "-01T00:00:00+00:00")
+        return datetime.fromisoformat(self.month + "-01T00:00:00").replace(tzinfo=CHICAGO)
 
     @property
     def window_end(self) -> datetime:
         start = self.window_start
-        return datetime(start.year + (start.month == 12), start.month % 12 + 1, 1, tzinfo=UTC)
+        return datetime(start.year + (start.month == 12), start.month % 12 + 1, 1, tzinfo=CHICAGO)
 
 
 def _header(n: int) -> dict[str, Any]:
@@ -246,7 +250,9 @@ def expected_raw(events: list[IntegrationEvent]) -> dict[str, Any]:
     """The statewide view of one calendar month, recomputed from the distinct events."""
     distinct = list({e.event_id: e for e in events}.values())
     created = [e for e in distinct if isinstance(e, ReferralCreatedV1)]
-    months: Counter[str] = Counter(e.referred_at.strftime("%Y-%m") for e in created)
+    months: Counter[str] = Counter(
+        e.referred_at.astimezone(CHICAGO).strftime("%Y-%m") for e in created
+    )
     changes = [e for e in distinct if isinstance(e, ReferralStatusChangedV1)]
     reached = [e for e in distinct if isinstance(e, ReferralContactAttemptedV1) and e.reached]
     first_reached: dict[uuid.UUID, ReferralContactAttemptedV1] = {}

@@ -7,9 +7,10 @@ import random
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from statistics import median_low
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from cmhl_contracts import (
     BedAvailabilityStaleV1,
@@ -23,6 +24,7 @@ from cmhl_contracts import (
 
 REGIONS = ["region-1", "region-2", "region-3"]
 COUNTIES = ["29019", "29510", "29077"]
+CHICAGO = ZoneInfo("America/Chicago")
 RESULTS = ["no_capacity", "clinical_exclusion", "no_answer"]
 
 
@@ -53,7 +55,7 @@ def make_placement_stream(requests: int, seed: int, facilities: int = 3) -> Plac
     month = f"{rng.randrange(2005, 2009)}-{rng.randrange(1, 13):02d}"
     tag = uuid.UUID(int=rng.getrandbits(128)).hex[:10]
     stream = PlacementStream(month, [f"fac-{tag}-{i}" for i in range(facilities)])
-    first = datetime(stream.start.year, stream.start.month, 1, tzinfo=UTC)
+    first = datetime(stream.start.year, stream.start.month, 1, tzinfo=CHICAGO)
     regions = {f: rng.choice(REGIONS) for f in stream.facilities}
     for n in range(requests):
         request_id = uuid.UUID(int=rng.getrandbits(128))

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from cmhl_reporting.adapters.mongo import MongoViewReader, MongoViewStore
 from cmhl_reporting.adapters.placement import MongoFacilityStates
+from cmhl_reporting.application.grid import PublicationGrid
 from cmhl_reporting.application.placement import FacilityFreshnessProjector, PlacementQueries
 from cmhl_reporting.application.projector import Projector
 from cmhl_reporting.application.queries import MetricsQueries
@@ -27,7 +28,7 @@ def build(settings: ReportingSettings, **_: Any) -> FastAPI:
     broker = make_broker(settings.kafka_bootstrap, f"cmhl-{SERVICE}")
     client = make_mongo_client(settings.mongo_uri, f"cmhl-{SERVICE}")
     db = client[settings.mongo_database]
-    projector = Projector(MongoViewStore(db))
+    projector = Projector(MongoViewStore(db), zone=settings.zone)
     broker.include_router(
         build_router(projector, dead_letter_sink(broker), settings.consumer_group_prefix)
     )
@@ -41,6 +42,7 @@ def build(settings: ReportingSettings, **_: Any) -> FastAPI:
     )
     runtime = Runtime(broker, client)
     reader = MongoViewReader(db, min_interval=settings.view_refresh_seconds)
+    grid = PublicationGrid(reader, settings.zone, settings.grid_refresh_seconds)
     return create_app(
         title="CMHL reporting service",
         description="Statewide aggregate metrics projected from every service's events.",
@@ -49,5 +51,5 @@ def build(settings: ReportingSettings, **_: Any) -> FastAPI:
         # Before http_router: its /metrics/{dimension} would take /metrics/placement.
         routers=[placement_router, http_router, dashboard_router],
         state={"queries": MetricsQueries(reader), "reader": reader, "projector": projector}
-        | {"placement": PlacementQueries(reader, facilities)},
+        | {"placement": PlacementQueries(reader, facilities), "grid": grid, "zone": settings.zone},
     )

@@ -14,3 +14,9 @@ class ReportingSettings(ServiceSettings):
     view_refresh_seconds: float = Field(
         default=0.5, ge=0, description="Reads follow the views' segment chains at most this often"
     )
+    grid_refresh_seconds: float = Field(
+        default=300,
+        ge=0,
+        description="The publication grid (what the public and metrics consumers see) is "
+        "suppressed anew from changed views at most this often; it takes seconds at full history",
+    )

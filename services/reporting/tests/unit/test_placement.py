@@ -22,7 +22,7 @@ from cmhl_reporting.domain.window import Window, parse_period
 from cmhl_servicekit.consuming import Delivery
 
 from ..conftest import with_duplicates
-from ..placement_stream import bed_update, expected_placement, make_placement_stream
+from ..placement_stream import CHICAGO, bed_update, expected_placement, make_placement_stream
 from .fakes import InMemoryViewStore, by_topic, deliveries
 
 NOW = datetime(2007, 3, 10, 12, tzinfo=UTC)
@@ -59,7 +59,7 @@ async def test_views_equal_the_distinct_events_with_duplicates_in_random_batches
     stream = make_placement_stream(requests=80, seed=21)
     sent = with_duplicates(stream.events, share=0.1, seed=22)
     store = InMemoryViewStore()
-    projector = Projector(store, wait_for_other_writer=0)
+    projector = Projector(store, zone=CHICAGO, wait_for_other_writer=0)
     rng = random.Random(23)
     for group in by_topic(deliveries(sent)).values():
         start = 0

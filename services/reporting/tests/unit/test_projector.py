@@ -11,7 +11,14 @@ from cmhl_reporting.domain.views import raw_statewide
 from cmhl_reporting.domain.window import parse_period
 from cmhl_servicekit.consuming import Delivery
 
-from ..conftest import add_trainings, comparable, expected_raw, make_stream, with_duplicates
+from ..conftest import (
+    CHICAGO,
+    add_trainings,
+    comparable,
+    expected_raw,
+    make_stream,
+    with_duplicates,
+)
 from .fakes import Crash, InMemoryViewStore, by_topic, deliveries
 
 
@@ -50,7 +57,7 @@ def stream_and_truth() -> tuple[Any, list[Delivery[Any]], dict[str, Any]]:
 async def test_views_equal_the_distinct_events_with_duplicates(stream_and_truth: Any) -> None:
     stream, items, truth = stream_and_truth
     store = InMemoryViewStore()
-    projector = Projector(store, wait_for_other_writer=0)
+    projector = Projector(store, zone=CHICAGO, wait_for_other_writer=0)
     for batch in batches(items, random.Random(1)):
         await projector.apply(batch)
     assert view(store, stream.month) == truth
@@ -62,9 +69,9 @@ async def test_redelivery_after_a_crash_between_write_and_commit(stream_and_trut
     stream, items, truth = stream_and_truth
     store = InMemoryViewStore()
     for attempt, batch in enumerate(batches(items, random.Random(2))):
-        await Projector(store, wait_for_other_writer=0).apply(batch)
+        await Projector(store, zone=CHICAGO, wait_for_other_writer=0).apply(batch)
         if attempt % 3 == 0:  # the commit was lost: a new process gets the batch again
-            await Projector(store, wait_for_other_writer=0).apply(batch)
+            await Projector(store, zone=CHICAGO, wait_for_other_writer=0).apply(batch)
     assert view(store, stream.month) == truth
 
 
@@ -77,13 +84,13 @@ async def test_a_crash_after_the_claims_and_a_replay_with_other_batches(
     for topic, topic_items in by_topic(items).items():
         half = len(topic_items) // 2
         if topic == TrainingCompletedV1.topic():  # rosters are facts, not claims
-            await Projector(store).apply(topic_items)
+            await Projector(store, zone=CHICAGO).apply(topic_items)
             continue
         store.crash_after_claims = True
         with pytest.raises(Crash):
-            await Projector(store, wait_for_other_writer=0).apply(topic_items)
+            await Projector(store, zone=CHICAGO, wait_for_other_writer=0).apply(topic_items)
         store.crash_after_claims = False
-        replay = Projector(store, wait_for_other_writer=0)
+        replay = Projector(store, zone=CHICAGO, wait_for_other_writer=0)
         for start in range(0, half, 7):
             await replay.apply(topic_items[start : start + 7])
         await replay.apply(topic_items[half:])
@@ -94,7 +101,10 @@ async def test_two_replicas_applying_the_same_partitions(stream_and_truth: Any) 
     """A rebalance: the old owner still writes what the new owner re-reads, interleaved."""
     stream, items, truth = stream_and_truth
     store = InMemoryViewStore()
-    old, new = Projector(store, wait_for_other_writer=0), Projector(store, wait_for_other_writer=0)
+    old, new = (
+        Projector(store, zone=CHICAGO, wait_for_other_writer=0),
+        Projector(store, zone=CHICAGO, wait_for_other_writer=0),
+    )
     rng = random.Random(3)
     for batch in batches(items, rng):
         await old.apply(batch)
@@ -109,7 +119,7 @@ async def test_a_corrected_roster_replaces_the_earlier_one_in_any_order() -> Non
     trainings = [e for e in stream.events if type(e).__name__ == "TrainingCompletedV1"]
     for order in (trainings, trainings[::-1]):
         store = InMemoryViewStore()
-        await Projector(store).apply(deliveries(order))
+        await Projector(store, zone=CHICAGO).apply(deliveries(order))
         got = raw_statewide(store.counters(), store.training_facts(), parse_period(stream.month))
         want = expected_raw(trainings)["trainings"]
         assert (got["trainings"]["sessions"], got["trainings"]["officers_trained"]) == (

@@ -66,6 +66,10 @@ class PlacementQueries:
             "generation": views.gen,
             "window": window.describe(),
             **publish_placement(raw_placement(views.counters, window)),
-            # Facility data, not about a person: published as it is.
-            "bed_availability": freshness(await self._states.all(), views.counters, window, now),
+            "bed_availability": await self.bed_availability(window),
         }
+
+    async def bed_availability(self, window: Window) -> list[dict[str, Any]]:
+        """Facility data, not about a person: published as it is, for any window."""
+        views = await self._reader.current()
+        return freshness(await self._states.all(), views.counters, window, self._clock())

@@ -15,6 +15,7 @@ import signal
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from cmhl_contracts import IntegrationEvent, TrainingCompletedV1
 from cmhl_reporting.domain.projections import TrainingFact, project, training_fact
@@ -80,10 +81,12 @@ class Projector:
         self,
         store: ViewStore,
         *,
+        zone: ZoneInfo,
         generation: int | None = None,
         wait_for_other_writer: float = 3.0,
     ) -> None:
         self._store = store
+        self._zone = zone  # the program's days: counts are bucketed by the day in this zone
         self._fixed_generation = generation
         self._heads: dict[tuple[int, str, int], ChainHead] = {}
         self._wait = wait_for_other_writer
@@ -182,7 +185,7 @@ class Projector:
             key = f"e|{event.event_id}"
             if key not in new_events or firsts[key] != owner:
                 continue
-            projected = project(event)
+            projected = project(event, self._zone)
             counts.update(projected.always)
             for claim, _ in projected.claimed:
                 claims.setdefault(claim, owner)

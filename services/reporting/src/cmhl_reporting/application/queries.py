@@ -1,5 +1,6 @@
 """Read use cases: exact counts from the views, published with small-cell suppression."""
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
@@ -47,15 +48,15 @@ class MetricsQueries:
     async def statewide(self, window: Window, county: str | None = None) -> dict[str, Any]:
         views = await self._reader.current()
         raw = raw_statewide(views.counters, views.trainings, window, county)
-        return _envelope(views, window, county) | publish_statewide(raw)
+        return envelope(views, window.describe(), county) | publish_statewide(raw)
 
     async def dimension(self, window: Window, dimension: str) -> dict[str, Any]:
         views = await self._reader.current()
         raw = _raw_dimension(views, window, dimension)
-        envelope = _envelope(views, window, None) | {"dimension": dimension}
+        head = envelope(views, window.describe(), None) | {"dimension": dimension}
         if dimension in ("course", "training_county", "training_agency"):
-            return envelope | {"rows": [{"key": k} | v for k, v in raw["rows"].items()]}
-        return envelope | publish_dimension(raw)
+            return head | {"rows": [{"key": k} | v for k, v in raw["rows"].items()]}
+        return head | publish_dimension(raw)
 
 
 def _raw_dimension(views: Snapshot, window: Window, dimension: str) -> dict[str, Any]:
@@ -64,11 +65,11 @@ def _raw_dimension(views: Snapshot, window: Window, dimension: str) -> dict[str,
     return raw_dimension(views.counters, window, dimension)
 
 
-def _envelope(views: Snapshot, window: Window, county: str | None) -> dict[str, Any]:
+def envelope(views: Snapshot, window: Mapping[str, Any], county: str | None) -> dict[str, Any]:
     return {
         # What the numbers are as of: the start of the read they come from, not this request.
         "as_of": views.read_at.isoformat(),
         "generation": views.gen,
-        "window": window.describe(),
+        "window": dict(window),
         "county": county,
     }

@@ -1,12 +1,12 @@
 """Inpatient placement views: pure projections of placement events and their published figures.
 
 Placement events become day-bucketed counter increments like referrals do (see projections.py
-and docs/adr/0003-reporting-counters.md): each event counts on the UTC day it happened (a
-request on the day it was opened, a completion on the day it ended, a flag on the day it was
-raised). What is counted once per request (opened, ended, flagged) rides on a claim keyed by the
-request, so a re-sent event with another id cannot count the request twice. Hours to placement
-and facilities contacted are histograms of whole numbers, so the median and the mean over any
-window are exact sums of days.
+and docs/adr/0003-reporting-counters.md): each event counts on the day it happened in the
+program's time zone (a request on the day it was opened, a completion on the day it ended, a
+flag on the day it was raised). What is counted once per request (opened, ended, flagged) rides
+on a claim keyed by the request, so a re-sent event with another id cannot count the request
+twice. Hours to placement and facilities contacted are histograms of whole numbers, so the
+median and the mean over any window are exact sums of days.
 
 Bed availability is facility data, not about a person: its latest state per facility is kept
 apart (`FacilityState`, newest sequence wins) and is published without suppression."""
@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from cmhl_contracts import (
     BedAvailabilityStaleV1,
@@ -26,6 +27,7 @@ from cmhl_contracts import (
     PlacementDeadlineFlaggedV1,
     PlacementRequestedV1,
 )
+from cmhl_reporting.domain.calendar import program_day
 from cmhl_reporting.domain.suppression import (
     SUPPRESSED,
     Published,
@@ -54,10 +56,6 @@ REGIONS = ("out_of_region", "in_region", "unknown")
 FLAGS = ("due_soon", "overdue")
 
 
-def _day(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d")
-
-
 def _region(event: PlacementCompletedV1) -> str:
     """Out of region as the placement service judged it, else from the two regions it names."""
     out = event.out_of_region
@@ -68,30 +66,34 @@ def _region(event: PlacementCompletedV1) -> str:
     return "out_of_region" if out else "in_region"
 
 
-def project_placement(event: IntegrationEvent) -> tuple[list[Increment], Claimed]:
+def project_placement(event: IntegrationEvent, zone: ZoneInfo) -> tuple[list[Increment], Claimed]:
     """(always, claimed) increments of a placement event: the parts of an `Effects`."""
     match event:
         case BedAvailabilityUpdatedV1():
-            return [(f"beds|updates|facility={event.facility_id}", _day(event.updated_at))], []
+            return [
+                (f"beds|updates|facility={event.facility_id}", program_day(event.updated_at, zone))
+            ], []
         case BedAvailabilityStaleV1():
-            return [(f"beds|stale|facility={event.facility_id}", _day(event.flagged_at))], []
+            return [
+                (f"beds|stale|facility={event.facility_id}", program_day(event.flagged_at, zone))
+            ], []
         case PlacementRequestedV1():
-            day = _day(event.requested_at)
+            day = program_day(event.requested_at, zone)
             return [], [(f"pl|{event.request_id}|requested", [("placement|requested", day)])]
         case PlacementAttemptedV1():
-            day = _day(event.attempted_at)
+            day = program_day(event.attempted_at, zone)
             result = event.result.value
             return [("placement|attempts", day), (f"placement|attempts|result={result}", day)], []
         case PlacementCompletedV1():
-            return [], [(f"pl|{event.request_id}|completed", _completion(event))]
+            return [], [(f"pl|{event.request_id}|completed", _completion(event, zone))]
         case PlacementDeadlineFlaggedV1():
-            increments = [(f"placement|flagged={event.flag}", _day(event.flagged_at))]
+            increments = [(f"placement|flagged={event.flag}", program_day(event.flagged_at, zone))]
             return [], [(f"pl|{event.request_id}|flag={event.flag}", increments)]
     raise TypeError(f"no placement projection for {type(event).__name__}")
 
 
-def _completion(event: PlacementCompletedV1) -> list[Increment]:
-    day = _day(event.completed_at)
+def _completion(event: PlacementCompletedV1, zone: ZoneInfo) -> list[Increment]:
+    day = program_day(event.completed_at, zone)
     outcome = event.outcome
     increments = [
         (f"placement|completed|outcome={outcome}", day),

@@ -9,11 +9,12 @@ Claims make distinct counts (unique people, the funnel, first contact) exact acr
 and replicas: a claim is an insert keyed by what it is about, so only one event ever wins it.
 
 Metric names are `<family>[|<dim>=<value>]...[@<period kind>]`; values are identifiers or enum
-values, which never contain `|`, `=` or `@`. Days are `YYYY-MM-DD` (UTC)."""
+values, which never contain `|`, `=` or `@`. Days are `YYYY-MM-DD` in the program's time zone
+(domain/calendar.py), so a fiscal year's counts are the days of its July to June."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from cmhl_contracts import (
     FollowUpCancelledV1,
@@ -28,14 +29,12 @@ from cmhl_contracts import (
     ReferralStatusChangedV1,
     TrainingCompletedV1,
 )
+from cmhl_reporting.domain.calendar import PERIOD_KINDS, period_keys, program_day
 from cmhl_reporting.domain.placement import PLACEMENT_COUNTED_EVENTS, project_placement
 
 Increment = tuple[str, str]
 """(metric, day): one more of `metric` on `day`."""
 
-PEOPLE_PERIODS = ("all", "month")
-"""Periods for which unique people are counted per dimension value (plus `year` statewide):
-a distinct count cannot be summed over sub-periods, so each period kind has its own claims."""
 
 REFERRAL_DIMENSIONS = ("source", "court_type", "need", "county", "cmhc", "liaison", "agency")
 
@@ -46,24 +45,15 @@ class Effects:
     claimed: list[tuple[str, list[Increment]]] = field(default_factory=list)
 
 
-def day_of(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d")
-
-
-def period_keys(day: str) -> dict[str, str]:
-    """The calendar periods a day belongs to, by kind."""
-    return {"all": "all", "year": day[:4], "month": day[:7]}
-
-
 def _people_claims(
     person: str, dims: Iterable[tuple[str, str]], day: str
 ) -> list[tuple[str, list[Increment]]]:
     periods = period_keys(day)
     claims: list[tuple[str, list[Increment]]] = []
-    for kind in (*PEOPLE_PERIODS, "year"):
+    for kind in PERIOD_KINDS:
         claims.append((f"p|{person}||{periods[kind]}", [(f"people@{kind}", day)]))
     for dim, value in dims:
-        for kind in PEOPLE_PERIODS:
+        for kind in PERIOD_KINDS:
             claims.append(
                 (
                     f"p|{person}|{dim}={value}|{periods[kind]}",
@@ -73,8 +63,8 @@ def _people_claims(
     return claims
 
 
-def project_referral_created(event: ReferralCreatedV1) -> Effects:
-    day = day_of(event.referred_at)
+def project_referral_created(event: ReferralCreatedV1, zone: ZoneInfo) -> Effects:
+    day = program_day(event.referred_at, zone)
     dims = [
         ("source", event.source.value),
         ("need", event.primary_need.value),
@@ -96,14 +86,14 @@ def project_referral_created(event: ReferralCreatedV1) -> Effects:
         periods = period_keys(day)
         claims += [
             (f"p|{event.person_id}|repeat|{periods[kind]}", [(f"people|repeat@{kind}", day)])
-            for kind in PEOPLE_PERIODS
+            for kind in PERIOD_KINDS
         ]
     return Effects(always, claims)
 
 
-def project_referral_status_changed(event: ReferralStatusChangedV1) -> Effects:
+def project_referral_status_changed(event: ReferralStatusChangedV1, zone: ZoneInfo) -> Effects:
     """The funnel counts referrals that ever reached a status, once each, on their referral day."""
-    day = day_of(event.referred_at)
+    day = program_day(event.referred_at, zone)
     status = event.to_status.value
     return Effects(
         [(f"status_changes|to={status}", day)],
@@ -111,10 +101,12 @@ def project_referral_status_changed(event: ReferralStatusChangedV1) -> Effects:
     )
 
 
-def project_referral_contact_attempted(event: ReferralContactAttemptedV1) -> Effects:
+def project_referral_contact_attempted(
+    event: ReferralContactAttemptedV1, zone: ZoneInfo
+) -> Effects:
     """The first reached contact of a referral counts it as contacted and records the days it
     took; a referral's attempts share one partition, so the first applied is the earliest."""
-    day = day_of(event.referred_at)
+    day = program_day(event.referred_at, zone)
     always = [("contacts|attempts", day), (f"contacts|place={event.place.value}", day)]
     if not event.reached:
         return Effects(always)
@@ -123,11 +115,11 @@ def project_referral_contact_attempted(event: ReferralContactAttemptedV1) -> Eff
     return Effects(always, [(f"c|{event.referral_id}", first)])
 
 
-def project_referral_reassigned(event: ReferralReassignedV1) -> Effects:
-    return Effects([("referrals|reassigned", day_of(event.reassigned_at))])
+def project_referral_reassigned(event: ReferralReassignedV1, zone: ZoneInfo) -> Effects:
+    return Effects([("referrals|reassigned", program_day(event.reassigned_at, zone))])
 
 
-def project_follow_up(event: IntegrationEvent) -> Effects:
+def project_follow_up(event: IntegrationEvent, zone: ZoneInfo) -> Effects:
     """Follow-ups count on the day their referral was received, like the referrals they serve."""
     assert isinstance(
         event,
@@ -137,7 +129,7 @@ def project_follow_up(event: IntegrationEvent) -> Effects:
         | FollowUpCompletedV1
         | FollowUpCancelledV1,
     )
-    day = day_of(event.referred_at)
+    day = program_day(event.referred_at, zone)
     match event:
         case FollowUpScheduledV1():
             return Effects([("follow_ups|scheduled", day), (f"follow_ups|kind={event.kind}", day)])
@@ -160,16 +152,16 @@ def project_follow_up(event: IntegrationEvent) -> Effects:
     raise TypeError(type(event).__name__)  # pragma: no cover
 
 
-def project(event: IntegrationEvent) -> Effects:
+def project(event: IntegrationEvent, zone: ZoneInfo) -> Effects:
     match event:
         case ReferralCreatedV1():
-            return project_referral_created(event)
+            return project_referral_created(event, zone)
         case ReferralStatusChangedV1():
-            return project_referral_status_changed(event)
+            return project_referral_status_changed(event, zone)
         case ReferralContactAttemptedV1():
-            return project_referral_contact_attempted(event)
+            return project_referral_contact_attempted(event, zone)
         case ReferralReassignedV1():
-            return project_referral_reassigned(event)
+            return project_referral_reassigned(event, zone)
         case (
             FollowUpScheduledV1()
             | FollowUpDueV1()
@@ -177,9 +169,9 @@ def project(event: IntegrationEvent) -> Effects:
             | FollowUpCompletedV1()
             | FollowUpCancelledV1()
         ):
-            return project_follow_up(event)
+            return project_follow_up(event, zone)
     if isinstance(event, PLACEMENT_COUNTED_EVENTS):
-        return Effects(*project_placement(event))
+        return Effects(*project_placement(event, zone))
     raise TypeError(f"no counter projection for {type(event).__name__}")
 
 

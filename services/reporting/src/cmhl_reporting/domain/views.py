@@ -41,10 +41,12 @@ class Counters:
 
     def __init__(self) -> None:
         self._by_metric: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.version = 0  # moves with every add: whoever derives from the counters sees a change
 
     def add(self, rows: Iterable[tuple[str, str, int]]) -> None:
         for metric, day, count in rows:
             self._by_metric[metric][day] += count
+        self.version += 1
 
     def total(self, metric: str, window: Window) -> int:
         days = self._by_metric.get(metric)
@@ -67,13 +69,17 @@ class Counters:
             if m.startswith(head) and "|" not in m[len(head) :] and "@" not in m[len(head) :]
         )
 
+    def series(self) -> Mapping[str, Mapping[str, int]]:
+        """metric -> day -> count, read-only (the publication grid's input)."""
+        return self._by_metric
+
     def snapshot(self) -> dict[str, dict[str, int]]:
         return {m: dict(d) for m, d in self._by_metric.items() if any(d.values())}
 
 
 def _people(counters: Counters, metric: str, window: Window) -> int | None:
     kind = window.period_kind
-    if kind is None or (kind == "year" and "|" in metric):
+    if kind is None:
         return None
     return counters.total(f"{metric}@{kind}", window)
 

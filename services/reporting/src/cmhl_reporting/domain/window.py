@@ -1,10 +1,21 @@
-"""Time windows of the metrics API, at the views' resolution: whole UTC days.
+"""Time windows of the metrics API, at the views' resolution: whole days in the program's time
+zone (domain/calendar.py).
 
-A window is `[start, end)` in days. Unique people are exact only for a calendar period (all
-time, a year, a month), because each period kind has its own claims; `period_kind` says which."""
+A window is `[start, end)` in days. Unique people are exact for the periods that have their own
+claims (all time, a fiscal year, a fiscal quarter, a calendar year, a month); `period_kind` says
+which, and other windows get `people: null` rather than a wrong number."""
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from cmhl_reporting.domain.calendar import fiscal_quarter_start, fiscal_year_start
+
+ACCEPTED_PERIODS = (
+    "period must be all, YYYY, YYYY-MM, YYYY-MM-DD, fyYYYY or fyYYYY-qN "
+    "(fiscal year YYYY runs from July 1 of YYYY-1 to June 30 of YYYY; days in the program's "
+    "time zone)"
+)
 
 
 class WindowError(ValueError):
@@ -18,15 +29,22 @@ class Window:
 
     @property
     def period_kind(self) -> str | None:
-        """`all`, `year` or `month` when the window is exactly such a period, else None."""
+        """`all`, `fy`, `fq`, `year` or `month` when the window is exactly such a period."""
         if self.start is None and self.end is None:
             return "all"
         if self.start is None or self.end is None or self.start.day != 1:
             return None
-        if self.end == _next_month(self.start):
+        months = (self.end.year - self.start.year) * 12 + self.end.month - self.start.month
+        if self.end.day != 1:
+            return None
+        if months == 1:
             return "month"
-        if self.start.month == 1 and self.end == date(self.start.year + 1, 1, 1):
+        if months == 3 and self.start.month in (1, 4, 7, 10):
+            return "fq"
+        if months == 12 and self.start.month == 1:
             return "year"
+        if months == 12 and self.start.month == 7:
+            return "fy"
         return None
 
     def contains(self, day: str) -> bool:
@@ -46,12 +64,26 @@ def _next_month(day: date) -> date:
     return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
 
 
+def _months_after(day: date, months: int) -> date:
+    for _ in range(months):
+        day = _next_month(day)
+    return day
+
+
 def parse_period(period: str) -> Window:
-    """`all`, `YYYY`, `YYYY-MM` or `YYYY-MM-DD`."""
+    """`all`, `YYYY`, `YYYY-MM`, `YYYY-MM-DD`, `fyYYYY` or `fyYYYY-qN`."""
     try:
         if period == "all":
             return Window()
-        if len(period) == 4:
+        if len(period) == 6 and period.startswith("fy") and period[2:].isdigit():
+            start = fiscal_year_start(int(period[2:]))
+            return Window(start, date(start.year + 1, 7, 1))
+        if len(period) == 9 and period.startswith("fy") and period[6:8] == "-q":
+            quarter = int(period[8])
+            if period[2:6].isdigit() and 1 <= quarter <= 4:
+                start = fiscal_quarter_start(int(period[2:6]), quarter)
+                return Window(start, _months_after(start, 3))
+        if len(period) == 4 and period.isdigit():
             year = int(period)
             return Window(date(year, 1, 1), date(year + 1, 1, 1))
         if len(period) == 7:
@@ -62,27 +94,42 @@ def parse_period(period: str) -> Window:
             return Window(day, day + timedelta(days=1))
     except ValueError:
         pass
-    raise WindowError("period must be all, YYYY, YYYY-MM or YYYY-MM-DD")
+    raise WindowError(ACCEPTED_PERIODS)
 
 
-def _utc_day(moment: datetime) -> tuple[date, bool]:
+def _local_day(moment: datetime, zone: ZoneInfo) -> tuple[date, bool]:
     if moment.tzinfo is None:
-        raise WindowError("start and end need a time zone, e.g. 2018-01-01T00:00:00Z")
-    utc = moment.astimezone(UTC)
-    return utc.date(), utc.time() == datetime.min.time()
+        raise WindowError("start and end need a time zone, e.g. 2018-01-01T00:00:00-06:00")
+    local = moment.astimezone(zone)
+    return local.date(), local.time() == datetime.min.time()
 
 
-def window_from(period: str | None, start: datetime | None, end: datetime | None) -> Window:
-    """Either a period or start/end. Start rounds down and end rounds up to a UTC day, so a
-    window never silently drops part of the days it touches."""
+def window_from(
+    period: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    zone: ZoneInfo,
+    as_of: date | None = None,
+    today: date | None = None,
+) -> Window:
+    """One of a period, start/end, or `as_of` (cumulative: everything up to and including that
+    day). Start rounds down and end rounds up to a day in `zone`, so a window never silently
+    drops part of the days it touches."""
+    if sum(x is not None for x in (period, as_of)) + (start is not None or end is not None) > 1:
+        raise WindowError("give one of period, start/end or as_of")
+    if as_of is not None:
+        if today is not None and as_of > today:
+            raise WindowError(
+                f"as_of must not be in the future (today is {today.isoformat()} in the "
+                "program's time zone); cumulative totals are as of a day that has begun"
+            )
+        return Window(None, as_of + timedelta(days=1))
     if period is not None:
-        if start is not None or end is not None:
-            raise WindowError("give either period or start/end, not both")
         return parse_period(period)
-    first = _utc_day(start)[0] if start else None
+    first = _local_day(start, zone)[0] if start else None
     last: date | None = None
     if end is not None:
-        day, midnight = _utc_day(end)
+        day, midnight = _local_day(end, zone)
         last = day if midnight else day + timedelta(days=1)
     if first and last and first >= last:
         raise WindowError("start must be before end")

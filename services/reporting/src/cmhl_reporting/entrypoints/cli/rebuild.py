@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -114,6 +115,7 @@ async def rebuild(
     bootstrap: str,
     group_prefix: str,
     *,
+    zone: ZoneInfo,
     show_progress: bool = True,
     handover_grace: float = 5.0,
 ) -> RebuildReport:
@@ -121,7 +123,7 @@ async def rebuild(
     old = await read_serving_generation(db)
     new = old + 1
     await drop_generation(db, new)  # leftovers of an interrupted rebuild
-    projector = Projector(MongoViewStore(db), generation=new)
+    projector = Projector(MongoViewStore(db), zone=zone, generation=new)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=2000
@@ -172,6 +174,7 @@ async def _main(settings: ReportingSettings) -> RebuildReport:
             client[settings.mongo_database],
             settings.kafka_bootstrap,
             settings.consumer_group_prefix,
+            zone=settings.zone,
         )
     finally:
         await client.close()

@@ -1,0 +1,117 @@
+"""The publication grid's plan, kept current: one plan serves every grid answer until the views
+change, and a new one is built off the event loop at most every `refresh_seconds`.
+
+A plan is computed from a copy of the counters (the reader keeps adding to its own) in a worker
+thread: at the program's full history it takes seconds (bench/results), too long for a request.
+Until the first plan exists, grid requests wait for it; afterwards they answer from the last one
+while the next is built, so every grid number of one answer comes from one plan. A new day in
+the program's time zone is never put off: it can move a quarter onto the grid."""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cmhl_reporting.application.queries import Snapshot, ViewReader, envelope
+from cmhl_reporting.domain import grid
+from cmhl_reporting.domain.grid import GridPeriod, Plan
+from cmhl_reporting.domain.views import TRAINING_DIMENSIONS, training_rows, trainings_in
+
+log = logging.getLogger(__name__)
+
+
+class _Frozen:
+    def __init__(self, series: Mapping[str, Mapping[str, int]]) -> None:
+        self._series = series
+
+    def series(self) -> Mapping[str, Mapping[str, int]]:
+        return self._series
+
+
+@dataclass(frozen=True)
+class Published:
+    plan: Plan
+    views: Snapshot
+    built_seconds: float
+
+
+class PublicationGrid:
+    def __init__(
+        self,
+        reader: ViewReader,
+        zone: ZoneInfo,
+        refresh_seconds: float,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._reader = reader
+        self._zone = zone
+        self._refresh = refresh_seconds
+        self._clock = clock
+        self._current: Published | None = None
+        self._key: tuple[int, int, date] | None = None
+        self._built_at = float("-inf")
+        self._task: asyncio.Task[None] | None = None
+
+    def today(self) -> date:
+        return self._clock().astimezone(self._zone).date()
+
+    async def published(self) -> Published:
+        views = await self._reader.current()
+        today = self.today()
+        key = (views.gen, views.counters.version, today)
+        first = self._current is None
+        new_day = self._current is not None and self._current.plan.today != today
+        due = time.monotonic() - self._built_at >= self._refresh
+        building = self._task is not None and not self._task.done()
+        if key != self._key and (first or new_day or due) and not building:
+            self._key = key
+            series = views.counters.snapshot()  # a copy: the reader keeps adding to its own
+            self._task = asyncio.create_task(self._build(series, views, today))
+        if (first or new_day) and self._task is not None:
+            await asyncio.shield(self._task)
+        assert self._current is not None
+        return self._current
+
+    async def _build(
+        self, series: Mapping[str, Mapping[str, int]], views: Snapshot, today: date
+    ) -> None:
+        started = time.monotonic()
+        plan = await asyncio.to_thread(Plan, _Frozen(series), today)
+        self._current = Published(plan, views, round(time.monotonic() - started, 3))
+        self._built_at = time.monotonic()
+        log.info(
+            "publication grid built",
+            extra={
+                "nodes": plan.nodes,
+                "hidden": plan.hidden,
+                "seconds": self._current.built_seconds,
+            },
+        )
+
+    async def resolve(self, period: str | None, as_of: date | None) -> tuple[Published, GridPeriod]:
+        """The plan and the grid period asked for (WindowError names the grid's forms)."""
+        published = await self.published()
+        return published, grid.resolve(period, as_of, published.plan.quarters, self.today())
+
+    async def statewide(
+        self, period: str | None, as_of: date | None, county: str | None
+    ) -> dict[str, Any]:
+        published, chosen = await self.resolve(period, as_of)
+        body = grid.statewide(published.plan, chosen, county)
+        body["trainings"] = grid.trainings(
+            published.plan, chosen, published.views.trainings, county
+        )
+        return envelope(published.views, chosen.describe(), county) | body
+
+    async def dimension(self, period: str | None, as_of: date | None, dim: str) -> dict[str, Any]:
+        published, chosen = await self.resolve(period, as_of)
+        head = envelope(published.views, chosen.describe(), None) | {"dimension": dim}
+        if dim in TRAINING_DIMENSIONS:
+            sessions = trainings_in(published.views.trainings, chosen.window)
+            rows = training_rows(sessions, dim)
+            return head | {"rows": [{"key": k} | v for k, v in rows.items()]}
+        return head | grid.dimension(published.plan, chosen, dim)
