@@ -27,11 +27,11 @@ Sign-in     Keycloak, realm cmhl: http://127.0.0.1:{stack["keycloak_port"]}/admi
             (admin console: user admin, `keys.keycloak_admin_password` in the file below)
 Demo users (31 liaisons, a supervisor, an analyst, a privacy officer, a program admin), their
 password, the agency and facility clients: {credentials}
-Statewide metrics, as the DMH analyst:
+Statewide metrics, as the DMH analyst (the publication grid: fiscal quarters that have ended):
   curl -s -H "Authorization: Bearer $(uv run python deploy/local/access_token.py dmh-analyst)" \\
     "http://127.0.0.1:{ports["reporting"]}/api/v1/metrics/statewide?period=all"
-  By dimension (county, cmhc, source, need, month, course...), as CSV:
-    ".../api/v1/metrics/county?period=2018&format=csv"
+  By dimension (county, cmhc, source, need, course...), as CSV, for a fiscal year:
+    ".../api/v1/metrics/county?period=fy2026&format=csv"
 Stop everything with `make down`.""")
 
 

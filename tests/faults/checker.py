@@ -11,8 +11,9 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiokafka import AIOKafkaProducer
 from httpx import AsyncClient
@@ -30,7 +31,9 @@ from cmhl_servicekit.testing import KafkaProbe, bearer, eventually
 
 SOURCES = ["municipal_police"] * 76 + ["sheriff"] * 11 + ["court"] * 10 + ["other"] * 3
 NEEDS = ["threat_to_self_or_others"] * 43 + ["behavioral_needs"] * 39 + ["substance_use"] * 18
-ANALYST = bearer("fault-checker", Role.METRICS_CONSUMER)
+# The streams' windows are free windows: for a role that may see records.
+CHICAGO = ZoneInfo("America/Chicago")
+RECORDS_READER = bearer("fault-checker", Role.PRIVACY_OFFICER)
 LIAISON = bearer("liaison-01", Role.LIAISON, cmhc_id="cmhc-01")
 
 
@@ -76,7 +79,8 @@ def mixed_stream(
     of them again (same event id, later offset) and `malformed` broken records."""
     rng = random.Random(seed)
     day = date(1995, 1, 1) + timedelta(days=rng.randrange(3650))
-    truth = GroundTruth(datetime(day.year, day.month, day.day, tzinfo=UTC))
+    # A day of the program (America/Chicago): the metrics count whole days there.
+    truth = GroundTruth(datetime(day.year, day.month, day.day, tzinfo=CHICAGO))
     counties = sorted(MISSOURI_COUNTIES)
     people = [uuid.UUID(int=rng.getrandbits(128)).hex for _ in range(events // 3)]
     officers = [uuid.UUID(int=rng.getrandbits(128)).hex for _ in range(60)]
@@ -215,7 +219,9 @@ def _pick(metrics: dict[str, Any], path: str) -> Any:
 
 async def published(client: AsyncClient, truth: GroundTruth) -> dict[str, Any]:
     """What reporting publishes for the stream's window, in the shape of `expected()`."""
-    answer = await client.get("/api/v1/metrics/statewide", params=truth.window, headers=ANALYST)
+    answer = await client.get(
+        "/api/v1/metrics/statewide", params=truth.window, headers=RECORDS_READER
+    )
     if answer.status_code != 200:
         return {"status": answer.status_code}
     metrics = answer.json()
@@ -303,7 +309,9 @@ async def verify_answered_referrals(
     }
 
     async def counted() -> bool:
-        answer = await metrics.get("/api/v1/metrics/statewide", params=window, headers=ANALYST)
+        answer = await metrics.get(
+            "/api/v1/metrics/statewide", params=window, headers=RECORDS_READER
+        )
         return bool(
             answer.status_code == 200 and _pick(answer.json(), "referrals.total") == len(created)
         )

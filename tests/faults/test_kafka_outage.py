@@ -13,7 +13,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from cmhl_reporting.bootstrap import build as build_reporting
 from cmhl_reporting.config import ReportingSettings
 from cmhl_servicekit.testing import infra_settings, running_app
 
-from .checker import post_at_fixed_rate, verify_answered_referrals
+from .checker import CHICAGO, post_at_fixed_rate, verify_answered_referrals
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,7 @@ async def test_every_referral_answered_201_during_a_kafka_outage_is_published_an
         encryption_key="ZGV2LWtleS1kZXYta2V5LWRldi1rZXktZGV2LWtleSE=",
     )
     reporting = ReportingSettings(**infra_settings(bootstrap, mongo_uri))
-    day = datetime(2019, 1, 1, tzinfo=UTC) + timedelta(days=random.randrange(365))
+    day = datetime(2019, 1, 1, tzinfo=CHICAGO) + timedelta(days=random.randrange(365))
 
     async def kill() -> None:
         os.kill(own_kafka["pids"]["kafka"], signal.SIGKILL)

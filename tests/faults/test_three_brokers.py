@@ -6,7 +6,7 @@ import random
 import time
 import tomllib
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from cmhl_reporting.config import ReportingSettings
 from cmhl_servicekit.testing import infra_settings, running_app
 from cmhl_servicekit.topics import create_topics, declared_topics
 
-from .checker import post_at_fixed_rate, verify_answered_referrals
+from .checker import CHICAGO, post_at_fixed_rate, verify_answered_referrals
 from .cluster import KafkaCluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.heavy]
@@ -42,7 +42,7 @@ async def test_one_of_three_brokers_killed_under_load_loses_nothing(
             encryption_key="ZGV2LWtleS1kZXYta2V5LWRldi1rZXktZGV2LWtleSE=",
         )
         reporting = ReportingSettings(**infra_settings(cluster.bootstrap, mongo_uri))
-        day = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(days=random.randrange(365))
+        day = datetime(2020, 1, 1, tzinfo=CHICAGO) + timedelta(days=random.randrange(365))
 
         async def kill() -> None:
             cluster.kill(2)

@@ -5,6 +5,7 @@ import random
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from httpx import AsyncClient
@@ -20,7 +21,8 @@ from cmhl_training.config import TrainingSettings
 
 pytestmark = pytest.mark.integration
 
-ANALYST = bearer("dmh-analyst", Role.METRICS_CONSUMER)
+# A day's window is a free window: for a role that may see records.
+RECORDS_READER = bearer("privacy-officer", Role.PRIVACY_OFFICER)
 LIAISON = bearer("liaison-07", Role.LIAISON, cmhc_id="cmhc-07")
 
 
@@ -36,14 +38,15 @@ def officers(agency: str, refs: list[str]) -> list[dict[str, str]]:
 
 
 async def trainings_in(reporting: AsyncClient, day: date) -> dict[str, Any]:
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    # The program's day (America/Chicago): the window the metrics count a training's day in.
+    start = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo("America/Chicago"))
     response = await reporting.get(
         "/api/v1/metrics/statewide",
         params={
-            "start": start.isoformat().replace("+00:00", "Z"),
-            "end": (start + timedelta(days=1)).isoformat().replace("+00:00", "Z"),
+            "start": start.isoformat(),
+            "end": (start + timedelta(days=1)).isoformat(),
         },
-        headers=ANALYST,
+        headers=RECORDS_READER,
     )
     assert response.status_code == 200, response.text
     trainings: dict[str, Any] = response.json()["trainings"]

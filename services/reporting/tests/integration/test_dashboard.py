@@ -1,5 +1,5 @@
 """The dashboard at `/` in headless Chromium (Debian's package, driven by Playwright): the
-brochure's picture from live, suppressed data, filtered by county and period."""
+brochure's picture from live data on the publication grid, filtered by county and fiscal year."""
 
 import random
 from collections import Counter
@@ -31,7 +31,11 @@ async def test_the_dashboard_draws_the_brochure_from_live_data(
     add_trainings(stream, sessions=5, seed=2, revise=False)
     truth = expected_raw(stream.events)
     port = free_port()
-    settings = infra_settings(kafka_bootstrap, mongo_uri) | {"http_port": port}
+    # The grid is suppressed anew as soon as the views change (300 s apart in production).
+    settings = infra_settings(kafka_bootstrap, mongo_uri) | {
+        "http_port": port,
+        "grid_refresh_seconds": 0,
+    }
     await skip_history(build(ReportingSettings(**settings)))
     folder = artifacts()
     service = Reporting(settings, folder / "reporting-dashboard.log")
@@ -70,14 +74,23 @@ async def test_the_dashboard_draws_the_brochure_from_live_data(
                     share = round(100 * sources[key] / 160, 1)
                     assert text.endswith(f"\n{share:g}%"), text
             await page.screenshot(path=str(folder / "dashboard.png"), full_page=True)
+            # The trend is by fiscal quarter, with a text alternative listing each.
+            quarters = await page.query_selector_all("#trend-table tbody tr")
+            assert len(quarters) > 4
+            label = await page.get_attribute("#trend", "aria-label")
+            assert label is not None
+            assert "fiscal quarter" in label
             # One county holds only a handful of referrals: its total is suppressed.
+            year, month = (int(part) for part in stream.month.split("-"))
+            fiscal = f"fy{year + 1 if month >= 7 else year}"
             await page.select_option("#county", "29001")
-            await page.fill("#period", stream.month)
+            await page.select_option("#period", fiscal)
             await page.evaluate("document.body.dataset.loaded = 'false'")
             await page.click("button[type=submit]")
             await page.wait_for_selector("body[data-loaded=true]", timeout=30_000)
             county_total = await page.inner_text("#total")
             assert county_total == "suppressed" or int(county_total) > 10
+            assert await page.inner_text("#status") != "invalid filter"
             await page.screenshot(path=str(folder / "dashboard-county.png"), full_page=True)
     finally:
         service.kill()

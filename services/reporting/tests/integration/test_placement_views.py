@@ -14,7 +14,7 @@ from cmhl_reporting.domain.window import parse_period
 from cmhl_servicekit.auth import Role
 from cmhl_servicekit.testing import KafkaProbe, bearer, eventually, infra_settings, running_app
 
-from ..conftest import with_duplicates
+from ..conftest import CHICAGO, with_duplicates
 from ..placement_stream import (
     bed_update,
     expected_facilities,
@@ -26,11 +26,13 @@ from .helpers import send_all
 pytestmark = pytest.mark.integration
 
 ANALYST = bearer("dmh-analyst", Role.METRICS_CONSUMER)
+# Days and months are free windows: for roles that may see records.
+RECORDS = bearer("privacy-officer", Role.PRIVACY_OFFICER)
 URL = "/api/v1/metrics/placement"
 
 
 async def _get(client: AsyncClient, **params: Any) -> Any:
-    response = await client.get(URL, headers=ANALYST, params=params)
+    response = await client.get(URL, headers=RECORDS, params=params)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -49,7 +51,7 @@ async def test_a_bed_update_shows_in_freshness_and_an_older_redelivery_never_win
     kafka_bootstrap: str, mongo_uri: str, kafka_probe: KafkaProbe
 ) -> None:
     facility = f"fac-{uuid.uuid4().hex[:10]}"
-    day = datetime(2005, 1, 1, tzinfo=UTC) + timedelta(days=random.randrange(1460))
+    day = datetime(2005, 1, 1, tzinfo=CHICAGO) + timedelta(days=random.randrange(1460))
     older = bed_update(facility, "region-2", 1, day + timedelta(hours=2), available=5)
     newer = bed_update(facility, "region-2", 2, day + timedelta(hours=9), available=1)
     app = build(ReportingSettings(**infra_settings(kafka_bootstrap, mongo_uri)))
@@ -69,8 +71,13 @@ async def test_a_bed_update_shows_in_freshness_and_an_older_redelivery_never_win
         assert row["stale_reminders"] == 0
         anonymous = await client.get(URL, params={"period": period})
         assert anonymous.status_code == 401
-        bad = await client.get(URL, headers=ANALYST, params={"period": "someday"})
+        bad = await client.get(URL, headers=RECORDS, params={"period": "someday"})
         assert bad.status_code == 422
+        not_on_grid = await client.get(URL, headers=ANALYST, params={"period": period})
+        assert not_on_grid.status_code == 422
+        on_grid = await client.get(URL, headers=ANALYST, params={"period": "all"})
+        assert on_grid.status_code == 200
+        assert on_grid.json()["window"]["grid"] is True
 
 
 async def test_placement_figures_equal_the_distinct_events_with_duplicates(

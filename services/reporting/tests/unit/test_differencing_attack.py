@@ -1,4 +1,4 @@
-"""The differencing attack on the publication grid (docs/adr/0009-publication-grid.md).
+"""The differencing attack (tests/differencing.py) on the publication grid as built in memory.
 
 Every number the public and metrics consumers can get (every grid period: all, each fiscal
 quarter and fiscal year that has ended, as of each fiscal year's end; statewide,
@@ -13,37 +13,22 @@ An attacker then adds and subtracts what is shown:
   on until nothing new is learnt.
 No derivation may yield a count from 1 to 10, and every shown number is exact."""
 
-import itertools
-from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 import pytest
 
 from cmhl_reporting.application.projector import Projector
 from cmhl_reporting.domain import grid
 from cmhl_reporting.domain.grid import GridPeriod, Plan
-from cmhl_reporting.domain.protection import Relations, is_small
+from cmhl_reporting.domain.protection import is_small
 from cmhl_reporting.domain.suppression import SUPPRESSED
-from cmhl_reporting.domain.views import FUNNEL
 
 from ..conftest import CHICAGO
-from ..history import FollowUp, History, Referral, make_history
+from ..differencing import Answer, Truth, attack, numbers
+from ..history import History, make_history
 from .fakes import InMemoryViewStore, by_topic, deliveries
 
 TODAY = date(2024, 2, 15)  # fy2024-q3 is running: the grid ends with fy2024-q2 (Dec 31, 2023)
-Kind = str  # "r" referrals, "p" people, "f" follow-ups
-
-
-@dataclass(frozen=True)
-class Number:
-    key: str  # what it is, e.g. "fy2023|29001|referrals.by_source.court"
-    table: str  # the cells of one table share it; "" for a number in no table
-    value: int | str
-    kind: Kind
-    members: int  # bitmask of the referrals, people or follow-ups it counts
 
 
 async def _plan(history: History) -> Plan:
@@ -65,236 +50,16 @@ def _periods(plan: Plan) -> list[GridPeriod]:
     return [grid.resolve(p, a, plan.quarters, TODAY) for p, a in asked]
 
 
-class Truth:
-    def __init__(self, history: History) -> None:
-        self.history = history
-
-    def referrals(self, period: GridPeriod, test: Callable[[Referral], bool]) -> int:
-        mask = 0
-        for r in self.history.referrals:
-            if period.window.contains(r.day.isoformat()) and test(r):
-                mask |= 1 << r.index
-        return mask
-
-    def people(self, referrals: int) -> int:
-        mask = 0
-        for r in self.history.referrals:
-            if referrals >> r.index & 1:
-                mask |= 1 << r.person
-        return mask
-
-    def follow_ups(self, period: GridPeriod, test: Callable[[FollowUp], bool]) -> int:
-        mask = 0
-        for f in self.history.follow_ups:
-            if period.window.contains(f.referral.day.isoformat()) and test(f):
-                mask |= 1 << f.index
-        return mask
-
-
-def _has(attribute: str, value: str) -> Callable[[Referral], bool]:
-    return lambda r: getattr(r, attribute) == value
-
-
-def _both(
-    first: Callable[[Referral], bool], second: Callable[[Referral], bool]
-) -> Callable[[Referral], bool]:
-    return lambda r: first(r) and second(r)
-
-
-def _reached(status: str) -> Callable[[Referral], bool]:
-    return lambda r: status in r.statuses
-
-
-def _went_through(stage: str) -> Callable[[FollowUp], bool]:
-    return lambda f: stage in f.stages
-
-
-def _ended(outcome: str) -> Callable[[FollowUp], bool]:
-    return lambda f: f.outcome == outcome
-
-
-def published(plan: Plan, truth: Truth) -> Iterator[Number]:
-    """Every number of every grid answer, with what it counts."""
+def answers(plan: Plan, history: History) -> list[Answer]:
+    """Every grid answer: statewide, each county, every dimension, for every grid period."""
+    out: list[Answer] = []
+    counties = sorted({r.county for r in history.referrals})
     for period in _periods(plan):
-        p = period.key
-        counties = sorted({r.county for r in truth.history.referrals})
         for county in [None, *counties]:
-            body = grid.statewide(plan, period, county)
-            yield from _statewide(body, period, county, truth)
+            out.append((period, "statewide", county, grid.statewide(plan, period, county)))
         for dim in grid.REFERRAL_DIMENSIONS:
-            body = grid.dimension(plan, period, dim)
-            attribute = {"court_type": "court_type"}.get(dim, dim)
-            everyone = truth.referrals(period, lambda r: True)
-            yield Number(f"{p}|referrals", "", body["total"]["referrals"], "r", everyone)
-            if body["total"]["people"] is not None:
-                yield Number(
-                    f"{p}|people", "", body["total"]["people"], "p", truth.people(everyone)
-                )
-            for row in body["rows"]:
-                key = row["key"]
-                mask = truth.referrals(period, _has(attribute, key))
-                yield Number(
-                    f"{p}|{dim}={key}|referrals", f"{p}|{dim}", row["referrals"], "r", mask
-                )
-                if row["people"] is not None:
-                    yield Number(
-                        f"{p}|{dim}={key}|people", "", row["people"], "p", truth.people(mask)
-                    )
-
-
-def _statewide(
-    body: dict[str, Any], period: GridPeriod, county: str | None, truth: Truth
-) -> Iterator[Number]:
-    p = period.key
-    scope = f"{p}|{county or 'state'}"
-
-    def here(r: Referral) -> bool:
-        return county is None or r.county == county
-
-    referrals = body["referrals"]
-    everyone = truth.referrals(period, here)
-    yield Number(f"{scope}|referrals", "", referrals["total"], "r", everyone)
-    if referrals["people"] is not None:
-        yield Number(f"{scope}|people", "", referrals["people"], "p", truth.people(everyone))
-    for key, value in referrals["by_source"].items():
-        mask = truth.referrals(period, _both(here, _has("source", key)))
-        yield Number(f"{scope}|source={key}", f"{scope}|source", value, "r", mask)
-    for key, value in referrals["by_presenting_need"].items():
-        mask = truth.referrals(period, _both(here, _has("need", key)))
-        yield Number(f"{scope}|need={key}", f"{scope}|need", value, "r", mask)
-    for quarter, value in referrals["by_quarter"].items():
-        mask = truth.referrals(grid.resolve(quarter, None, [], TODAY), here)
-        yield Number(
-            f"{quarter}|{county or 'state'}|referrals", f"{scope}|quarter", value, "r", mask
-        )
-    if county is not None:
-        return
-    repeat = truth.referrals(period, lambda r: r.repeat)
-    yield Number(f"{scope}|repeat", "", referrals["repeat_involvement"], "r", repeat)
-    if referrals["people_with_repeat_involvement"] is not None:
-        value = referrals["people_with_repeat_involvement"]
-        yield Number(f"{scope}|people|repeat", "", value, "p", truth.people(repeat))
-    for key, value in referrals["by_court_type"].items():
-        mask = truth.referrals(period, _has("court_type", key))
-        yield Number(f"{scope}|court_type={key}", f"{scope}|court", value, "r", mask)
-    for stage in FUNNEL:
-        if stage == "contacted":
-            mask = truth.referrals(period, lambda r: r.contacted)
-        else:
-            mask = truth.referrals(period, _reached(stage))
-        yield Number(f"{scope}|funnel={stage}", "", body["funnel"][stage], "r", mask)
-    contacted = truth.referrals(period, lambda r: r.contacted)
-    yield Number(
-        f"{scope}|funnel=contacted", "", body["first_contact"]["referrals"], "r", contacted
-    )
-    follow_ups = body["follow_ups"]
-    for stage in grid.FOLLOW_UP_STAGES:
-        mask = truth.follow_ups(period, _went_through(stage))
-        yield Number(f"{scope}|follow_ups={stage}", "", follow_ups[stage], "f", mask)
-    for key, value in follow_ups["outcomes"].items():
-        mask = truth.follow_ups(period, _ended(key))
-        yield Number(f"{scope}|outcome={key}", f"{scope}|outcome", value, "f", mask)
-
-
-def _small(n: int) -> bool:
-    return 1 <= n <= 10
-
-
-def attack(numbers: list[Number]) -> list[str]:
-    """What an attacker learns that they must not: each finding says how."""
-    found: list[str] = []
-    by_key: dict[str, set[int | str]] = defaultdict(set)
-    for n in numbers:
-        by_key[n.key].add(n.value)
-        size = n.members.bit_count()
-        if n.value != SUPPRESSED and (n.value != size or _small(size)):
-            found.append(f"{n.key} shows {n.value}, counts {size}")
-    found += [f"{k} is published as {sorted(map(str, v))}" for k, v in by_key.items() if len(v) > 1]
-    # One entry per distinct (kind, set): the same count in two tables is one fact.
-    shown: dict[tuple[Kind, int], Number] = {}
-    hidden: dict[tuple[Kind, int], Number] = {}
-    for n in numbers:
-        (hidden if n.value == SUPPRESSED else shown).setdefault((n.kind, n.members), n)
-    for kind, outer in shown:
-        inside = [m for (k, m) in shown if k == kind and m != outer and m & ~outer == 0]
-        big = outer.bit_count()
-        for inner in inside:
-            if _small(big - inner.bit_count()):
-                found.append(f"{shown[(kind, outer)].key} - {shown[(kind, inner)].key}")
-        if kind == "p":
-            # People recur across periods and categories: no two counts of people are known to
-            # be disjoint, so only what one holds of another (a pair) can be subtracted.
-            continue
-        inside.sort(key=int.bit_count, reverse=True)
-        for a, b in itertools.combinations(inside, 2):
-            if a.bit_count() + b.bit_count() < big - 10:
-                continue
-            if a & b == 0 and _small(big - a.bit_count() - b.bit_count()):
-                found.append(
-                    f"{shown[(kind, outer)].key} - {shown[(kind, a)].key} - {shown[(kind, b)].key}"
-                )
-    found += _people_within_referrals(shown)
-    found += _closure(numbers, shown, hidden)
-    return found
-
-
-def _people_within_referrals(shown: dict[tuple[Kind, int], Number]) -> list[str]:
-    """Referrals of a scope minus its people counts the repeat referrals in it."""
-    found = []
-    people = {m: n for (k, m), n in shown.items() if k == "p"}
-    for (kind, mask), number in shown.items():
-        if kind != "r":
-            continue
-        # the people behind these referrals, by the same keys the people numbers use
-        same_scope = number.key.replace("|referrals", "|people")
-        match = next((n for n in people.values() if n.key == same_scope), None)
-        if match is not None and _small(mask.bit_count() - match.members.bit_count()):
-            found.append(f"{number.key} - {match.key}")
-    return found
-
-
-def _closure(
-    numbers: list[Number],
-    shown: dict[tuple[Kind, int], Number],
-    hidden: dict[tuple[Kind, int], Number],
-) -> list[str]:
-    """Equations found from the published structure, solved one unknown at a time."""
-    every = {**hidden, **shown}
-    relations = Relations()
-    for (kind, mask), _ in every.items():
-        relations.node((kind, mask), mask.bit_count())
-    tables: dict[str, list[tuple[Kind, int]]] = defaultdict(list)
-    for n in numbers:
-        if n.table:
-            tables[n.table].append((n.kind, n.members))
-    for cells in tables.values():
-        cells = list(dict.fromkeys(cells))
-        union = 0
-        for _, mask in cells:
-            union |= mask
-        total = (cells[0][0], union)
-        # A table whose one non-empty cell is its total says nothing (total = total + 0).
-        parts = [] if total in cells else cells
-        disjoint = sum(m.bit_count() for _, m in cells) == union.bit_count()
-        if total in every and parts and disjoint:
-            relations.sums(total, parts)
-    for (kind, outer), (kind2, inner) in itertools.permutations(every, 2):
-        if kind == kind2 and inner & ~outer == 0 and (kind, outer & ~inner) in every:
-            relations.sums((kind, outer), [(kind, inner), (kind, outer & ~inner)])
-    known: set[Hashable] = set(shown)
-    changed = True
-    while changed:
-        changed = False
-        for group_total, group_cells in relations.groups:
-            unknown = [m for m in (group_total, *group_cells) if m not in known]
-            if len(unknown) == 1:
-                known.add(unknown[0])
-                changed = True
-    return [
-        f"{every[node].key} = {node[1].bit_count()} derived"
-        for node in every
-        if node in known and node not in shown and _small(node[1].bit_count())
-    ]
+            out.append((period, "dimension", dim, grid.dimension(plan, period, dim)))
+    return out
 
 
 SHAPES = {
@@ -314,15 +79,14 @@ async def test_no_small_count_can_be_derived_from_the_grid(shape: str) -> None:
     plan = await _plan(history)
     assert plan.quarters[0] == "fy2022-q1"
     assert plan.quarters[-1] == "fy2024-q2"
-    numbers = list(published(plan, Truth(history)))
-    findings = attack(numbers)
+    published = list(numbers(answers(plan, history), Truth(history, TODAY)))
+    findings = attack(published)
     assert findings == [], f"{len(findings)} derivations, e.g. {findings[:10]}"
-    shown = [n for n in numbers if n.value != SUPPRESSED]
+    shown = [n for n in published if n.value != SUPPRESSED]
     # Not everything is hidden: the statewide totals of every period are shown.
-    assert all(isinstance(n.value, int) for n in numbers if n.key.endswith("|state|referrals")), (
-        "a statewide total is hidden"
-    )
-    assert len(shown) > len(numbers) // 4
+    totals = [n for n in published if n.key.endswith("|state|referrals")]
+    assert all(isinstance(n.value, int) for n in totals), "a statewide total is hidden"
+    assert len(shown) > len(published) // 4
 
 
 async def test_the_attack_finds_small_counts_when_only_small_cells_are_hidden(
@@ -335,7 +99,7 @@ async def test_the_attack_finds_small_counts_when_only_small_cells_are_hidden(
     )
     history = make_history(seed=11, first=date(2021, 7, 1), days=955, **SHAPES["many small cells"])
     plan = await _plan(history)
-    findings = attack(list(published(plan, Truth(history))))
+    findings = attack(list(numbers(answers(plan, history), Truth(history, TODAY))))
     assert len(findings) > 20
     assert any(" - " in f for f in findings)  # by subtraction
     assert any("derived" in f for f in findings)  # by solving the tables

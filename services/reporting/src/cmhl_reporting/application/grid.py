@@ -36,6 +36,7 @@ class _Frozen:
 class Published:
     plan: Plan
     views: Snapshot
+    version: int  # of the counters it was built from
     built_seconds: float
 
 
@@ -70,18 +71,18 @@ class PublicationGrid:
         if key != self._key and (first or new_day or due) and not building:
             self._key = key
             series = views.counters.snapshot()  # a copy: the reader keeps adding to its own
-            self._task = asyncio.create_task(self._build(series, views, today))
+            self._task = asyncio.create_task(self._build(series, views, key[1], today))
         if (first or new_day) and self._task is not None:
             await asyncio.shield(self._task)
         assert self._current is not None
         return self._current
 
     async def _build(
-        self, series: Mapping[str, Mapping[str, int]], views: Snapshot, today: date
+        self, series: Mapping[str, Mapping[str, int]], views: Snapshot, version: int, today: date
     ) -> None:
         started = time.monotonic()
         plan = await asyncio.to_thread(Plan, _Frozen(series), today)
-        self._current = Published(plan, views, round(time.monotonic() - started, 3))
+        self._current = Published(plan, views, version, round(time.monotonic() - started, 3))
         self._built_at = time.monotonic()
         log.info(
             "publication grid built",

@@ -504,9 +504,7 @@ def statewide(plan: Plan, period: GridPeriod, county: str | None) -> dict[str, A
             "by_source_percent": _group(by_source, total),
             "by_presenting_need": by_need,
             "by_presenting_need_percent": _group(by_need, total),
-            "by_quarter": {
-                q: plan.count(base, _quarter(q)) for q in period.quarters if q in plan.quarters
-            },
+            "by_quarter": {q: plan.count(base, _quarter(q)) for q in period.quarters},
         }
     }
     if county is not None:
