@@ -100,12 +100,8 @@ async def test_every_grid_answer_agrees_and_gives_no_small_count_away(
         ]
         for fiscal in ("fy2022", "fy2023", "fy2024"):
             asked.append(({"period": fiscal}, grid.resolve(fiscal, None, [], today)))
-            asked.append(
-                (
-                    {"as_of": f"{fiscal[2:]}-06-30"},
-                    grid.resolve(None, date(int(fiscal[2:]), 6, 30), [], today),
-                )
-            )
+            for as_of in (date(int(fiscal[2:]) - 1, 9, 30), date(int(fiscal[2:]), 6, 30)):
+                asked.append(({"as_of": as_of.isoformat()}, grid.resolve(None, as_of, [], today)))
             for n in range(1, 5):
                 quarter = f"{fiscal}-q{n}"
                 asked.append(({"period": quarter}, grid.resolve(quarter, None, [], today)))
@@ -144,7 +140,7 @@ async def test_every_grid_answer_agrees_and_gives_no_small_count_away(
             {"period": "2023-09"},
             {"period": "2023-09-14"},
             {"start": "2023-01-01T00:00:00Z", "end": "2023-02-01T00:00:00Z"},
-            {"as_of": "2023-09-30"},
+            {"as_of": "2023-09-14"},  # not a quarter's last day
             {"period": grid.quarter_of(today.isoformat())},  # still running
             {"period": "fy2031"},
         ):

@@ -3,7 +3,7 @@ suppressed once, consistently, for all of them (docs/adr/0009-publication-grid.m
 
 Periods on the grid are made of whole fiscal quarters that have ended (in the program's time
 zone): a fiscal quarter `fyYYYY-qN`, a fiscal year `fyYYYY`, and cumulative totals as of a
-fiscal year's end (`as_of=YYYY-06-30`; `all` is as of the last quarter that has ended). A period
+quarter's last day (`as_of=`; `all` is as of the last quarter that has ended). A period
 still running is not on the grid: asked for again and again, it would give away each referral as
 it arrives. Each published number is a *node* `(series, period)`; `Relations` lists how nodes
 add up (quarters to years and to cumulative totals, sources and needs and counties to referrals,
@@ -60,8 +60,9 @@ PLACEMENT_PAST = "placement|past_96h"
 
 GRID_FORMS = (
     "on the publication grid (the public and metrics consumers) a period must have ended and be "
-    "all, fyYYYY or fyYYYY-qN, or as_of=YYYY-06-30 (a fiscal year's end) of a fiscal year that "
-    "has ended; calendar years, months, days and start/end are for roles that may see records"
+    "all, fyYYYY or fyYYYY-qN, or as_of the last day of a fiscal quarter (Sep 30, Dec 31, "
+    "Mar 31, Jun 30) that has ended; calendar years, months, days and start/end are for roles "
+    "that may see records"
 )
 
 
@@ -135,11 +136,14 @@ def resolve(period: str | None, as_of: date | None, quarters: list[str], today: 
         raise WindowError("give one of period or as_of")
     last_end = running_quarter_start(today)
     if as_of is not None:
-        if (as_of.month, as_of.day) != (6, 30):
-            raise WindowError(f"as_of {as_of.isoformat()} is not a fiscal year's end; {GRID_FORMS}")
+        key = quarter_of(as_of.isoformat())
+        if _quarter_bounds(key)[1] != as_of + timedelta(days=1):
+            raise WindowError(
+                f"as_of {as_of.isoformat()} is not a quarter's last day; {GRID_FORMS}"
+            )
         if as_of + timedelta(days=1) > last_end:
-            raise WindowError(f"fiscal year {as_of.year} has not ended; {GRID_FORMS}")
-        return _upto(f"fy{as_of.year}-q4", quarters, f"as_of {as_of.isoformat()}")
+            raise WindowError(f"the quarter ending {as_of.isoformat()} has not ended; {GRID_FORMS}")
+        return _upto(key, quarters, f"as_of {as_of.isoformat()}")
     if period is None or period == "all":
         previous = quarter_of((last_end - timedelta(days=1)).isoformat())
         return _upto(previous, quarters, "all")
@@ -254,10 +258,7 @@ class Plan:
             quarters = tuple(f"{fy}-q{n}" for n in range(1, 5))
             if quarters[-1] in self.quarters:
                 periods.append(GridPeriod(fy, fy, quarters, parse_period(fy), "fy"))
-        ends = [f"{p.key}-q4" for p in periods if p.kind == "fy"]
-        if self.quarters and self.quarters[-1] not in ends:
-            ends.append(self.quarters[-1])
-        periods += [_upto(q, self.quarters, q) for q in ends]
+        periods += [_upto(q, self.quarters, q) for q in self.quarters]
         return periods
 
     # ---- relations
@@ -271,7 +272,7 @@ class Plan:
             if equals:
                 self._by_prefix[head + "="].append(metric)
         sums = [p for p in self._periods if p.kind == "fy"]
-        ends = {p.key for p in self._periods if p.kind == "upto"}
+        ends = {p.key for p in self._periods if p.kind == "upto"}  # every quarter's end
         for metric in metrics:
             by_quarter = self._additive[metric]
             running = 0
@@ -295,26 +296,26 @@ class Plan:
         return relations
 
     def _time_groups(self, relations: Relations, metric: str) -> None:
-        """One series over time is a tree: quarters add up to their fiscal year; each cumulative
-        total is the one before plus the fiscal year since (the last: plus the quarters since)."""
+        """One series over time: quarters add up to their fiscal year; each cumulative total is
+        the one a quarter before plus that quarter, and at a fiscal year's end also the one a
+        year before plus the fiscal year (two splits of one number: the audit peels either)."""
         for period in self._periods:
             if period.kind == "fy":
                 _sums(relations, (metric, period.key), [(metric, q) for q in period.quarters])
-        previous: GridPeriod | None = None
-        for upto in (p for p in self._periods if p.kind == "upto"):
-            since = [q for q in upto.quarters if previous is None or q not in previous.quarters]
-            parts = [(metric, previous.key)] if previous else []
-            for q in since:
-                # A fiscal year that ends by then is one part (its quarters before the first
-                # data are zero); the quarters of one still running are parts of their own.
-                fiscal = q.split("-")[0]
-                whole = f"{fiscal}-q4" in since
-                if not whole:
-                    parts.append((metric, q))
-                elif q == f"{fiscal}-q4":
-                    parts.append((metric, fiscal))
-            _sums(relations, (metric, upto.key), parts)
-            previous = upto
+        previous: str | None = None
+        for q in self.quarters:
+            parts = [(metric, q)] + ([(metric, f"upto:{previous}")] if previous else [])
+            _sums(relations, (metric, f"upto:{q}"), parts)
+            fiscal = q.split("-")[0]
+            if q.endswith("-q4"):
+                year_before = f"fy{int(fiscal[2:]) - 1}-q4"
+                # (a missing node is zero: nothing before, or nothing counted)
+                _sums(
+                    relations,
+                    (metric, f"upto:{q}"),
+                    [(metric, f"upto:{year_before}"), (metric, fiscal)],
+                )
+            previous = q
 
     def _values_of(self, prefix: str) -> list[str]:
         """The metrics `<prefix><value>` (no further parts)."""

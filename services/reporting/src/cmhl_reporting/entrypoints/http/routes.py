@@ -47,9 +47,8 @@ End = Annotated[
 AsOf = Annotated[
     BoundedDate | None,
     Query(
-        description="cumulative totals up to and including this day: a fiscal year's end "
-        "(YYYY-06-30) on the publication grid, any day that has begun for roles that may see "
-        "records"
+        description="cumulative totals up to and including this day: a fiscal quarter's last "
+        "day on the publication grid, any day that has begun for roles that may see records"
     ),
 ]
 Format = Annotated[str | None, Query(alias="format", pattern="^(json|csv)$")]
@@ -82,8 +81,8 @@ def on_grid(start: datetime | None, end: datetime | None) -> None:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             "start/end are for roles that may see records; "
-            "on the publication grid ask for period=all, fyYYYY, fyYYYY-qN or YYYY, or "
-            "as_of=YYYY-06-30",
+            "on the publication grid ask for period=all, fyYYYY or fyYYYY-qN, or as_of a "
+            "fiscal quarter's last day",
         )
 
 
