@@ -162,6 +162,12 @@ def chromium() -> None:
         apt_install("chromium", "for the dashboard test")
 
 
+def pdftoppm() -> None:
+    """Debian's poppler-utils: the annual report's test turns its PDF into PNG pages."""
+    if not shutil.which("pdftoppm"):
+        apt_install("poppler-utils", "for the annual report's PDF test")
+
+
 def apt_install(package: str, why: str) -> None:
     """Installs one of Debian's packages (first run only), saying why and how long it took."""
     apt = require_tool("apt-get", f"Install {package} with your package manager.")
@@ -1188,6 +1194,7 @@ def main() -> None:
         postgres_bin()
         keycloak_home()
         chromium()
+        pdftoppm()
     elif args.command == "up":
         up(state_dir, args.services, args.free_ports)
     elif args.command == "down":

@@ -11,6 +11,7 @@ from cmhl_reporting.application.placement import FacilityFreshnessProjector, Pla
 from cmhl_reporting.application.projector import Projector
 from cmhl_reporting.application.queries import MetricsQueries
 from cmhl_reporting.config import ReportingSettings
+from cmhl_reporting.entrypoints.http.annual import router as annual_router
 from cmhl_reporting.entrypoints.http.dashboard import router as dashboard_router
 from cmhl_reporting.entrypoints.http.placement import router as placement_router
 from cmhl_reporting.entrypoints.http.routes import router as http_router
@@ -49,7 +50,7 @@ def build(settings: ReportingSettings, **_: Any) -> FastAPI:
         settings=settings,
         runtime=runtime,
         # Before http_router: its /metrics/{dimension} would take /metrics/placement.
-        routers=[placement_router, http_router, dashboard_router],
+        routers=[placement_router, http_router, dashboard_router, annual_router],
         state={"queries": MetricsQueries(reader), "reader": reader, "projector": projector}
         | {"placement": PlacementQueries(reader, facilities), "grid": grid, "zone": settings.zone},
     )

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from cmhl_reporting.application.queries import Snapshot, ViewReader, envelope
 from cmhl_reporting.domain import grid
+from cmhl_reporting.domain.annual import AnnualReport, annual_report
 from cmhl_reporting.domain.grid import GridPeriod, Plan
 from cmhl_reporting.domain.views import TRAINING_DIMENSIONS, training_rows, trainings_in
 
@@ -116,3 +117,15 @@ class PublicationGrid:
             rows = training_rows(sessions, dim)
             return head | {"rows": [{"key": k} | v for k, v in rows.items()]}
         return head | grid.dimension(published.plan, chosen, dim)
+
+    async def annual_report(self, period: str | None, as_of: date | None) -> AnnualReport:
+        """The brochure's page for a grid period, from one plan."""
+        published, chosen = await self.resolve(period, as_of)
+        statewide = grid.statewide(published.plan, chosen, None)
+        statewide["trainings"] = grid.trainings(
+            published.plan, chosen, published.views.trainings, None
+        )
+        placement = grid.placement(published.plan, chosen)
+        read_at = published.views.read_at.astimezone(self._zone)
+        stamp = f"{read_at:%B} {read_at.day}, {read_at.year}, {read_at:%H:%M %Z}"
+        return annual_report(chosen, statewide, placement, stamp)
