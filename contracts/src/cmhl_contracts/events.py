@@ -137,6 +137,14 @@ class ReferralCreatedV1(IntegrationEvent):
         description="The same person had another referral in the 90 days before this one"
     )
     part2_consent: bool = False
+    imported: bool = Field(
+        default=False,
+        description="Loaded from the program's earlier records (a history import), not received "
+        "now: its status changes follow as events of their own, with their own dates",
+    )
+    status_at_import: ReferralStatus | None = Field(
+        default=None, description="An imported referral's status as the import states it"
+    )
 
     def kafka_key(self) -> bytes:
         return str(self.referral_id).encode()

@@ -3,8 +3,14 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from cmhl_contracts.vocabulary import ReferralStatus
 from cmhl_followup.domain.policy import (
+    DEFAULT_GRACE,
+    DEFAULT_OFFSETS_DAYS,
     State,
+    follow_ups_apply,
     is_due,
     plan_appointment_check,
     plan_follow_ups,
@@ -61,3 +67,25 @@ def test_appointment_checks_are_the_day_after_and_findable_by_id() -> None:
     assert check.follow_up_id not in possible_follow_up_ids(referral, (7, 30, 90), 4)
     scheduled = {p.follow_up_id for p in plan_follow_ups(referral, REFERRED, (7, 30, 90))}
     assert scheduled <= set(findable)
+
+
+@pytest.mark.parametrize(
+    ("imported", "status", "age_days", "applies"),
+    [
+        (False, None, 4000, True),  # a live referral always gets its follow-ups
+        (True, None, 10, True),  # an imported open one inside the horizon: its checks are real
+        (True, None, 94, False),  # past the last check (90 days) and its grace: none
+        (True, ReferralStatus.ACCEPTED, 20, True),
+        (True, ReferralStatus.CONNECTED_TO_TREATMENT, 10, False),  # closed: none
+        (True, ReferralStatus.DECLINED, 1, False),
+    ],
+)
+def test_imported_referrals_get_follow_ups_only_while_open_and_inside_the_horizon(
+    imported: bool, status: ReferralStatus | None, age_days: int, applies: bool
+) -> None:
+    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    referred_at = now - timedelta(days=age_days)
+    assert (
+        follow_ups_apply(imported, status, referred_at, now, DEFAULT_OFFSETS_DAYS, DEFAULT_GRACE)
+        is applies
+    )

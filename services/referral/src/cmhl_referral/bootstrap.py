@@ -13,6 +13,7 @@ from cmhl_referral.adapters.mongo import (
 from cmhl_referral.application.service import ReferralService
 from cmhl_referral.config import ReferralSettings
 from cmhl_referral.entrypoints.http.agency import router as agency_router
+from cmhl_referral.entrypoints.http.imports import router as imports_router
 from cmhl_referral.entrypoints.http.routes import router as http_router
 from cmhl_referral.entrypoints.messaging.agency import build_router as agency_intake
 from cmhl_referral.entrypoints.messaging.followups import build_router as follow_up_outcomes
@@ -70,7 +71,7 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
         description="Liaisons' referral API and agency intake.",
         settings=settings,
         runtime=runtime,
-        routers=[http_router, agency_router],
+        routers=[http_router, agency_router, imports_router],
         state={
             "referrals": service,
             "relay": relay,

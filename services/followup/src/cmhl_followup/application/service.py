@@ -39,6 +39,8 @@ from cmhl_followup.domain.policy import (
     State,
     ad_hoc_follow_up_id,
     check_outcome,
+    follow_ups_apply,
+    past_horizon,
     plan_appointment_check,
     plan_follow_ups,
     possible_follow_up_ids,
@@ -135,7 +137,21 @@ class FollowUpService:
     # ------------------------------------------------------------------ scheduling
 
     async def on_referral_created(self, events: list[ReferralCreatedV1]) -> int:
-        """Idempotent: follow-up ids derive from the referral, so redelivery schedules nothing."""
+        """Idempotent: follow-up ids derive from the referral, so redelivery schedules nothing.
+        An imported referral that is closed or past the follow-ups' horizon gets none."""
+        now = self._clock.now()
+        events = [
+            event
+            for event in events
+            if follow_ups_apply(
+                event.imported,
+                event.status_at_import,
+                event.referred_at,
+                now,
+                self._offsets_days,
+                self._grace,
+            )
+        ]
         rows = [
             self._scheduled(event, planned, event.liaison_id)
             for event in events
@@ -178,6 +194,8 @@ class FollowUpService:
                 ]
                 await self._cancel_pending(earlier_checks, "appointment_moved", str(event.event_id))
                 planned = plan_appointment_check(referral_id, event.appointment_at, event.sequence)
+                if past_horizon(planned.due_at, self._clock.now(), self._offsets_days, self._grace):
+                    continue
                 document, scheduled = self._scheduled(event, planned, event.liaison_id)
                 document["assignment_sequence"] = event.sequence
                 await self._repository.schedule([(document, scheduled)], self._clock.now())

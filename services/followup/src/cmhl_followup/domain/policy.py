@@ -1,6 +1,7 @@
 """When follow-ups happen: the schedule policy, due and overdue rules, outcome rules, stable ids."""
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -148,3 +149,30 @@ def check_outcome(
     if now < due_at - EARLY_RECORDING_WINDOW:
         raise OutcomeRefused("the follow-up is not due within 3 days")
     return True
+
+
+def follow_ups_apply(
+    imported: bool,
+    status_at_import: ReferralStatus | None,
+    referred_at: datetime,
+    now: datetime,
+    offsets_days: Iterable[int],
+    grace: timedelta,
+) -> bool:
+    """Whether a new referral gets its follow-ups. A live one always does. One loaded from the
+    program's earlier records (a history import) does not once closed, nor once its last check
+    would be overdue already: a check of a person years ago helps no one and would bury the
+    liaison's real work under overdue items."""
+    if not imported:
+        return True
+    if status_at_import in CLOSING_STATUSES:
+        return False
+    return not past_horizon(referred_at, now, offsets_days, grace)
+
+
+def past_horizon(
+    moment: datetime, now: datetime, offsets_days: Iterable[int], grace: timedelta
+) -> bool:
+    """Longer ago than the last scheduled check and its grace: what was due by then is history
+    (an imported appointment of years ago gets no check)."""
+    return moment + timedelta(days=max(offsets_days, default=0)) + grace < now

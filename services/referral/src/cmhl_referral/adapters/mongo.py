@@ -18,7 +18,7 @@ from cmhl_contracts.vocabulary import (
 )
 from cmhl_referral.application.ports import CaseloadQuery, ConcurrentChange
 from cmhl_referral.domain.consent import Consent, ConsentScope, ConsentTerms
-from cmhl_referral.domain.referral import Assignment, Person, Referral
+from cmhl_referral.domain.referral import Assignment, ImportSource, Person, Referral
 from cmhl_servicekit.consuming import run_bounded
 from cmhl_servicekit.crypto import FieldCipher, pseudonym
 from cmhl_servicekit.mongo import insert_new
@@ -272,6 +272,14 @@ class MongoReferralRepository:
             "status": referral.status.value,
             "history": referral.history,
             "version": referral.version,
+            "imported_from": (
+                {
+                    "system": referral.imported_from.system,
+                    "record_id": referral.imported_from.record_id,
+                }
+                if referral.imported_from
+                else None
+            ),
         }
 
     def _from_document(self, doc: Document) -> Referral:
@@ -308,6 +316,9 @@ class MongoReferralRepository:
             status=ReferralStatus(doc["status"]),
             history=doc.get("history", []),
             version=doc.get("version", 0),
+            imported_from=(
+                ImportSource(**doc["imported_from"]) if doc.get("imported_from") else None
+            ),
         )
 
 

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from cmhl_contracts.vocabulary import CourtType, PersonLocation, PresentingNeed, ReferralSource
 from cmhl_referral.domain.consent import ConsentTerms
-from cmhl_referral.domain.referral import Person
+from cmhl_referral.domain.referral import Assignment, ImportSource, PastStatus, Person
 
 
 @dataclass(frozen=True)
@@ -25,3 +25,14 @@ class CreateReferral:
     referred_at: datetime | None
     correlation_id: str
     causation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ImportReferral:
+    """A past referral from the program's earlier records: what was referred (with `referred_at`
+    set), where it came from, its known status history and, if the record says, who served it."""
+
+    referral: CreateReferral
+    source: ImportSource
+    history: list[PastStatus]
+    assignment: Assignment | None

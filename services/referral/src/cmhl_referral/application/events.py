@@ -53,7 +53,34 @@ def referral_created(
         referred_at=referral.referred_at,
         repeat_involvement=referral.repeat_involvement,
         part2_consent=bool(referral.consents),
+        imported=referral.imported_from is not None,
+        status_at_import=referral.status if referral.imported_from is not None else None,
     )
+
+
+def imported_history(
+    referral: Referral, moves: list[tuple[int, ReferralStatus]], correlation_id: str
+) -> list[ReferralStatusChangedV1]:
+    """The status changes of an imported referral's history, each with its own date."""
+    events = []
+    for (sequence, previous), entry in zip(moves, referral.history, strict=True):
+        at = datetime.fromisoformat(entry["at"])
+        appointment = entry.get("appointment_at")
+        events.append(
+            ReferralStatusChangedV1.create(
+                **_change_fields(referral, sequence, at),
+                correlation_id=correlation_id,
+                liaison_id=referral.assignment.liaison_id,
+                cmhc_id=referral.assignment.cmhc_id,
+                from_status=previous,
+                to_status=ReferralStatus(entry["to"]),
+                changed_at=at,
+                referred_at=referral.referred_at,
+                reason=entry["reason"] or None,
+                appointment_at=datetime.fromisoformat(appointment) if appointment else None,
+            )
+        )
+    return events
 
 
 def status_changed(

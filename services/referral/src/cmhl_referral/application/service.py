@@ -7,9 +7,10 @@ from zoneinfo import ZoneInfo
 
 from cmhl_contracts import FollowUpCompletedV1, IntegrationEvent, ReferralFeedbackV1
 from cmhl_contracts.vocabulary import ContactPlace, FeedbackStatus, ReferralStatus
-from cmhl_referral.application.commands import CreateReferral
+from cmhl_referral.application.commands import CreateReferral, ImportReferral
 from cmhl_referral.application.events import (
     contact_attempted,
+    imported_history,
     reassigned,
     referral_created,
     referral_feedback,
@@ -46,6 +47,9 @@ from cmhl_servicekit.clock import Clock, to_millis
 from cmhl_servicekit.consuming import run_bounded
 from cmhl_servicekit.crypto import pseudonym
 from cmhl_servicekit.versioned import CONFLICT, Conflict, retry_on_conflict
+
+IMPORT_NAMESPACE = uuid.UUID("5d0f7c3e-2b9a-4e61-8f4d-1c7a9b3e6d20")
+"""Fixed: an imported record's referral id derives from its system and its id there."""
 
 
 @dataclass(frozen=True)
@@ -217,6 +221,61 @@ class ReferralService:
         await self._record(actor, "create", referral, "created")
         await self._record_feedback(referral, events)
         return Created(referral, created=True)
+
+    async def import_referral(self, command: ImportReferral, actor: Actor) -> bool:
+        """A past referral with its known history (a history import): True if stored now, False
+        if this record of that system was imported before (its id derives from both, so a
+        re-run stores nothing twice). Its status changes are published with their own dates;
+        the follow-up service schedules nothing for it once closed or past the follow-ups'
+        horizon. Raises InvalidReferral or IllegalTransition for a record that contradicts
+        itself."""
+        now = self._clock.now()
+        submitted = command.referral
+        if submitted.referred_at is None:
+            raise InvalidReferral("referred_at is required for an imported referral")
+        referred_at = to_millis(submitted.referred_at)
+        if referred_at > now:
+            raise InvalidReferral("referred_at is in the future")
+        source = command.source
+        referral_id = uuid.uuid5(IMPORT_NAMESPACE, f"{source.system}\x1f{source.record_id}")
+        if await self._repository.get(referral_id) is not None:
+            return False
+        person_id = self.person_id(submitted)
+        earlier = await self._repository.earlier_referrals_of_person(
+            person_id, referral_id, referred_at
+        )
+        referral = Referral(
+            referral_id=referral_id,
+            agency_id=submitted.agency_id,
+            agency_reference=submitted.agency_reference,
+            source=submitted.source,
+            court_type=submitted.court_type,
+            officer_reference=submitted.officer_reference,
+            county_fips=submitted.county_fips,
+            primary_need=submitted.primary_need,
+            other_needs=submitted.other_needs,
+            person_location=submitted.person_location,
+            person=submitted.person,
+            person_id=person_id,
+            narrative=submitted.narrative,
+            consents=[],
+            assignment=command.assignment or assignment_for(submitted.county_fips),
+            referred_at=referred_at,
+            received_at=now,
+            repeat_involvement=is_repeat_involvement(referred_at, earlier),
+            imported_from=source,
+        )
+        steps = [replace(step, at=to_millis(step.at)) for step in command.history]
+        moves = referral.replay(steps, now)
+        events: list[IntegrationEvent] = [
+            referral_created(referral, submitted.correlation_id, None),
+            *imported_history(referral, moves, submitted.correlation_id),
+        ]
+        if not await self._repository.add(referral, events):
+            return False  # the same record in a concurrent import: stored once, by the other
+        self._events_written()
+        await self._record(actor, "import", referral, "created")
+        return True
 
     async def _resubmitted(self, stored: Referral, actor: Actor) -> Created:
         """A resubmitted agency reference hands back the stored referral: that is a read, so it

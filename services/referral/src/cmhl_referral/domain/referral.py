@@ -68,6 +68,28 @@ class Referral:
     status: ReferralStatus = ReferralStatus.RECEIVED
     history: list[dict[str, str]] = field(default_factory=list)
     version: int = 0
+    imported_from: "ImportSource | None" = None
+
+    def replay(self, steps: "list[PastStatus]", now: datetime) -> list[tuple[int, ReferralStatus]]:
+        """An imported referral's known history, checked as the lifecycle checks a live one:
+        each step allowed from the one before, in order, after the referral and not in the
+        future. Returns (sequence, status it left) per step. A reason the earlier system did not
+        record is `not_recorded`."""
+        moves: list[tuple[int, ReferralStatus]] = []
+        last = self.referred_at
+        for step in steps:
+            if step.at < self.referred_at:
+                raise InvalidReferral(f"{step.status} on {step.at:%Y-%m-%d} precedes the referral")
+            if step.at < last:
+                raise InvalidReferral("the status history is not in order of time")
+            if step.at > now:
+                raise InvalidReferral(f"{step.status} is dated in the future")
+            previous = self.status
+            check_transition(previous, step.status)
+            reason = step.reason or ("not_recorded" if step.status in REASON_REQUIRED else None)
+            moves.append((self._move(step.status, step.at, reason, step.appointment_at), previous))
+            last = step.at
+        return moves
 
     @property
     def next_sequence(self) -> int:
@@ -229,6 +251,24 @@ class ReferralClosed(Exception):
 
 
 REASON_REQUIRED = frozenset({ReferralStatus.DECLINED, ReferralStatus.REFERRED_ELSEWHERE})
+
+
+@dataclass(frozen=True)
+class ImportSource:
+    """Where an imported referral came from: the earlier system and its id for the record."""
+
+    system: str
+    record_id: str
+
+
+@dataclass(frozen=True)
+class PastStatus:
+    """One step of an imported referral's history, as the earlier system recorded it."""
+
+    status: ReferralStatus
+    at: datetime
+    reason: str | None = None
+    appointment_at: datetime | None = None
 
 
 def check_referred_at(referred_at: datetime, now: datetime) -> None:

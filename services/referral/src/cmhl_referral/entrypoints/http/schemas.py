@@ -240,6 +240,11 @@ class ReferralPublic(BaseModel):
     allowed_transitions: list[ReferralStatus] = Field(
         description="The statuses this referral may move to next; empty once it is closed"
     )
+    imported_from: dict[str, str] | None = Field(
+        default=None,
+        description="For a referral loaded from the program's earlier records: that system and "
+        "its id for the record",
+    )
 
     @classmethod
     def of(cls, referral: Referral) -> "ReferralPublic":
@@ -273,4 +278,12 @@ class ReferralPublic(BaseModel):
             received_at=referral.received_at,
             history=referral.history,
             allowed_transitions=sorted(ALLOWED_TRANSITIONS[referral.status]),
+            imported_from=(
+                {
+                    "system": referral.imported_from.system,
+                    "record_id": referral.imported_from.record_id,
+                }
+                if referral.imported_from
+                else None
+            ),
         )

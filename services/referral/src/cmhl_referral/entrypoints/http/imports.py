@@ -1,0 +1,165 @@
+"""`POST /api/v1/imports/referrals`: the program's earlier records, loaded in batches by a program
+admin (docs/operations.md "Import a program's history"). Each record is checked on its own: one
+that contradicts itself (a status before the referral, an unknown status, a step the lifecycle
+does not allow) is rejected with its reason and the rest of the batch goes on; a record imported
+before is counted, not stored again. Imported referrals carry where they came from."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from cmhl_contracts.envelope import UtcDatetime
+from cmhl_contracts.events import CountyFips, Identifier, PersonIdentifiers, ReferringAgency
+from cmhl_contracts.vocabulary import PersonLocation, PresentingNeed, ReferralStatus
+from cmhl_referral.application.commands import ImportReferral
+from cmhl_referral.application.service import Actor, ReferralService
+from cmhl_referral.domain.lifecycle import IllegalTransition
+from cmhl_referral.domain.referral import Assignment, ImportSource, InvalidReferral, PastStatus
+from cmhl_referral.entrypoints.translate import create_command
+from cmhl_servicekit.auth import Principal, Role, require_any
+from cmhl_servicekit.http import correlation_id
+
+router = APIRouter(prefix="/api/v1", tags=["imports"])
+
+ProgramAdmin = Annotated[Principal, require_any(Role.PROGRAM_ADMIN)]
+MAX_RECORDS = 500
+
+
+class PastStatusIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: ReferralStatus
+    at: UtcDatetime
+    reason: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")] | None = (
+        None
+    )
+    appointment_at: UtcDatetime | None = Field(
+        default=None, description="For appointment_scheduled: when the appointment was"
+    )
+
+
+class ImportedReferral(BaseModel):
+    """One past referral as the earlier system holds it."""
+
+    model_config = ConfigDict(extra="forbid")
+    record_id: Identifier = Field(description="The earlier system's id for this referral")
+    agency: ReferringAgency
+    agency_reference: Identifier | None = None
+    officer_reference: Identifier | None = None
+    county_fips: CountyFips
+    primary_need: PresentingNeed
+    other_needs: Annotated[list[PresentingNeed], Field(max_length=4)] = []
+    person_location: PersonLocation = PersonLocation.COMMUNITY
+    person: PersonIdentifiers
+    referred_at: UtcDatetime
+    history: Annotated[list[PastStatusIn], Field(max_length=50)] = Field(
+        default=[], description="Status changes after receipt, oldest first"
+    )
+    liaison_id: Identifier | None = Field(default=None, description="Who served it, if known")
+    cmhc_id: Identifier | None = None
+
+
+class ImportBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    system: Identifier = Field(description="The earlier system, e.g. `dmh-cmhl-2005`")
+    records: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_RECORDS)]
+
+
+class Rejection(BaseModel):
+    index: int
+    record_id: str | None
+    reason: str
+
+
+class ImportResult(BaseModel):
+    imported: int
+    already_imported: int
+    rejected: list[Rejection]
+
+
+_RECORD = TypeAdapter(ImportedReferral)
+_IDENTIFIER = TypeAdapter(Identifier)
+
+
+def _service(request: Request) -> ReferralService:
+    service: ReferralService = request.app.state.referrals
+    return service
+
+
+def _reason(exc: ValidationError) -> str:
+    """Which fields broke which rule; never the values (they may name a person)."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(p) for p in error["loc"]) or "record"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts[:5])
+
+
+def _record_id(raw: dict[str, Any]) -> str | None:
+    try:
+        return str(_IDENTIFIER.validate_python(raw.get("record_id")))
+    except ValidationError:
+        return None
+
+
+@router.post("/imports/referrals")
+async def import_referrals(
+    batch: ImportBatch,
+    request: Request,
+    principal: ProgramAdmin,
+    service: Annotated[ReferralService, Depends(_service)],
+) -> ImportResult:
+    """Load up to 500 past referrals with their known history. Answers per record: imported,
+    imported before (nothing is stored twice), or rejected with the rule it broke."""
+    actor = Actor(principal, None, request.client.host if request.client else None)
+    result = ImportResult(imported=0, already_imported=0, rejected=[])
+    for index, raw in enumerate(batch.records):
+        try:
+            record = _RECORD.validate_python(raw)
+        except ValidationError as exc:
+            result.rejected.append(
+                Rejection(index=index, record_id=_record_id(raw), reason=_reason(exc))
+            )
+            continue
+        assignment = (
+            Assignment(record.liaison_id, record.cmhc_id)
+            if record.liaison_id and record.cmhc_id
+            else None
+        )
+        command = ImportReferral(
+            referral=create_command(_Submission(record), correlation_id(request)),
+            source=ImportSource(batch.system, record.record_id),
+            history=[
+                PastStatus(step.status, step.at, step.reason, step.appointment_at)
+                for step in record.history
+            ],
+            assignment=assignment,
+        )
+        try:
+            stored = await service.import_referral(command, actor)
+        except (InvalidReferral, IllegalTransition) as exc:
+            result.rejected.append(
+                Rejection(index=index, record_id=record.record_id, reason=str(exc))
+            )
+            continue
+        if stored:
+            result.imported += 1
+        else:
+            result.already_imported += 1
+    return result
+
+
+class _Submission:
+    """An imported record read as a submission (translate.create_command's protocol)."""
+
+    def __init__(self, record: ImportedReferral) -> None:
+        self.agency = record.agency
+        self.agency_reference = record.agency_reference
+        self.officer_reference = record.officer_reference
+        self.county_fips = record.county_fips
+        self.primary_need = record.primary_need
+        self.other_needs = record.other_needs
+        self.person_location = record.person_location
+        self.person = record.person
+        self.narrative = None
+        self.referred_at = record.referred_at
