@@ -1,7 +1,10 @@
-"""Demo data through the real paths: agency submissions on Kafka and trainings over the API.
+"""Demo data through the real paths: the program's history through the referral service's
+import (referrals older than 120 days, with how they ended), recent referrals as agency
+submissions on Kafka (worked by the liaisons afterwards), and trainings over the API.
 
     python deploy/local/demo.py [--referrals N] [--trainings N] [--state-dir DIR] [--seed N]
-    python deploy/local/demo.py --kafka HOST:PORT --training-url URL --reporting-url URL [...]
+    python deploy/local/demo.py --kafka HOST:PORT --training-url URL --reporting-url URL \
+        --referral-url URL [...]
 
 The second form (containers: the `demo` profile of deploy/compose.yaml) reads no state folder;
 it signs the demo users in at CMHL_DEMO_ISSUER with the password CMHL_DEMO_PASSWORD.
@@ -38,6 +41,7 @@ HERE = Path(__file__).resolve().parent
 # Counts what the demo loaded, this quarter included: a role that may see records (an analyst
 # gets the publication grid, which holds only fiscal quarters that have ended).
 METRICS_USER = "privacy-officer"
+IMPORT_USER = "program-admin"
 
 
 class DemoSignIns:
@@ -92,7 +96,18 @@ def progress(label: str, done: int, total: int, started: float) -> None:
     sys.stdout.flush()
 
 
-def submissions(count: int, rng: random.Random, run: str) -> list[AgencyReferralSubmittedV1]:
+# Referrals older than this are the program's history, imported with how they ended; newer
+# ones arrive live from the agencies' systems and are worked by the liaisons.
+LIVE_DAYS = 120
+IMPORT_SYSTEM = "demo-history"
+IMPORT_BATCH = 500
+
+
+def referrals(
+    count: int, rng: random.Random, run: str
+) -> tuple[list[dict[str, Any]], list[AgencyReferralSubmittedV1]]:
+    """Two years of referrals: the older ones as history-import records (with a status history
+    drawn from CLOSINGS), the last LIVE_DAYS as live agency submissions."""
     counties = sorted(MISSOURI_COUNTIES)
     # About one person in six is referred again (DOMAIN.md: many referrals per person).
     people = [
@@ -104,33 +119,100 @@ def submissions(count: int, rng: random.Random, run: str) -> list[AgencyReferral
         for n in range(max(1, count * 5 // 6))
     ]
     now = datetime.now(UTC)
-    events = []
+    imported: list[dict[str, Any]] = []
+    live = []
     for n in range(count):
         source = pick(rng, SOURCES)
         county = rng.choice(counties)
         agency_id = f"{source.replace('_', '-')}-{county}"
+        agency = {
+            "agency_id": agency_id,
+            "source": source,
+            "court_type": rng.choice(COURT_TYPES) if source == "court" else None,
+        }
         given, family, born = rng.choice(people)
         reference = f"{run}-{n}"
-        events.append(
+        person = {"given_name": given, "family_name": family, "birth_date": born.isoformat()}
+        referred_at = now - timedelta(minutes=rng.randrange(2 * 365 * 24 * 60))
+        common: dict[str, Any] = {
+            "agency": agency,
+            "agency_reference": reference,
+            "county_fips": county,
+            "primary_need": pick(rng, NEEDS),
+            "person_location": rng.choice(LOCATIONS),
+            "person": person,
+        }
+        if referred_at < now - timedelta(days=LIVE_DAYS):
+            imported.append(
+                common
+                | {
+                    "record_id": reference,
+                    "referred_at": referred_at.isoformat(),
+                    "history": past_statuses(referred_at, rng),
+                }
+            )
+            continue
+        live.append(
             AgencyReferralSubmittedV1.create(
                 about=(agency_id, reference),
                 producer="demo-seeder",
                 correlation_id=reference,
-                agency={
-                    "agency_id": agency_id,
-                    "source": source,
-                    "court_type": rng.choice(COURT_TYPES) if source == "court" else None,
-                },
-                agency_reference=reference,
-                county_fips=county,
-                primary_need=pick(rng, NEEDS),
-                person_location=rng.choice(LOCATIONS),
-                person={"given_name": given, "family_name": family, "birth_date": born},
-                # Two years of history, so monthly trends show and older follow-ups are due.
-                referred_at=now - timedelta(minutes=rng.randrange(2 * 365 * 24 * 60)),
+                **common,
+                referred_at=referred_at,
             )
         )
-    return events
+    return imported, live
+
+
+def past_statuses(referred_at: datetime, rng: random.Random) -> list[dict[str, Any]]:
+    """How an imported referral went, as the lifecycle allows (days after the referral)."""
+
+    def at(days: int, status: str, **more: Any) -> dict[str, Any]:
+        return {"status": status, "at": (referred_at + timedelta(days=days)).isoformat()} | more
+
+    if rng.random() < 0.1:
+        return [at(1, "declined", reason="not_in_service_area")]
+    steps = [at(1, "accepted")]
+    match pick(rng, CLOSINGS):
+        case "connected_to_treatment":
+            appointment = (referred_at + timedelta(days=10)).isoformat()
+            steps += [
+                at(3, "appointment_scheduled", appointment_at=appointment),
+                at(10, "attended"),
+                at(20, "connected_to_treatment"),
+            ]
+        case "open":
+            pass
+        case closing:
+            steps.append(at(rng.randrange(5, 60), closing))
+    return steps
+
+
+async def import_history(base_url: str, people: DemoSignIns, records: list[dict[str, Any]]) -> None:
+    """The history through the referral service's import (POST /api/v1/imports/referrals, as
+    the program admin), in batches; a re-run finds every record imported before."""
+    started = time.monotonic()
+    totals: Counter[str] = Counter()
+    async with httpx.AsyncClient(base_url=base_url, timeout=600) as client:
+        for start in range(0, len(records), IMPORT_BATCH):
+            batch = {"system": IMPORT_SYSTEM, "records": records[start : start + IMPORT_BATCH]}
+            response = await client.post(
+                "/api/v1/imports/referrals", json=batch, headers=people.headers(IMPORT_USER)
+            )
+            if response.status_code != 200:
+                raise SystemExit(
+                    f"\n[demo] the import was refused: {response.status_code} "
+                    f"{response.text[:300]}; see deploy/local/state/logs/referral.log"
+                )
+            result = response.json()
+            totals["imported"] += result["imported"]
+            totals["imported before"] += result["already_imported"]
+            for rejection in result["rejected"]:
+                totals["rejected"] += 1
+                print(f"\n[demo] record {rejection['record_id']} rejected: {rejection['reason']}")
+            done = min(start + IMPORT_BATCH, len(records))
+            progress("past referrals imported", done, len(records), started)
+    print("[demo] history import: " + ", ".join(f"{k} {v:,}" for k, v in sorted(totals.items())))
 
 
 async def send_referrals(bootstrap: str, events: list[AgencyReferralSubmittedV1]) -> None:
@@ -459,13 +541,20 @@ def main() -> None:
             f"http://127.0.0.1:{stack['service_ports']['followup']}"
         )
         people = DemoSignIns(creds)
+    if not args.referral_url:
+        parser.error(
+            "--referral-url is needed: the history is imported through the referral service"
+        )
     rng = random.Random(args.seed)
     officers = args.officers or round(args.trainings * BROCHURE_OFFICERS / BROCHURE_TRAININGS)
     run = uuid.uuid4().hex[:8]
     steps = Steps()
     earlier = asyncio.run(referrals_before(reporting_url, people)) if args.wait else 0
-    with steps("referrals sent to the agency topic"):
-        asyncio.run(send_referrals(kafka, submissions(args.referrals, rng, run)))
+    past, live = referrals(args.referrals, rng, run)
+    with steps(f"{len(past):,} past referrals imported (history)"):
+        asyncio.run(import_history(args.referral_url, people, past))
+    with steps(f"{len(live):,} recent referrals sent to the agency topic"):
+        asyncio.run(send_referrals(kafka, live))
     with steps("trainings posted"):
         asyncio.run(post_trainings(training_url, people, args.trainings, officers, rng))
     print(
