@@ -310,6 +310,7 @@ def expected_raw(events: list[IntegrationEvent]) -> dict[str, Any]:
         | {"outcomes": dict(outcomes)},
         "trainings": {
             "sessions": len(latest),
+            "seats_filled": sum(len(t.officer_ids) for t in latest.values()),
             "officers_trained": len({o for t in latest.values() for o in t.officer_ids}),
             "referring_agencies": len(referring),
             "referring_agencies_with_trained_officers": len(referring & trained),

@@ -92,6 +92,9 @@ async def test_the_annual_report_shows_the_grid_for_a_fiscal_year_in_html_and_pd
                 if share is not None:
                     assert f"{share:g}%" in text, key
             assert str(public["trainings"]["officers_trained"]) in text
+            seats = public["trainings"]["seats_filled"]
+            assert seats == 9 * 6  # six officers on each roster, some in several sessions
+            assert f"{seats:,} seats filled" in text
             pdf = await client.get("/reports/annual", params={"period": "fy2023", "format": "pdf"})
             assert pdf.status_code == 200
             assert pdf.headers["content-type"] == "application/pdf"

@@ -45,6 +45,7 @@ class AnnualReport:
     sources: list[Share]
     needs: list[Share]
     trainings: int
+    seats_filled: int
     officers_trained: int
     follow_ups_completed: Published
     outcomes: list[Share]
@@ -96,6 +97,7 @@ def annual_report(
         sources=_shares(referrals["by_source"], referrals["by_source_percent"]),
         needs=_shares(referrals["by_presenting_need"], referrals["by_presenting_need_percent"]),
         trainings=trainings["sessions"],
+        seats_filled=trainings["seats_filled"],
         officers_trained=trainings["officers_trained"],
         follow_ups_completed=follow_ups["completed"],
         outcomes=_shares(follow_ups["outcomes"], follow_ups["outcomes_percent"]),

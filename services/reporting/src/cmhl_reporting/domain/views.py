@@ -154,8 +154,10 @@ def trainings_in(
 
 
 def training_totals(sessions: list[TrainingFact]) -> dict[str, Any]:
+    """Sessions, seats filled (an officer in two sessions fills two) and unique officers."""
     return {
         "sessions": len(sessions),
+        "seats_filled": sum(len(t.officer_ids) for t in sessions),
         "officers_trained": len({o for t in sessions for o in t.officer_ids}),
     }
 

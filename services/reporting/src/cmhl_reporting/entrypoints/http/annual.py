@@ -79,7 +79,9 @@ def render_html(report: AnnualReport) -> str:
         period=html.escape(report.period),
         referrals=_big(report.referrals, "referrals from law enforcement and courts"),
         trainings=_big(report.trainings, "trainings for officers"),
-        officers=_big(report.officers_trained, "officers trained"),
+        officers=_big(
+            report.officers_trained, f"officers trained ({report.seats_filled:,} seats filled)"
+        ),
         sources=_rows(report.sources),
         needs=_rows(report.needs),
         completed=_count(report.follow_ups_completed),
@@ -124,7 +126,7 @@ def render_pdf(report: AnnualReport) -> bytearray:
     for value, label in (
         (report.referrals, "referrals from law enforcement and courts"),
         (report.trainings, "trainings for officers"),
-        (report.officers_trained, "officers trained"),
+        (report.officers_trained, f"officers trained ({report.seats_filled:,} seats filled)"),
     ):
         x = pdf.get_x()
         pdf.set_font("Helvetica", "B", 24)
