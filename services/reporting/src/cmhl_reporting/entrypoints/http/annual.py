@@ -197,7 +197,11 @@ def _pdf_table(
         pdf.cell(width, 5, _latin(note))
         y += 6
     label_w, bar_w = width * 0.42, width * 0.28
-    for share in shares or [Share("none in this period", 0, None)]:
+    if not shares:
+        pdf.set_xy(x, y)
+        pdf.cell(width, 5, "none in this period")
+        return y + 6
+    for share in shares:
         pdf.set_xy(x, y)
         pdf.cell(label_w, 5, _latin(share.label))
         pdf.set_fill_color(232, 237, 241)
@@ -205,10 +209,16 @@ def _pdf_table(
         if share.percent:
             pdf.set_fill_color(46, 134, 193)
             pdf.rect(x + label_w, y + 1, bar_w * share.percent / 100, 3, style="F")
-        pdf.set_text_color(*(AMBER if share.percent is None else (29, 43, 54)))
-        pdf.set_xy(x + label_w + bar_w, y)
-        pdf.cell(width * 0.14, 5, _percent(share), align="R")
-        pdf.cell(width * 0.16, 5, _count(share.count), align="R")
+        pdf.set_xy(x + label_w + bar_w + 2, y)
+        if isinstance(share.count, str):
+            # A hidden count has no share either: one word across both columns.
+            pdf.set_text_color(*AMBER)
+            pdf.cell(width * 0.30 - 2, 5, "suppressed", align="R")
+        else:
+            pdf.cell(
+                width * 0.12, 5, _percent(share) if share.percent is not None else "", align="R"
+            )
+            pdf.cell(width * 0.18 - 2, 5, _count(share.count), align="R")
         pdf.set_text_color(29, 43, 54)
         y += 6
     return y
