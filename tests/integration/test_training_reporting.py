@@ -38,6 +38,11 @@ def officers(agency: str, refs: list[str]) -> list[dict[str, str]]:
 
 
 async def trainings_in(reporting: AsyncClient, day: date) -> dict[str, Any]:
+    trainings = await all_trainings_in(reporting, day)
+    return {k: trainings[k] for k in ("sessions", "officers_trained")}
+
+
+async def all_trainings_in(reporting: AsyncClient, day: date) -> dict[str, Any]:
     # The program's day (America/Chicago): the window the metrics count a training's day in.
     start = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo("America/Chicago"))
     response = await reporting.get(
@@ -50,7 +55,7 @@ async def trainings_in(reporting: AsyncClient, day: date) -> dict[str, Any]:
     )
     assert response.status_code == 200, response.text
     trainings: dict[str, Any] = response.json()["trainings"]
-    return {k: trainings[k] for k in ("sessions", "officers_trained")}
+    return trainings
 
 
 async def counted(reporting: AsyncClient, day: date, sessions: int, officers: int) -> None:
@@ -173,3 +178,57 @@ async def test_sessions_and_corrections_reach_statewide_metrics_exactly(
 
         # Still exact after the settle: nothing more was counted.
         assert await trainings_in(metrics, day) == {"sessions": 2, "officers_trained": 3}
+
+
+async def test_an_officer_who_moved_agencies_is_counted_once_by_post_license(
+    kafka_bootstrap: str, mongo_uri: str, kafka_probe: KafkaProbe
+) -> None:
+    """Seats filled count every roster line; unique officers count a person once across
+    agencies when the rosters give their POST license number (never published in clear)."""
+    day = own_day()
+    clock = AdjustableClock(datetime(day.year, day.month, day.day, 12, tzinfo=UTC))
+    clock.advance(timedelta(days=20))
+    tag = uuid.uuid4().hex[:6]
+    license_number = f"MO-{tag.upper()}"
+    training = build_training(
+        TrainingSettings(**infra_settings(kafka_bootstrap, mongo_uri), pseudonym_key="it-key"),
+        clock=clock,
+    )
+    reporting = build_reporting(ReportingSettings(**infra_settings(kafka_bootstrap, mongo_uri)))
+    async with (
+        running_app(reporting, from_now=True) as metrics,
+        running_app(training) as api,
+    ):
+        sessions = []
+        for agency, ref in (("columbia-pd", f"C-{tag}"), ("boone-so", f"B-{tag}")):
+            roster = [{"agency_id": agency, "officer_ref": ref, "post_license": license_number}]
+            roster += officers(agency, [f"X-{tag}-{agency}"])  # a colleague, no license given
+            created = await api.post(
+                "/api/v1/training-sessions",
+                json={
+                    "course_id": "de-escalation",
+                    "held_on": day.isoformat(),
+                    "county_fips": "29019",
+                    "host_agency_id": agency,
+                    "capacity": 10,
+                    "roster": roster,
+                },
+                headers=LIAISON,
+            )
+            assert created.status_code == 201, created.text
+            sessions.append(created.json()["session_id"])
+        # Four seats; three officers: the one who moved, and one colleague at each agency.
+        await counted(metrics, day, sessions=2, officers=3)
+        seats = (await all_trainings_in(metrics, day))["seats_filled"]
+        assert seats == 4
+        records = await kafka_probe.collect(
+            [TrainingCompletedV1.topic()],
+            lambda r: r.key in tuple(s.encode() for s in sessions),
+            expect=2,
+            timeout=60,
+        )
+        events = [TrainingCompletedV1.model_validate_json(r.value) for r in records]
+        moved = {e.officer_person_ids[0] for e in events}
+        assert len(moved) == 1  # one person across the two agencies
+        assert {e.officer_ids[0] for e in events} != moved  # their records stay per agency
+        assert not any(license_number.lower() in r.value.decode().lower() for r in records)

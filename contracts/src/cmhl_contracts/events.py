@@ -286,11 +286,20 @@ class TrainingCompletedV1(IntegrationEvent):
     officer_agency_ids: list[Identifier] = Field(
         max_length=500, description="Agency of each officer, in the order of officer_ids"
     )
+    officer_person_ids: list[PseudonymousId] = Field(
+        default_factory=list,
+        max_length=500,
+        description="Who each officer is across agencies, in the order of officer_ids: the "
+        "pseudonym of their POST license number when the roster gave it, else their officer_id "
+        "(empty in events written before it existed)",
+    )
 
     @model_validator(mode="after")
     def _one_agency_per_officer(self) -> "TrainingCompletedV1":
         if len(self.officer_ids) != len(self.officer_agency_ids):
             raise ValueError("officer_ids and officer_agency_ids must have the same length")
+        if self.officer_person_ids and len(self.officer_person_ids) != len(self.officer_ids):
+            raise ValueError("officer_person_ids and officer_ids must have the same length")
         return self
 
     def kafka_key(self) -> bytes:

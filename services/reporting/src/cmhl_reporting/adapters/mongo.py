@@ -141,6 +141,7 @@ def _training_doc(fact: TrainingFact) -> Document:
     doc.pop("session_id")
     doc["officer_ids"] = list(fact.officer_ids)
     doc["officer_agency_ids"] = list(fact.officer_agency_ids)
+    doc["officer_person_ids"] = list(fact.officer_person_ids)
     return doc
 
 
@@ -270,6 +271,7 @@ class MongoViewReader:
                 str(doc["held_on"]),
                 tuple(doc["officer_ids"]),
                 tuple(doc["officer_agency_ids"]),
+                tuple(doc.get("officer_person_ids", ())),
             )
             async for doc in sessions.find({})
         ]

@@ -187,6 +187,12 @@ class TrainingFact:
     held_on: str
     officer_ids: tuple[str, ...]
     officer_agency_ids: tuple[str, ...]
+    officer_person_ids: tuple[str, ...] = ()
+    """Who each officer is across agencies (POST license), when the event says."""
+
+    def officers(self) -> tuple[str, ...]:
+        """Unique officers are counted by these: across agencies where the license is known."""
+        return self.officer_person_ids or self.officer_ids
 
 
 def training_fact(event: TrainingCompletedV1) -> TrainingFact:
@@ -199,6 +205,7 @@ def training_fact(event: TrainingCompletedV1) -> TrainingFact:
         event.held_on.isoformat(),
         tuple(event.officer_ids),
         tuple(event.officer_agency_ids),
+        tuple(event.officer_person_ids),
     )
 
 

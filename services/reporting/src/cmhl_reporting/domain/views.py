@@ -154,11 +154,12 @@ def trainings_in(
 
 
 def training_totals(sessions: list[TrainingFact]) -> dict[str, Any]:
-    """Sessions, seats filled (an officer in two sessions fills two) and unique officers."""
+    """Sessions, seats filled (an officer in two sessions fills two) and unique officers (one
+    who moved between agencies counts once when the rosters gave their POST license)."""
     return {
         "sessions": len(sessions),
         "seats_filled": sum(len(t.officer_ids) for t in sessions),
-        "officers_trained": len({o for t in sessions for o in t.officer_ids}),
+        "officers_trained": len({o for t in sessions for o in t.officers()}),
     }
 
 
@@ -168,13 +169,13 @@ def training_rows(sessions: list[TrainingFact], dimension: str) -> dict[str, dic
     officers: dict[str, set[str]] = defaultdict(set)
     for t in sessions:
         if dimension == "training_agency":
-            for officer, agency in zip(t.officer_ids, t.officer_agency_ids, strict=True):
+            for officer, agency in zip(t.officers(), t.officer_agency_ids, strict=True):
                 held[agency].add(t.session_id)
                 officers[agency].add(officer)
             continue
         key = t.course_id if dimension == "course" else t.county_fips
         held[key].add(t.session_id)
-        officers[key].update(t.officer_ids)
+        officers[key].update(t.officers())
     return {
         k: {"sessions": len(held[k]), "officers_trained": len(officers[k])} for k in sorted(held)
     }

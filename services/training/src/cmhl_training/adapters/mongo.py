@@ -28,7 +28,7 @@ async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
 
 
 def _officers(documents: list[Document]) -> list[Officer]:
-    return [Officer(d["agency_id"], d["officer_ref"]) for d in documents]
+    return [Officer(d["agency_id"], d["officer_ref"], d.get("post_license")) for d in documents]
 
 
 class MongoSessionRepository:

@@ -108,6 +108,13 @@ class TrainingService:
         self._clock = clock
         self._key = pseudonym_key
 
+    def officer_person_id(self, officer: Officer) -> str:
+        """Who the officer is across agencies: their POST license's pseudonym when known (the
+        same keyed hash, in a namespace of its own), else their officer id."""
+        if officer.post_license:
+            return pseudonym(self._key, "mo-post-license", officer.post_license)
+        return self.officer_id(officer)
+
     def officer_id(self, officer: Officer) -> str:
         """The pseudonym events and reports carry; stable for the same agency and officer id
         whatever their case and spacing."""
@@ -335,6 +342,7 @@ class TrainingService:
         entries go first: if the session write then fails they point at a session that does not
         list the officer, and readers skip them."""
         officer_ids = [self.officer_id(o) for o in session.attended]
+        person_ids = [self.officer_person_id(o) for o in session.attended]
         await self._ledger.register(session.session_id, officer_ids)
         return [
             TrainingCompletedV1.create(
@@ -352,6 +360,7 @@ class TrainingService:
                 credit_hours=session.credit_hours,
                 officer_ids=officer_ids,
                 officer_agency_ids=[o.agency_id for o in session.attended],
+                officer_person_ids=person_ids,
             )
         ]
 

@@ -60,10 +60,14 @@ class Officer:
 
     agency_id: str
     officer_ref: str
+    post_license: str | None = None
+    """The officer's Missouri POST license number, when the roster gives it: the same officer
+    across agencies (a move, a second job) is then counted once."""
 
     @classmethod
-    def of(cls, agency_id: str, officer_ref: str) -> "Officer":
-        return cls(_normal(agency_id), " ".join(officer_ref.split()))
+    def of(cls, agency_id: str, officer_ref: str, post_license: str | None = None) -> "Officer":
+        license_number = "".join(post_license.split()).upper() if post_license else None
+        return cls(_normal(agency_id), " ".join(officer_ref.split()), license_number or None)
 
     def key(self) -> tuple[str, str]:
         return (_normal(self.agency_id), _normal(self.officer_ref))

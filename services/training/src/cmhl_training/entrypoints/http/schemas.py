@@ -17,6 +17,7 @@ from cmhl_training.domain.session import Officer, Session, SessionStatus
 
 # Agencies' officer ids sometimes carry spaces ("B 1042"); spaces and case do not distinguish
 # officers. No free text beyond that, so a name cannot be slipped in with punctuation.
+PostLicense = Annotated[str, Field(min_length=3, max_length=20, pattern=r"^[A-Za-z0-9-]+$")]
 OfficerRef = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^ *[A-Za-z0-9._:-][A-Za-z0-9._: -]*$")
 ]
@@ -57,9 +58,14 @@ class OfficerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     agency_id: Identifier
     officer_ref: OfficerRef = Field(description="The agency-issued officer id (not a name)")
+    post_license: PostLicense | None = Field(
+        default=None,
+        description="The officer's POST license number, if known: counts an officer who moved "
+        "between agencies once (never shown back; kept only as a pseudonym in events)",
+    )
 
     def officer(self) -> Officer:
-        return Officer.of(self.agency_id, self.officer_ref)
+        return Officer.of(self.agency_id, self.officer_ref, self.post_license)
 
 
 class SessionCreate(BaseModel):
