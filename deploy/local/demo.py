@@ -241,6 +241,8 @@ async def send_referrals(bootstrap: str, events: list[AgencyReferralSubmittedV1]
 async def post_trainings(
     base_url: str, people: DemoSignIns, sessions: int, officers: int, rng: random.Random
 ) -> None:
+    """Two years of sessions: the past ones through the training import (as the program admin,
+    one batch), the last month's through the API as their trainers record them."""
     counties = sorted(MISSOURI_COUNTIES)
     officer_pool = [
         (f"agency-{n % 400:03d}", f"O-{uuid.UUID(int=rng.getrandbits(128)).hex[:10]}")
@@ -250,30 +252,46 @@ async def post_trainings(
     per_session = max(1, len(officer_pool) // max(sessions, 1))
     started = time.monotonic()
     today = datetime.now(UTC).date()
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+    past: list[dict[str, Any]] = []
+    async with httpx.AsyncClient(base_url=base_url, timeout=600) as client:
         for n in range(sessions):
             roster = officer_pool[n * per_session : (n + 1) * per_session] or [
                 rng.choice(officer_pool)
             ]
             trainer = f"liaison-{rng.randrange(31) + 1:02d}"
+            held_on = today - timedelta(days=rng.randrange(2 * 365))
+            session = {
+                "course_id": rng.choice(COURSES),
+                "held_on": held_on.isoformat(),
+                "county_fips": rng.choice(counties),
+                "host_agency_id": roster[0][0],
+                "roster": [{"agency_id": a, "officer_ref": o} for a, o in roster],
+            }
+            if held_on < today - timedelta(days=30):
+                past.append(
+                    session | {"record_id": f"t-{n}-{held_on}", "trainer_liaison_id": trainer}
+                )
+                continue
             response = await client.post(
                 "/api/v1/training-sessions",
                 headers=people.headers(trainer),
-                json={
-                    "course_id": rng.choice(COURSES),
-                    "held_on": (today - timedelta(days=rng.randrange(360))).isoformat(),
-                    "county_fips": rng.choice(counties),
-                    "host_agency_id": roster[0][0],
-                    "capacity": max(40, len(roster)),
-                    "roster": [{"agency_id": a, "officer_ref": o} for a, o in roster],
-                },
+                json=session | {"capacity": max(40, len(roster))},
             )
             if response.status_code not in (200, 201):
                 raise SystemExit(
                     f"training session rejected: {response.status_code} {response.text[:300]}"
                 )
-            if (n + 1) % 10 == 0 or n + 1 == sessions:
-                progress("training sessions posted", n + 1, sessions, started)
+        for start in range(0, len(past), 200):
+            response = await client.post(
+                "/api/v1/imports/trainings",
+                headers=people.headers(IMPORT_USER),
+                json={"system": IMPORT_SYSTEM, "records": past[start : start + 200]},
+            )
+            if response.status_code != 200 or response.json()["rejected"]:
+                raise SystemExit(
+                    f"training import refused: {response.status_code} {response.text[:300]}"
+                )
+            progress("past trainings imported", min(start + 200, len(past)), len(past), started)
 
 
 async def counted_referrals(client: httpx.AsyncClient, people: DemoSignIns) -> int | None:

@@ -232,3 +232,60 @@ async def test_an_officer_who_moved_agencies_is_counted_once_by_post_license(
         assert len(moved) == 1  # one person across the two agencies
         assert {e.officer_ids[0] for e in events} != moved  # their records stay per agency
         assert not any(license_number.lower() in r.value.decode().lower() for r in records)
+
+
+async def test_past_sessions_are_imported_once_and_counted_in_their_own_days(
+    kafka_bootstrap: str, mongo_uri: str
+) -> None:
+    """A history import of trainings (program admin): sessions years old, with who attended,
+    stored and published once; a record that breaks a rule is rejected and the rest go on."""
+    day = own_day() - timedelta(days=3 * 365)  # years back: out of the live API's window
+    tag = uuid.uuid4().hex[:6]
+    training = build_training(
+        TrainingSettings(**infra_settings(kafka_bootstrap, mongo_uri), pseudonym_key="it-key")
+    )
+    reporting = build_reporting(ReportingSettings(**infra_settings(kafka_bootstrap, mongo_uri)))
+
+    def session(record_id: str, held_on: date, refs: list[str], **more: Any) -> dict[str, Any]:
+        return {
+            "record_id": record_id,
+            "course_id": "de-escalation",
+            "held_on": held_on.isoformat(),
+            "county_fips": "29019",
+            "host_agency_id": "columbia-pd",
+            "roster": officers("columbia-pd", refs),
+        } | more
+
+    batch = {
+        "system": f"post-{tag}",
+        "records": [
+            session("s-1", day, [f"A-{tag}", f"B-{tag}"]),
+            session("s-2", day, [f"B-{tag}", f"C-{tag}"]),
+            session("s-3", date(2099, 1, 1), [f"D-{tag}"]),  # not held yet
+            session("s-4", day, [f"E-{tag}"], course_id="no-such-course"),
+            session("s-5", day, [f"F-{tag}", f"F-{tag}"]),  # listed twice
+            {"record_id": "s-6", "held_on": day.isoformat()},
+        ],
+    }
+    admin = bearer("program-admin-1", Role.PROGRAM_ADMIN)
+    async with (
+        running_app(reporting, from_now=True) as metrics,
+        running_app(training) as api,
+    ):
+        refused = await api.post("/api/v1/imports/trainings", json=batch, headers=LIAISON)
+        assert refused.status_code == 403
+        answer = await api.post("/api/v1/imports/trainings", json=batch, headers=admin)
+        assert answer.status_code == 200, answer.text
+        result = answer.json()
+        assert (result["imported"], result["already_imported"]) == (2, 0)
+        reasons = {r["record_id"]: r["reason"] for r in result["rejected"]}
+        assert list(reasons) == ["s-3", "s-4", "s-5", "s-6"]
+        assert reasons["s-3"].startswith("session_not_yet_held")
+        assert reasons["s-4"].startswith("unknown_course")
+        assert reasons["s-5"].startswith("officer_listed_twice")
+        assert "roster" in reasons["s-6"]
+        again = (await api.post("/api/v1/imports/trainings", json=batch, headers=admin)).json()
+        assert (again["imported"], again["already_imported"]) == (0, 2)
+        # Two sessions, four seats, three officers (B attended both), on their own day.
+        await counted(metrics, day, sessions=2, officers=3)
+        assert (await all_trainings_in(metrics, day))["seats_filled"] == 4

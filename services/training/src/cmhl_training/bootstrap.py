@@ -22,6 +22,7 @@ from cmhl_training.application.service import TrainingService
 from cmhl_training.config import TrainingSettings
 from cmhl_training.entrypoints.http.agency import router as agency_router
 from cmhl_training.entrypoints.http.errors import install_error_handlers
+from cmhl_training.entrypoints.http.imports import router as imports_router
 from cmhl_training.entrypoints.http.routes import router as http_router
 
 SERVICE = "training"
@@ -57,7 +58,7 @@ def build(settings: TrainingSettings, *, clock: Clock | None = None, **_: Any) -
         "certificates; publishes training-completed and its corrections.",
         settings=settings,
         runtime=runtime,
-        routers=[http_router, agency_router],
+        routers=[http_router, agency_router, imports_router],
         state={
             "trainings": service,
             "relay": relay,

@@ -1,6 +1,7 @@
 """Training use cases: the course catalog, sessions and their attendance (which publishes
 training-completed and its corrections), officers' POST hours and certificates, all audited."""
 
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
@@ -74,6 +75,25 @@ class CreateSession:
     completed: bool
     """True records a session already held, the roster being who attended."""
     correlation_id: str
+
+
+@dataclass(frozen=True)
+class ImportSession:
+    """A past session with who attended, as the earlier system recorded it."""
+
+    system: str
+    record_id: str
+    course_id: str
+    held_on: date
+    county_fips: str
+    host_agency_id: str
+    trainer_liaison_id: str
+    roster: list[Officer]
+    correlation_id: str
+
+
+IMPORT_NAMESPACE = uuid.UUID("0b6e4d2a-9c1f-4a8e-b7d3-5f2e8a1c9d47")
+"""Fixed: an imported session's id derives from its system and its id there."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +196,36 @@ class TrainingService:
             return await self._unchanged(stored, actor), False
         await self._audit_change(actor, "session.create", session)
         return session, True
+
+    async def import_session(self, command: ImportSession, actor: Actor) -> bool:
+        """A session from the program's earlier records, held with its roster (a history
+        import, by a program admin): True if stored now, False if imported before (its id
+        derives from the earlier system and its record id). Published like any held session."""
+        self._require(actor, Role.PROGRAM_ADMIN, "only program admins import records")
+        session_id = str(uuid.uuid5(IMPORT_NAMESPACE, f"{command.system}\x1f{command.record_id}"))
+        if await self._sessions.get(session_id) is not None:
+            return False
+        today = self._clock.now().date()
+        session = Session.schedule(
+            session_id=session_id,
+            course=await self._courses.get(command.course_id),
+            course_id=command.course_id,
+            held_on=command.held_on,
+            today=today,
+            county_fips=command.county_fips,
+            host_agency_id=command.host_agency_id,
+            trainer_liaison_id=command.trainer_liaison_id,
+            trainer_cmhc_id=None,
+            capacity=max(len(command.roster), 1),
+            registered=command.roster,
+            imported=True,
+        )
+        session.complete(command.roster, today)
+        events = await self._attendance_published(session, command.correlation_id)
+        if not await self._sessions.add(session, events):
+            return False  # the same record in a concurrent import: stored once, by the other
+        await self._audit_change(actor, "session.import", session)
+        return True
 
     async def replace_registrations(
         self, session_id: str, roster: list[Officer], actor: Actor

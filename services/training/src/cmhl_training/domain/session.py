@@ -83,6 +83,19 @@ def check_course_open(course: Course | None, course_id: str) -> Course:
     return course
 
 
+def check_course_known(course: Course | None, course_id: str) -> Course:
+    if course is None:
+        raise InvalidSession(Rule.UNKNOWN_COURSE, f"unknown course {course_id!r}")
+    return course
+
+
+def check_held_already(held_on: date, today: date) -> None:
+    if held_on > today:
+        raise InvalidSession(
+            Rule.NOT_YET_HELD, "an imported session must have been held (its date is in the future)"
+        )
+
+
 def check_date(held_on: date, today: date) -> None:
     if abs(held_on - today) > DATE_WINDOW:
         raise InvalidSession(
@@ -149,9 +162,16 @@ class Session:
         trainer_cmhc_id: str | None,
         capacity: int,
         registered: list[Officer],
+        imported: bool = False,
     ) -> "Session":
-        open_course = check_course_open(course, course_id)
-        check_date(held_on, today)
+        """A new session. An `imported` one (from the program's earlier records) may be years
+        old and of a course retired since, but not in the future."""
+        if imported:
+            open_course = check_course_known(course, course_id)
+            check_held_already(held_on, today)
+        else:
+            open_course = check_course_open(course, course_id)
+            check_date(held_on, today)
         check_roster(registered, capacity)
         return cls(
             session_id=session_id,

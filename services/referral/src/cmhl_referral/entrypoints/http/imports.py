@@ -5,10 +5,10 @@ does not allow) is rejected with its reason and the rest of the batch goes on; a
 before is counted, not stored again. Imported referrals carry where they came from."""
 
 from collections import defaultdict
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from cmhl_contracts.envelope import UtcDatetime
 from cmhl_contracts.events import CountyFips, Identifier, PersonIdentifiers, ReferringAgency
@@ -21,11 +21,11 @@ from cmhl_referral.entrypoints.translate import create_command
 from cmhl_servicekit.auth import Principal, Role, require_any
 from cmhl_servicekit.consuming import run_bounded
 from cmhl_servicekit.http import correlation_id
+from cmhl_servicekit.imports import ImportBatch, ImportResult, valid_records
 
 router = APIRouter(prefix="/api/v1", tags=["imports"])
 
 ProgramAdmin = Annotated[Principal, require_any(Role.PROGRAM_ADMIN)]
-MAX_RECORDS = 500
 IN_FLIGHT = 16  # people imported side by side: their database round trips overlap
 
 
@@ -62,47 +62,12 @@ class ImportedReferral(BaseModel):
     cmhc_id: Identifier | None = None
 
 
-class ImportBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    system: Identifier = Field(description="The earlier system, e.g. `dmh-cmhl-2005`")
-    records: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_RECORDS)]
-
-
-class Rejection(BaseModel):
-    index: int
-    record_id: str | None
-    reason: str
-
-
-class ImportResult(BaseModel):
-    imported: int
-    already_imported: int
-    rejected: list[Rejection]
-
-
 _RECORD = TypeAdapter(ImportedReferral)
-_IDENTIFIER = TypeAdapter(Identifier)
 
 
 def _service(request: Request) -> ReferralService:
     service: ReferralService = request.app.state.referrals
     return service
-
-
-def _reason(exc: ValidationError) -> str:
-    """Which fields broke which rule; never the values (they may name a person)."""
-    parts = []
-    for error in exc.errors(include_input=False, include_url=False):
-        where = ".".join(str(p) for p in error["loc"]) or "record"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts[:5])
-
-
-def _record_id(raw: dict[str, Any]) -> str | None:
-    try:
-        return str(_IDENTIFIER.validate_python(raw.get("record_id")))
-    except ValidationError:
-        return None
 
 
 @router.post("/imports/referrals")
@@ -115,14 +80,9 @@ async def import_referrals(
     """Load up to 500 past referrals with their known history. Answers per record: imported,
     imported before (nothing is stored twice), or rejected with the rule it broke."""
     actor = Actor(principal, None, request.client.host if request.client else None)
-    rejected: list[Rejection] = []
+    result = ImportResult()
     by_person: dict[str, list[tuple[int, ImportReferral]]] = defaultdict(list)
-    for index, raw in enumerate(batch.records):
-        try:
-            record = _RECORD.validate_python(raw)
-        except ValidationError as exc:
-            rejected.append(Rejection(index=index, record_id=_record_id(raw), reason=_reason(exc)))
-            continue
+    for index, record in valid_records(batch, _RECORD, result):
         command = _command(batch.system, record, correlation_id(request))
         by_person[service.person_id(command.referral)].append((index, command))
 
@@ -140,17 +100,11 @@ async def import_referrals(
         return outcomes
 
     done = await run_bounded((one_person(r) for r in by_person.values()), IN_FLIGHT)
-    result = ImportResult(imported=0, already_imported=0, rejected=rejected)
     for index, outcome in sorted(o for person in done for o in person):
-        if outcome == "imported":
-            result.imported += 1
-        elif outcome == "already_imported":
-            result.already_imported += 1
+        if outcome.startswith("rejected:"):
+            result.reject(index, batch.records[index], outcome.removeprefix("rejected:"))
         else:
-            record_id = str(batch.records[index].get("record_id"))
-            reason = outcome.removeprefix("rejected:")
-            result.rejected.append(Rejection(index=index, record_id=record_id, reason=reason))
-    result.rejected.sort(key=lambda r: r.index)
+            result.count(outcome == "imported")
     return result
 
 
