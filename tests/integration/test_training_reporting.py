@@ -1,8 +1,10 @@
 """Training and reporting together on the real stack: completed sessions reach the statewide
 metrics with officers counted once, and roster corrections replace earlier counts exactly."""
 
+import contextlib
 import random
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,6 +37,24 @@ def own_day() -> date:
 
 def officers(agency: str, refs: list[str]) -> list[dict[str, str]]:
     return [{"agency_id": agency, "officer_ref": ref} for ref in refs]
+
+
+@contextlib.asynccontextmanager
+async def training_and_reporting(
+    kafka_bootstrap: str, mongo_uri: str, clock: AdjustableClock | None = None
+) -> AsyncIterator[tuple[AsyncClient, AsyncClient]]:
+    """The training API and the reporting service, each with its own database; reporting reads
+    only what is published after it started."""
+    training = build_training(
+        TrainingSettings(**infra_settings(kafka_bootstrap, mongo_uri), pseudonym_key="it-key"),
+        clock=clock,
+    )
+    reporting = build_reporting(ReportingSettings(**infra_settings(kafka_bootstrap, mongo_uri)))
+    async with (
+        running_app(reporting, from_now=True) as metrics,
+        running_app(training) as api,
+    ):
+        yield api, metrics
 
 
 async def trainings_in(reporting: AsyncClient, day: date) -> dict[str, Any]:
@@ -76,15 +96,7 @@ async def test_sessions_and_corrections_reach_statewide_metrics_exactly(
     clock.advance(timedelta(days=20))
     tag = uuid.uuid4().hex[:6]  # officer ids of this run only
     p = [f"P-{tag}-{n}" for n in range(7)]
-    training = build_training(
-        TrainingSettings(**infra_settings(kafka_bootstrap, mongo_uri), pseudonym_key="it-key"),
-        clock=clock,
-    )
-    reporting = build_reporting(ReportingSettings(**infra_settings(kafka_bootstrap, mongo_uri)))
-    async with (
-        running_app(reporting, from_now=True) as metrics,
-        running_app(training) as api,
-    ):
+    async with training_and_reporting(kafka_bootstrap, mongo_uri, clock) as (api, metrics):
         assert await trainings_in(metrics, day) == {"sessions": 0, "officers_trained": 0}
 
         # Session A, recorded as held: three officers of one agency.
@@ -190,15 +202,7 @@ async def test_an_officer_who_moved_agencies_is_counted_once_by_post_license(
     clock.advance(timedelta(days=20))
     tag = uuid.uuid4().hex[:6]
     license_number = f"MO-{tag.upper()}"
-    training = build_training(
-        TrainingSettings(**infra_settings(kafka_bootstrap, mongo_uri), pseudonym_key="it-key"),
-        clock=clock,
-    )
-    reporting = build_reporting(ReportingSettings(**infra_settings(kafka_bootstrap, mongo_uri)))
-    async with (
-        running_app(reporting, from_now=True) as metrics,
-        running_app(training) as api,
-    ):
+    async with training_and_reporting(kafka_bootstrap, mongo_uri, clock) as (api, metrics):
         sessions = []
         for agency, ref in (("columbia-pd", f"C-{tag}"), ("boone-so", f"B-{tag}")):
             roster = [{"agency_id": agency, "officer_ref": ref, "post_license": license_number}]
@@ -241,10 +245,6 @@ async def test_past_sessions_are_imported_once_and_counted_in_their_own_days(
     stored and published once; a record that breaks a rule is rejected and the rest go on."""
     day = own_day() - timedelta(days=3 * 365)  # years back: out of the live API's window
     tag = uuid.uuid4().hex[:6]
-    training = build_training(
-        TrainingSettings(**infra_settings(kafka_bootstrap, mongo_uri), pseudonym_key="it-key")
-    )
-    reporting = build_reporting(ReportingSettings(**infra_settings(kafka_bootstrap, mongo_uri)))
 
     def session(record_id: str, held_on: date, refs: list[str], **more: Any) -> dict[str, Any]:
         return {
@@ -268,10 +268,7 @@ async def test_past_sessions_are_imported_once_and_counted_in_their_own_days(
         ],
     }
     admin = bearer("program-admin-1", Role.PROGRAM_ADMIN)
-    async with (
-        running_app(reporting, from_now=True) as metrics,
-        running_app(training) as api,
-    ):
+    async with training_and_reporting(kafka_bootstrap, mongo_uri) as (api, metrics):
         refused = await api.post("/api/v1/imports/trainings", json=batch, headers=LIAISON)
         assert refused.status_code == 403
         answer = await api.post("/api/v1/imports/trainings", json=batch, headers=admin)

@@ -23,10 +23,9 @@ from cmhl_contracts import (
 )
 from cmhl_contracts.counties import MISSOURI_COUNTIES
 
-from .conftest import CHICAGO
+from .conftest import CHICAGO, NEEDS, SOURCES
 
-SOURCES = ["municipal_police"] * 76 + ["sheriff"] * 11 + ["court"] * 10 + ["other"] * 3
-NEEDS = ["threat_to_self_or_others"] * 43 + ["behavioral_needs"] * 39 + ["substance_use"] * 18
+# Fewer court types and outcomes than the streams of conftest.py: more cells of 1 to 10.
 COURTS = ["mental_health", "treatment_drug"]
 OUTCOMES = ["engaged_in_treatment", "hospitalized", "housing_stable"]
 PATHS = [  # as the lifecycle allows (services/referral/.../lifecycle.py); they overlap as it does

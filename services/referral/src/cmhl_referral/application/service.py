@@ -35,6 +35,7 @@ from cmhl_referral.domain.consent import (
 from cmhl_referral.domain.progress import Progress, progress_in
 from cmhl_referral.domain.referral import (
     Assignment,
+    ImportSource,
     InvalidReferral,
     Referral,
     check_referred_at,
@@ -180,31 +181,13 @@ class ReferralService:
             return await self._resubmitted(existing, actor)
         if command.consent is not None:
             command.consent.check(self.today())
-        person_id = self.person_id(command)
-        earlier = await self._repository.earlier_referrals_of_person(
-            person_id, referral_id, referred_at
-        )
-        referral = Referral(
-            referral_id=referral_id,
-            agency_id=command.agency_id,
-            agency_reference=command.agency_reference,
-            source=command.source,
-            court_type=command.court_type,
-            officer_reference=command.officer_reference,
-            county_fips=command.county_fips,
-            primary_need=command.primary_need,
-            other_needs=command.other_needs,
-            person_location=command.person_location,
-            person=command.person,
-            person_id=person_id,
-            narrative=command.narrative,
-            consents=(
-                [Consent.record(referral_id, command.consent, now)] if command.consent else []
-            ),
+        referral = await self._new_referral(
+            command,
+            referral_id,
+            referred_at,
+            now,
+            consents=[Consent.record(referral_id, command.consent, now)] if command.consent else [],
             assignment=self._assign(command.county_fips, actor),
-            referred_at=referred_at,
-            received_at=now,
-            repeat_involvement=is_repeat_involvement(referred_at, earlier),
         )
         for consent in referral.consents:
             await self._repository.note_consent(referral_id, consent)
@@ -240,29 +223,13 @@ class ReferralService:
         referral_id = uuid.uuid5(IMPORT_NAMESPACE, f"{source.system}\x1f{source.record_id}")
         if await self._repository.get(referral_id) is not None:
             return False
-        person_id = self.person_id(submitted)
-        earlier = await self._repository.earlier_referrals_of_person(
-            person_id, referral_id, referred_at
-        )
-        referral = Referral(
-            referral_id=referral_id,
-            agency_id=submitted.agency_id,
-            agency_reference=submitted.agency_reference,
-            source=submitted.source,
-            court_type=submitted.court_type,
-            officer_reference=submitted.officer_reference,
-            county_fips=submitted.county_fips,
-            primary_need=submitted.primary_need,
-            other_needs=submitted.other_needs,
-            person_location=submitted.person_location,
-            person=submitted.person,
-            person_id=person_id,
-            narrative=submitted.narrative,
+        referral = await self._new_referral(
+            submitted,
+            referral_id,
+            referred_at,
+            now,
             consents=[],
             assignment=command.assignment or assignment_for(submitted.county_fips),
-            referred_at=referred_at,
-            received_at=now,
-            repeat_involvement=is_repeat_involvement(referred_at, earlier),
             imported_from=source,
         )
         steps = [replace(step, at=to_millis(step.at)) for step in command.history]
@@ -276,6 +243,45 @@ class ReferralService:
         self._events_written()
         await self._record(actor, "import", referral, "created")
         return True
+
+    async def _new_referral(
+        self,
+        command: CreateReferral,
+        referral_id: uuid.UUID,
+        referred_at: datetime,
+        now: datetime,
+        *,
+        consents: list[Consent],
+        assignment: Assignment,
+        imported_from: ImportSource | None = None,
+    ) -> Referral:
+        """A referral as submitted (live or imported): the person's pseudonym, and whether the
+        same person was referred in the 90 days before."""
+        person_id = self.person_id(command)
+        earlier = await self._repository.earlier_referrals_of_person(
+            person_id, referral_id, referred_at
+        )
+        return Referral(
+            referral_id=referral_id,
+            agency_id=command.agency_id,
+            agency_reference=command.agency_reference,
+            source=command.source,
+            court_type=command.court_type,
+            officer_reference=command.officer_reference,
+            county_fips=command.county_fips,
+            primary_need=command.primary_need,
+            other_needs=command.other_needs,
+            person_location=command.person_location,
+            person=command.person,
+            person_id=person_id,
+            narrative=command.narrative,
+            consents=consents,
+            assignment=assignment,
+            referred_at=referred_at,
+            received_at=now,
+            repeat_involvement=is_repeat_involvement(referred_at, earlier),
+            imported_from=imported_from,
+        )
 
     async def _resubmitted(self, stored: Referral, actor: Actor) -> Created:
         """A resubmitted agency reference hands back the stored referral: that is a read, so it
