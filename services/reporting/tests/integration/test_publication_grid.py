@@ -6,7 +6,6 @@ subtracting (tests/differencing.py). Windows off the grid are refused with the g
 import asyncio
 import csv
 import io
-import random
 from datetime import date
 from typing import Any
 
@@ -27,6 +26,8 @@ pytestmark = pytest.mark.integration
 
 ANALYST = bearer("dmh-analyst", Role.METRICS_CONSUMER)
 RECORDS = bearer("privacy-officer", Role.PRIVACY_OFFICER)
+# Fixed: the unit tests attack many seeds; this one checks what the running service answers.
+SEED = 20261130
 ENVELOPE = ("as_of", "generation", "window", "county", "dimension")
 
 
@@ -76,7 +77,7 @@ async def test_every_grid_answer_agrees_and_gives_no_small_count_away(
 ) -> None:
     history = make_history(
         500,
-        random.randrange(10**9),
+        SEED,
         first=date(2021, 7, 1),
         days=1095,  # three whole fiscal years
         counties=8,

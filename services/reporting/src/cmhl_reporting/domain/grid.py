@@ -377,6 +377,8 @@ class Plan:
         _contains(relations, node("follow_ups|overdue"), node("follow_ups|completed_late"))
         _contains(relations, node("follow_ups|scheduled"), node("follow_ups|due"))
         _contains(relations, node("follow_ups|due"), node("follow_ups|overdue"))
+        # Most follow-ups are completed once due; an attacker may take that for all of them.
+        _contains(relations, node("follow_ups|due"), node("follow_ups|completed"))
         _sums(
             relations,
             node("follow_ups|scheduled"),
