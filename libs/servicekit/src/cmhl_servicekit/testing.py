@@ -554,7 +554,10 @@ async def running_app(app: FastAPI, *, from_now: bool = False) -> AsyncIterator[
     if from_now:
         await skip_history(app)
     async with (
-        LifespanManager(app, startup_timeout=60, shutdown_timeout=60),
+        # Shutdown lets a consumer finish its batch: a test app reading every topic from the
+        # start of a long test run may be mid-way through a large one (reporting's catch-up
+        # claims unique people for five period kinds per referral).
+        LifespanManager(app, startup_timeout=60, shutdown_timeout=180),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
     ):
         await _joined(app)
