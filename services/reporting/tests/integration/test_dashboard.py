@@ -7,6 +7,8 @@ from collections import Counter
 import httpx
 import pytest
 
+from cmhl_contracts import ReferralCreatedV1
+from cmhl_contracts.counties import MISSOURI_COUNTIES
 from cmhl_reporting.bootstrap import build
 from cmhl_reporting.config import ReportingSettings
 from cmhl_servicekit.testing import (
@@ -74,6 +76,34 @@ async def test_the_dashboard_draws_the_brochure_from_live_data(
                     share = round(100 * sources[key] / 160, 1)
                     assert text.endswith(f"\n{share:g}%"), text
             await page.screenshot(path=str(folder / "dashboard.png"), full_page=True)
+            # The county map: every county drawn, a county with 1 to 10 referrals never shaded
+            # by a rate, a text alternative listing each county.
+            per_county = Counter(
+                e.county_fips for e in stream.events if isinstance(e, ReferralCreatedV1)
+            )
+            assert len(await page.query_selector_all("#map path")) == len(MISSOURI_COUNTIES)
+            assert len(await page.query_selector_all("#map-table tbody tr")) == len(
+                MISSOURI_COUNTIES
+            )
+            for fips, count in per_county.items():
+                fill = await page.get_attribute(f"#c{fips}", "fill")
+                if 1 <= count <= 10:
+                    assert fill == "url(#hatch)", (fips, count)
+                tip = await page.text_content(f"#c{fips} title") or ""
+                assert MISSOURI_COUNTIES[fips] in tip
+            untouched = next(f for f in MISSOURI_COUNTIES if f not in per_county)
+            assert await page.get_attribute(f"#c{untouched}", "fill") == "#f7fbff"
+            # The placement panel reads the grid too (no placements in this stream: zeros).
+            assert await page.inner_text("#placements") == "0"
+            # Choosing a county on the map filters the page to it.
+            busiest = per_county.most_common(1)[0][0]
+            await page.evaluate("document.body.dataset.loaded = 'false'")
+            await page.click(f"#c{busiest}", force=True)
+            await page.wait_for_selector("body[data-loaded=true]", timeout=30_000)
+            assert await page.input_value("#county") == busiest
+            assert await page.get_attribute(f"#c{busiest}", "class") == "chosen"
+            await page.screenshot(path=str(folder / "dashboard-map-county.png"), full_page=True)
+            await page.select_option("#county", "")
             # The trend is by fiscal quarter, with a text alternative listing each.
             quarters = await page.query_selector_all("#trend-table tbody tr")
             assert len(quarters) > 4

@@ -123,13 +123,25 @@ async def test_every_grid_answer_agrees_and_gives_no_small_count_away(
             for county in counties:
                 body = await _get(client, url, ANALYST, county=county, **params)
                 answers.append((period, "statewide", county, body))
+            tables: dict[str, dict[str, Any]] = {}
             for dim in grid.REFERRAL_DIMENSIONS:
-                body = await _get(client, f"/api/v1/metrics/{dim}", ANALYST, **params)
+                body = tables[dim] = await _get(client, f"/api/v1/metrics/{dim}", ANALYST, **params)
                 rows = await _csv(client, f"/api/v1/metrics/{dim}", ANALYST, **params)
                 assert rows == [
                     {k: "" if v is None else str(v) for k, v in row.items()} for row in body["rows"]
                 ]
                 answers.append((period, "dimension", dim, body))
+            # The map and the placement panel publish the same numbers as the analyst's tables
+            # (so the attack below covers them): counts per county, placements.
+            by_county = {row["key"]: row["referrals"] for row in tables["county"]["rows"]}
+            shown = await _get(client, "/api/v1/public/counties", None, **params)
+            assert {r["county_fips"]: r["referrals"] for r in shown["rows"] if r["referrals"]} == {
+                k: v for k, v in by_county.items() if v
+            }
+            placed = await _get(client, "/api/v1/public/placement", None, **params)
+            analyst = await _get(client, "/api/v1/metrics/placement", ANALYST, **params)
+            analyst.pop("bed_availability")
+            assert _body(placed) == _body(analyst)
         published = list(numbers(answers, Truth(history, today)))
         findings = attack(published)
         assert findings == [], f"{len(findings)} derivations, e.g. {findings[:10]}"

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from cmhl_reporting.application.queries import Snapshot, ViewReader, envelope
 from cmhl_reporting.domain import grid
 from cmhl_reporting.domain.annual import AnnualReport, annual_report
+from cmhl_reporting.domain.geography import county_rows
 from cmhl_reporting.domain.grid import GridPeriod, Plan
 from cmhl_reporting.domain.views import TRAINING_DIMENSIONS, training_rows, trainings_in
 
@@ -117,6 +118,20 @@ class PublicationGrid:
             rows = training_rows(sessions, dim)
             return head | {"rows": [{"key": k} | v for k, v in rows.items()]}
         return head | grid.dimension(published.plan, chosen, dim)
+
+    async def counties(self, period: str | None, as_of: date | None) -> dict[str, Any]:
+        """Referrals per county with their rate per 10,000 residents, for the map."""
+        published, chosen = await self.resolve(period, as_of)
+        cells = published.plan.cells("referrals|county", chosen)
+        return envelope(published.views, chosen.describe(), None) | {
+            "total": published.plan.count("referrals", chosen),
+            "rows": county_rows(cells),
+        }
+
+    async def placement(self, period: str | None, as_of: date | None) -> dict[str, Any]:
+        published, chosen = await self.resolve(period, as_of)
+        body = grid.placement(published.plan, chosen)
+        return envelope(published.views, chosen.describe(), None) | body
 
     async def annual_report(self, period: str | None, as_of: date | None) -> AnnualReport:
         """The brochure's page for a grid period, from one plan."""

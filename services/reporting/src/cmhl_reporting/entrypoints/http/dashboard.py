@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from cmhl_contracts.counties import MISSOURI_COUNTIES
+from cmhl_reporting.domain.geography import missouri_map
 
 router = APIRouter(tags=["dashboard"])
 
@@ -22,7 +23,19 @@ def _page() -> str:
         f'<option value="{code}">{html.escape(name)}</option>'
         for code, name in sorted(MISSOURI_COUNTIES.items(), key=lambda item: item[1])
     )
-    return page.replace("__COUNTIES__", options)
+    shapes = missouri_map()
+    paths = "".join(
+        f'<path id="c{fips}" data-fips="{fips}" d="{county["path"]}" fill="#e8edf1">'
+        f"<title>{html.escape(county['name'])}</title></path>"
+        for fips, county in shapes["counties"].items()
+    )
+    return (
+        page.replace("__COUNTIES__", options)
+        .replace("__MAP_WIDTH__", f"{shapes['width']:g}")
+        .replace("__MAP_HEIGHT__", f"{shapes['height']:g}")
+        .replace("__MAP_PATHS__", paths)
+        .replace("__MAP_SOURCE__", html.escape(shapes["source"]))
+    )
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -6,8 +6,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from cmhl_reporting.application.placement import PlacementQueries
-from cmhl_reporting.application.queries import envelope
-from cmhl_reporting.domain import grid
 from cmhl_reporting.domain.window import WindowError
 from cmhl_reporting.entrypoints.http.routes import (
     AsOf,
@@ -43,11 +41,10 @@ async def placement(
         return JSONResponse(await queries.placement(window))
     on_grid(start, end)
     try:
-        published, chosen = await publication_grid(request).resolve(period, as_of)
+        publication = publication_grid(request)
+        body = await publication.placement(period, as_of)
+        _, chosen = await publication.resolve(period, as_of)
     except WindowError as exc:
         raise unprocessable(exc) from exc
-    body = envelope(published.views, chosen.describe(), None) | grid.placement(
-        published.plan, chosen
-    )
     body["bed_availability"] = await queries.bed_availability(chosen.window)
     return JSONResponse(body)

@@ -194,6 +194,30 @@ async def public_statewide(
     return _statewide_response(body, _wants_csv(request, fmt))
 
 
+@router.get("/public/counties", tags=["public"])
+async def public_counties(
+    request: Request, period: Period = None, as_of: AsOf = None
+) -> JSONResponse:
+    """Referrals per county on the publication grid, each with the county's population and its
+    rate per 10,000 residents (none where the count is suppressed): the dashboard's map."""
+    try:
+        return JSONResponse(await publication_grid(request).counties(period, as_of))
+    except WindowError as exc:
+        raise unprocessable(exc) from exc
+
+
+@router.get("/public/placement", tags=["public"])
+async def public_placement(
+    request: Request, period: Period = None, as_of: AsOf = None
+) -> JSONResponse:
+    """Placement requests and how they ended, on the publication grid (the same numbers as
+    /metrics/placement gives an analyst, without the facilities' bed reports)."""
+    try:
+        return JSONResponse(await publication_grid(request).placement(period, as_of))
+    except WindowError as exc:
+        raise unprocessable(exc) from exc
+
+
 @router.get("/metrics/{dimension}", response_model=None)
 async def by_dimension(
     request: Request,
