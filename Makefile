@@ -16,7 +16,7 @@ help:
 	@echo "make up      start Kafka, FerretDB, Keycloak and the services with demo data"
 	@echo "make test    start a throw-away stack, run lint and every test, stop it"
 	@echo "make down    stop what make up started"
-	@echo "make demo    load the brochure's full history (43,431 referrals, 836 trainings)"
+	@echo "make demo    load the brochure's history to Sep 30, 2018 (43,431 referrals, 836 trainings)"
 	@echo "make rebuild rebuild the reporting views from the topics while they keep serving"
 	@echo "make lint    ruff, mypy --strict, import-linter"
 	@echo "make faults  the fault suite at full size: kills, floods, a three-broker cluster"
@@ -39,7 +39,7 @@ up: install
 
 demo: install
 	@$(STACK) up --services
-	@$(UV) run --frozen python deploy/local/demo.py --wait
+	@$(UV) run --frozen python deploy/local/demo.py --brochure --wait
 
 rebuild: install
 	@$(STACK) rebuild

@@ -38,6 +38,7 @@ from bench.common import (
     write_result,
 )
 from cmhl_contracts import AgencyReferralSubmittedV1, ReferralCreatedV1
+from cmhl_servicekit.testing import kafka_test_access
 
 INTAKE_GROUP = "cmhl.referral.agency-intake"
 
@@ -85,12 +86,16 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     distinct = len({json.loads(r)["event_id"] for r in records})
     created_topic = ReferralCreatedV1.topic()
     start_offsets = await end_offsets(stack.kafka, [created_topic])
-    consumer = AIOKafkaConsumer(bootstrap_servers=stack.kafka, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        **kafka_test_access(stack.kafka).client_options(), enable_auto_commit=False
+    )
     await consumer.start()
     consumer.assign(list(start_offsets))
     for tp, offset in start_offsets.items():
         consumer.seek(tp, offset)
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        **kafka_test_access(stack.kafka).client_options(), acks="all", enable_idempotence=True
+    )
     await producer.start()
     profile_out = TMP / f"cmhl-bench-agency-{run}.pyspy"
     seen: set[str] = set()
@@ -151,7 +156,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 async def wait_intake_committed(bootstrap: str, started: float, timeout: float) -> float | None:
     """Seconds from the first send until the intake group has committed every record."""
     targets = await end_offsets(bootstrap, [AgencyReferralSubmittedV1.topic()])
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_test_access(bootstrap).client_options())
     await admin.start()
     try:
         deadline = time.monotonic() + timeout

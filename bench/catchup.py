@@ -59,6 +59,7 @@ from cmhl_contracts import (
     ReferralStatusChangedV1,
     TrainingCompletedV1,
 )
+from cmhl_servicekit.testing import kafka_test_access
 
 TOPICS = [
     e.topic()
@@ -209,7 +210,7 @@ def stories(count: int, run: str, seed: int = 7) -> Iterator[IntegrationEvent]:
 
 async def produce_backlog(bootstrap: str, count: int, run: str) -> float:
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **kafka_test_access(bootstrap).client_options(),
         acks="all",
         enable_idempotence=True,
         linger_ms=50,
@@ -239,7 +240,7 @@ async def produce_backlog(bootstrap: str, count: int, run: str) -> float:
 async def wait_caught_up(
     bootstrap: str, prefix: str, targets: dict[TopicPartition, int], process: Any, timeout: float
 ) -> dict[str, Any]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_test_access(bootstrap).client_options())
     await admin.start()
     backlog = sum(targets.values())
     started = time.monotonic()
@@ -282,7 +283,7 @@ async def naive_projector(stack: Stack, run: str, limit: int, timeout: float) ->
     counters = client[f"bench_naive_{run}"]["counters"]
     consumer = AIOKafkaConsumer(
         *TOPICS,
-        bootstrap_servers=stack.kafka,
+        **kafka_test_access(stack.kafka).client_options(),
         group_id=f"bench-naive-{run}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",

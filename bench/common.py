@@ -28,6 +28,7 @@ from aiokafka.structs import TopicPartition
 
 from cmhl_contracts.counties import MISSOURI_COUNTIES
 from cmhl_servicekit.oidc import demo_user
+from cmhl_servicekit.testing import kafka_test_access
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -70,6 +71,9 @@ class Stack:
         keys = self.creds["keys"]
         values = {
             "KAFKA_BOOTSTRAP": self.kafka,
+            "KAFKA_USERNAME": service,
+            "KAFKA_PASSWORD": self.creds["kafka_principals"][service],
+            "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
             "MONGO_URI": self.mongo_uri,
             "AUTH_ISSUER": self.creds["issuer"],
             "AUTH_REFUSED_CLIENTS": "[]",
@@ -87,6 +91,10 @@ class Stack:
 def load_stack(state_dir: Path = STATE) -> Stack:
     state = json.loads((state_dir / "stack.json").read_text())
     creds = json.loads((state_dir / "credentials.json").read_text())
+    # The benchmarks' own Kafka clients sign in as the stack's admin, as the tests do.
+    os.environ["CMHL_TEST_KAFKA_USERNAME"] = "admin"
+    os.environ["CMHL_TEST_KAFKA_PASSWORD"] = creds["keys"]["kafka_admin_password"]
+    os.environ["CMHL_TEST_KAFKA_SECURITY_PROTOCOL"] = "SASL_PLAINTEXT"
     return Stack(
         state_dir=state_dir,
         kafka=f"127.0.0.1:{state['kafka_port']}",
@@ -370,7 +378,9 @@ def write_result(name: str, figures: dict[str, Any], started: float) -> Path:
 async def end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
     from aiokafka import AIOKafkaConsumer
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        **kafka_test_access(bootstrap).client_options(), enable_auto_commit=False
+    )
     await consumer.start()
     try:
         partitions = [

@@ -35,6 +35,7 @@ from bench.common import (
     write_result,
 )
 from cmhl_contracts import ReferralCreatedV1
+from cmhl_servicekit.testing import kafka_test_access
 
 WARM_UP = 12  # past small-cell suppression (counts 1-10 are hidden) before measuring
 
@@ -74,7 +75,9 @@ async def watch_published(
     matched by the correlation id the benchmark sent with the request."""
     topic = ReferralCreatedV1.topic()
     start = await end_offsets(bootstrap, [topic])
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        **kafka_test_access(bootstrap).client_options(), enable_auto_commit=False
+    )
     await consumer.start()
     try:
         consumer.assign(list(start))

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from aiokafka import AIOKafkaProducer
@@ -35,6 +36,7 @@ from pymongo import AsyncMongoClient
 
 from cmhl_contracts import AgencyReferralSubmittedV1
 from cmhl_contracts.counties import MISSOURI_COUNTIES
+from cmhl_servicekit.kafka import KafkaAccess
 from cmhl_servicekit.oidc import SignIn, demo_user
 
 HERE = Path(__file__).resolve().parent
@@ -42,6 +44,8 @@ HERE = Path(__file__).resolve().parent
 # gets the publication grid, which holds only fiscal quarters that have ended).
 METRICS_USER = "privacy-officer"
 IMPORT_USER = "program-admin"
+# The Kafka principal the demo sends agency submissions as (deploy/kafka-access.toml).
+DEMO_SENDER = "demo-seeder"
 
 
 class DemoSignIns:
@@ -188,14 +192,175 @@ def past_statuses(referred_at: datetime, rng: random.Random) -> list[dict[str, A
     return steps
 
 
-async def import_history(base_url: str, people: DemoSignIns, records: list[dict[str, Any]]) -> None:
+# The brochure's history (`--brochure`, what `make demo` loads): every referral up to September
+# 30, 2018 and every training, in exactly the brochure's proportions, so that the annual report
+# `as_of=2018-09-30` shows its figures. The program's first day is illustrative (the brochure
+# does not give it); referrals grow from the first quarter to the last, as a program's do.
+BROCHURE_FIRST_DAY = date(2013, 7, 1)
+BROCHURE_AS_OF = date(2018, 9, 30)
+BROCHURE_SYSTEM = "brochure-history"
+CENTRAL = ZoneInfo("America/Chicago")
+
+
+def exact_shares(weighted: list[tuple[str, int]], count: int, rng: random.Random) -> list[str]:
+    """`count` values in exactly the weighted shares (largest remainders), shuffled."""
+    total = sum(w for _, w in weighted)
+    quotas = {v: count * w // total for v, w in weighted}
+    by_remainder = sorted(weighted, key=lambda vw: -(count * vw[1] % total))
+    for value, _ in by_remainder[: count - sum(quotas.values())]:
+        quotas[value] += 1
+    values = [v for v, n in quotas.items() for _ in range(n)]
+    rng.shuffle(values)
+    return values
+
+
+def _brochure_moments(count: int, rng: random.Random) -> list[datetime]:
+    """`count` moments over the brochure's period, in Missouri time, more of them later."""
+    days = (BROCHURE_AS_OF - BROCHURE_FIRST_DAY).days + 1
+    chosen = rng.choices(range(days), weights=[1 + n / days for n in range(days)], k=count)
+    return sorted(
+        datetime.combine(BROCHURE_FIRST_DAY + timedelta(days=d), datetime.min.time(), CENTRAL)
+        + timedelta(seconds=rng.randrange(86_400))
+        for d in chosen
+    )
+
+
+def brochure_referrals(rng: random.Random) -> list[dict[str, Any]]:
+    """The brochure's 43,431 referrals as import records: sources 76/11/10/3 % and needs
+    43/39/10/8 % exactly, with how each went; fixed record ids, so a re-run imports nothing."""
+    count = BROCHURE_REFERRALS
+    counties = sorted(MISSOURI_COUNTIES)
+    people = [
+        (
+            rng.choice(GIVEN),
+            rng.choice(FAMILY) + str(n),
+            date(1940, 1, 1) + timedelta(days=rng.randrange(24_000)),
+        )
+        for n in range(count * 5 // 6)
+    ]
+    sources, needs = exact_shares(SOURCES, count, rng), exact_shares(NEEDS, count, rng)
+    records = []
+    for n, (referred_at, source, need) in enumerate(
+        zip(_brochure_moments(count, rng), sources, needs, strict=True)
+    ):
+        county = rng.choice(counties)
+        given, family, born = rng.choice(people)
+        records.append(
+            {
+                "record_id": f"brochure-{n:05d}",
+                "agency": {
+                    "agency_id": f"{source.replace('_', '-')}-{county}",
+                    "source": source,
+                    "court_type": rng.choice(COURT_TYPES) if source == "court" else None,
+                },
+                "agency_reference": f"brochure-{n:05d}",
+                "county_fips": county,
+                "primary_need": need,
+                "person_location": rng.choice(LOCATIONS),
+                "person": {
+                    "given_name": given,
+                    "family_name": family,
+                    "birth_date": born.isoformat(),
+                },
+                "referred_at": referred_at.isoformat(),
+                "history": past_statuses(referred_at, rng),
+            }
+        )
+    return records
+
+
+def brochure_trainings(rng: random.Random) -> list[dict[str, Any]]:
+    """The brochure's 836 trainings with 12,515 different officers (every one on a roster, some
+    trained twice), held over the brochure's period, as import records."""
+    officers = [
+        (f"agency-{n % 400:03d}", f"O-{uuid.UUID(int=rng.getrandbits(128)).hex[:10]}")
+        for n in range(BROCHURE_OFFICERS)
+    ]
+    rng.shuffle(officers)
+    held = _brochure_moments(BROCHURE_TRAININGS, rng)
+    sessions = []
+    for n in range(BROCHURE_TRAININGS):
+        first = n * BROCHURE_OFFICERS // BROCHURE_TRAININGS
+        last = (n + 1) * BROCHURE_OFFICERS // BROCHURE_TRAININGS
+        # An officer trained before comes back for another course now and then.
+        again = rng.sample(officers[:first], min(first, rng.randrange(4)))
+        roster = officers[first:last] + again
+        sessions.append(
+            {
+                "record_id": f"brochure-t-{n:03d}",
+                "course_id": rng.choice(COURSES),
+                "held_on": held[n].date().isoformat(),
+                "county_fips": rng.choice(sorted(MISSOURI_COUNTIES)),
+                "host_agency_id": roster[0][0],
+                "trainer_liaison_id": rng.choice(LIAISONS),
+                "roster": [{"agency_id": a, "officer_ref": o} for a, o in roster],
+            }
+        )
+    return sessions
+
+
+async def import_trainings(
+    base_url: str, people: DemoSignIns, records: list[dict[str, Any]], system: str
+) -> None:
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=base_url, timeout=600) as client:
+        for start in range(0, len(records), 200):
+            response = await client.post(
+                "/api/v1/imports/trainings",
+                headers=people.headers(IMPORT_USER),
+                json={"system": system, "records": records[start : start + 200]},
+            )
+            if response.status_code != 200 or response.json()["rejected"]:
+                raise SystemExit(
+                    f"training import refused: {response.status_code} {response.text[:300]}"
+                )
+            done = min(start + 200, len(records))
+            progress("past trainings imported", done, len(records), started)
+
+
+async def show_brochure(base_url: str, people: DemoSignIns) -> None:
+    """The brochure's figures as the reporting service publishes them as of September 30, 2018,
+    next to the brochure's own."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=120) as client:
+        response = await client.get(
+            "/api/v1/metrics/statewide",
+            headers=people.headers(METRICS_USER),
+            params={"as_of": BROCHURE_AS_OF.isoformat()},
+        )
+    if response.status_code != 200:
+        print(f"[demo] the statewide metrics answered {response.status_code}: {response.text}")
+        return
+    body = response.json()
+    referrals, trainings = body["referrals"], body["trainings"]
+    sources = " / ".join(f"{referrals['by_source_percent'].get(s, 0):g}" for s, _ in SOURCES)
+    needs = " / ".join(
+        f"{referrals['by_presenting_need_percent'].get(n, 0):g}" for n, _ in NEEDS[:2]
+    )
+    print(f"[demo] as of {BROCHURE_AS_OF:%B %-d, %Y} (brochure's figure in brackets):")
+    print(f"[demo]   referrals {referrals['total']:,} [43,431]")
+    print(f"[demo]   sources, % (police, sheriffs, courts, other) {sources} [76 / 11 / 10 / 3]")
+    print(f"[demo]   needs, % (threat to self or others, behavioral) {needs} [43 / 39]")
+    print(
+        f"[demo]   trainings {trainings['sessions']:,} [836], officers trained "
+        f"{trainings['officers_trained']:,} [12,515]"
+    )
+    print("[demo] the annual report: /reports/annual?as_of=2018-09-30 on the reporting service")
+
+
+async def import_history(
+    base_url: str, people: DemoSignIns, records: list[dict[str, Any]], system: str = ""
+) -> int:
     """The history through the referral service's import (POST /api/v1/imports/referrals, as
-    the program admin), in batches; a re-run finds every record imported before."""
+    the program admin), in batches; a re-run finds every record imported before. Returns how
+    many were imported now."""
     started = time.monotonic()
     totals: Counter[str] = Counter()
     async with httpx.AsyncClient(base_url=base_url, timeout=600) as client:
         for start in range(0, len(records), IMPORT_BATCH):
-            batch = {"system": IMPORT_SYSTEM, "records": records[start : start + IMPORT_BATCH]}
+            batch = {
+                "system": system or IMPORT_SYSTEM,
+                "records": records[start : start + IMPORT_BATCH],
+            }
             response = await client.post(
                 "/api/v1/imports/referrals", json=batch, headers=people.headers(IMPORT_USER)
             )
@@ -213,11 +378,13 @@ async def import_history(base_url: str, people: DemoSignIns, records: list[dict[
             done = min(start + IMPORT_BATCH, len(records))
             progress("past referrals imported", done, len(records), started)
     print("[demo] history import: " + ", ".join(f"{k} {v:,}" for k, v in sorted(totals.items())))
+    return totals["imported"]
 
 
-async def send_referrals(bootstrap: str, events: list[AgencyReferralSubmittedV1]) -> None:
+async def send_referrals(access: KafkaAccess, events: list[AgencyReferralSubmittedV1]) -> None:
+    """As the demo's sender principal, which may write the intake topic and nothing else."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20
+        **access.client_options(), acks="all", enable_idempotence=True, linger_ms=20
     )
     await producer.start()
     started = time.monotonic()
@@ -249,15 +416,13 @@ async def post_trainings(
         for n in range(officers)
     ]
     rng.shuffle(officer_pool)
-    per_session = max(1, len(officer_pool) // max(sessions, 1))
-    started = time.monotonic()
     today = datetime.now(UTC).date()
     past: list[dict[str, Any]] = []
     async with httpx.AsyncClient(base_url=base_url, timeout=600) as client:
         for n in range(sessions):
-            roster = officer_pool[n * per_session : (n + 1) * per_session] or [
-                rng.choice(officer_pool)
-            ]
+            # Every officer of the pool on one roster: the unique count is the pool's size.
+            first, last = n * officers // sessions, (n + 1) * officers // sessions
+            roster = officer_pool[first:last] or [rng.choice(officer_pool)]
             trainer = f"liaison-{rng.randrange(31) + 1:02d}"
             held_on = today - timedelta(days=rng.randrange(2 * 365))
             session = {
@@ -281,17 +446,7 @@ async def post_trainings(
                 raise SystemExit(
                     f"training session rejected: {response.status_code} {response.text[:300]}"
                 )
-        for start in range(0, len(past), 200):
-            response = await client.post(
-                "/api/v1/imports/trainings",
-                headers=people.headers(IMPORT_USER),
-                json={"system": IMPORT_SYSTEM, "records": past[start : start + 200]},
-            )
-            if response.status_code != 200 or response.json()["rejected"]:
-                raise SystemExit(
-                    f"training import refused: {response.status_code} {response.text[:300]}"
-                )
-            progress("past trainings imported", min(start + 200, len(past)), len(past), started)
+    await import_trainings(base_url, people, past, IMPORT_SYSTEM)
 
 
 async def counted_referrals(client: httpx.AsyncClient, people: DemoSignIns) -> int | None:
@@ -501,6 +656,27 @@ async def wait_settled(mongo_uri: str, stall_seconds: float) -> None:
         await client.close()
 
 
+def brochure(
+    args: argparse.Namespace, reporting_url: str, training_url: str, people: DemoSignIns
+) -> None:
+    """`make demo`: the brochure's history, imported once (a re-run imports nothing), counted,
+    and its figures shown as the reporting service publishes them."""
+    rng = random.Random(2018 if args.seed is None else args.seed)
+    steps = Steps()
+    earlier = asyncio.run(referrals_before(reporting_url, people)) if args.wait else 0
+    records = brochure_referrals(rng)
+    with steps(f"{len(records):,} referrals of the brochure's history imported"):
+        new = asyncio.run(import_history(args.referral_url, people, records, BROCHURE_SYSTEM))
+    with steps(f"{BROCHURE_TRAININGS} trainings of {BROCHURE_OFFICERS:,} officers imported"):
+        sessions = brochure_trainings(rng)
+        asyncio.run(import_trainings(training_url, people, sessions, BROCHURE_SYSTEM))
+    if args.wait:
+        with steps("every referral counted in the statewide metrics"):
+            asyncio.run(wait_for_metrics(reporting_url, people, earlier + new, 600))
+        asyncio.run(show_brochure(reporting_url, people))
+    steps.report()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -520,6 +696,12 @@ def main() -> None:
         help="referrals each of the 31 liaisons works through the lifecycle "
         "after --wait (default: a tenth of the referrals over the liaisons, at most 200 each)",
     )
+    parser.add_argument(
+        "--brochure",
+        action="store_true",
+        help="load the brochure's history up to September 30, 2018 in its exact proportions "
+        "(what `make demo` does; --referrals and --trainings are then ignored)",
+    )
     parser.add_argument("--state-dir", type=Path, default=HERE / "state")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument(
@@ -538,7 +720,9 @@ def main() -> None:
     parser.add_argument("--followup-url", help="follow-up service (default: the local stack's)")
     args = parser.parse_args()
     if args.kafka and args.training_url and args.reporting_url:
-        kafka, training_url, reporting_url = args.kafka, args.training_url, args.reporting_url
+        training_url, reporting_url = args.training_url, args.reporting_url
+        # Compose's demo service: CMHL_KAFKA_USERNAME / CMHL_KAFKA_PASSWORD name its principal.
+        kafka = KafkaAccess.from_env(args.kafka)
         people = DemoSignIns(
             {
                 "issuer": os.environ["CMHL_DEMO_ISSUER"],
@@ -549,7 +733,12 @@ def main() -> None:
     else:
         stack: dict[str, Any] = json.loads((args.state_dir / "stack.json").read_text())
         creds: dict[str, Any] = json.loads((args.state_dir / "credentials.json").read_text())
-        kafka = f"127.0.0.1:{stack['kafka_port']}"
+        kafka = KafkaAccess(
+            f"127.0.0.1:{stack['kafka_port']}",
+            DEMO_SENDER,
+            creds["kafka_principals"][DEMO_SENDER],
+            "SASL_PLAINTEXT",
+        )
         training_url = f"http://127.0.0.1:{stack['service_ports']['training']}"
         reporting_url = f"http://127.0.0.1:{stack['service_ports']['reporting']}"
         args.referral_url = args.referral_url or (
@@ -563,6 +752,9 @@ def main() -> None:
         parser.error(
             "--referral-url is needed: the history is imported through the referral service"
         )
+    if args.brochure:
+        brochure(args, reporting_url, training_url, people)
+        return
     rng = random.Random(args.seed)
     officers = args.officers or round(args.trainings * BROCHURE_OFFICERS / BROCHURE_TRAININGS)
     run = uuid.uuid4().hex[:8]

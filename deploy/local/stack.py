@@ -36,7 +36,11 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from cmhl_servicekit.kafka import KafkaAccess
+    from cmhl_servicekit.kafka_access import Grant
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -391,18 +395,53 @@ def wait_until(check: Any, what: str, timeout: float, pid: int, state_dir: Path,
 # ---------------------------------------------------------------- Kafka
 
 
-def kafka_properties(state: StackState, data: Path) -> str:
+# Clients sign in with SCRAM-SHA-512 over the loopback interface (production: SASL_SSL, ADR
+# 0010); the controller listener takes SASL/PLAIN with a password only this file holds (KRaft's
+# controllers cannot use SCRAM: its credentials live in the metadata they serve).
+KAFKA_PROTOCOL: Final = "SASL_PLAINTEXT"
+SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule"
+PLAIN_LOGIN = "org.apache.kafka.common.security.plain.PlainLoginModule"
+
+
+def kafka_properties(state: StackState, data: Path, keys: dict[str, str] | None) -> str:
+    """The broker's settings; `keys` None gives the unsecured settings of a state folder from
+    before ADR 0010, used once to give it its admin credential (see migrate_kafka)."""
+    if keys is None:
+        listeners = [
+            f"listeners=PLAINTEXT://127.0.0.1:{state.kafka_port},"
+            f"CONTROLLER://127.0.0.1:{state.controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{state.kafka_port}",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        ]
+    else:
+        admin, controller = keys["kafka_admin_password"], keys["kafka_controller_password"]
+        listeners = [
+            f"listeners=CLIENT://127.0.0.1:{state.kafka_port},"
+            f"CONTROLLER://127.0.0.1:{state.controller_port}",
+            f"advertised.listeners=CLIENT://127.0.0.1:{state.kafka_port}",
+            "inter.broker.listener.name=CLIENT",
+            f"listener.security.protocol.map=CLIENT:{KAFKA_PROTOCOL},CONTROLLER:SASL_PLAINTEXT",
+            "listener.name.client.sasl.enabled.mechanisms=SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+            "listener.name.client.scram-sha-512.sasl.jaas.config="
+            f'{SCRAM_LOGIN} required username="admin" password="{admin}";',
+            "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+            "sasl.mechanism.controller.protocol=PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config="
+            f'{PLAIN_LOGIN} required username="controller" password="{controller}" '
+            f'user_controller="{controller}";',
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users=User:admin;User:controller",
+            "allow.everyone.if.no.acl.found=false",
+        ]
     return "\n".join(
         [
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@127.0.0.1:{state.controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{state.kafka_port},"
-            f"CONTROLLER://127.0.0.1:{state.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{state.kafka_port}",
+            *listeners,
             "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             f"log.dirs={data}",
             "num.partitions=3",
             "auto.create.topics.enable=false",
@@ -426,15 +465,19 @@ def cluster_id() -> str:
             return candidate
 
 
-def start_kafka(state: StackState, state_dir: Path) -> int:
+def start_kafka(state: StackState, state_dir: Path, keys: dict[str, str]) -> int:
     lib = kafka_lib()
     java = require_tool("java", "Install a Java 17+ runtime.")
     home = state_dir / "kafka"
     data = home / "data"
     home.mkdir(parents=True, exist_ok=True)
     properties = home / "server.properties"
-    properties.write_text(kafka_properties(state, data))
     classpath = f"{lib}/*"
+    secured = home / "secured"
+    if (data / "meta.properties").exists() and not secured.exists():
+        migrate_kafka(state, state_dir, java, classpath, keys)
+    properties.write_text(kafka_properties(state, data, keys))
+    properties.chmod(0o600)  # it holds the admin's and the controller's passwords
     if not (data / "meta.properties").exists():
         id_file = home / "cluster-id"
         if not id_file.exists():
@@ -451,33 +494,91 @@ def start_kafka(state: StackState, state_dir: Path) -> int:
                 id_file.read_text().strip(),
                 "-c",
                 str(properties),
+                # The admin's SCRAM credential, in the metadata from the start: the broker signs
+                # in to itself with it; every other principal is created by kafka_access.apply.
+                "--add-scram",
+                f"SCRAM-SHA-512=[name=admin,password={keys['kafka_admin_password']}]",
             ],
             check=True,
             stdout=subprocess.DEVNULL,
         )
+    secured.touch()
+    return spawn("kafka", kafka_java(java, classpath, state_dir, properties), state_dir)
+
+
+def kafka_java(java: str, classpath: str, state_dir: Path, properties: Path) -> list[str]:
     log4j = HERE / "kafka" / "log4j2.properties"
-    return spawn(
-        "kafka",
-        [
-            java,
-            f"-Xmx{KAFKA_HEAP}",
-            f"-Xms{KAFKA_HEAP}",
-            "-XX:+UseG1GC",
-            f"-Dkafka.logs.dir={state_dir / 'logs'}",
-            f"-Dlog4j2.configurationFile={log4j}",
-            "-cp",
-            classpath,
-            "kafka.Kafka",
-            str(properties),
-        ],
-        state_dir,
-    )
+    return [
+        java,
+        f"-Xmx{KAFKA_HEAP}",
+        f"-Xms{KAFKA_HEAP}",
+        "-XX:+UseG1GC",
+        f"-Dkafka.logs.dir={state_dir / 'logs'}",
+        f"-Dlog4j2.configurationFile={log4j}",
+        "-cp",
+        classpath,
+        "kafka.Kafka",
+        str(properties),
+    ]
 
 
-async def _kafka_metadata(bootstrap: str) -> bool:
+def migrate_kafka(
+    state: StackState, state_dir: Path, java: str, classpath: str, keys: dict[str, str]
+) -> None:
+    """A state folder from before ADR 0010 holds an unsecured cluster, whose metadata has no
+    admin credential to sign in with: it is started once as it was, given the admin's SCRAM
+    credential over its old listener, and stopped; then it starts secured, history kept."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    from cmhl_servicekit.kafka_access import set_credentials
+
+    say("Kafka: giving this state folder's cluster its admin credential (once, ADR 0010)")
+    home = state_dir / "kafka"
+    legacy = home / "server-unsecured.properties"
+    legacy.write_text(kafka_properties(state, home / "data", None))
+    process = subprocess.Popen(
+        kafka_java(java, classpath, state_dir, legacy),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    async def give_credential() -> None:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=state.kafka_bootstrap, request_timeout_ms=5000
+        )
+        await admin.start()
+        try:
+            await set_credentials(admin, {"admin": keys["kafka_admin_password"]})
+        finally:
+            await admin.close()
+
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                asyncio.run(give_credential())
+                break
+            except Exception:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    fail("Kafka did not start to receive its admin credential: see logs/")
+                time.sleep(1)
+    finally:
+        process.terminate()
+        process.wait(60)
+        legacy.unlink()
+    (home / "secured").touch()
+
+
+def admin_access(state: StackState, keys: dict[str, str]) -> "KafkaAccess":
+    from cmhl_servicekit.kafka import KafkaAccess
+
+    return KafkaAccess(state.kafka_bootstrap, "admin", keys["kafka_admin_password"], KAFKA_PROTOCOL)
+
+
+async def _kafka_metadata(access: "KafkaAccess") -> bool:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(**access.client_options(), request_timeout_ms=3000)
     try:
         await admin.start()
         await admin.describe_cluster()
@@ -489,8 +590,8 @@ async def _kafka_metadata(bootstrap: str) -> bool:
             await admin.close()
 
 
-def kafka_ready(bootstrap: str) -> bool:
-    return asyncio.run(_kafka_metadata(bootstrap))
+def kafka_ready(access: "KafkaAccess") -> bool:
+    return asyncio.run(_kafka_metadata(access))
 
 
 def declared_topics() -> dict[str, int]:
@@ -511,15 +612,30 @@ def kafka_feedback_agencies() -> list[str]:
     return feedback_agencies(tomllib.loads((REPO / "deploy" / "topics.toml").read_text()))
 
 
-def create_topics(bootstrap: str) -> None:
+def create_topics(access: "KafkaAccess") -> None:
     # The same code path as compose's topics service and the Kubernetes topics Job.
     from cmhl_servicekit.topics import create_topics as create_missing
     from cmhl_servicekit.topics import declared_retention
 
     topics = declared_topics()
     retention = declared_retention(tomllib.loads((REPO / "deploy" / "topics.toml").read_text()))
-    created = asyncio.run(create_missing(bootstrap, topics, retention_ms=retention))
+    created = asyncio.run(create_missing(access, topics, retention_ms=retention))
     say(f"topics: {len(created)} created, all {len(topics)} declared topics present")
+
+
+def kafka_grants() -> list["Grant"]:
+    from cmhl_servicekit.kafka_access import load
+
+    return load(REPO / "deploy" / "kafka-access.toml", REPO / "deploy" / "topics.toml", demo=True)
+
+
+def grant_kafka_access(access: "KafkaAccess", passwords: dict[str, str]) -> None:
+    """Each service's, agency's and the demo's principal and what it may do (ADR 0010)."""
+    from cmhl_servicekit.kafka_access import apply
+
+    grants = kafka_grants()
+    asyncio.run(apply(access, grants, passwords))
+    say(f"Kafka: {len(passwords)} principals, {len(grants)} grants (deploy/kafka-access.toml)")
 
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -871,6 +987,14 @@ def credentials(state_dir: Path, issuer: str | None = None) -> dict[str, Any]:
     keys.setdefault("keycloak_database_password", secrets.token_urlsafe(24))
     keys.setdefault("keycloak_admin_password", secrets.token_urlsafe(24))
     keys.setdefault("demo_password", secrets.token_urlsafe(18))
+    keys.setdefault("kafka_admin_password", secrets.token_urlsafe(24))
+    keys.setdefault("kafka_controller_password", secrets.token_urlsafe(24))
+    from cmhl_servicekit.kafka_access import ADMIN, new_passwords, principals
+
+    known = stored.get("kafka_principals", {})
+    stored["kafka_principals"] = new_passwords(principals(kafka_grants()), known) | {
+        ADMIN: keys["kafka_admin_password"]
+    }
     # From the shared-secret era: tokens minted by the stack and API keys are gone.
     for retired in ("auth_signing_key", "agency_api_keys", "facility_api_keys"):
         keys.pop(retired, None)
@@ -931,6 +1055,10 @@ def service_env(name: str, state: StackState, creds: dict[str, Any]) -> dict[str
         return {prefix + key: value for key, value in values.items()}
     values = {
         "KAFKA_BOOTSTRAP": state.kafka_bootstrap,
+        # Each service its own Kafka principal, granted what deploy/kafka-access.toml says.
+        "KAFKA_USERNAME": name,
+        "KAFKA_PASSWORD": creds["kafka_principals"][name],
+        "KAFKA_SECURITY_PROTOCOL": KAFKA_PROTOCOL,
         "MONGO_URI": state.mongo_uri,
         "HTTP_PORT": str(state.service_ports[name]),
         "AUTH_ISSUER": state.issuer,
@@ -1048,7 +1176,7 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
         state_dir,
         "kafka",
         f"Apache Kafka on {state.kafka_bootstrap} (KRaft, heap {KAFKA_HEAP})",
-        lambda: start_kafka(state, state_dir),
+        lambda: start_kafka(state, state_dir, creds["keys"]),
     )
     ensure_started(
         state,
@@ -1090,14 +1218,15 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
         "ferretdb",
     )
     wait_until(
-        lambda: kafka_ready(state.kafka_bootstrap),
+        lambda: kafka_ready(admin_access(state, creds["keys"])),
         "Kafka",
         180,
         state.pids["kafka"],
         state_dir,
         "kafka",
     )
-    create_topics(state.kafka_bootstrap)
+    create_topics(admin_access(state, creds["keys"]))
+    grant_kafka_access(admin_access(state, creds["keys"]), creds["kafka_principals"])
     wait_until(
         lambda: keycloak_ready(state),
         "Keycloak",
@@ -1124,6 +1253,11 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
     test_env = state_dir / "test.env"
     test_env.write_text(
         f"CMHL_TEST_KAFKA_BOOTSTRAP={state.kafka_bootstrap}\n"
+        # Tests act as the admin; the security tests sign in as each principal from the file.
+        f"CMHL_TEST_KAFKA_SECURITY_PROTOCOL={KAFKA_PROTOCOL}\n"
+        "CMHL_TEST_KAFKA_USERNAME=admin\n"
+        f"CMHL_TEST_KAFKA_PASSWORD={creds['keys']['kafka_admin_password']}\n"
+        f"CMHL_TEST_KAFKA_PRINCIPALS={(state_dir / 'credentials.json').resolve()}\n"
         f"CMHL_TEST_MONGO_URI={state.mongo_uri}\n"
         f"CMHL_TEST_OIDC_ISSUER={state.issuer}\n"
         f"CMHL_TEST_OIDC_CLIENT={TEST_CLIENT}\n"
@@ -1132,7 +1266,7 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
         f"CMHL_TEST_SMTP=127.0.0.1:{state.smtp_port}\n"
         f"CMHL_TEST_MAIL_DIR={state_dir.resolve() / 'mail'}\n"
     )
-    test_env.chmod(0o600)  # it names Keycloak's admin password
+    test_env.chmod(0o600)  # it names Keycloak's and Kafka's admin passwords
     return state
 
 

@@ -5,12 +5,15 @@ Consumers: explicit group, earliest reset, NACK_ON_ERROR, and no auto-commit (of
 committed only after the handler wrote what it read)."""
 
 import base64
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from faststream import AckPolicy
 
+from cmhl_contracts import AgencyReferralSubmittedV1, ReferralFeedbackV1
 from cmhl_followup.bootstrap import build as build_followup
 from cmhl_followup.config import FollowUpSettings
 from cmhl_notifications.bootstrap import build as build_notifications
@@ -21,11 +24,14 @@ from cmhl_referral.bootstrap import build as build_referral
 from cmhl_referral.config import ReferralSettings
 from cmhl_reporting.bootstrap import build as build_reporting
 from cmhl_reporting.config import ReportingSettings
+from cmhl_servicekit.kafka_access import Grant, load, render_plan
 from cmhl_training.bootstrap import build as build_training
 from cmhl_training.config import TrainingSettings
 
 COMMON: dict[str, Any] = {
     "kafka_bootstrap": "127.0.0.1:1",
+    "kafka_username": "tester",
+    "kafka_password": "not-used",
     "mongo_uri": "mongodb://127.0.0.1:1/",
     "auth_issuer": "http://127.0.0.1:1/realms/cmhl",
     "pseudonym_key": "p",
@@ -60,3 +66,57 @@ def test_consumers_commit_only_after_processing(service: str) -> None:
         assert subscriber.ack_policy is AckPolicy.NACK_ON_ERROR
         assert subscriber._connection_args["enable_auto_commit"] is False
         assert subscriber._connection_args["auto_offset_reset"] == "earliest"
+
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def _grants(*, demo: bool = False) -> list[Grant]:
+    return load(DEPLOY / "kafka-access.toml", DEPLOY / "topics.toml", demo=demo)
+
+
+@pytest.mark.parametrize("service", APPS)
+def test_each_service_is_granted_exactly_the_topics_it_reads_and_writes(service: str) -> None:
+    """A new subscription or event without its grant fails here, not in production (ADR 0010)."""
+    broker = APPS[service]().state.runtime.broker
+    security = broker._connection_kwargs
+    assert security["security_protocol"] == "SASL_SSL"  # the default: never anonymous
+    assert security["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert security["sasl_plain_username"] == COMMON["kafka_username"]
+    reads = {t.name for subscriber in broker.subscribers for t in subscriber.topics}
+    mine = [g for g in _grants() if g.principal == service]
+    granted_reads = {g.name for g in mine if g.resource == "topic" and g.operation == "read"}
+    assert reads == granted_reads
+    writes = [g for g in mine if g.resource == "topic" and g.operation == "write"]
+    published = {p.topic for p in broker.publishers}
+    for topic in published:
+        assert any(
+            topic.startswith(g.name) if g.pattern == "prefixed" else topic == g.name for g in writes
+        ), f"{service} publishes {topic} without a grant"
+    # Only its own topics and the dead letters of what it reads: never another's events.
+    assert {g.name for g in writes} == {f"cmhl.{service}."} | {f"{t}.dlq" for t in reads}
+    assert [g.name for g in mine if g.resource == "group"] == [f"cmhl.{service}."]
+
+
+def test_nobody_but_the_referral_service_reads_the_agencies_submissions() -> None:
+    intake = AgencyReferralSubmittedV1.topic()
+    readers = {
+        g.principal for g in _grants(demo=True) if g.name == intake and g.operation == "read"
+    }
+    assert readers == {"referral"}
+    writers = {g.principal for g in _grants() if g.name == intake and g.operation == "write"}
+    assert writers == {"agency-columbia-pd"}  # a deployment's agencies; no demo sender
+    assert "demo-seeder" in {g.principal for g in _grants(demo=True)}
+    # An agency reads its own feedback topic, nobody else's.
+    feedback = {
+        g.name for g in _grants() if g.principal == "agency-columbia-pd" and g.operation == "read"
+    }
+    assert feedback == {ReferralFeedbackV1.agency_topic("columbia-pd"), "agency-columbia-pd."}
+
+
+def test_the_kubernetes_plan_is_generated_from_the_declarations() -> None:
+    committed = json.loads((DEPLOY / "k8s" / "base" / "topics" / "kafka-access.json").read_text())
+    assert committed == json.loads(render_plan(_grants())), (
+        "regenerate: uv run python -m cmhl_servicekit.kafka_access plan "
+        "> deploy/k8s/base/topics/kafka-access.json"
+    )

@@ -64,7 +64,12 @@ def test_services_start_after_what_they_use(
         "keycloak": "service_started",
     }
     if kafka_user(service):
-        expected |= {"kafka": "service_healthy", "topics": "service_completed_successfully"}
+        expected |= {
+            "kafka": "service_healthy",
+            "topics": "service_completed_successfully",
+            # Its principal exists and is granted its topics before it signs in (ADR 0010).
+            "kafka-access": "service_completed_successfully",
+        }
     expected |= {called: "service_healthy" for called in calls(service)}
     if "smtp_host" in settings_of(service).model_fields:  # a laptop's mail goes to Mailpit
         expected["mailpit"] = "service_started"
@@ -147,10 +152,43 @@ def test_kafka_is_the_official_image_in_kraft_mode_without_auto_creation(
     assert local_version is not None
     assert kafka["image"] == f"apache/kafka:{local_version.group(1)}", "same Kafka as make up"
     env = kafka["environment"]
-    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     assert len(env["CLUSTER_ID"]) == 22, "a KRaft cluster id: 16 bytes in base64url"
+    # Its settings come from the script it runs: KRaft, no auto-creation, SASL and ACLs.
+    script = (REPO / "deploy" / "docker" / "kafka-secured.sh").read_text()
+    assert kafka["entrypoint"] == ["bash", "/etc/cmhl/kafka-secured.sh"]
+    for setting in (
+        "process.roles=broker,controller",
+        "auto.create.topics.enable=false",
+        "allow.everyone.if.no.acl.found=false",
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+    ):
+        assert f"\n{setting}\n" in script, setting
+    assert "PLAINTEXT:PLAINTEXT" not in script
     assert "kafka-broker-api-versions.sh" in " ".join(kafka["healthcheck"]["test"])
+
+
+def test_every_kafka_client_signs_in_as_its_own_principal(compose_model: dict[str, Any]) -> None:
+    services = compose_model["services"]
+    for name, spec in services.items():
+        env = spec.get("environment") or {}
+        users = {k: v for k, v in env.items() if k.endswith("KAFKA_USERNAME")}
+        if any(k.endswith("KAFKA_BOOTSTRAP") for k in env) or "--bootstrap" in (
+            spec.get("command") or []
+        ):
+            assert users, f"{name} reaches Kafka without a principal"
+        for key, user in users.items():
+            protocol = env[key.replace("USERNAME", "SECURITY_PROTOCOL")]
+            assert protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+            if name in (
+                "referral",
+                "followup",
+                "training",
+                "reporting",
+                "placement",
+                "notifications",
+            ):
+                assert user == name
 
 
 def test_mongodb_is_a_replica_set_initiated_by_its_healthcheck(

@@ -18,6 +18,7 @@ from cmhl_contracts import (
     AgencyReferralSubmittedV1,
     ReferralFeedbackV1,
 )
+from cmhl_servicekit.testing import kafka_test_access
 from cmhl_servicekit.topics import (
     create_topics,
     declared_retention,
@@ -109,11 +110,14 @@ async def test_creation_is_idempotent_and_sets_the_topic_configs(
 ) -> None:
     run = uuid.uuid4().hex[:8]
     topics = {f"cmhl-test.topics-{run}.a": 2, f"cmhl-test.topics-{run}.a.dlq": 2}
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_test_access(kafka_bootstrap).client_options())
     await admin.start()
     try:
         created = await create_topics(
-            kafka_bootstrap, topics, min_insync_replicas=1, configs={"retention.ms": "-1"}
+            kafka_test_access(kafka_bootstrap),
+            topics,
+            min_insync_replicas=1,
+            configs={"retention.ms": "-1"},
         )
         assert sorted(created) == sorted(topics)
         described = await admin.describe_topics(list(topics))
@@ -124,10 +128,15 @@ async def test_creation_is_idempotent_and_sets_the_topic_configs(
         entries = {entry[0]: entry[1] for entry in config.resources[0][4]}
         assert entries["min.insync.replicas"] == "1"
         assert entries["retention.ms"] == "-1"
-        assert await create_topics(kafka_bootstrap, topics) == [], "a second run changes nothing"
+        assert await create_topics(kafka_test_access(kafka_bootstrap), topics) == [], (
+            "a second run changes nothing"
+        )
         # A retention declared later is applied to the existing topic; its other configs stay.
         hours = {name: 3_600_000 for name in topics}
-        assert await create_topics(kafka_bootstrap, topics, retention_ms=hours) == []
+        assert (
+            await create_topics(kafka_test_access(kafka_bootstrap), topics, retention_ms=hours)
+            == []
+        )
         [config] = await admin.describe_configs(
             [ConfigResource(ConfigResourceType.TOPIC, next(iter(topics)))]
         )
@@ -138,7 +147,7 @@ async def test_creation_is_idempotent_and_sets_the_topic_configs(
         # adding partitions would move keys and break per-referral ordering.
         capsys.readouterr()
         grown = {name: 4 for name in topics}
-        assert await create_topics(kafka_bootstrap, grown) == []
+        assert await create_topics(kafka_test_access(kafka_bootstrap), grown) == []
         assert "WARNING" in capsys.readouterr().out
         described = await admin.describe_topics(list(topics))
         assert {d["topic"]: len(d["partitions"]) for d in described} == topics

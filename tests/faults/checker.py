@@ -27,7 +27,7 @@ from cmhl_contracts import (
 )
 from cmhl_contracts.counties import MISSOURI_COUNTIES
 from cmhl_servicekit.auth import Role
-from cmhl_servicekit.testing import KafkaProbe, bearer, eventually
+from cmhl_servicekit.testing import KafkaProbe, bearer, eventually, kafka_test_access
 
 SOURCES = ["municipal_police"] * 76 + ["sheriff"] * 11 + ["court"] * 10 + ["other"] * 3
 NEEDS = ["threat_to_self_or_others"] * 43 + ["behavioral_needs"] * 39 + ["substance_use"] * 18
@@ -198,7 +198,10 @@ def _malformed(rng: random.Random, n: int) -> Record:
 async def send_records(bootstrap: str, records: list[Record]) -> None:
     """Sends in pipelined batches (acks=all, idempotent), much faster than one by one."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+        **kafka_test_access(bootstrap).client_options(),
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
     )
     await producer.start()
     try:

@@ -3,6 +3,7 @@ fault suite, built from the same cached jars as the local stack (deploy/local/st
 
 import asyncio
 import importlib.util
+import secrets
 import signal
 import subprocess
 import time
@@ -11,7 +12,7 @@ from types import ModuleType
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from cmhl_servicekit.testing import free_port
+from cmhl_servicekit.testing import free_port, kafka_test_access
 
 
 def _stack() -> ModuleType:
@@ -32,6 +33,9 @@ class KafkaCluster:
         self.ports = [(free_port(), free_port()) for _ in range(nodes)]
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
         self._stack = _stack()
+        # The tests' admin principal (test.env) is the cluster's admin too.
+        self.admin_password = kafka_test_access("").password
+        self.controller_password = secrets.token_urlsafe(18)
 
     @property
     def bootstrap(self) -> str:
@@ -39,6 +43,7 @@ class KafkaCluster:
 
     def _properties(self, node: int, data: Path) -> str:
         broker, controller = self.ports[node - 1]
+        stack = self._stack
         voters = ",".join(f"{n}@127.0.0.1:{c}" for n, (_, c) in enumerate(self.ports, start=1))
         replicated = [
             "offsets.topic",
@@ -50,11 +55,26 @@ class KafkaCluster:
                 "process.roles=broker,controller",
                 f"node.id={node}",
                 f"controller.quorum.voters={voters}",
-                f"listeners=PLAINTEXT://127.0.0.1:{broker},CONTROLLER://127.0.0.1:{controller}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{broker}",
+                # Secured as the local stack's broker is (ADR 0010): SCRAM for clients and
+                # between brokers, SASL/PLAIN between controllers, the StandardAuthorizer.
+                f"listeners=CLIENT://127.0.0.1:{broker},CONTROLLER://127.0.0.1:{controller}",
+                f"advertised.listeners=CLIENT://127.0.0.1:{broker}",
                 "controller.listener.names=CONTROLLER",
-                "inter.broker.listener.name=PLAINTEXT",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "inter.broker.listener.name=CLIENT",
+                "listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+                "listener.name.client.sasl.enabled.mechanisms=SCRAM-SHA-512",
+                "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+                "listener.name.client.scram-sha-512.sasl.jaas.config="
+                f'{stack.SCRAM_LOGIN} required username="admin" password="{self.admin_password}";',
+                "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+                "sasl.mechanism.controller.protocol=PLAIN",
+                "listener.name.controller.plain.sasl.jaas.config="
+                f'{stack.PLAIN_LOGIN} required username="controller" '
+                f'password="{self.controller_password}" '
+                f'user_controller="{self.controller_password}";',
+                "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                "super.users=User:admin;User:controller",
+                "allow.everyone.if.no.acl.found=false",
                 f"log.dirs={data}",
                 "auto.create.topics.enable=false",
                 "default.replication.factor=3",
@@ -82,6 +102,7 @@ class KafkaCluster:
                 [
                     *(java, "-cp", f"{lib}/*", "kafka.tools.StorageTool", "format", "-g"),
                     *("-t", cluster_id, "-c", str(properties)),
+                    *("--add-scram", f"SCRAM-SHA-512=[name=admin,password={self.admin_password}]"),
                 ],
                 check=True,
                 stdout=subprocess.DEVNULL,
@@ -107,7 +128,9 @@ class KafkaCluster:
         """Until `brokers` nodes are registered; returns the seconds it took."""
         began = time.monotonic()
         while time.monotonic() - began < timeout:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+            admin = AIOKafkaAdminClient(
+                **kafka_test_access(self.bootstrap).client_options(), request_timeout_ms=5000
+            )
             try:
                 await admin.start()
                 cluster = await admin.describe_cluster()

@@ -16,7 +16,13 @@ from cmhl_contracts import (
     ReferralReassignedV1,
     ReferralStatusChangedV1,
 )
-from cmhl_servicekit.testing import KafkaProbe, infra_settings, service_processes, start_at_end
+from cmhl_servicekit.testing import (
+    KafkaProbe,
+    infra_settings,
+    kafka_test_access,
+    service_processes,
+    start_at_end,
+)
 
 from .checker import referral_created
 
@@ -45,7 +51,9 @@ async def test_due_events_survive_kills_and_two_replicas(
         ("status", ReferralStatusChangedV1.topic()),
         ("assignment", ReferralReassignedV1.topic()),
     ]:
-        await start_at_end(kafka_bootstrap, f"{prefix}.followup.{purpose}", [topic])
+        await start_at_end(
+            kafka_test_access(kafka_bootstrap), f"{prefix}.followup.{purpose}", [topic]
+        )
     with service_processes("cmhl_followup", "CMHL_FOLLOWUP_", settings, tmp_path, count=2) as (
         first,
         second,

@@ -14,7 +14,7 @@ from cmhl_contracts import ReferralCreatedV1
 from cmhl_servicekit.consuming import BatchProcessor, Delivery
 from cmhl_servicekit.dlq import read_dead_letters, redrive
 from cmhl_servicekit.kafka import dead_letter_sink, make_broker, subscribe_batches
-from cmhl_servicekit.testing import KafkaProbe, eventually
+from cmhl_servicekit.testing import KafkaProbe, eventually, kafka_test_access
 
 from .checker import referral_created
 
@@ -45,7 +45,7 @@ async def test_poison_is_dead_lettered_the_partition_moves_and_a_redrive_counts_
     kafka_bootstrap: str, kafka_probe: KafkaProbe
 ) -> None:
     topic = f"test.poison.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_test_access(kafka_bootstrap).client_options())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(t, 1, 1) for t in (topic, f"{topic}.dlq")])
@@ -54,7 +54,7 @@ async def test_poison_is_dead_lettered_the_partition_moves_and_a_redrive_counts_
     events = [referral_created(uuid.uuid4(), datetime(2018, 1, 1, tzinfo=UTC)) for _ in range(11)]
     poison = events[5]
     handler = Handler(poison.event_id)
-    broker = make_broker(kafka_bootstrap, "poison-test")
+    broker = make_broker(kafka_test_access(kafka_bootstrap), "poison-test")
     router = KafkaRouter()
     subscribe_batches(
         router,
@@ -76,7 +76,9 @@ async def test_poison_is_dead_lettered_the_partition_moves_and_a_redrive_counts_
 
         good = {e.event_id for e in events} - {poison.event_id}
         await eventually(lambda: _done(handler.applied >= good), timeout=60)
-        letters = await eventually(lambda: read_dead_letters(kafka_bootstrap, topic), timeout=30)
+        letters = await eventually(
+            lambda: read_dead_letters(kafka_test_access(kafka_bootstrap), topic), timeout=30
+        )
         [letter] = letters
         assert letter.headers["dlq-reason"] == (
             f"handler failed {POISON_ATTEMPTS} times: ValueError"
@@ -88,13 +90,15 @@ async def test_poison_is_dead_lettered_the_partition_moves_and_a_redrive_counts_
 
         handler.fixed = True
         for _ in range(2):  # re-driven twice by mistake: still counted once
-            await redrive(kafka_bootstrap, topic, {(letter.partition, letter.offset)})
+            await redrive(
+                kafka_test_access(kafka_bootstrap), topic, {(letter.partition, letter.offset)}
+            )
         await eventually(lambda: _done(poison.event_id in handler.applied), timeout=60)
         await eventually(lambda: _done(handler.calls[poison.event_id] >= 6), timeout=60)
     finally:
         await broker.stop()
     assert handler.applied == {e.event_id for e in events}
-    assert len(await read_dead_letters(kafka_bootstrap, topic)) == 1
+    assert len(await read_dead_letters(kafka_test_access(kafka_bootstrap), topic)) == 1
 
 
 async def _done(value: bool) -> bool:

@@ -19,7 +19,7 @@ import pytest
 from cmhl_reporting.bootstrap import build
 from cmhl_reporting.config import ReportingSettings
 from cmhl_servicekit.dlq import read_dead_letters
-from cmhl_servicekit.testing import eventually, infra_settings, running_app
+from cmhl_servicekit.testing import eventually, infra_settings, kafka_test_access, running_app
 
 from .checker import GroundTruth, matches, mixed_stream, published, send_records
 
@@ -64,7 +64,7 @@ async def test_flood_with_duplicates_and_malformed_records_is_counted_exactly(
     letters = [
         letter
         for topic in topics
-        for letter in await read_dead_letters(kafka_bootstrap, topic)
+        for letter in await read_dead_letters(kafka_test_access(kafka_bootstrap), topic)
         if letter.key in malformed
     ]
     assert {letter.key for letter in letters} == malformed  # every malformed record

@@ -15,7 +15,7 @@ from cmhl_referral.bootstrap import build as build_referral
 from cmhl_referral.config import ReferralSettings
 from cmhl_reporting.bootstrap import build as build_reporting
 from cmhl_reporting.config import ReportingSettings
-from cmhl_servicekit.testing import infra_settings, running_app
+from cmhl_servicekit.testing import infra_settings, kafka_test_access, running_app
 from cmhl_servicekit.topics import create_topics, declared_topics
 
 from .checker import CHICAGO, post_at_fixed_rate, verify_answered_referrals
@@ -35,7 +35,12 @@ async def test_one_of_three_brokers_killed_under_load_loses_nothing(
         cluster.start()
         startup = await cluster.wait_ready(brokers=3)
         topics = declared_topics(tomllib.loads(DECLARATIONS.read_text()))
-        await create_topics(cluster.bootstrap, topics, replication_factor=3, min_insync_replicas=2)
+        await create_topics(
+            kafka_test_access(cluster.bootstrap),
+            topics,
+            replication_factor=3,
+            min_insync_replicas=2,
+        )
         referral = ReferralSettings(
             **infra_settings(cluster.bootstrap, mongo_uri),
             pseudonym_key="cluster-test",

@@ -3,6 +3,8 @@
     python -m cmhl_servicekit.dlq list TOPIC [--bootstrap HOST:PORT]
     python -m cmhl_servicekit.dlq redrive TOPIC PARTITION:OFFSET [...] [--bootstrap HOST:PORT]
 
+It runs as the operator's admin principal (CMHL_KAFKA_USERNAME, CMHL_KAFKA_PASSWORD,
+CMHL_KAFKA_SECURITY_PROTOCOL): no service may read dead letters or write another's topic.
 TOPIC is the original topic (its `.dlq` is read). A re-driven record goes back to the original
 topic with its original key and bytes; consumers are idempotent, so re-driving one that was
 already applied changes nothing. The listing shows reasons and routing, never the record's body.
@@ -18,6 +20,8 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from cmhl_servicekit.kafka import KafkaAccess
+
 
 @dataclass(frozen=True)
 class DeadLetter:
@@ -32,15 +36,15 @@ class DeadLetter:
         return self.headers.get("dlq-original-topic", "")
 
 
-async def read_dead_letters(bootstrap: str, topic: str) -> list[DeadLetter]:
+async def read_dead_letters(access: KafkaAccess, topic: str) -> list[DeadLetter]:
     """Every record on `<topic>.dlq`. Nothing is committed; the throwaway group id is there
     because aiokafka 0.14's group-less consumer can fail its own `stop()`."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **access.client_options(),
         enable_auto_commit=False,
         group_id=f"cmhl-dlq-reader-{uuid.uuid4().hex[:8]}",
     )
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**access.client_options())
     await admin.start()
     try:
         [described] = await admin.describe_topics([f"{topic}.dlq"])
@@ -79,16 +83,16 @@ async def read_dead_letters(bootstrap: str, topic: str) -> list[DeadLetter]:
         await consumer.stop()
 
 
-async def redrive(bootstrap: str, topic: str, chosen: set[tuple[int, int]]) -> int:
+async def redrive(access: KafkaAccess, topic: str, chosen: set[tuple[int, int]]) -> int:
     letters = [
         letter
-        for letter in await read_dead_letters(bootstrap, topic)
+        for letter in await read_dead_letters(access, topic)
         if (letter.partition, letter.offset) in chosen
     ]
     missing = chosen - {(letter.partition, letter.offset) for letter in letters}
     if missing:
         raise SystemExit(f"not found on {topic}.dlq: {sorted(missing)}; run `list` to see them")
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**access.client_options(), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for letter in letters:
@@ -125,8 +129,9 @@ def main(argv: list[str] | None = None) -> None:
         "--bootstrap", default=os.environ.get("CMHL_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     )
     args = parser.parse_args(argv)
+    access = KafkaAccess.from_env(args.bootstrap)
     if args.command == "list":
-        letters = asyncio.run(read_dead_letters(args.bootstrap, args.topic))
+        letters = asyncio.run(read_dead_letters(access, args.topic))
         for letter in letters:
             h = letter.headers
             print(
@@ -138,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         if not args.positions:
             parser.error("redrive needs at least one PARTITION:OFFSET (see `list`)")
-        count = asyncio.run(redrive(args.bootstrap, args.topic, set(args.positions)))
+        count = asyncio.run(redrive(access, args.topic, set(args.positions)))
         print(f"re-drove {count} records to {args.topic}")
 
 

@@ -1,13 +1,19 @@
-"""Kafka broker factory with the delivery settings our guarantees depend on."""
+"""Kafka broker factory with the delivery settings our guarantees depend on, and the one way
+every client (service, tool, test) says who it is to Kafka."""
 
 import logging
+import os
+import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
 
 from aiokafka import ConsumerRecord
+from aiokafka.helpers import create_ssl_context
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
+from faststream.security import SASLScram512
 
 from cmhl_contracts import IntegrationEvent
 from cmhl_servicekit.consuming import (
@@ -25,10 +31,94 @@ PRODUCER_ACKS = "all"
 ACK_POLICY = AckPolicy.NACK_ON_ERROR
 
 
-def make_broker(bootstrap: str, client_id: str) -> KafkaBroker:
-    """`bootstrap` is `host:port[,host:port...]`: every broker of a cluster may be named."""
+SecurityProtocol = Literal["SASL_SSL", "SASL_PLAINTEXT"]
+SECURITY_PROTOCOLS: tuple[str, ...] = get_args(SecurityProtocol)
+SASL_MECHANISM = "SCRAM-SHA-512"
+ACCESS_ENV = "CMHL_KAFKA_"
+
+
+@dataclass(frozen=True)
+class KafkaAccess:
+    """Where Kafka is and who a client is there (ADR 0010). Every client signs in with its own
+    SCRAM-SHA-512 principal: over TLS in production (SASL_SSL), over the loopback interface on
+    the local stack (SASL_PLAINTEXT). There is no anonymous access, so there is no PLAINTEXT."""
+
+    bootstrap: str
+    username: str
+    password: str = field(repr=False)
+    security_protocol: SecurityProtocol = "SASL_SSL"
+    ssl_cafile: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.security_protocol not in SECURITY_PROTOCOLS:
+            raise ValueError(
+                f"Kafka security protocol {self.security_protocol!r}: one of "
+                f"{', '.join(SECURITY_PROTOCOLS)} (no anonymous access)"
+            )
+        if not self.username or not self.password:
+            raise ValueError("a Kafka client needs its principal's username and password")
+
+    @classmethod
+    def from_env(cls, bootstrap: str, prefix: str = ACCESS_ENV) -> "KafkaAccess":
+        """For the command-line tools: CMHL_KAFKA_USERNAME, CMHL_KAFKA_PASSWORD,
+        CMHL_KAFKA_SECURITY_PROTOCOL (default SASL_SSL), CMHL_KAFKA_SSL_CAFILE."""
+        missing = [
+            f"{prefix}{n}" for n in ("USERNAME", "PASSWORD") if not os.environ.get(prefix + n)
+        ]
+        if missing:
+            raise SystemExit(
+                f"Kafka refuses anonymous clients: set {' and '.join(missing)} (the principal "
+                "this tool acts as; the local stack's are in deploy/local/state/credentials.json)"
+            )
+        protocol = os.environ.get(f"{prefix}SECURITY_PROTOCOL", "SASL_SSL")
+        return cls(
+            bootstrap,
+            os.environ[f"{prefix}USERNAME"],
+            os.environ[f"{prefix}PASSWORD"],
+            protocol,  # type: ignore[arg-type]  # checked in __post_init__
+            os.environ.get(f"{prefix}SSL_CAFILE") or None,
+        )
+
+    @property
+    def servers(self) -> list[str]:
+        """`bootstrap` is `host:port[,host:port...]`: every broker of a cluster may be named."""
+        return [server.strip() for server in self.bootstrap.split(",")]
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if self.security_protocol != "SASL_SSL":
+            return None
+        # A CA file mounted from an optional Secret may be absent where the brokers' certificates
+        # come from a public CA: then the system's CAs verify them.
+        cafile = self.ssl_cafile if self.ssl_cafile and os.path.exists(self.ssl_cafile) else None
+        context: ssl.SSLContext = create_ssl_context(cafile=cafile)
+        return context
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for aiokafka's producer, consumer and admin client."""
+        return {
+            "bootstrap_servers": self.servers,
+            "security_protocol": self.security_protocol,
+            "sasl_mechanism": SASL_MECHANISM,
+            "sasl_plain_username": self.username,
+            "sasl_plain_password": self.password,
+            "ssl_context": self.ssl_context(),
+        }
+
+    def as_user(self, username: str, password: str) -> "KafkaAccess":
+        return KafkaAccess(
+            self.bootstrap, username, password, self.security_protocol, self.ssl_cafile
+        )
+
+
+def make_broker(access: KafkaAccess, client_id: str) -> KafkaBroker:
     return KafkaBroker(
-        [server.strip() for server in bootstrap.split(",")],
+        access.servers,
+        security=SASLScram512(
+            access.username,
+            access.password,
+            use_ssl=access.security_protocol == "SASL_SSL",
+            ssl_context=access.ssl_context(),
+        ),
         client_id=client_id,
         acks=PRODUCER_ACKS,
         enable_idempotence=True,

@@ -4,10 +4,11 @@ from dataclasses import fields
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cmhl_servicekit.auth import ClaimNames, TokenSettings, token_settings_from
+from cmhl_servicekit.kafka import KafkaAccess, SecurityProtocol
 
 S = TypeVar("S", bound="HttpSettings")
 
@@ -92,6 +93,14 @@ class ServiceSettings(HttpSettings):
     """A back-end service: HTTP plus its broker and database."""
 
     kafka_bootstrap: str = Field(min_length=1, description="host:port[,host:port]")
+    kafka_username: str = Field(min_length=1, description="This service's Kafka principal")
+    kafka_password: SecretStr
+    kafka_security_protocol: SecurityProtocol = Field(
+        default="SASL_SSL", description="SASL_SSL; SASL_PLAINTEXT on a loopback-only broker"
+    )
+    kafka_ssl_cafile: str | None = Field(
+        default=None, description="CA bundle for the brokers' certificates (system CAs if unset)"
+    )
     mongo_uri: str = Field(min_length=1, description="mongodb://host:port/")
     mongo_database: str = Field(min_length=1)
     audit_database: str = Field(
@@ -104,6 +113,15 @@ class ServiceSettings(HttpSettings):
         pattern=r"^[a-z0-9-]+$",
         description="First part of every consumer group id; tests isolate themselves with it",
     )
+
+    def kafka_access(self) -> KafkaAccess:
+        return KafkaAccess(
+            self.kafka_bootstrap,
+            self.kafka_username,
+            self.kafka_password.get_secret_value(),
+            self.kafka_security_protocol,
+            self.kafka_ssl_cafile,
+        )
 
 
 def load_settings(settings_class: type[S]) -> S:

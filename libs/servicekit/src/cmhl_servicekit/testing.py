@@ -34,6 +34,7 @@ from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from cmhl_servicekit.auth import Role
+from cmhl_servicekit.kafka import KafkaAccess
 from cmhl_servicekit.oidc import SignIn
 
 if TYPE_CHECKING:
@@ -75,16 +76,34 @@ def _docker_available() -> bool:
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
+    # No container fallback: Kafka refuses anonymous clients (ADR 0010), and the stack's broker
+    # is the one with the principals and grants (deploy/local/stack.py up).
     if bootstrap := os.environ.get(KAFKA_ENV):
         yield bootstrap
         return
-    if _docker_available():
-        from testcontainers.community.kafka import KafkaContainer
-
-        with KafkaContainer() as container:
-            yield container.get_bootstrap_server()
-        return
     _missing("Kafka", KAFKA_ENV)
+
+
+def kafka_test_access(bootstrap: str) -> KafkaAccess:
+    """How tests sign in to Kafka: as the stack's admin principal (test.env), so a test may
+    read and write any topic and consumer group, as a test of the whole system must."""
+    return KafkaAccess(
+        bootstrap,
+        os.environ.get("CMHL_TEST_KAFKA_USERNAME", ""),
+        os.environ.get("CMHL_TEST_KAFKA_PASSWORD", ""),
+        os.environ.get("CMHL_TEST_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT"),  # type: ignore[arg-type]
+    )
+
+
+def kafka_principal_access(bootstrap: str, principal: str) -> KafkaAccess:
+    """A named principal of the stack (a service, an agency), with its own password."""
+    stored = json.loads(Path(os.environ["CMHL_TEST_KAFKA_PRINCIPALS"]).read_text())
+    return kafka_test_access(bootstrap).as_user(principal, stored["kafka_principals"][principal])
+
+
+@pytest.fixture(scope="session")
+def kafka_access(kafka_bootstrap: str) -> KafkaAccess:
+    return kafka_test_access(kafka_bootstrap)
 
 
 @pytest.fixture(scope="session")
@@ -250,8 +269,9 @@ class KafkaProbe:
 
     def __init__(self, bootstrap: str) -> None:
         self.bootstrap = bootstrap
+        self.access = kafka_test_access(bootstrap)
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True
+            **self.access.client_options(), acks="all", enable_idempotence=True
         )
 
     async def start(self) -> None:
@@ -284,7 +304,7 @@ class KafkaProbe:
         With `distinct`, records are counted by that key: repeats of one event count once."""
         consumer = AIOKafkaConsumer(
             *topics,
-            bootstrap_servers=self.bootstrap,
+            **self.access.client_options(),
             group_id=f"test-probe-{uuid.uuid4().hex[:8]}",
             auto_offset_reset="earliest",
             enable_auto_commit=False,
@@ -341,8 +361,12 @@ TEST_USER_PASSWORD = secrets.token_urlsafe(18)
 
 def infra_settings(kafka_bootstrap: str, mongo_uri: str) -> dict[str, Any]:
     """Settings every service needs in a test: the real servers and a fresh database."""
+    access = kafka_test_access(kafka_bootstrap)
     return {
         "kafka_bootstrap": kafka_bootstrap,
+        "kafka_username": access.username,
+        "kafka_password": access.password,
+        "kafka_security_protocol": access.security_protocol,
         "mongo_uri": mongo_uri,
         "mongo_database": f"test_{uuid.uuid4().hex[:12]}",
         # One per test run, shared by the services a test starts, as in a deployment.
@@ -517,14 +541,14 @@ async def skip_history(app: FastAPI) -> None:
     """Positions the app's (fresh) consumer groups at the end of their topics, so a test's app
     reads only what is sent from now on, not every earlier test's events."""
     broker = app.state.runtime.broker
-    bootstrap = ",".join(broker._connection_kwargs["bootstrap_servers"])
+    access = kafka_test_access(",".join(broker._connection_kwargs["bootstrap_servers"]))
     for subscriber in broker.subscribers:
-        await start_at_end(bootstrap, subscriber.group_id, subscriber.topic_names_for_subscribe)
+        await start_at_end(access, subscriber.group_id, subscriber.topic_names_for_subscribe)
 
 
-async def start_at_end(bootstrap: str, group_id: str, topics: list[str]) -> None:
+async def start_at_end(access: KafkaAccess, group_id: str, topics: list[str]) -> None:
     """Commits a (fresh) consumer group's offsets at the end of its topics."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**access.client_options())
     await admin.start()
     try:
         described = await admin.describe_topics(topics)
@@ -536,7 +560,7 @@ async def start_at_end(bootstrap: str, group_id: str, topics: list[str]) -> None
         for p in topic["partitions"]
     ]
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+        **access.client_options(), group_id=group_id, enable_auto_commit=False
     )
     await consumer.start()
     try:

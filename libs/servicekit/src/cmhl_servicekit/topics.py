@@ -1,7 +1,8 @@
 """Kafka topics from deploy/topics.toml: the one code path that compose and Kubernetes use.
 
     python -m cmhl_servicekit.topics plan [--declarations deploy/topics.toml]
-    python -m cmhl_servicekit.topics create --bootstrap HOST:PORT --from FILE
+    python -m cmhl_servicekit.topics create --bootstrap HOST:PORT --from FILE  (as the admin:
+        CMHL_KAFKA_USERNAME, CMHL_KAFKA_PASSWORD, CMHL_KAFKA_SECURITY_PROTOCOL)
         [--replication-factor N] [--min-insync-replicas N] [--config KEY=VALUE ...] [--wait SECONDS]
 
 `plan` prints every topic (each contract topic and its `.dlq`) with its partitions, and the
@@ -33,6 +34,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError
 
 from cmhl_contracts import AGENCY_EVENTS, ALL_EVENTS
+from cmhl_servicekit.kafka import KafkaAccess
 
 TOPIC_ALREADY_EXISTS = 36
 
@@ -119,7 +121,7 @@ def render_plan(topics: Mapping[str, int], retention: Mapping[str, int] | None =
 
 
 async def create_topics(
-    bootstrap: str,
+    access: KafkaAccess,
     topics: Mapping[str, int],
     *,
     replication_factor: int = 1,
@@ -133,7 +135,7 @@ async def create_topics(
     topic_configs = dict(configs or {})
     if min_insync_replicas is not None:
         topic_configs["min.insync.replicas"] = str(min_insync_replicas)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**access.client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -180,17 +182,17 @@ async def create_topics(
 
 
 async def create_when_reachable(
-    bootstrap: str, topics: Mapping[str, int], wait_seconds: float, **options: Any
+    access: KafkaAccess, topics: Mapping[str, int], wait_seconds: float, **options: Any
 ) -> list[str]:
     """A Job or a compose service may start before the brokers answer: retry until the deadline."""
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
-            return await create_topics(bootstrap, topics, **options)
+            return await create_topics(access, topics, **options)
         except KafkaConnectionError:
             if time.monotonic() > deadline:
                 raise
-            say(f"waiting for Kafka at {bootstrap}")
+            say(f"waiting for Kafka at {access.bootstrap}")
             await asyncio.sleep(3)
 
 
@@ -226,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     topics = load_topics(args.source)
     created = asyncio.run(
         create_when_reachable(
-            args.bootstrap,
+            KafkaAccess.from_env(args.bootstrap),
             topics,
             args.wait,
             replication_factor=args.replication_factor,

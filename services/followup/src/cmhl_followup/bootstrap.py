@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 def build(settings: FollowUpSettings, *, clock: Clock | None = None, **_: Any) -> FastAPI:
-    broker = make_broker(settings.kafka_bootstrap, f"cmhl-{SERVICE}")
+    broker = make_broker(settings.kafka_access(), f"cmhl-{SERVICE}")
     for event in (
         FollowUpScheduledV1,
         FollowUpDueV1,

@@ -29,7 +29,7 @@ def build(
     mailer: Mailer | None = None,
     **_: Any,
 ) -> FastAPI:
-    broker = make_broker(settings.kafka_bootstrap, f"cmhl-{SERVICE}")
+    broker = make_broker(settings.kafka_access(), f"cmhl-{SERVICE}")
     client = make_mongo_client(settings.mongo_uri, f"cmhl-{SERVICE}")
     db = client[settings.mongo_database]
     audit = MongoAuditLog(client[settings.audit_database], SERVICE)

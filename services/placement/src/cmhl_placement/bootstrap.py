@@ -42,7 +42,7 @@ def build(
 ) -> FastAPI:
     """`referral_client`: how to reach the referral service (tests pass one bound to an
     in-process referral app); by default an HTTP client of its own, closed on stop."""
-    broker = make_broker(settings.kafka_bootstrap, f"cmhl-{SERVICE}")
+    broker = make_broker(settings.kafka_access(), f"cmhl-{SERVICE}")
     # Publisher objects, so the events this service emits appear in its AsyncAPI document.
     for event in PLACEMENT_EVENTS:
         broker.publisher(event.topic(), schema=event, title=event.topic())

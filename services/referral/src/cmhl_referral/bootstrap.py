@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -> FastAPI:
-    broker = make_broker(settings.kafka_bootstrap, f"cmhl-{SERVICE}")
+    broker = make_broker(settings.kafka_access(), f"cmhl-{SERVICE}")
     # Publisher objects, so the events this service emits appear in its AsyncAPI document.
     for event in (ReferralCreatedV1, ReferralStatusChangedV1):
         broker.publisher(event.topic(), schema=event, title=event.topic())

@@ -212,11 +212,11 @@ async def test_agency_intake_is_idempotent_and_dead_letters_bad_messages(
             assert await referrals.count_documents({"agency_reference": {"$regex": run}}) == 2
         # An operator lists the dead letters and re-drives one: it is read again (and, still
         # invalid, dead-lettered again with its reason), while the listing names no person.
-        letters = await read_dead_letters(kafka_probe.bootstrap, topic)
+        letters = await read_dead_letters(kafka_probe.access, topic)
         ours = [d for d in letters if d.key == bad_key]
         assert ours
         assert all("county_fips" in d.headers["dlq-reason"] for d in ours)
-        await redrive(kafka_probe.bootstrap, topic, {(ours[0].partition, ours[0].offset)})
+        await redrive(kafka_probe.access, topic, {(ours[0].partition, ours[0].offset)})
         again = await kafka_probe.collect(
             [f"{topic}.dlq"], lambda r: r.key == bad_key, expect=len(ours) + 1, settle=1.0
         )

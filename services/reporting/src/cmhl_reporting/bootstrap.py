@@ -26,7 +26,7 @@ SERVICE = "reporting"
 
 
 def build(settings: ReportingSettings, **_: Any) -> FastAPI:
-    broker = make_broker(settings.kafka_bootstrap, f"cmhl-{SERVICE}")
+    broker = make_broker(settings.kafka_access(), f"cmhl-{SERVICE}")
     client = make_mongo_client(settings.mongo_uri, f"cmhl-{SERVICE}")
     db = client[settings.mongo_database]
     projector = Projector(MongoViewStore(db), zone=settings.zone)

@@ -29,7 +29,7 @@ SERVICE = "training"
 
 
 def build(settings: TrainingSettings, *, clock: Clock | None = None, **_: Any) -> FastAPI:
-    broker = make_broker(settings.kafka_bootstrap, f"cmhl-{SERVICE}")
+    broker = make_broker(settings.kafka_access(), f"cmhl-{SERVICE}")
     broker.publisher(
         TrainingCompletedV1.topic(), schema=TrainingCompletedV1, title=TrainingCompletedV1.topic()
     )

@@ -32,7 +32,7 @@ from cmhl_reporting.application.projector import Projector
 from cmhl_reporting.config import ReportingSettings
 from cmhl_reporting.domain.projections import PROJECTED_EVENTS
 from cmhl_servicekit.consuming import decode
-from cmhl_servicekit.kafka import consumer_group
+from cmhl_servicekit.kafka import KafkaAccess, consumer_group
 from cmhl_servicekit.logging import configure_logging
 from cmhl_servicekit.mongo import make_mongo_client
 from cmhl_servicekit.settings import load_settings
@@ -112,7 +112,7 @@ async def _apply(projector: Projector, records: list["ConsumerRecord[Any, Any]"]
 
 async def rebuild(
     db: AsyncDatabase[dict[str, Any]],
-    bootstrap: str,
+    access: KafkaAccess,
     group_prefix: str,
     *,
     zone: ZoneInfo,
@@ -124,9 +124,9 @@ async def rebuild(
     new = old + 1
     await drop_generation(db, new)  # leftovers of an interrupted rebuild
     projector = Projector(MongoViewStore(db), zone=zone, generation=new)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**access.client_options())
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=2000
+        **access.client_options(), enable_auto_commit=False, max_poll_records=2000
     )
     await admin.start()
     await consumer.start()
@@ -172,7 +172,7 @@ async def _main(settings: ReportingSettings) -> RebuildReport:
     try:
         return await rebuild(
             client[settings.mongo_database],
-            settings.kafka_bootstrap,
+            settings.kafka_access(),
             settings.consumer_group_prefix,
             zone=settings.zone,
         )

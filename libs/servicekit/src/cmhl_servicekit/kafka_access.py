@@ -1,0 +1,308 @@
+"""Kafka's principals and grants from deploy/kafka-access.toml (ADR 0010): the one code path the
+local stack, compose and Kubernetes use.
+
+    python -m cmhl_servicekit.kafka_access plan > deploy/k8s/base/topics/kafka-access.json
+    python -m cmhl_servicekit.kafka_access apply --bootstrap HOST:PORT --passwords PATH
+        [--plan kafka-access.json]
+
+`plan` prints every principal and grant as JSON (the Kubernetes Job reads it from a ConfigMap,
+since kustomize may not read files outside its folder; tests/deploy fails when they differ).
+`apply` runs as the cluster's admin principal (CMHL_KAFKA_USERNAME / CMHL_KAFKA_PASSWORD, a
+`super.users` entry of the brokers): it sets each principal's SCRAM-SHA-512 credential from
+PATH (a JSON object principal -> password, or a folder with one file per principal: a mounted
+Secret) and creates the grants. Both are idempotent: a credential is replaced by the one
+in FILE, and a grant that exists already is left as it is. A principal missing from FILE is an
+error, so a deployment never runs with a principal it forgot.
+
+aiokafka's admin client has no call for either, so the two admin requests are built here from
+its protocol types: CreateAcls (API key 30) and AlterUserScramCredentials (API key 51, KIP-554).
+"""
+
+import argparse
+import asyncio
+import hashlib
+import json
+import secrets
+import sys
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.protocol.admin import CreateAclsRequest
+from aiokafka.protocol.api import Request, RequestStruct, Response
+from aiokafka.protocol.types import (
+    CompactArray,
+    CompactBytes,
+    CompactString,
+    Int8,
+    Int16,
+    Int32,
+    Schema,
+    TaggedFields,
+)
+
+from cmhl_contracts import AGENCY_EVENTS, AgencyReferralSubmittedV1
+from cmhl_servicekit.kafka import KafkaAccess
+from cmhl_servicekit.topics import feedback_agencies
+
+ADMIN = "admin"
+# The SCRAM iteration count Kafka's own tools use by default (RFC 7677 asks for at least 4096).
+SCRAM_ITERATIONS = 8192
+SCRAM_SHA_512 = 2  # the mechanism's id in AlterUserScramCredentials
+
+# Kafka's wire codes (org.apache.kafka.common.acl / resource).
+RESOURCE = {"topic": 2, "group": 3}
+PATTERN = {"literal": 3, "prefixed": 4}
+OPERATION = {"read": 3, "write": 4, "describe": 8}
+ALLOW = 3
+
+
+@dataclass(frozen=True, order=True)
+class Grant:
+    """One ACL: `principal` may `operation` the topic or group named (or any whose name starts
+    with it, for a prefixed grant)."""
+
+    principal: str
+    operation: str
+    resource: str
+    name: str
+    pattern: str = "literal"
+
+
+def service_principal(service: str) -> str:
+    return service
+
+
+def agency_principal(agency_id: str) -> str:
+    return f"agency-{agency_id}"
+
+
+def service_reads(declarations: Mapping[str, Any]) -> dict[str, list[str]]:
+    return {s: sorted(t) for s, t in declarations["services"].items()}
+
+
+def plan(
+    access: Mapping[str, Any], topics: Mapping[str, Any], *, demo: bool = False
+) -> list[Grant]:
+    """Every grant, from the parsed kafka-access.toml and topics.toml; `demo` adds the local
+    demo's sender, which a deployment never has."""
+    grants: list[Grant] = []
+    for service, reads in service_reads(access).items():
+        who = service_principal(service)
+        grants += [
+            Grant(who, "write", "topic", f"cmhl.{service}.", "prefixed"),
+            Grant(who, "read", "group", f"cmhl.{service}.", "prefixed"),
+        ]
+        for topic in reads:
+            grants += [
+                Grant(who, "read", "topic", topic),
+                Grant(who, "write", "topic", f"{topic}.dlq"),
+            ]
+    intake = AgencyReferralSubmittedV1.topic()
+    readers = set(feedback_agencies(topics))
+    intake_section: Mapping[str, Any] = access.get("intake", {})
+    for agency in sorted(set(intake_section.get("agencies", [])) | readers):
+        who = agency_principal(agency)
+        if agency in intake_section.get("agencies", []):
+            grants.append(Grant(who, "write", "topic", intake))
+        if agency in readers:
+            grants += [Grant(who, "read", "topic", e.agency_topic(agency)) for e in AGENCY_EVENTS]
+            grants.append(Grant(who, "read", "group", f"{who}.", "prefixed"))
+    for sender in intake_section.get("demo_senders", []) if demo else []:
+        grants.append(Grant(sender, "write", "topic", intake))
+    return sorted(set(grants))
+
+
+def principals(grants: list[Grant]) -> list[str]:
+    """Every principal that needs a credential: the admin and each one granted something."""
+    return sorted({ADMIN} | {g.principal for g in grants})
+
+
+def new_passwords(names: list[str], known: Mapping[str, str]) -> dict[str, str]:
+    """The passwords of `names`: the known ones kept, a new random one for each other."""
+    return {n: known.get(n) or secrets.token_urlsafe(24) for n in names}
+
+
+# ---------------------------------------------------------------- the admin requests
+
+
+class _ScramCredentialsResponseV0(Response):  # type: ignore[misc]  # untyped aiokafka
+    API_KEY = 51
+    API_VERSION = 0
+    SCHEMA = Schema(
+        ("throttle_time_ms", Int32),
+        (
+            "results",
+            CompactArray(
+                ("user", CompactString("utf-8")),
+                ("error_code", Int16),
+                ("error_message", CompactString("utf-8")),
+                ("tags", TaggedFields),
+            ),
+        ),
+        ("tags", TaggedFields),
+    )
+
+
+class _ScramCredentialsRequestV0(RequestStruct):  # type: ignore[misc]
+    FLEXIBLE_VERSION = True
+    API_KEY = 51
+    API_VERSION = 0
+    RESPONSE_TYPE = _ScramCredentialsResponseV0
+    SCHEMA = Schema(
+        (
+            "deletions",
+            CompactArray(
+                ("name", CompactString("utf-8")), ("mechanism", Int8), ("tags", TaggedFields)
+            ),
+        ),
+        (
+            "upsertions",
+            CompactArray(
+                ("name", CompactString("utf-8")),
+                ("mechanism", Int8),
+                ("iterations", Int32),
+                ("salt", CompactBytes),
+                ("salted_password", CompactBytes),
+                ("tags", TaggedFields),
+            ),
+        ),
+        ("tags", TaggedFields),
+    )
+
+
+_ScramStruct: TypeAlias = _ScramCredentialsRequestV0
+
+
+class _AlterUserScramCredentials(Request[_ScramStruct]):  # type: ignore[misc]
+    API_KEY = 51
+
+    def __init__(self, upsertions: list[tuple[str, int, int, bytes, bytes, dict[int, bytes]]]):
+        self._upsertions = upsertions
+
+    def build(self, request_struct_class: type[_ScramStruct]) -> _ScramStruct:
+        return request_struct_class([], self._upsertions, {})
+
+
+def scram_upsertion(
+    name: str, password: str, salt: bytes | None = None
+) -> tuple[str, int, int, bytes, bytes, dict[int, bytes]]:
+    """KIP-554: the client sends the salt and the salted password (PBKDF2-HMAC-SHA-512), never
+    the password itself."""
+    salt = salt or secrets.token_bytes(32)
+    salted = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, SCRAM_ITERATIONS)
+    return (name, SCRAM_SHA_512, SCRAM_ITERATIONS, salt, salted, {})
+
+
+class AccessError(RuntimeError):
+    """The broker refused a credential or a grant; the message names which and why."""
+
+
+async def set_credentials(admin: AIOKafkaAdminClient, passwords: Mapping[str, str]) -> None:
+    """Creates or replaces each principal's SCRAM-SHA-512 credential."""
+    users = [scram_upsertion(name, password) for name, password in sorted(passwords.items())]
+    response = await admin._send_request(_AlterUserScramCredentials(users))
+    failed = [(user, code, message) for user, code, message, _ in response.results if code]
+    if failed:
+        raise AccessError(f"credentials refused: {failed}")
+
+
+async def create_grants(admin: AIOKafkaAdminClient, grants: list[Grant]) -> None:
+    for grant in grants:
+        request = CreateAclsRequest(
+            RESOURCE[grant.resource],
+            grant.name,
+            PATTERN[grant.pattern],
+            f"User:{grant.principal}",
+            "*",
+            OPERATION[grant.operation],
+            ALLOW,
+        )
+        answer = await admin._send_request(request)
+        refused = [(code, message) for code, message in answer.creation_responses if code]
+        if refused:
+            raise AccessError(f"grant {grant} refused: {refused}")
+
+
+async def apply(access: KafkaAccess, grants: list[Grant], passwords: Mapping[str, str]) -> None:
+    """As the admin: every principal's credential from `passwords`, then every grant."""
+    missing = [p for p in principals(grants) if p not in passwords]
+    if missing:
+        raise AccessError(f"no password for principals {missing}: add them to the passwords file")
+    admin = AIOKafkaAdminClient(**access.client_options(), client_id="cmhl-kafka-access")
+    await admin.start()
+    try:
+        # The admin's own credential is the one the brokers were set up with: left alone.
+        await set_credentials(
+            admin, {name: passwords[name] for name in principals(grants) if name != ADMIN}
+        )
+        await create_grants(admin, grants)
+    finally:
+        await admin.close()
+
+
+def load(declarations: Path, topics: Path, *, demo: bool = False) -> list[Grant]:
+    return plan(
+        tomllib.loads(declarations.read_text()), tomllib.loads(topics.read_text()), demo=demo
+    )
+
+
+def render_plan(grants: list[Grant]) -> str:
+    body = {
+        "generated_by": "python -m cmhl_servicekit.kafka_access plan",
+        "principals": principals(grants),
+        "grants": [asdict(g) for g in grants],
+    }
+    return json.dumps(body, indent=2) + "\n"
+
+
+def read_plan(path: Path) -> list[Grant]:
+    return [Grant(**g) for g in json.loads(path.read_text())["grants"]]
+
+
+def read_passwords(path: Path) -> dict[str, str]:
+    """A JSON object principal -> password, or a folder of files named by principal."""
+    if path.is_dir():
+        return {
+            f.name: f.read_text().strip()
+            for f in sorted(path.iterdir())
+            if f.is_file() and not f.name.startswith(".")
+        }
+    stored: dict[str, str] = json.loads(path.read_text())
+    return stored
+
+
+def main() -> None:
+    deploy = Path(__file__).resolve().parents[4] / "deploy"
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("plan", "apply"):
+        command = commands.add_parser(name)
+        command.add_argument("--declarations", type=Path, default=deploy / "kafka-access.toml")
+        command.add_argument("--topics", type=Path, default=deploy / "topics.toml")
+        command.add_argument("--with-demo", action="store_true", help="the demo's sender too")
+        if name == "apply":
+            command.add_argument("--bootstrap", required=True)
+            command.add_argument("--passwords", type=Path, required=True)
+            command.add_argument("--plan", type=Path, help="a plan from `plan` (default: TOML)")
+    args = parser.parse_args()
+    if args.command == "plan":
+        sys.stdout.write(render_plan(load(args.declarations, args.topics, demo=args.with_demo)))
+        return
+    grants = (
+        read_plan(args.plan)
+        if args.plan
+        else load(args.declarations, args.topics, demo=args.with_demo)
+    )
+    passwords = read_passwords(args.passwords)
+    asyncio.run(apply(KafkaAccess.from_env(args.bootstrap), grants, passwords))
+    sys.stdout.write(
+        f"[kafka-access] {len(principals(grants))} principals, {len(grants)} grants applied\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
