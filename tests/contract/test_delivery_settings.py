@@ -6,6 +6,7 @@ committed only after the handler wrote what it read)."""
 
 import base64
 import json
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from cmhl_referral.config import ReferralSettings
 from cmhl_reporting.bootstrap import build as build_reporting
 from cmhl_reporting.config import ReportingSettings
 from cmhl_servicekit.kafka_access import Grant, load, render_plan
+from cmhl_servicekit.topics import feedback_agencies
 from cmhl_training.bootstrap import build as build_training
 from cmhl_training.config import TrainingSettings
 
@@ -37,6 +39,11 @@ COMMON: dict[str, Any] = {
     "pseudonym_key": "p",
     "encryption_key": base64.b64encode(b"e" * 32).decode(),
     "referral_url": "http://127.0.0.1:1",
+    # The agencies on Kafka, as deploy/topics.toml lists them (the referral service reads each
+    # one's own intake topic).
+    "kafka_feedback_agencies": feedback_agencies(
+        tomllib.loads((Path(__file__).resolve().parents[2] / "deploy/topics.toml").read_text())
+    ),
 }
 APPS = {
     "referral": lambda: build_referral(ReferralSettings(**COMMON)),
@@ -99,19 +106,35 @@ def test_each_service_is_granted_exactly_the_topics_it_reads_and_writes(service:
 
 
 def test_nobody_but_the_referral_service_reads_the_agencies_submissions() -> None:
-    intake = AgencyReferralSubmittedV1.topic()
-    readers = {
-        g.principal for g in _grants(demo=True) if g.name == intake and g.operation == "read"
+    shared, own = AgencyReferralSubmittedV1.topic(), AgencyReferralSubmittedV1.agency_topic
+    for topic in (shared, own("columbia-pd")):
+        readers = {
+            g.principal for g in _grants(demo=True) if g.name == topic and g.operation == "read"
+        }
+        assert readers == {"referral"}
+    # An agency writes its own topic only; the shared one has no writer but the local demo's.
+    writers = {
+        (g.principal, g.name)
+        for g in _grants()
+        if g.operation == "write" and g.name.startswith(shared)
     }
-    assert readers == {"referral"}
-    writers = {g.principal for g in _grants() if g.name == intake and g.operation == "write"}
-    assert writers == {"agency-columbia-pd"}  # a deployment's agencies; no demo sender
-    assert "demo-seeder" in {g.principal for g in _grants(demo=True)}
+    assert writers == {
+        ("agency-columbia-pd", own("columbia-pd")),
+        ("referral", f"{own('columbia-pd')}.dlq"),
+        ("referral", f"{shared}.dlq"),
+    }
+    assert ("demo-seeder", shared) in {(g.principal, g.name) for g in _grants(demo=True)}
     # An agency reads its own feedback topic, nobody else's.
     feedback = {
         g.name for g in _grants() if g.principal == "agency-columbia-pd" and g.operation == "read"
     }
     assert feedback == {ReferralFeedbackV1.agency_topic("columbia-pd"), "agency-columbia-pd."}
+
+
+def test_a_submission_on_an_agency_topic_must_name_that_agency() -> None:
+    own = AgencyReferralSubmittedV1.agency_topic("columbia-pd")
+    assert AgencyReferralSubmittedV1.sender_of(own) == "columbia-pd"
+    assert AgencyReferralSubmittedV1.sender_of(AgencyReferralSubmittedV1.topic()) is None
 
 
 def test_the_kubernetes_plan_is_generated_from_the_declarations() -> None:

@@ -64,7 +64,7 @@ async def test_poison_is_dead_lettered_the_partition_moves_and_a_redrive_counts_
             dead_letter_sink(broker),
             poison_attempts=POISON_ATTEMPTS,
         ),
-        topic=topic,
+        topics=[topic],
         group_id=f"test-poison-{uuid.uuid4().hex[:8]}",
         handler_name="on_test_event",
     )

@@ -2,10 +2,14 @@
 broker: no anonymous client, no wrong password, no service reading or writing another's topics,
 no agency reading the submissions, no consumer group under another service's name."""
 
+import json
+import os
 import uuid
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import (
     GroupAuthorizationFailedError,
     KafkaError,
@@ -19,6 +23,7 @@ from cmhl_contracts import (
     ReferralFeedbackV1,
 )
 from cmhl_servicekit.kafka import KafkaAccess
+from cmhl_servicekit.kafka_access import Grant, apply, create_grants, current_grants, load
 from cmhl_servicekit.testing import kafka_principal_access
 
 pytestmark = pytest.mark.integration
@@ -101,11 +106,14 @@ async def test_a_service_reads_and_writes_only_what_it_is_granted(kafka_bootstra
         await _read(referral, INTAKE, "cmhl.reporting.projections")
 
 
-async def test_an_agency_sends_submissions_but_reads_only_its_own_feedback(
+async def test_an_agency_sends_on_its_own_topic_and_reads_only_its_own_feedback(
     kafka_bootstrap: str,
 ) -> None:
     agency = _as(kafka_bootstrap, "agency-columbia-pd")
-    await _produce(agency, INTAKE)
+    await _produce(agency, AgencyReferralSubmittedV1.agency_topic("columbia-pd"))
+    for elsewhere in (INTAKE, AgencyReferralSubmittedV1.agency_topic("greene-so")):
+        with pytest.raises(TopicAuthorizationFailedError):
+            await _produce(agency, elsewhere)
     await _read(agency, ReferralFeedbackV1.agency_topic("columbia-pd"))
     with pytest.raises(TopicAuthorizationFailedError):
         await _read(agency, INTAKE)
@@ -118,3 +126,32 @@ async def test_an_agency_sends_submissions_but_reads_only_its_own_feedback(
     await _produce(sender, INTAKE)
     with pytest.raises((TopicAuthorizationFailedError, GroupAuthorizationFailedError)):
         await _read(sender, INTAKE)  # no consumer group of its own, no read of the topic
+
+
+def _declared() -> tuple[set[Grant], dict[str, str]]:
+    """The local stack's grants (the demo's sender included) and its principals' passwords."""
+    deploy = Path(__file__).resolve().parents[2] / "deploy"
+    declared = set(load(deploy / "kafka-access.toml", deploy / "topics.toml", demo=True))
+    stored = json.loads(Path(os.environ["CMHL_TEST_KAFKA_PRINCIPALS"]).read_text())
+    return declared, stored["kafka_principals"]
+
+
+async def test_the_broker_holds_exactly_the_declared_grants(kafka_access: KafkaAccess) -> None:
+    """What deploy/kafka-access.toml no longer says is revoked by the next apply."""
+    declared, passwords = _declared()
+    admin = AIOKafkaAdminClient(**kafka_access.client_options())
+    await admin.start()
+    try:
+        assert await current_grants(admin) == declared
+        stale = Grant("agency-columbia-pd", "write", "topic", INTAKE)
+        await create_grants(admin, [stale])
+        assert stale in await current_grants(admin)
+    finally:
+        await admin.close()
+    await apply(kafka_access, sorted(declared), passwords)
+    admin = AIOKafkaAdminClient(**kafka_access.client_options())
+    await admin.start()
+    try:
+        assert await current_grants(admin) == declared
+    finally:
+        await admin.close()

@@ -115,6 +115,18 @@ class AgencyReferralSubmittedV1(IntegrationEvent):
     def kafka_key(self) -> bytes:
         return f"{self.agency.agency_id}:{self.agency_reference}".encode()
 
+    @classmethod
+    def agency_topic(cls, agency_id: str) -> str:
+        """An agency on Kafka sends on a topic of its own, which only its principal may write:
+        the topic, not the message, says which agency sent it (ADR 0010)."""
+        return f"{cls.topic()}.{agency_id}"
+
+    @classmethod
+    def sender_of(cls, topic: str) -> str | None:
+        """The agency whose own topic `topic` is, or None (the shared topic)."""
+        prefix = f"{cls.topic()}."
+        return topic.removeprefix(prefix) if topic.startswith(prefix) else None
+
 
 class ReferralCreatedV1(IntegrationEvent):
     """A referral from law enforcement or a court was received and assigned to a liaison."""

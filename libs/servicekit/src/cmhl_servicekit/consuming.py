@@ -185,14 +185,30 @@ class BatchProcessor(Generic[E]):
         dead_letter: DeadLetterSink,
         *,
         poison_attempts: int = 3,
+        admit: Callable[[Delivery[E]], str | None] | None = None,
     ) -> None:
+        """`admit` is a rule a well-formed event must also pass where it was read (an agency's
+        own topic carries only that agency's submissions): the reason it gives, naming the
+        rule, dead-letters the record like a malformed one; None lets it through."""
         self._model = model
         self._apply = apply
         self._dead_letter = dead_letter
         self._poison_attempts = poison_attempts
+        self._admit = admit
 
     async def process(self, records: Sequence["ConsumerRecord[Any, Any]"]) -> None:
         deliveries, rejected = decode(records, self._model)
+        if self._admit is not None:
+            by_position = {(r.topic, r.partition, r.offset): r for r in records}
+            admitted = []
+            for delivery in deliveries:
+                refusal = self._admit(delivery)
+                if refusal is None:
+                    admitted.append(delivery)
+                else:
+                    position = (delivery.topic, delivery.partition, delivery.offset)
+                    rejected.append((by_position[position], refusal))
+            deliveries = admitted
         for record, reason in rejected:
             log.warning(
                 "dead-lettering invalid record",

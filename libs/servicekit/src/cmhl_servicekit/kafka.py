@@ -4,7 +4,7 @@ every client (service, tool, test) says who it is to Kafka."""
 import logging
 import os
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -156,7 +156,7 @@ def subscribe_batches(
     router: KafkaRouter,
     processor: BatchProcessor[Any],
     *,
-    topic: str,
+    topics: Sequence[str],
     group_id: str,
     handler_name: str,
     max_records: int = 500,
@@ -173,7 +173,7 @@ def subscribe_batches(
 
     handler.__name__ = handler_name
     router.subscriber(
-        topic,
+        *topics,
         group_id=group_id,
         auto_offset_reset="earliest",
         batch=True,
@@ -208,7 +208,7 @@ def event_handlers_router(
         subscribe_batches(
             router,
             BatchProcessor(event_type, apply, dead_letter),
-            topic=event_type.topic(),
+            topics=[event_type.topic()],
             group_id=consumer_group(group_prefix, service, purpose),
             handler_name=f"on_{event_type.event_name().replace('-', '_')}",
             max_records=max_records,

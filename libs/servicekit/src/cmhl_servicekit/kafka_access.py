@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.protocol.admin import CreateAclsRequest
+from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest
 from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import (
     CompactArray,
@@ -58,6 +58,7 @@ RESOURCE = {"topic": 2, "group": 3}
 PATTERN = {"literal": 3, "prefixed": 4}
 OPERATION = {"read": 3, "write": 4, "describe": 8}
 ALLOW = 3
+ANY = 1  # a filter's "any" for resource type, pattern type, operation and permission
 
 
 @dataclass(frozen=True, order=True)
@@ -101,18 +102,20 @@ def plan(
                 Grant(who, "read", "topic", topic),
                 Grant(who, "write", "topic", f"{topic}.dlq"),
             ]
-    intake = AgencyReferralSubmittedV1.topic()
-    readers = set(feedback_agencies(topics))
-    intake_section: Mapping[str, Any] = access.get("intake", {})
-    for agency in sorted(set(intake_section.get("agencies", [])) | readers):
-        who = agency_principal(agency)
-        if agency in intake_section.get("agencies", []):
-            grants.append(Grant(who, "write", "topic", intake))
-        if agency in readers:
-            grants += [Grant(who, "read", "topic", e.agency_topic(agency)) for e in AGENCY_EVENTS]
-            grants.append(Grant(who, "read", "group", f"{who}.", "prefixed"))
-    for sender in intake_section.get("demo_senders", []) if demo else []:
-        grants.append(Grant(sender, "write", "topic", intake))
+    intake = AgencyReferralSubmittedV1
+    for agency in feedback_agencies(topics):
+        who, own = agency_principal(agency), intake.agency_topic(agency)
+        # It sends on its own topic only (which the referral service reads and checks against
+        # the agency each submission names), and reads its own feedback.
+        grants += [
+            Grant(who, "write", "topic", own),
+            Grant("referral", "read", "topic", own),
+            Grant("referral", "write", "topic", f"{own}.dlq"),
+            Grant(who, "read", "group", f"{who}.", "prefixed"),
+        ]
+        grants += [Grant(who, "read", "topic", e.agency_topic(agency)) for e in AGENCY_EVENTS]
+    demo_senders: list[str] = access.get("demo", {}).get("senders", []) if demo else []
+    grants += [Grant(sender, "write", "topic", intake.topic()) for sender in demo_senders]
     return sorted(set(grants))
 
 
@@ -227,6 +230,56 @@ async def create_grants(admin: AIOKafkaAdminClient, grants: list[Grant]) -> None
             raise AccessError(f"grant {grant} refused: {refused}")
 
 
+def _named(codes: Mapping[str, int], code: int) -> str | None:
+    return next((name for name, c in codes.items() if c == code), None)
+
+
+async def current_grants(admin: AIOKafkaAdminClient) -> set[Grant]:
+    """The brokers' ALLOW bindings this tool can express (any other binding, such as an
+    operator's DENY, is neither read nor touched)."""
+    answer = await admin._send_request(
+        DescribeAclsRequest(ANY, None, ANY, None, None, ANY, ANY)
+    )
+    if answer.error_code:
+        raise AccessError(f"grants could not be read: {answer.error_message}")
+    found = set()
+    for resource_code, name, pattern_code, acls in answer.resources:
+        resource, pattern = _named(RESOURCE, resource_code), _named(PATTERN, pattern_code)
+        for principal, host, operation_code, permission in acls:
+            operation = _named(OPERATION, operation_code)
+            if None in (resource, pattern, operation) or permission != ALLOW or host != "*":
+                continue
+            if principal.startswith("User:"):
+                found.add(
+                    Grant(
+                        principal.removeprefix("User:"),
+                        str(operation),
+                        str(resource),
+                        name,
+                        str(pattern),
+                    )
+                )
+    return found
+
+
+async def revoke(admin: AIOKafkaAdminClient, grants: set[Grant]) -> None:
+    for grant in sorted(grants):
+        answer = await admin._send_request(
+            DeleteAclsRequest(
+                RESOURCE[grant.resource],
+                grant.name,
+                PATTERN[grant.pattern],
+                f"User:{grant.principal}",
+                "*",
+                OPERATION[grant.operation],
+                ALLOW,
+            )
+        )
+        failed = [(code, message) for code, message, _ in answer.filter_responses if code]
+        if failed:
+            raise AccessError(f"grant {grant} could not be revoked: {failed}")
+
+
 async def apply(access: KafkaAccess, grants: list[Grant], passwords: Mapping[str, str]) -> None:
     """As the admin: every principal's credential from `passwords`, then every grant."""
     missing = [p for p in principals(grants) if p not in passwords]
@@ -240,6 +293,8 @@ async def apply(access: KafkaAccess, grants: list[Grant], passwords: Mapping[str
             admin, {name: passwords[name] for name in principals(grants) if name != ADMIN}
         )
         await create_grants(admin, grants)
+        # The declarations are the whole truth: a grant taken out of them is revoked.
+        await revoke(admin, await current_grants(admin) - set(grants))
     finally:
         await admin.close()
 

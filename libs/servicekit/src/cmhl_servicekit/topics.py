@@ -33,7 +33,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError
 
-from cmhl_contracts import AGENCY_EVENTS, ALL_EVENTS
+from cmhl_contracts import AGENCY_EVENTS, ALL_EVENTS, AgencyReferralSubmittedV1
 from cmhl_servicekit.kafka import KafkaAccess
 
 TOPIC_ALREADY_EXISTS = 36
@@ -63,18 +63,25 @@ def declared_topics(declarations: Mapping[str, Any]) -> dict[str, int]:
 
 
 def agency_topics(declarations: Mapping[str, Any]) -> dict[str, int]:
-    """One topic per agency and agency event, for the agencies that read them on Kafka
-    (`[agency_topics] agencies`): Kafka grants reads per topic, so an agency's own topic is
-    what lets it read its own records and nobody else's (ADR 0008). Their consumers are the
-    agencies' systems, so no dead-letter topic."""
+    """The topics of each agency on Kafka (`[agency_topics] agencies`). Kafka grants per topic,
+    so an agency's own topics are what let it read its own feedback and nobody else's (ADR 0008;
+    consumed by the agency's system, so no dead-letter topic) and send submissions that no
+    other agency can send in its name (ADR 0010; consumed by the referral service, so with the
+    intake's dead-letter topic and partitions)."""
     section: Mapping[str, Any] = declarations.get("agency_topics", {})
     partitions = int(section.get("partitions", 1))
     agencies = feedback_agencies(declarations)
     if unfit := [a for a in agencies if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", a)]:
         raise ValueError(f"agency ids that cannot name a topic (letters, digits, . _ -): {unfit}")
-    return {
+    intake = AgencyReferralSubmittedV1
+    intake_partitions = int(declarations["topics"][intake.topic()].get("partitions", partitions))
+    topics = {
         event.agency_topic(agency): partitions for event in AGENCY_EVENTS for agency in agencies
     }
+    for agency in agencies:
+        topics[intake.agency_topic(agency)] = intake_partitions
+        topics[f"{intake.agency_topic(agency)}.dlq"] = intake_partitions
+    return topics
 
 
 def feedback_agencies(declarations: Mapping[str, Any]) -> list[str]:
@@ -92,6 +99,12 @@ def declared_retention(declarations: Mapping[str, Any]) -> dict[str, int]:
             if hours <= 0:
                 raise ValueError(f"{topic}: retention_hours must be positive")
             retention[topic] = retention[f"{topic}.dlq"] = int(hours * 3_600_000)
+    # Each agency's own intake topic keeps what the shared one keeps.
+    shared = AgencyReferralSubmittedV1.topic()
+    if shared in retention:
+        for agency in feedback_agencies(declarations):
+            own = AgencyReferralSubmittedV1.agency_topic(agency)
+            retention[own] = retention[f"{own}.dlq"] = retention[shared]
     return dict(sorted(retention.items()))
 
 

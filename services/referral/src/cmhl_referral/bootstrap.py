@@ -54,10 +54,17 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
         zone=settings.zone,
         feedback_agencies=frozenset(settings.kafka_feedback_agencies),
     )
-    for build_router in (agency_intake, follow_up_outcomes):
-        broker.include_router(
-            build_router(service, dead_letter_sink(broker), settings.consumer_group_prefix)
+    broker.include_router(
+        agency_intake(
+            service,
+            dead_letter_sink(broker),
+            settings.consumer_group_prefix,
+            settings.kafka_feedback_agencies,
         )
+    )
+    broker.include_router(
+        follow_up_outcomes(service, dead_letter_sink(broker), settings.consumer_group_prefix)
+    )
 
     async def prepare_database() -> None:
         await ensure_indexes(db)

@@ -15,6 +15,7 @@ class ReferralSettings(ServiceSettings):
     encryption_key: SecretStr = Field(description="base64 of 32 bytes; seals identifiers at rest")
     kafka_feedback_agencies: list[str] = Field(
         default=[],
-        description="Agencies that read their referral feedback on Kafka, each on its own topic "
-        "(deploy/topics.toml [agency_topics], which must list the same ids; ADR 0008)",
+        description="Agencies on Kafka: each reads its referral feedback and sends its "
+        "submissions on topics of its own (deploy/topics.toml [agency_topics], which must list "
+        "the same ids; ADR 0008, 0010)",
     )

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import TopicAuthorizationFailedError
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
@@ -17,7 +19,13 @@ from cmhl_referral.config import ReferralSettings
 from cmhl_referral.domain.referral import referral_id_for
 from cmhl_servicekit.auth import Role
 from cmhl_servicekit.dlq import read_dead_letters, redrive
-from cmhl_servicekit.testing import KafkaProbe, bearer, eventually, running_app
+from cmhl_servicekit.testing import (
+    KafkaProbe,
+    bearer,
+    eventually,
+    kafka_principal_access,
+    running_app,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -290,3 +298,47 @@ async def stored_referrals(
 async def _count(collection: Any, run: str, expected: int) -> bool:
     count: int = await collection.count_documents({"agency_reference": {"$regex": run}})
     return count == expected
+
+
+async def test_an_agency_on_kafka_submits_only_in_its_own_name(
+    referral_settings: ReferralSettings, kafka_probe: KafkaProbe, mongo_uri: str
+) -> None:
+    """Its own topic, which only its principal may write (ADR 0010), says which agency sent a
+    submission: one there naming another agency is dead-lettered with the rule, not created."""
+    run = uuid.uuid4().hex[:8]
+    settings = referral_settings.model_copy(update={"kafka_feedback_agencies": ["columbia-pd"]})
+    own_topic = AgencyReferralSubmittedV1.agency_topic("columbia-pd")
+    agency = kafka_principal_access(kafka_probe.bootstrap, "agency-columbia-pd")
+    columbia = {"agency_id": "columbia-pd", "source": "municipal_police"}
+    honest = agency_submission(f"C-{run}-1", agency=columbia, county_fips="29019")
+    forged = agency_submission(f"C-{run}-2")  # names greene-so
+    async with running_app(build(settings), from_now=True):
+        producer = AIOKafkaProducer(**agency.client_options(), acks="all")
+        await producer.start()
+        try:
+            for submission in (forged, honest):
+                await producer.send_and_wait(
+                    own_topic, submission.model_dump_json().encode(), key=submission.kafka_key()
+                )
+            # Nor may it write the shared topic, or another agency's.
+            for elsewhere in (
+                AgencyReferralSubmittedV1.topic(),
+                AgencyReferralSubmittedV1.agency_topic("greene-so"),
+            ):
+                with pytest.raises(TopicAuthorizationFailedError):
+                    await producer.send_and_wait(elsewhere, honest.model_dump_json().encode())
+        finally:
+            await producer.stop()
+        async with stored_referrals(mongo_uri, settings) as referrals:
+            await eventually(lambda: _count(referrals, run, 1), timeout=60)
+            dead = await kafka_probe.collect(
+                [f"{own_topic}.dlq"], lambda r: r.key == forged.kafka_key(), expect=1, settle=2.0
+            )
+            stored = await referrals.find_one({"agency_reference": {"$regex": run}})
+    assert stored is not None
+    assert stored["agency_id"] == "columbia-pd"
+    assert len(dead) == 1
+    reason = dict(dead[0].headers)["dlq-reason"].decode()
+    assert reason.startswith("agency_mismatch")
+    assert "greene-so" in reason
+    assert b"Sam" not in dead[0].value  # the dead letter keeps no person

@@ -1,6 +1,7 @@
 """Thin subscriber: agency systems' referral submissions become CreateReferral commands."""
 
 from collections import defaultdict
+from collections.abc import Iterable
 
 from faststream.kafka import KafkaRouter
 
@@ -22,9 +23,23 @@ class PermanentlyInvalid(Exception):
     """A well-formed message that breaks a business rule: dead-letter it, do not retry."""
 
 
+def sent_by_the_agency_it_names(delivery: Delivery[AgencyReferralSubmittedV1]) -> str | None:
+    """On an agency's own topic (which only its principal may write, ADR 0010) a submission
+    must name that agency: another's would be a submission in its name."""
+    sender = AgencyReferralSubmittedV1.sender_of(delivery.topic)
+    named = delivery.event.agency.agency_id
+    if sender is None or sender == named:
+        return None
+    return f"agency_mismatch: a submission on {sender}'s own topic names agency {named}"
+
+
 def build_router(
-    service: ReferralService, dead_letter: DeadLetterSink, group_prefix: str
+    service: ReferralService,
+    dead_letter: DeadLetterSink,
+    group_prefix: str,
+    kafka_agencies: Iterable[str] = (),
 ) -> KafkaRouter:
+    """The shared intake topic and the own topic of each agency on Kafka."""
     router = KafkaRouter()
 
     async def apply(deliveries: list[Delivery[AgencyReferralSubmittedV1]]) -> None:
@@ -52,8 +67,17 @@ def build_router(
 
     subscribe_batches(
         router,
-        BatchProcessor(AgencyReferralSubmittedV1, apply, dead_letter, poison_attempts=1),
-        topic=AgencyReferralSubmittedV1.topic(),
+        BatchProcessor(
+            AgencyReferralSubmittedV1,
+            apply,
+            dead_letter,
+            poison_attempts=1,
+            admit=sent_by_the_agency_it_names,
+        ),
+        topics=[
+            AgencyReferralSubmittedV1.topic(),
+            *(AgencyReferralSubmittedV1.agency_topic(a) for a in sorted(kafka_agencies)),
+        ],
         group_id=consumer_group(group_prefix, "referral", "agency-intake"),
         handler_name="on_agency_referral_submitted",
         max_records=200,

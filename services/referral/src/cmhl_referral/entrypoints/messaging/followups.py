@@ -23,7 +23,7 @@ def build_router(
     subscribe_batches(
         router,
         BatchProcessor(FollowUpCompletedV1, apply, dead_letter),
-        topic=FollowUpCompletedV1.topic(),
+        topics=[FollowUpCompletedV1.topic()],
         group_id=consumer_group(group_prefix, "referral", "follow-up-outcomes"),
         handler_name="on_follow_up_completed",
         max_records=200,

@@ -19,7 +19,7 @@ def build_facility_router(
     subscribe_batches(
         router,
         BatchProcessor(BedAvailabilityUpdatedV1, projector.apply, dead_letter),
-        topic=BedAvailabilityUpdatedV1.topic(),
+        topics=[BedAvailabilityUpdatedV1.topic()],
         group_id=consumer_group(group_prefix, "reporting", "facility-freshness"),
         handler_name="on_bed_availability_updated_freshness",
         max_records=500,

@@ -19,7 +19,7 @@ def build_router(
         subscribe_batches(
             router,
             BatchProcessor(event_type, projector.apply, dead_letter),
-            topic=event_type.topic(),
+            topics=[event_type.topic()],
             group_id=consumer_group(group_prefix, "reporting", event_type.event_name()),
             handler_name=f"on_{event_type.event_name().replace('-', '_')}",
             max_records=1000,
