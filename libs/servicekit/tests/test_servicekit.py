@@ -87,6 +87,32 @@ async def test_a_poison_record_is_dead_lettered_after_bounded_retries_and_the_re
     assert "handler failed 3 times: RuntimeError" in dict(dead)[1]
 
 
+async def test_a_record_that_breaks_the_admit_rule_is_dead_lettered_with_it() -> None:
+    applied: list[int] = []
+    dead: list[tuple[int, str]] = []
+
+    async def apply(deliveries: list[Delivery[Thing]]) -> None:
+        applied.extend(d.offset for d in deliveries)
+
+    async def dead_letter(record: Any, reason: str) -> None:
+        dead.append((record.offset, reason))
+
+    def small_only(delivery: Delivery[Thing]) -> str | None:
+        return "too_big: size over 5" if delivery.event.size > 5 else None
+
+    await BatchProcessor(Thing, apply, dead_letter, admit=small_only).process(
+        [
+            record(b'{"name":"a","size":1}', 0),
+            record(b'{"name":"b","size":9}', 1),
+            record(b"not json", 2),
+            record(b'{"name":"c","size":5}', 3),
+        ]
+    )
+    assert applied == [0, 3]
+    assert sorted(offset for offset, _ in dead) == [1, 2]
+    assert (1, "too_big: size over 5") in dead
+
+
 def test_log_lines_keep_only_allowed_fields() -> None:
     entry = logging.LogRecord("x", logging.INFO, "f", 1, "created", None, None)
     entry.__dict__.update({"referral_id": "r-1", "given_name": "Jane", "narrative": "x"})
