@@ -674,6 +674,16 @@ def brochure(
         with steps("every referral counted in the statewide metrics"):
             asyncio.run(wait_for_metrics(reporting_url, people, earlier + new, 600))
         asyncio.run(show_brochure(reporting_url, people))
+        if earlier:
+            # Years of empty quarters between 2018 and a few recent referrals make every
+            # cumulative total in between equal, so protecting the recent small counts hides
+            # them all on the publication grid (ADR 0009).
+            print(
+                f"[demo] this state folder held {earlier:,} referrals before (from `make up`): "
+                "the public annual report may show the 2018 totals as suppressed. For the "
+                "brochure's public page, load it into a fresh state folder: `make down`, move "
+                "deploy/local/state aside, `make demo`."
+            )
     steps.report()
 
 
