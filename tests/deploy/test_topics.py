@@ -18,7 +18,7 @@ from cmhl_contracts import (
     AgencyReferralSubmittedV1,
     ReferralFeedbackV1,
 )
-from cmhl_servicekit.testing import kafka_test_access
+from cmhl_servicekit.testing import eventually, kafka_test_access
 from cmhl_servicekit.topics import (
     create_topics,
     declared_retention,
@@ -37,7 +37,11 @@ def test_every_contract_topic_and_its_dead_letters_with_declared_partitions() ->
     declarations = tomllib.loads(DECLARATIONS.read_text())
     topics = declared_topics(declarations)
     agencies = declarations["agency_topics"]["agencies"]
-    assert len(topics) == 2 * len(ALL_EVENTS) + len(AGENCY_EVENTS) * len(agencies)
+    # Each agency on Kafka: its feedback topic(s), its own intake topic and that one's dead letters.
+    assert len(topics) == 2 * len(ALL_EVENTS) + (len(AGENCY_EVENTS) + 2) * len(agencies)
+    for agency in agencies:
+        own = AgencyReferralSubmittedV1.agency_topic(agency)
+        assert topics[own] == topics[f"{own}.dlq"] == topics[AgencyReferralSubmittedV1.topic()]
     for event in ALL_EVENTS:
         declared = declarations["topics"][event.topic()]
         expected = declared.get("partitions", declarations["defaults"]["partitions"])
@@ -89,7 +93,8 @@ def test_the_intake_topic_and_its_dead_letters_keep_records_a_week_only() -> Non
     retention = load_retention(DECLARATIONS)
     intake = AgencyReferralSubmittedV1.topic()
     week = 7 * 24 * 3_600_000
-    assert retention == {intake: week, f"{intake}.dlq": week}
+    own = AgencyReferralSubmittedV1.agency_topic("columbia-pd")  # an agency's own intake topic
+    assert retention == {intake: week, f"{intake}.dlq": week, own: week, f"{own}.dlq": week}
     declarations: dict[str, Any] = tomllib.loads(DECLARATIONS.read_text())
     declarations["topics"][intake]["retention_hours"] = 0
     with pytest.raises(ValueError, match="retention_hours must be positive"):
@@ -137,11 +142,20 @@ async def test_creation_is_idempotent_and_sets_the_topic_configs(
             await create_topics(kafka_test_access(kafka_bootstrap), topics, retention_ms=hours)
             == []
         )
-        [config] = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, next(iter(topics)))]
-        )
-        entries = {entry[0]: entry[1] for entry in config.resources[0][4]}
-        assert entries["retention.ms"] == "3600000"
+
+        async def configs() -> dict[str, str]:
+            [config] = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, next(iter(topics)))]
+            )
+            return {entry[0]: entry[1] for entry in config.resources[0][4]}
+
+        # The controller applies a change and the broker learns it from the metadata log a
+        # moment later: under load, a describe right after may still show the old value.
+        async def retention_applied() -> dict[str, str] | None:
+            entries = await configs()
+            return entries if entries["retention.ms"] == "3600000" else None
+
+        entries = await eventually(retention_applied, timeout=30, interval=0.5)
         assert entries["min.insync.replicas"] == "1"
         # A declaration that no longer matches an existing topic is reported, never applied:
         # adding partitions would move keys and break per-referral ordering.

@@ -14,7 +14,7 @@ import pytest
 
 from cmhl_contracts import AgencyReferralSubmittedV1
 from cmhl_servicekit.oidc import SignIn, demo_user
-from cmhl_servicekit.testing import KafkaProbe
+from cmhl_servicekit.testing import KafkaProbe, stack_admin
 
 pytestmark = pytest.mark.e2e
 
@@ -87,7 +87,9 @@ async def test_referral_follow_up_and_training_reach_the_statewide_metrics(
             referred_at=datetime.now(UTC),
             person={"given_name": "Bo", "family_name": "Lake", "birth_date": "1970-07-07"},
         )
-        probe = KafkaProbe(f"127.0.0.1:{system['stack']['kafka_port']}")
+        probe = KafkaProbe(
+            f"127.0.0.1:{system['stack']['kafka_port']}", stack_admin(system["state_dir"])
+        )
         await probe.start()
         try:
             for _ in range(2):  # the agency's retry must not count twice

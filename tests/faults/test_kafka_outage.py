@@ -23,7 +23,7 @@ from cmhl_referral.bootstrap import build as build_referral
 from cmhl_referral.config import ReferralSettings
 from cmhl_reporting.bootstrap import build as build_reporting
 from cmhl_reporting.config import ReportingSettings
-from cmhl_servicekit.testing import infra_settings, running_app
+from cmhl_servicekit.testing import infra_settings, running_app, signed_in_to
 
 from .checker import CHICAGO, post_at_fixed_rate, verify_answered_referrals
 
@@ -41,7 +41,8 @@ def own_kafka(tmp_path: Path) -> Iterator[dict[str, Any]]:
         [*STACK, "up", "--free-ports", "--state-dir", str(tmp_path)], check=True, timeout=300
     )
     try:
-        yield {"state_dir": tmp_path, **json.loads((tmp_path / "stack.json").read_text())}
+        with signed_in_to(tmp_path):
+            yield {"state_dir": tmp_path, **json.loads((tmp_path / "stack.json").read_text())}
     finally:
         subprocess.run([*STACK, "down", "--state-dir", str(tmp_path)], check=False, timeout=120)
 

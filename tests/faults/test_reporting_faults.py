@@ -19,7 +19,13 @@ import pytest
 from cmhl_reporting.bootstrap import build
 from cmhl_reporting.config import ReportingSettings
 from cmhl_servicekit.dlq import read_dead_letters
-from cmhl_servicekit.testing import eventually, infra_settings, kafka_test_access, running_app
+from cmhl_servicekit.testing import (
+    eventually,
+    infra_settings,
+    kafka_test_access,
+    running_app,
+    signed_in_to,
+)
 
 from .checker import GroundTruth, matches, mixed_stream, published, send_records
 
@@ -107,7 +113,8 @@ def own_stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
         [*STACK, "up", "--free-ports", "--state-dir", str(tmp_path)], check=True, timeout=300
     )
     try:
-        yield {"state_dir": tmp_path, **json.loads((tmp_path / "stack.json").read_text())}
+        with signed_in_to(tmp_path):
+            yield {"state_dir": tmp_path, **json.loads((tmp_path / "stack.json").read_text())}
     finally:
         subprocess.run([*STACK, "down", "--state-dir", str(tmp_path)], check=False, timeout=120)
 

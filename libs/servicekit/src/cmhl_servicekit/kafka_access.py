@@ -237,9 +237,7 @@ def _named(codes: Mapping[str, int], code: int) -> str | None:
 async def current_grants(admin: AIOKafkaAdminClient) -> set[Grant]:
     """The brokers' ALLOW bindings this tool can express (any other binding, such as an
     operator's DENY, is neither read nor touched)."""
-    answer = await admin._send_request(
-        DescribeAclsRequest(ANY, None, ANY, None, None, ANY, ANY)
-    )
+    answer = await admin._send_request(DescribeAclsRequest(ANY, None, ANY, None, None, ANY, ANY))
     if answer.error_code:
         raise AccessError(f"grants could not be read: {answer.error_message}")
     found = set()

@@ -101,6 +101,32 @@ def kafka_principal_access(bootstrap: str, principal: str) -> KafkaAccess:
     return kafka_test_access(bootstrap).as_user(principal, stored["kafka_principals"][principal])
 
 
+def stack_admin(state_dir: Path) -> KafkaAccess:
+    """The admin principal of a stack that deploy/local/stack.py started in `state_dir` (a
+    test's own stack, which has its own passwords)."""
+    stack = json.loads((state_dir / "stack.json").read_text())
+    creds = json.loads((state_dir / "credentials.json").read_text())
+    return KafkaAccess(
+        f"127.0.0.1:{stack['kafka_port']}",
+        "admin",
+        creds["keys"]["kafka_admin_password"],
+        "SASL_PLAINTEXT",
+    )
+
+
+@contextlib.contextmanager
+def signed_in_to(state_dir: Path) -> Iterator[KafkaAccess]:
+    """While a test uses a stack of its own, its Kafka clients (probes, the apps it builds with
+    infra_settings) sign in with that stack's admin credential, not the shared stack's."""
+    admin = stack_admin(state_dir)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CMHL_TEST_KAFKA_USERNAME", admin.username)
+        patch.setenv("CMHL_TEST_KAFKA_PASSWORD", admin.password)
+        patch.setenv("CMHL_TEST_KAFKA_SECURITY_PROTOCOL", admin.security_protocol)
+        patch.setenv("CMHL_TEST_KAFKA_PRINCIPALS", str(state_dir / "credentials.json"))
+        yield admin
+
+
 @pytest.fixture(scope="session")
 def kafka_access(kafka_bootstrap: str) -> KafkaAccess:
     return kafka_test_access(kafka_bootstrap)
@@ -267,15 +293,19 @@ async def assert_reads_use_indexes(
 class KafkaProbe:
     """Publishes raw records and collects what appears on topics, for black-box assertions."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, access: KafkaAccess | None = None) -> None:
         self.bootstrap = bootstrap
-        self.access = kafka_test_access(bootstrap)
+        self.access = access or kafka_test_access(bootstrap)
         self._producer = AIOKafkaProducer(
             **self.access.client_options(), acks="all", enable_idempotence=True
         )
 
     async def start(self) -> None:
-        await self._producer.start()
+        try:
+            await self._producer.start()
+        except BaseException:
+            await self._producer.stop()  # a refused start leaves no connection to the GC
+            raise
 
     async def stop(self) -> None:
         await self._producer.stop()
