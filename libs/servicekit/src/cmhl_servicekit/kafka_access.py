@@ -72,6 +72,19 @@ class Grant:
     name: str
     pattern: str = "literal"
 
+    def binding(self) -> tuple[int, str, int, str, str, int, int]:
+        """The ACL binding as CreateAcls and DeleteAcls take it: resource type, name, pattern
+        type, principal, host, operation, permission."""
+        return (
+            RESOURCE[self.resource],
+            self.name,
+            PATTERN[self.pattern],
+            f"User:{self.principal}",
+            "*",
+            OPERATION[self.operation],
+            ALLOW,
+        )
+
 
 def service_principal(service: str) -> str:
     return service
@@ -215,16 +228,7 @@ async def set_credentials(admin: AIOKafkaAdminClient, passwords: Mapping[str, st
 
 async def create_grants(admin: AIOKafkaAdminClient, grants: list[Grant]) -> None:
     for grant in grants:
-        request = CreateAclsRequest(
-            RESOURCE[grant.resource],
-            grant.name,
-            PATTERN[grant.pattern],
-            f"User:{grant.principal}",
-            "*",
-            OPERATION[grant.operation],
-            ALLOW,
-        )
-        answer = await admin._send_request(request)
+        answer = await admin._send_request(CreateAclsRequest(*grant.binding()))
         refused = [(code, message) for code, message in answer.creation_responses if code]
         if refused:
             raise AccessError(f"grant {grant} refused: {refused}")
@@ -262,17 +266,7 @@ async def current_grants(admin: AIOKafkaAdminClient) -> set[Grant]:
 
 async def revoke(admin: AIOKafkaAdminClient, grants: set[Grant]) -> None:
     for grant in sorted(grants):
-        answer = await admin._send_request(
-            DeleteAclsRequest(
-                RESOURCE[grant.resource],
-                grant.name,
-                PATTERN[grant.pattern],
-                f"User:{grant.principal}",
-                "*",
-                OPERATION[grant.operation],
-                ALLOW,
-            )
-        )
+        answer = await admin._send_request(DeleteAclsRequest(*grant.binding()))
         failed = [(code, message) for code, message, _ in answer.filter_responses if code]
         if failed:
             raise AccessError(f"grant {grant} could not be revoked: {failed}")
@@ -290,9 +284,11 @@ async def apply(access: KafkaAccess, grants: list[Grant], passwords: Mapping[str
         await set_credentials(
             admin, {name: passwords[name] for name in principals(grants) if name != ADMIN}
         )
-        await create_grants(admin, grants)
-        # The declarations are the whole truth: a grant taken out of them is revoked.
-        await revoke(admin, await current_grants(admin) - set(grants))
+        # The declarations are the whole truth: what is missing is created, a grant taken out
+        # of them is revoked, and what the brokers hold already is left alone.
+        held = await current_grants(admin)
+        await create_grants(admin, [g for g in grants if g not in held])
+        await revoke(admin, held - set(grants))
     finally:
         await admin.close()
 

@@ -128,10 +128,14 @@ class PublicationGrid:
             "rows": county_rows(cells),
         }
 
-    async def placement(self, period: str | None, as_of: date | None) -> dict[str, Any]:
+    async def placement(
+        self, period: str | None, as_of: date | None
+    ) -> tuple[dict[str, Any], GridPeriod]:
+        """The placement figures of a grid period, and the period (whose window the facilities'
+        bed reports are read for)."""
         published, chosen = await self.resolve(period, as_of)
         body = grid.placement(published.plan, chosen)
-        return envelope(published.views, chosen.describe(), None) | body
+        return envelope(published.views, chosen.describe(), None) | body, chosen
 
     async def annual_report(self, period: str | None, as_of: date | None) -> AnnualReport:
         """The brochure's page for a grid period, from one plan."""

@@ -41,9 +41,7 @@ async def placement(
         return JSONResponse(await queries.placement(window))
     on_grid(start, end)
     try:
-        publication = publication_grid(request)
-        body = await publication.placement(period, as_of)
-        _, chosen = await publication.resolve(period, as_of)
+        body, chosen = await publication_grid(request).placement(period, as_of)
     except WindowError as exc:
         raise unprocessable(exc) from exc
     body["bed_availability"] = await queries.bed_availability(chosen.window)

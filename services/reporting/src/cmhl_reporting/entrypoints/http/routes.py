@@ -213,9 +213,10 @@ async def public_placement(
     """Placement requests and how they ended, on the publication grid (the same numbers as
     /metrics/placement gives an analyst, without the facilities' bed reports)."""
     try:
-        return JSONResponse(await publication_grid(request).placement(period, as_of))
+        body, _ = await publication_grid(request).placement(period, as_of)
     except WindowError as exc:
         raise unprocessable(exc) from exc
+    return JSONResponse(body)
 
 
 @router.get("/metrics/{dimension}", response_model=None)
