@@ -28,7 +28,7 @@ from aiokafka.structs import TopicPartition
 
 from cmhl_contracts.counties import MISSOURI_COUNTIES
 from cmhl_servicekit.oidc import demo_user
-from cmhl_servicekit.testing import kafka_test_access
+from cmhl_servicekit.testing import kafka_test_access, stack_mongo_uri
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -98,7 +98,7 @@ def load_stack(state_dir: Path = STATE) -> Stack:
     return Stack(
         state_dir=state_dir,
         kafka=f"127.0.0.1:{state['kafka_port']}",
-        mongo_uri=f"mongodb://127.0.0.1:{state['mongo_port']}/",
+        mongo_uri=stack_mongo_uri(state_dir),
         pids={name: pid for name, pid in state["pids"].items() if alive(pid)},
         ports=state.get("service_ports", {}),
         creds=creds,

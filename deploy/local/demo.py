@@ -38,6 +38,7 @@ from cmhl_contracts import AgencyReferralSubmittedV1
 from cmhl_contracts.counties import MISSOURI_COUNTIES
 from cmhl_servicekit.kafka import KafkaAccess
 from cmhl_servicekit.oidc import SignIn, demo_user
+from cmhl_servicekit.testing import stack_mongo_uri
 
 HERE = Path(__file__).resolve().parent
 # Counts what the demo loaded, this quarter included: a role that may see records (an analyst
@@ -786,7 +787,7 @@ def main() -> None:
             asyncio.run(wait_for_metrics(reporting_url, people, earlier + args.referrals, 600))
         if not (args.kafka and args.training_url and args.reporting_url):
             with steps("settled: outboxes sent, due timers fired"):
-                asyncio.run(wait_settled(f"mongodb://127.0.0.1:{stack['mongo_port']}/", 600))
+                asyncio.run(wait_settled(stack_mongo_uri(args.state_dir), 600))
         # Referrals exist now: liaisons work part of them through the lifecycle.
         if args.referral_url and args.followup_url:
             per_liaison = args.lifecycle

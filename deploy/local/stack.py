@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from cmhl_servicekit.database_access import DatabaseUser
     from cmhl_servicekit.kafka import KafkaAccess
     from cmhl_servicekit.kafka_access import Grant
 
@@ -97,8 +98,13 @@ class StackState:
         return f"127.0.0.1:{self.kafka_port}"
 
     @property
-    def mongo_uri(self) -> str:
-        return f"mongodb://127.0.0.1:{self.mongo_port}/"
+    def mongo_address(self) -> str:
+        return f"127.0.0.1:{self.mongo_port}"
+
+    def mongo_uri(self, user: str, password: str) -> str:
+        """A database user's URI. FerretDB takes SASL PLAIN and passes the user on to PostgreSQL
+        (ADR 0011); production's MongoDB takes SCRAM, a setting of the URI, not of the code."""
+        return f"mongodb://{user}:{password}@{self.mongo_address}/?authMechanism=PLAIN"
 
     @property
     def keycloak_url(self) -> str:
@@ -762,9 +768,16 @@ def start_postgres(state: StackState, state_dir: Path, password: str) -> int:
     )
 
 
-def psql(state: StackState, password: str, sql: str, check: bool = True) -> str | None:
-    """One statement as the stack's PostgreSQL superuser role; its output, or None where it
-    failed and `check` is off (PostgreSQL still starting)."""
+def psql(
+    state: StackState,
+    password: str,
+    sql: str,
+    check: bool = True,
+    database: str = "postgres",
+) -> str | None:
+    """SQL as the stack's PostgreSQL superuser role, stopping at the first error; its output, or None
+    where it failed and `check` is off (PostgreSQL still starting). The SQL goes in on stdin:
+    it may hold a password, and a command line is readable by every local user."""
     done = subprocess.run(
         [
             str(postgres_bin() / "psql"),
@@ -775,11 +788,12 @@ def psql(state: StackState, password: str, sql: str, check: bool = True) -> str 
             "-U",
             POSTGRES_ROLE,
             "-d",
-            "postgres",
+            database,
             "-tAq",
-            "-c",
-            sql,
+            "-v",
+            "ON_ERROR_STOP=1",
         ],
+        input=sql,
         env=os.environ | {"PGPASSWORD": password},
         capture_output=True,
         text=True,
@@ -803,8 +817,12 @@ def postgres_ready(state: StackState, password: str) -> bool:
 
 def start_ferretdb(state: StackState, state_dir: Path, password: str) -> int:
     binary = ferretdb_binary()
+    # FerretDB's own connection (the catalog, internal clean-up) signs in as the superuser role;
+    # every client's queries run on a pool of that client's own user (ADR 0011). Eight users at
+    # 25 connections each stay within max_connections, beside Keycloak's.
     url = (
         f"postgres://{POSTGRES_ROLE}:{password}@127.0.0.1:{state.postgres_port}/{POSTGRES_DATABASE}"
+        "?pool_max_conns=25"
     )
     return spawn(
         "ferretdb",
@@ -821,6 +839,112 @@ def mongo_ready(port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
         return True
     return False
+
+
+# ---------------------------------------------------------------- database users
+
+# FerretDB makes a database when its first collection is created; the stack makes each service's
+# database as the admin (this collection, created and dropped) so as to hand it to its user, who
+# may not create databases.
+DATABASE_CLAIM = "database_created_by_stack"
+
+
+def database_users() -> list["DatabaseUser"]:
+    from cmhl_servicekit.database_access import load
+
+    try:
+        return load(REPO / "deploy" / "database-access.toml")
+    except ValueError as exc:
+        fail(f"deploy/database-access.toml: {exc}")
+        raise
+
+
+def admin_mongo_uri(state: StackState, password: str) -> str:
+    """The stack's administrator (PostgreSQL's superuser role), for tests and the stack itself."""
+    return state.mongo_uri(POSTGRES_ROLE, password)
+
+
+async def _prepare_databases(uri: str, users: list["DatabaseUser"]) -> None:
+    from pymongo import AsyncMongoClient
+
+    from cmhl_servicekit.audit import AUDIT_DATABASE, MongoAuditLog
+
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
+    try:
+        present = set(await client.list_database_names())
+        for user in users:
+            if user.database not in present:
+                await client[user.database].create_collection(DATABASE_CLAIM)
+                await client[user.database].drop_collection(DATABASE_CLAIM)
+        # The audit log exists, with its index, before services that may only append to it.
+        await MongoAuditLog(client[AUDIT_DATABASE], "stack").ensure_indexes()
+    finally:
+        await client.close()
+
+
+def database_grants_sql(users: list["DatabaseUser"], passwords: dict[str, str]) -> str:
+    """One PostgreSQL role per database user (ADR 0011), as deploy/database-access.toml says:
+    it owns its service's schema (FerretDB's database) and every table in it, and may insert
+    into (and, if declared, select from) the audit log's table, owned by the superuser; it may
+    not update or delete there, nor see any other schema or the Keycloak database."""
+    from cmhl_servicekit.audit import AUDIT_DATABASE, AUDIT_LOG
+
+    def literal(value: str) -> str:
+        return "'" + value.replace("'", "''") + "'"
+
+    # Names come from the validated declarations (lower-case letters, digits, _) and passwords
+    # are quoted as literals, hence the S608 exemptions below.
+    audit = AUDIT_DATABASE
+    statements = [
+        "BEGIN;",
+        f"REVOKE ALL ON DATABASE {POSTGRES_DATABASE} FROM PUBLIC;",
+        "REVOKE ALL ON DATABASE keycloak FROM PUBLIC;",
+    ]
+    for user in users:
+        role, schema = user.name, user.database
+        privileges = "INSERT, SELECT" if user.may_read_audit else "INSERT"
+        grant_audit = (
+            f"EXECUTE format('GRANT {privileges} ON %I.%I TO %I', {literal(audit)}, t, "
+            f"{literal(role)});"
+            if user.may_append_audit
+            else ""
+        )
+        own_tables = (
+            f"SELECT tablename FROM pg_tables WHERE schemaname = {literal(schema)} "  # noqa: S608
+            f"AND tableowner <> {literal(role)}"
+        )
+        audit_table = (
+            f"SELECT _jsonb->>'table' FROM \"{audit}\"._ferretdb_database_metadata "  # noqa: S608
+            f"WHERE _jsonb->>'_id' = {literal(AUDIT_LOG)}"
+        )
+        statements += [
+            f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {literal(role)}) "
+            f'THEN CREATE ROLE "{role}"; END IF; END$$;',
+            f'ALTER ROLE "{role}" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION '
+            f"NOBYPASSRLS PASSWORD {literal(passwords[role])};",
+            f'GRANT CONNECT ON DATABASE {POSTGRES_DATABASE} TO "{role}";',
+            f'ALTER SCHEMA "{schema}" OWNER TO "{role}";',
+            # Tables made before the service had a user of its own (an older state folder).
+            f"DO $$DECLARE t text; BEGIN FOR t IN {own_tables} LOOP "
+            f"EXECUTE format('ALTER TABLE %I.%I OWNER TO %I', {literal(schema)}, t, "
+            f"{literal(role)}); END LOOP; END$$;",
+            f'REVOKE ALL ON SCHEMA "{audit}" FROM "{role}";',
+            f"DO $$DECLARE t text; BEGIN {audit_table.replace(' FROM ', ' INTO STRICT t FROM ', 1)}; "
+            f"EXECUTE format('REVOKE ALL ON %I.%I FROM %I', {literal(audit)}, t, {literal(role)}); "
+            f"{grant_audit} END$$;",
+        ]
+        if user.may_append_audit:
+            statements.append(f'GRANT USAGE ON SCHEMA "{audit}" TO "{role}";')
+    statements.append("COMMIT;")
+    return "\n".join(statements) + "\n"
+
+
+def grant_database_access(state: StackState, password: str, passwords: dict[str, str]) -> None:
+    """Each service's own database user, with what deploy/database-access.toml grants it."""
+    users = database_users()
+    asyncio.run(_prepare_databases(admin_mongo_uri(state, password), users))
+    psql(state, password, database_grants_sql(users, passwords), database=POSTGRES_DATABASE)
+    say(f"database: {len(users)} users, each its own database (deploy/database-access.toml)")
 
 
 # ---------------------------------------------------------------- Keycloak
@@ -989,8 +1113,12 @@ def credentials(state_dir: Path, issuer: str | None = None) -> dict[str, Any]:
     keys.setdefault("demo_password", secrets.token_urlsafe(18))
     keys.setdefault("kafka_admin_password", secrets.token_urlsafe(24))
     keys.setdefault("kafka_controller_password", secrets.token_urlsafe(24))
-    from cmhl_servicekit.kafka_access import ADMIN, new_passwords, principals
+    from cmhl_servicekit.kafka_access import ADMIN, principals
+    from cmhl_servicekit.passwords import new_passwords
 
+    stored["database_users"] = new_passwords(
+        [user.name for user in database_users()], stored.get("database_users", {})
+    )
     known = stored.get("kafka_principals", {})
     stored["kafka_principals"] = new_passwords(principals(kafka_grants()), known) | {
         ADMIN: keys["kafka_admin_password"]
@@ -1042,7 +1170,7 @@ def service_env(name: str, state: StackState, creds: dict[str, Any]) -> dict[str
     if name == "workspace":
         port = state.service_ports[name]
         values = {
-            "MONGO_URI": state.mongo_uri,
+            "MONGO_URI": state.mongo_uri(name, creds["database_users"][name]),
             "HTTP_PORT": str(port),
             "PUBLIC_URL": f"http://127.0.0.1:{port}",
             "AUTH_ISSUER": state.issuer,
@@ -1059,7 +1187,8 @@ def service_env(name: str, state: StackState, creds: dict[str, Any]) -> dict[str
         "KAFKA_USERNAME": name,
         "KAFKA_PASSWORD": creds["kafka_principals"][name],
         "KAFKA_SECURITY_PROTOCOL": KAFKA_PROTOCOL,
-        "MONGO_URI": state.mongo_uri,
+        # Each service its own database user, granted what deploy/database-access.toml says.
+        "MONGO_URI": state.mongo_uri(name, creds["database_users"][name]),
         "HTTP_PORT": str(state.service_ports[name]),
         "AUTH_ISSUER": state.issuer,
         # The local stack alone accepts the password-grant test client's tokens.
@@ -1206,7 +1335,7 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
         state,
         state_dir,
         "ferretdb",
-        f"FerretDB on {state.mongo_uri} (PostgreSQL backend)",
+        f"FerretDB on {state.mongo_address} (PostgreSQL backend)",
         lambda: start_ferretdb(state, state_dir, password),
     )
     wait_until(
@@ -1217,6 +1346,7 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
         state_dir,
         "ferretdb",
     )
+    grant_database_access(state, password, creds["database_users"])
     wait_until(
         lambda: kafka_ready(admin_access(state, creds["keys"])),
         "Kafka",
@@ -1258,7 +1388,8 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
         "CMHL_TEST_KAFKA_USERNAME=admin\n"
         f"CMHL_TEST_KAFKA_PASSWORD={creds['keys']['kafka_admin_password']}\n"
         f"CMHL_TEST_KAFKA_PRINCIPALS={(state_dir / 'credentials.json').resolve()}\n"
-        f"CMHL_TEST_MONGO_URI={state.mongo_uri}\n"
+        f"CMHL_TEST_MONGO_URI={admin_mongo_uri(state, password)}\n"
+        f"CMHL_TEST_DATABASE_USERS={(state_dir / 'credentials.json').resolve()}\n"
         f"CMHL_TEST_OIDC_ISSUER={state.issuer}\n"
         f"CMHL_TEST_OIDC_CLIENT={TEST_CLIENT}\n"
         "CMHL_TEST_OIDC_ADMIN=admin\n"
@@ -1266,7 +1397,7 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
         f"CMHL_TEST_SMTP=127.0.0.1:{state.smtp_port}\n"
         f"CMHL_TEST_MAIL_DIR={state_dir.resolve() / 'mail'}\n"
     )
-    test_env.chmod(0o600)  # it names Keycloak's and Kafka's admin passwords
+    test_env.chmod(0o600)  # it names Keycloak's, Kafka's and the database's admin passwords
     return state
 
 

@@ -25,6 +25,7 @@ from cmhl_servicekit.testing import (
     kafka_test_access,
     running_app,
     signed_in_to,
+    stack_mongo_uri,
 )
 
 from .checker import GroundTruth, matches, mixed_stream, published, send_records
@@ -123,7 +124,7 @@ async def test_database_killed_during_projection_never_loses_committed_work(
     own_stack: dict[str, Any],
 ) -> None:
     bootstrap = f"127.0.0.1:{own_stack['kafka_port']}"
-    mongo_uri = f"mongodb://127.0.0.1:{own_stack['mongo_port']}/"
+    mongo_uri = stack_mongo_uri(own_stack["state_dir"])
     truth = mixed_stream(6_000 if FULL else 3_000, malformed=0)
     settings = ReportingSettings(**infra_settings(bootstrap, mongo_uri))
     kills = 2 if FULL else 1

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from pymongo.asynchronous.database import AsyncDatabase
 
 Document = dict[str, Any]
+AUDIT_DATABASE = "cmhl_audit"
 AUDIT_LOG = "audit_log"
 
 

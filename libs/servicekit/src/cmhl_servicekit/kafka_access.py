@@ -46,6 +46,7 @@ from aiokafka.protocol.types import (
 
 from cmhl_contracts import AGENCY_EVENTS, AgencyReferralSubmittedV1
 from cmhl_servicekit.kafka import KafkaAccess
+from cmhl_servicekit.passwords import read_passwords
 from cmhl_servicekit.topics import feedback_agencies
 
 ADMIN = "admin"
@@ -135,11 +136,6 @@ def plan(
 def principals(grants: list[Grant]) -> list[str]:
     """Every principal that needs a credential: the admin and each one granted something."""
     return sorted({ADMIN} | {g.principal for g in grants})
-
-
-def new_passwords(names: list[str], known: Mapping[str, str]) -> dict[str, str]:
-    """The passwords of `names`: the known ones kept, a new random one for each other."""
-    return {n: known.get(n) or secrets.token_urlsafe(24) for n in names}
 
 
 # ---------------------------------------------------------------- the admin requests
@@ -310,18 +306,6 @@ def render_plan(grants: list[Grant]) -> str:
 
 def read_plan(path: Path) -> list[Grant]:
     return [Grant(**g) for g in json.loads(path.read_text())["grants"]]
-
-
-def read_passwords(path: Path) -> dict[str, str]:
-    """A JSON object principal -> password, or a folder of files named by principal."""
-    if path.is_dir():
-        return {
-            f.name: f.read_text().strip()
-            for f in sorted(path.iterdir())
-            if f.is_file() and not f.name.startswith(".")
-        }
-    stored: dict[str, str] = json.loads(path.read_text())
-    return stored
 
 
 def main() -> None:

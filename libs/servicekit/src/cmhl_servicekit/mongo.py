@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import SecretStr
 from pymongo import AsyncMongoClient, DeleteOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -12,10 +13,15 @@ Document = dict[str, Any]
 DUPLICATE_KEY = 11000
 
 
-def make_mongo_client(uri: str, app_name: str) -> AsyncMongoClient[Document]:
-    # tz_aware so datetimes read back are UTC-aware like the ones written.
+def make_mongo_client(uri: SecretStr, app_name: str) -> AsyncMongoClient[Document]:
+    """`uri` names the service's own database user and password (ADR 0011), kept secret in
+    settings and logs. tz_aware so datetimes read back are UTC-aware like the ones written."""
     return AsyncMongoClient(
-        uri, appname=app_name, tz_aware=True, serverSelectionTimeoutMS=5000, connect=False
+        uri.get_secret_value(),
+        appname=app_name,
+        tz_aware=True,
+        serverSelectionTimeoutMS=5000,
+        connect=False,
     )
 
 

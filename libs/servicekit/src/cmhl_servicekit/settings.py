@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cmhl_servicekit.audit import AUDIT_DATABASE
 from cmhl_servicekit.auth import ClaimNames, TokenSettings, token_settings_from
 from cmhl_servicekit.kafka import KafkaAccess, SecurityProtocol
 
@@ -101,10 +102,13 @@ class ServiceSettings(HttpSettings):
     kafka_ssl_cafile: str | None = Field(
         default=None, description="CA bundle for the brokers' certificates (system CAs if unset)"
     )
-    mongo_uri: str = Field(min_length=1, description="mongodb://host:port/")
+    mongo_uri: SecretStr = Field(
+        min_length=1,
+        description="mongodb://user:password@host:port/: this service's own database user",
+    )
     mongo_database: str = Field(min_length=1)
     audit_database: str = Field(
-        default="cmhl_audit",
+        default=AUDIT_DATABASE,
         min_length=1,
         description="The database every service appends its audit entries to",
     )

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
@@ -114,6 +115,39 @@ def stack_admin(state_dir: Path) -> KafkaAccess:
     )
 
 
+def stack_mongo_uri(state_dir: Path) -> str:
+    """The database administrator's URI of a stack that deploy/local/stack.py started in
+    `state_dir` (ADR 0011: FerretDB takes SASL PLAIN; the administrator is PostgreSQL's superuser
+    role, which may read and write every service's database, as a test of the whole system must)."""
+    stack = json.loads((state_dir / "stack.json").read_text())
+    creds = json.loads((state_dir / "credentials.json").read_text())
+    password = creds["keys"]["database_password"]
+    return f"mongodb://ferretdb:{password}@127.0.0.1:{stack['mongo_port']}/?authMechanism=PLAIN"
+
+
+def database_user_uri(user: str, password: str | None = None) -> str:
+    """The test database's URI (CMHL_TEST_MONGO_URI) signed in as one of the services' database
+    users (ADR 0011), with its own password from the stack's credentials (test.env names the
+    file) unless `password` is given; with `user` "" the URI signs in as no one."""
+    admin = urllib.parse.urlsplit(os.environ[MONGO_ENV])
+    host = admin.netloc.rpartition("@")[2]
+    if user:
+        if password is None:
+            stored = json.loads(Path(os.environ["CMHL_TEST_DATABASE_USERS"]).read_text())
+            password = stored["database_users"][user]
+        host = f"{urllib.parse.quote(user)}:{urllib.parse.quote(password, safe='')}@{host}"
+        return urllib.parse.urlunsplit(admin._replace(netloc=host))
+    # No one: without the sign-in options too, which a driver refuses without a user.
+    kept = [
+        (key, value)
+        for key, value in urllib.parse.parse_qsl(admin.query)
+        if key not in ("authMechanism", "authSource")
+    ]
+    return urllib.parse.urlunsplit(
+        admin._replace(netloc=host, query=urllib.parse.urlencode(kept))
+    )
+
+
 @contextlib.contextmanager
 def signed_in_to(state_dir: Path) -> Iterator[KafkaAccess]:
     """While a test uses a stack of its own, its Kafka clients (probes, the apps it builds with
@@ -124,6 +158,7 @@ def signed_in_to(state_dir: Path) -> Iterator[KafkaAccess]:
         patch.setenv("CMHL_TEST_KAFKA_PASSWORD", admin.password)
         patch.setenv("CMHL_TEST_KAFKA_SECURITY_PROTOCOL", admin.security_protocol)
         patch.setenv("CMHL_TEST_KAFKA_PRINCIPALS", str(state_dir / "credentials.json"))
+        patch.setenv("CMHL_TEST_DATABASE_USERS", str(state_dir / "credentials.json"))
         yield admin
 
 

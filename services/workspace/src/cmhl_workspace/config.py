@@ -1,6 +1,6 @@
 """Workspace settings (env prefix CMHL_WORKSPACE_)."""
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from cmhl_servicekit.settings import HttpSettings
@@ -18,7 +18,9 @@ class WorkspaceSettings(HttpSettings):
         description="Where browsers reach the workspace; the sign-in redirect derives from it. "
         "https, or http on 127.0.0.1/localhost only: the cookies are Secure",
     )
-    mongo_uri: str = Field(min_length=1, description="Where sessions are kept (no PHI)")
+    mongo_uri: SecretStr = Field(
+        min_length=1, description="Where sessions are kept (no PHI), as the workspace's own user"
+    )
     mongo_database: str = "cmhl_workspace"
     referral_url: str = Field(pattern=URL)
     followup_url: str = Field(pattern=URL)
