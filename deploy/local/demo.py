@@ -38,7 +38,6 @@ from cmhl_contracts import AgencyReferralSubmittedV1
 from cmhl_contracts.counties import MISSOURI_COUNTIES
 from cmhl_servicekit.kafka import KafkaAccess
 from cmhl_servicekit.oidc import SignIn, demo_user
-from cmhl_servicekit.testing import stack_mongo_uri
 
 HERE = Path(__file__).resolve().parent
 # Counts what the demo loaded, this quarter included: a role that may see records (an analyst
@@ -787,6 +786,10 @@ def main() -> None:
             asyncio.run(wait_for_metrics(reporting_url, people, earlier + args.referrals, 600))
         if not (args.kafka and args.training_url and args.reporting_url):
             with steps("settled: outboxes sent, due timers fired"):
+                # Only on the local stack, whose folder names the database administrator; the
+                # demo's container (compose) has no test helpers and never comes here.
+                from cmhl_servicekit.testing import stack_mongo_uri
+
                 asyncio.run(wait_settled(stack_mongo_uri(args.state_dir), 600))
         # Referrals exist now: liaisons work part of them through the lifecycle.
         if args.referral_url and args.followup_url:

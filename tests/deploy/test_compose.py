@@ -6,13 +6,16 @@ import json
 import re
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cmhl_servicekit.database_access import load as load_database_users
 from cmhl_servicekit.settings import HttpSettings
 
 REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
 KAFKA_POM = REPO / "deploy" / "local" / "kafka" / "pom.xml"
 REALM_FILE = REPO / "deploy" / "local" / "keycloak" / "cmhl-realm.json"
 Check = Callable[[str, Path], subprocess.CompletedProcess[str]]
@@ -60,6 +63,8 @@ def test_services_start_after_what_they_use(
     conditions = {name: dep["condition"] for name, dep in spec["depends_on"].items()}
     expected = {
         "mongodb": "service_healthy",
+        # Its database user exists before it signs in (ADR 0011).
+        "database-access": "service_completed_successfully",
         # Started is enough: the keys are fetched at the first token, and refetched after.
         "keycloak": "service_started",
     }
@@ -93,7 +98,12 @@ def test_services_get_every_setting_they_require(
         assert environment[prefix + "KAFKA_BOOTSTRAP"] == "kafka:9092"
     else:
         assert prefix + "KAFKA_BOOTSTRAP" not in environment
-    assert environment[prefix + "MONGO_URI"].startswith("mongodb://mongodb:27017/")
+    # Its own database user (ADR 0011), the one deploy/docker/database-users.demo.json sets.
+    uri = urllib.parse.urlsplit(environment[prefix + "MONGO_URI"])
+    passwords = json.loads((DEPLOY / "docker" / "database-users.demo.json").read_text())
+    assert (uri.hostname, uri.port) == ("mongodb", 27017)
+    assert (uri.username, uri.password) == (service, passwords[service])
+    assert dict(urllib.parse.parse_qsl(uri.query))["authSource"] == "admin"
     for called in calls(service):
         # The called service by its compose name, on the port it listens on there.
         called_port = compose_model["services"][called]["environment"].get(
@@ -200,6 +210,32 @@ def test_mongodb_is_a_replica_set_initiated_by_its_healthcheck(
     check = " ".join(mongodb["healthcheck"]["test"])
     assert "rs.initiate" in check
     assert "myState === 1" in check
+
+
+def test_mongodb_authenticates_and_the_database_access_job_creates_every_user(
+    compose_model: dict[str, Any],
+) -> None:
+    """ADR 0011: authentication on (a replica set with a key file for its member), the
+    administrator from the environment, and each declared user created before the services."""
+    services = compose_model["services"]
+    mongodb = services["mongodb"]
+    assert "--keyFile" in mongodb["command"]
+    assert mongodb["environment"]["MONGO_INITDB_ROOT_USERNAME"] == "admin"
+    assert "-u admin" in " ".join(mongodb["healthcheck"]["test"])
+    script = (DEPLOY / "docker" / "mongo-secured.sh").read_text()
+    assert "chmod 0400" in script
+    assert "exec docker-entrypoint.sh mongod" in script
+    job = services["database-access"]
+    assert job["command"][:4] == ["python", "-m", "cmhl_servicekit.database_access", "apply"]
+    assert job["depends_on"] == {"mongodb": {"condition": "service_healthy", "required": True}}
+    sources = {v["source"]: v["target"] for v in job["volumes"]}
+    passwords = json.loads((DEPLOY / "docker" / "database-users.demo.json").read_text())
+    declared = {u.name for u in load_database_users(DEPLOY / "database-access.toml")}
+    assert set(passwords) == declared
+    assert sources["./database-access.toml"] in job["command"]
+    assert sources["./docker/database-users.demo.json"] in job["command"]
+    admin = urllib.parse.urlsplit(job["environment"]["CMHL_DATABASE_ADMIN_URI"])
+    assert admin.username == "admin"
 
 
 def test_the_topics_job_creates_deploy_topics_toml(compose_model: dict[str, Any]) -> None:

@@ -410,9 +410,10 @@ def test_pods_reach_only_what_their_settings_name(
     calls: Callable[[str], list[str]],
     settings_of: Callable[[str], type[HttpSettings]],
 ) -> None:
-    """Egress: DNS for every pod; Kafka for the topics Job and the services whose settings name
-    a broker; MongoDB and the token issuer for every service; the mail relay for a service that
-    mails (an `smtp_host` setting); and the services a service calls, on their HTTP port.
+    """Egress: DNS for every pod; Kafka for the topics and grants Jobs and the services whose
+    settings name a broker; MongoDB for the database users Job; MongoDB and the token issuer for
+    every service; the mail relay for a service that mails (an `smtp_host` setting); and the
+    services a service calls, on their HTTP port.
     Nothing else."""
     objects = rendered[overlay]
     issuer = urlsplit(named(objects, "ConfigMap", "cmhl-platform")["data"]["auth-issuer"])
@@ -448,7 +449,10 @@ def test_pods_reach_only_what_their_settings_name(
             for source in sources:
                 reach[source] |= reached
     for obj in of_kind(objects, "Job"):
-        assert reach[obj["metadata"]["name"]] == {"dns", "kafka"}, "the topics Job: Kafka only"
+        # The topics and Kafka grants Jobs reach Kafka only; the database users Job MongoDB only.
+        job = obj["metadata"]["name"]
+        needs = "mongodb" if job == "cmhl-database-access" else "kafka"
+        assert reach[job] == {"dns", needs}, f"{job}: {needs} only"
     for obj in of_kind(objects, "Deployment"):
         service = obj["metadata"]["name"]
         expected = {"dns", "mongodb", "issuer"} | {f"http:{called}" for called in calls(service)}

@@ -143,9 +143,7 @@ def database_user_uri(user: str, password: str | None = None) -> str:
         for key, value in urllib.parse.parse_qsl(admin.query)
         if key not in ("authMechanism", "authSource")
     ]
-    return urllib.parse.urlunsplit(
-        admin._replace(netloc=host, query=urllib.parse.urlencode(kept))
-    )
+    return urllib.parse.urlunsplit(admin._replace(netloc=host, query=urllib.parse.urlencode(kept)))
 
 
 @contextlib.contextmanager
