@@ -13,6 +13,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cmhl_servicekit.auth import IssuerKeys, TokenVerifier
 from cmhl_servicekit.consuming import TRANSIENT_ERRORS
 from cmhl_servicekit.correlation import correlation_id_from
+from cmhl_servicekit.metrics import (
+    HttpMetrics,
+    ServiceMetrics,
+    consumer_lag_probe,
+    metrics_router,
+)
 from cmhl_servicekit.runtime import Runtime
 from cmhl_servicekit.settings import ServiceSettings
 
@@ -175,6 +181,7 @@ def create_app(
     settings: ServiceSettings,
     runtime: Runtime,
     routers: Sequence[APIRouter],
+    metrics: ServiceMetrics,
     state: dict[str, Any] | None = None,
 ) -> FastAPI:
     token_settings = settings.token_settings()
@@ -194,7 +201,10 @@ def create_app(
     app.state.token_verifier = TokenVerifier(token_settings, issuer_keys)
     for key, value in (state or {}).items():
         setattr(app.state, key, value)
+    app.state.metrics = metrics
+    metrics.probe("consumer_lag", consumer_lag_probe(metrics, runtime.broker))
     app.include_router(health_router())
+    app.include_router(metrics_router(metrics))
     for router in routers:
         app.include_router(router)
     app.add_exception_handler(RequestValidationError, _invalid_request)
@@ -202,4 +212,5 @@ def create_app(
         app.add_exception_handler(error, _unavailable)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(HttpMetrics, metrics=metrics)  # outermost: it times everything
     return app

@@ -6,7 +6,7 @@ import os
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from aiokafka import ConsumerRecord
 from aiokafka.helpers import create_ssl_context
@@ -22,6 +22,9 @@ from cmhl_servicekit.consuming import (
     Delivery,
     dead_letter_headers,
 )
+
+if TYPE_CHECKING:
+    from cmhl_servicekit.metrics import ServiceMetrics
 
 # Producer: acks=all and idempotence, so an acknowledged event is on every in-sync replica and a
 # producer retry cannot write it twice. Consumers: offsets are committed only after the handler
@@ -110,7 +113,11 @@ class KafkaAccess:
         )
 
 
-def make_broker(access: KafkaAccess, client_id: str) -> KafkaBroker:
+def make_broker(
+    access: KafkaAccess, client_id: str, metrics: "ServiceMetrics | None" = None
+) -> KafkaBroker:
+    """A service's broker; with `metrics`, FastStream's consumer and producer metrics go into
+    the service's registry."""
     return KafkaBroker(
         access.servers,
         security=SASLScram512(
@@ -126,6 +133,7 @@ def make_broker(access: KafkaAccess, client_id: str) -> KafkaBroker:
         allow_auto_create_topics=False,
         logger=logging.getLogger(f"{client_id}.broker"),
         log_level=logging.DEBUG,
+        middlewares=[metrics.kafka_middleware()] if metrics else (),
     )
 
 
@@ -138,8 +146,11 @@ async def ping(broker: KafkaBroker) -> bool:
     return await broker.ping(timeout=2.0)
 
 
-def dead_letter_sink(broker: KafkaBroker) -> DeadLetterSink:
-    """Sends a record's original bytes to `<topic>.dlq` with the reason in its headers."""
+def dead_letter_sink(
+    broker: KafkaBroker, metrics: "ServiceMetrics | None" = None
+) -> DeadLetterSink:
+    """Sends a record's original bytes to `<topic>.dlq` with the reason in its headers (and
+    counts it by topic and reason code, with `metrics`)."""
 
     async def send(record: "ConsumerRecord[Any, Any]", reason: str) -> None:
         await broker.publish(
@@ -148,6 +159,8 @@ def dead_letter_sink(broker: KafkaBroker) -> DeadLetterSink:
             key=record.key,
             headers=dead_letter_headers(record, reason),
         )
+        if metrics:
+            metrics.dead_lettered(record.topic, reason)
 
     return send
 

@@ -39,6 +39,20 @@ class Timer:
     sequence: int = 0
 
 
+@dataclass(frozen=True)
+class TimerBacklog:
+    """What an operator sees of a timer store (metrics): timers scheduled, those due and not
+    fired yet (counted up to DUE_COUNTED_UP_TO), and when the oldest due one was due."""
+
+    pending: int
+    due: int
+    oldest_due_at: datetime | None
+
+
+# A due count is bounded so that a metrics scrape costs a bounded scan, whatever the backlog.
+DUE_COUNTED_UP_TO = 10_000
+
+
 class TimerStore(Protocol):
     async def schedule(self, timers: Sequence[Timer]) -> None:
         """Store timers that do not exist yet (idempotent by timer id)."""
@@ -47,6 +61,8 @@ class TimerStore(Protocol):
         """Timers whose time has come, earliest first."""
 
     async def drop(self, timer_ids: Sequence[str]) -> None: ...
+
+    async def backlog(self, now: datetime) -> TimerBacklog: ...
 
 
 Fire = Callable[[Timer, datetime], Awaitable[bool]]
@@ -123,6 +139,17 @@ class MongoTimerStore:
     async def drop(self, timer_ids: Sequence[str]) -> None:
         await delete_by_ids(self._timers, timer_ids)
 
+    async def backlog(self, now: datetime) -> TimerBacklog:
+        # The estimate reads the collection's statistics, and both look-ups of the due ones are a
+        # range on the `fire_at` index: no scan of what is pending.
+        due_filter = {"fire_at": {"$lte": now}}
+        oldest = await self._timers.find_one(due_filter, {"fire_at": 1}, sort=[("fire_at", 1)])
+        return TimerBacklog(
+            pending=await self._timers.estimated_document_count(),
+            due=await self._timers.count_documents(due_filter, limit=DUE_COUNTED_UP_TO),
+            oldest_due_at=oldest["fire_at"] if oldest else None,
+        )
+
 
 class InMemoryTimerStore:
     """The same contract in memory, for the services' unit tests."""
@@ -141,6 +168,10 @@ class InMemoryTimerStore:
     async def drop(self, timer_ids: Sequence[str]) -> None:
         for timer_id in timer_ids:
             self.timers.pop(timer_id, None)
+
+    async def backlog(self, now: datetime) -> TimerBacklog:
+        due = await self.due(now, DUE_COUNTED_UP_TO)
+        return TimerBacklog(len(self.timers), len(due), due[0].fire_at if due else None)
 
 
 def _fire_at(timer: Timer) -> datetime:

@@ -26,6 +26,7 @@ from cmhl_servicekit.audit import MongoAuditLog
 from cmhl_servicekit.clock import Clock, SystemClock
 from cmhl_servicekit.http import create_app
 from cmhl_servicekit.kafka import dead_letter_sink, make_broker
+from cmhl_servicekit.metrics import ServiceMetrics, outbox_probe, timers_probe
 from cmhl_servicekit.mongo import make_mongo_client
 from cmhl_servicekit.outbox import OutboxRelay, kafka_publish
 from cmhl_servicekit.runtime import Runtime
@@ -36,7 +37,8 @@ log = logging.getLogger(__name__)
 
 
 def build(settings: FollowUpSettings, *, clock: Clock | None = None, **_: Any) -> FastAPI:
-    broker = make_broker(settings.kafka_access(), f"cmhl-{SERVICE}")
+    metrics = ServiceMetrics(SERVICE)
+    broker = make_broker(settings.kafka_access(), f"cmhl-{SERVICE}", metrics)
     for event in (
         FollowUpScheduledV1,
         FollowUpDueV1,
@@ -56,7 +58,7 @@ def build(settings: FollowUpSettings, *, clock: Clock | None = None, **_: Any) -
         repository, audit, clock or SystemClock(), settings.offsets_days, grace
     )
     broker.include_router(
-        build_router(service, dead_letter_sink(broker), settings.consumer_group_prefix)
+        build_router(service, dead_letter_sink(broker, metrics), settings.consumer_group_prefix)
     )
 
     async def due_timer() -> None:
@@ -66,6 +68,8 @@ def build(settings: FollowUpSettings, *, clock: Clock | None = None, **_: Any) -
         await ensure_indexes(db)
         await audit.ensure_indexes()
 
+    metrics.probe("outbox", outbox_probe(metrics, db))
+    metrics.probe("timers", timers_probe(metrics, repository.timers, "follow_up_due"))
     runtime = Runtime(
         broker, client, background=[relay.run, due_timer], on_start=[prepare_database]
     )
@@ -74,6 +78,7 @@ def build(settings: FollowUpSettings, *, clock: Clock | None = None, **_: Any) -
         description="Schedules follow-ups for every referral and says when they come due.",
         settings=settings,
         runtime=runtime,
+        metrics=metrics,
         routers=[http_router],
         state={"followups": service, "relay": relay},
     )

@@ -15,6 +15,7 @@ from cmhl_servicekit.audit import MongoAuditLog
 from cmhl_servicekit.clock import Clock, SystemClock
 from cmhl_servicekit.http import create_app
 from cmhl_servicekit.kafka import dead_letter_sink, make_broker
+from cmhl_servicekit.metrics import ServiceMetrics, timers_probe
 from cmhl_servicekit.mongo import make_mongo_client
 from cmhl_servicekit.runtime import Runtime
 from cmhl_servicekit.timers import run_timers
@@ -29,13 +30,15 @@ def build(
     mailer: Mailer | None = None,
     **_: Any,
 ) -> FastAPI:
-    broker = make_broker(settings.kafka_access(), f"cmhl-{SERVICE}")
+    metrics = ServiceMetrics(SERVICE)
+    broker = make_broker(settings.kafka_access(), f"cmhl-{SERVICE}", metrics)
     client = make_mongo_client(settings.mongo_uri, f"cmhl-{SERVICE}")
     db = client[settings.mongo_database]
     audit = MongoAuditLog(client[settings.audit_database], SERVICE)
     password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    store = MongoNotificationStore(db)
     service = NotificationService(
-        MongoNotificationStore(db),
+        store,
         mailer
         or SmtpMailer(
             settings.smtp_host,
@@ -51,7 +54,7 @@ def build(
         settings.mail_from,
     )
     broker.include_router(
-        build_router(service, dead_letter_sink(broker), settings.consumer_group_prefix)
+        build_router(service, dead_letter_sink(broker, metrics), settings.consumer_group_prefix)
     )
 
     async def mail_timer() -> None:
@@ -63,12 +66,14 @@ def build(
         await ensure_indexes(db)
         await audit.ensure_indexes()
 
+    metrics.probe("timers", timers_probe(metrics, store.timers, "mail"))
     runtime = Runtime(broker, client, background=[mail_timer], on_start=[prepare_database])
     return create_app(
         title="CMHL notifications service",
         description="Tells liaisons of new referrals and follow-ups due, in the app and by email.",
         settings=settings,
         runtime=runtime,
+        metrics=metrics,
         routers=[http_router],
         state={"notifications": service},
     )

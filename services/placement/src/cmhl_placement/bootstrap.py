@@ -23,6 +23,7 @@ from cmhl_servicekit.audit import MongoAuditLog
 from cmhl_servicekit.clock import Clock, SystemClock
 from cmhl_servicekit.http import create_app
 from cmhl_servicekit.kafka import make_broker
+from cmhl_servicekit.metrics import ServiceMetrics, outbox_probe, timers_probe
 from cmhl_servicekit.mongo import make_mongo_client
 from cmhl_servicekit.outbox import OutboxRelay, kafka_publish
 from cmhl_servicekit.runtime import Runtime
@@ -42,7 +43,8 @@ def build(
 ) -> FastAPI:
     """`referral_client`: how to reach the referral service (tests pass one bound to an
     in-process referral app); by default an HTTP client of its own, closed on stop."""
-    broker = make_broker(settings.kafka_access(), f"cmhl-{SERVICE}")
+    metrics = ServiceMetrics(SERVICE)
+    broker = make_broker(settings.kafka_access(), f"cmhl-{SERVICE}", metrics)
     # Publisher objects, so the events this service emits appear in its AsyncAPI document.
     for event in PLACEMENT_EVENTS:
         broker.publisher(event.topic(), schema=event, title=event.topic())
@@ -52,10 +54,11 @@ def build(
     outbox = relay.outbox()
     audit = MongoAuditLog(client[settings.audit_database], SERVICE)
     http = referral_client or httpx.AsyncClient(timeout=10)
+    timer_store = MongoTimerStore(db, outbox)
     service = PlacementService(
         facilities=MongoFacilityRepository(db, outbox),
         requests=MongoRequestRepository(db, outbox),
-        timers=MongoTimerStore(db, outbox),
+        timers=timer_store,
         audit=audit,
         clock=clock or SystemClock(),
         stale_after=timedelta(hours=settings.stale_after_hours),
@@ -75,6 +78,8 @@ def build(
             if added:
                 log.info("demo facilities listed", extra={"count": added})
 
+    metrics.probe("outbox", outbox_probe(metrics, db))
+    metrics.probe("timers", timers_probe(metrics, timer_store, "placement"))
     runtime = Runtime(
         broker,
         client,
@@ -88,6 +93,7 @@ def build(
         " inpatient bed within the 96-hour detention.",
         settings=settings,
         runtime=runtime,
+        metrics=metrics,
         routers=[http_router],
         state={
             "placement": service,

@@ -22,6 +22,7 @@ from cmhl_servicekit.clock import Clock, SystemClock
 from cmhl_servicekit.crypto import FieldCipher
 from cmhl_servicekit.http import create_app
 from cmhl_servicekit.kafka import dead_letter_sink, make_broker
+from cmhl_servicekit.metrics import ServiceMetrics, outbox_probe
 from cmhl_servicekit.mongo import make_mongo_client
 from cmhl_servicekit.outbox import OutboxRelay, kafka_publish
 from cmhl_servicekit.runtime import Runtime
@@ -31,7 +32,8 @@ log = logging.getLogger(__name__)
 
 
 def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -> FastAPI:
-    broker = make_broker(settings.kafka_access(), f"cmhl-{SERVICE}")
+    metrics = ServiceMetrics(SERVICE)
+    broker = make_broker(settings.kafka_access(), f"cmhl-{SERVICE}", metrics)
     # Publisher objects, so the events this service emits appear in its AsyncAPI document.
     for event in (ReferralCreatedV1, ReferralStatusChangedV1):
         broker.publisher(event.topic(), schema=event, title=event.topic())
@@ -57,13 +59,15 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
     broker.include_router(
         agency_intake(
             service,
-            dead_letter_sink(broker),
+            dead_letter_sink(broker, metrics),
             settings.consumer_group_prefix,
             settings.kafka_feedback_agencies,
         )
     )
     broker.include_router(
-        follow_up_outcomes(service, dead_letter_sink(broker), settings.consumer_group_prefix)
+        follow_up_outcomes(
+            service, dead_letter_sink(broker, metrics), settings.consumer_group_prefix
+        )
     )
 
     async def prepare_database() -> None:
@@ -72,12 +76,14 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
         if keyed := await repository.key_family_names():
             log.info("family names keyed for search", extra={"count": keyed})
 
+    metrics.probe("outbox", outbox_probe(metrics, db))
     runtime = Runtime(broker, client, background=[relay.run], on_start=[prepare_database])
     return create_app(
         title="CMHL referral service",
         description="Liaisons' referral API and agency intake.",
         settings=settings,
         runtime=runtime,
+        metrics=metrics,
         routers=[http_router, agency_router, imports_router],
         state={
             "referrals": service,

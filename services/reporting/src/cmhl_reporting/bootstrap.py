@@ -19,6 +19,7 @@ from cmhl_reporting.entrypoints.messaging.placement import build_facility_router
 from cmhl_reporting.entrypoints.messaging.projections import build_router
 from cmhl_servicekit.http import create_app
 from cmhl_servicekit.kafka import dead_letter_sink, make_broker
+from cmhl_servicekit.metrics import ServiceMetrics
 from cmhl_servicekit.mongo import make_mongo_client
 from cmhl_servicekit.runtime import Runtime
 
@@ -26,18 +27,19 @@ SERVICE = "reporting"
 
 
 def build(settings: ReportingSettings, **_: Any) -> FastAPI:
-    broker = make_broker(settings.kafka_access(), f"cmhl-{SERVICE}")
+    metrics = ServiceMetrics(SERVICE)
+    broker = make_broker(settings.kafka_access(), f"cmhl-{SERVICE}", metrics)
     client = make_mongo_client(settings.mongo_uri, f"cmhl-{SERVICE}")
     db = client[settings.mongo_database]
-    projector = Projector(MongoViewStore(db), zone=settings.zone)
+    projector = Projector(MongoViewStore(db), zone=settings.zone, projected=metrics.projected)
     broker.include_router(
-        build_router(projector, dead_letter_sink(broker), settings.consumer_group_prefix)
+        build_router(projector, dead_letter_sink(broker, metrics), settings.consumer_group_prefix)
     )
     facilities = MongoFacilityStates(db)
     broker.include_router(
         build_facility_router(
             FacilityFreshnessProjector(facilities),
-            dead_letter_sink(broker),
+            dead_letter_sink(broker, metrics),
             settings.consumer_group_prefix,
         )
     )
@@ -49,6 +51,7 @@ def build(settings: ReportingSettings, **_: Any) -> FastAPI:
         description="Statewide aggregate metrics projected from every service's events.",
         settings=settings,
         runtime=runtime,
+        metrics=metrics,
         # Before http_router: its /metrics/{dimension} would take /metrics/placement.
         routers=[placement_router, http_router, dashboard_router, annual_router],
         state={"queries": MetricsQueries(reader), "reader": reader, "projector": projector}

@@ -9,6 +9,7 @@ from cmhl_servicekit.audit import MongoAuditLog
 from cmhl_servicekit.clock import Clock, SystemClock
 from cmhl_servicekit.http import create_app
 from cmhl_servicekit.kafka import make_broker
+from cmhl_servicekit.metrics import ServiceMetrics, outbox_probe
 from cmhl_servicekit.mongo import make_mongo_client
 from cmhl_servicekit.outbox import OutboxRelay, kafka_publish
 from cmhl_servicekit.runtime import Runtime
@@ -29,7 +30,8 @@ SERVICE = "training"
 
 
 def build(settings: TrainingSettings, *, clock: Clock | None = None, **_: Any) -> FastAPI:
-    broker = make_broker(settings.kafka_access(), f"cmhl-{SERVICE}")
+    metrics = ServiceMetrics(SERVICE)
+    broker = make_broker(settings.kafka_access(), f"cmhl-{SERVICE}", metrics)
     broker.publisher(
         TrainingCompletedV1.topic(), schema=TrainingCompletedV1, title=TrainingCompletedV1.topic()
     )
@@ -51,6 +53,7 @@ def build(settings: TrainingSettings, *, clock: Clock | None = None, **_: Any) -
         await audit.ensure_indexes()
         await service.seed_catalog()
 
+    metrics.probe("outbox", outbox_probe(metrics, db))
     runtime = Runtime(broker, client, background=[relay.run], on_start=[prepare_database])
     app = create_app(
         title="CMHL training service",
@@ -58,6 +61,7 @@ def build(settings: TrainingSettings, *, clock: Clock | None = None, **_: Any) -
         "certificates; publishes training-completed and its corrections.",
         settings=settings,
         runtime=runtime,
+        metrics=metrics,
         routers=[http_router, agency_router, imports_router],
         state={
             "trainings": service,

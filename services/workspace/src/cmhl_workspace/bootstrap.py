@@ -15,6 +15,7 @@ from cmhl_servicekit import mongo
 from cmhl_servicekit.auth import IssuerKeys, TokenVerifier
 from cmhl_servicekit.clock import Clock, SystemClock
 from cmhl_servicekit.crypto import FieldCipher
+from cmhl_servicekit.metrics import ServiceMetrics
 from cmhl_servicekit.mongo import make_mongo_client
 from cmhl_workspace.adapters.api import ServiceApi, Services
 from cmhl_workspace.adapters.mongo import MongoSessionStore, ensure_indexes
@@ -135,4 +136,5 @@ def build(settings: WorkspaceSettings, *, clock: Clock | None = None, **_: Any) 
         max_body_bytes=settings.max_body_bytes,
         on_start=on_start,
         on_stop=on_stop,
+        metrics=ServiceMetrics(SERVICE),
     )

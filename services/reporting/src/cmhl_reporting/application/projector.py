@@ -13,7 +13,9 @@ import logging
 import os
 import signal
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -84,12 +86,15 @@ class Projector:
         zone: ZoneInfo,
         generation: int | None = None,
         wait_for_other_writer: float = 3.0,
+        projected: Callable[[list[datetime]], None] | None = None,
     ) -> None:
+        """`projected` hears when each applied batch's events occurred (freshness metrics)."""
         self._store = store
         self._zone = zone  # the program's days: counts are bucketed by the day in this zone
         self._fixed_generation = generation
         self._heads: dict[tuple[int, str, int], ChainHead] = {}
         self._wait = wait_for_other_writer
+        self._projected = projected
         self._writes = 0
         kill_after = os.environ.get(FAILPOINT_ENV)
         self._kill_after = int(kill_after) if kill_after else None
@@ -112,6 +117,8 @@ class Projector:
             await self._apply_partition(gen, topic, partition, sorted(group, key=_offset))
         if self._fixed_generation is None and await self._store.serving_generation() != gen:
             raise GenerationSwitched(f"generation {gen} stopped serving during the batch")
+        if self._projected:
+            self._projected([d.event.occurred_at for d in deliveries])
 
     async def _head(self, gen: int, topic: str, partition: int, first: int) -> ChainHead:
         key = (gen, topic, partition)

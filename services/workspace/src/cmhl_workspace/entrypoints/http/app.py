@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cmhl_servicekit.http import BodySizeLimit, Readiness, SecurityHeaders, health_router
+from cmhl_servicekit.metrics import HttpMetrics, ServiceMetrics, metrics_router
 from cmhl_workspace.adapters.api import ApiRefused
 from cmhl_workspace.entrypoints.http import auth, pages
 from cmhl_workspace.entrypoints.http.context import (
@@ -43,6 +44,7 @@ def create_workspace_app(
     max_body_bytes: int,
     on_start: Callable[[], Awaitable[None]],
     on_stop: Callable[[], Awaitable[None]],
+    metrics: ServiceMetrics,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -64,6 +66,7 @@ def create_workspace_app(
     app.state.workspace = workspace
     app.state.runtime = runtime
     app.include_router(health_router())
+    app.include_router(metrics_router(metrics))
     app.include_router(auth.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -160,4 +163,5 @@ def create_workspace_app(
 
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(HttpMetrics, metrics=metrics)  # outermost: it times everything
     return app
