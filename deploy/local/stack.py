@@ -90,6 +90,7 @@ class StackState:
     keycloak_port: int = 0
     keycloak_management_port: int = 0
     smtp_port: int = 0
+    prometheus_port: int = 0
     pids: dict[str, int] = field(default_factory=dict)
     service_ports: dict[str, int] = field(default_factory=dict)
 
@@ -947,6 +948,61 @@ def grant_database_access(state: StackState, password: str, passwords: dict[str,
     say(f"database: {len(users)} users, each its own database (deploy/database-access.toml)")
 
 
+# ---------------------------------------------------------------- Prometheus
+
+ALERT_RULES = REPO / "deploy" / "k8s" / "alerts" / "cmhl-alerts.yaml"
+
+
+def prometheus_tool(name: str) -> str:
+    """Debian's `prometheus` package (the server and promtool), installed when missing."""
+    found = shutil.which(name)
+    if found:
+        return found
+    apt_install("prometheus", "the metrics server that scrapes every service")
+    return require_tool(name, "apt-get installed prometheus, but it is not on the PATH.")
+
+
+def write_prometheus_config(state: StackState, state_dir: Path) -> Path:
+    """Scrapes every service's /metrics, job named after the service (as the alert rules
+    expect), and evaluates the alert rules Kubernetes uses. JSON is YAML too."""
+    config = {
+        "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
+        "rule_files": [str(ALERT_RULES)],
+        "scrape_configs": [
+            {
+                "job_name": name,
+                "static_configs": [
+                    {"targets": [f"127.0.0.1:{state.service_ports.get(name, port)}"]}
+                ],
+            }
+            for name, port in SERVICES.items()
+        ],
+    }
+    path = state_dir / "prometheus" / "prometheus.yml"
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    return path
+
+
+def start_prometheus(state: StackState, state_dir: Path) -> int:
+    config = write_prometheus_config(state, state_dir)
+    return spawn(
+        "prometheus",
+        [
+            prometheus_tool("prometheus"),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={state_dir / 'prometheus' / 'data'}",
+            "--storage.tsdb.retention.time=7d",
+            f"--web.listen-address=127.0.0.1:{state.prometheus_port}",
+        ],
+        state_dir,
+    )
+
+
+def prometheus_ready(state: StackState) -> bool:
+    return http_ok(f"http://127.0.0.1:{state.prometheus_port}/-/ready")
+
+
 # ---------------------------------------------------------------- Keycloak
 
 
@@ -1280,6 +1336,8 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
         state.keycloak_management_port = free_port() if free_ports else 8181
     if not state.smtp_port:  # a state folder from before the mail sink
         state.smtp_port = free_port() if free_ports else 1025
+    if not state.prometheus_port:  # a state folder from before the metrics server
+        state.prometheus_port = free_port() if free_ports else 9090
     creds = credentials(state_dir, issuer=state.issuer)
     password = creds["keys"]["database_password"]
     ensure_started(
@@ -1377,6 +1435,24 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
     if free_ports:
         for name in SERVICES:
             state.service_ports.setdefault(name, free_port())
+    if alive(state.pids.get("prometheus")):
+        write_prometheus_config(state, state_dir)  # the services' ports may have changed
+        os.kill(state.pids["prometheus"], signal.SIGHUP)  # Prometheus re-reads it
+    ensure_started(
+        state,
+        state_dir,
+        "prometheus",
+        f"Prometheus on http://127.0.0.1:{state.prometheus_port} (scrapes every service)",
+        lambda: start_prometheus(state, state_dir),
+    )
+    wait_until(
+        lambda: prometheus_ready(state),
+        "Prometheus",
+        60,
+        state.pids["prometheus"],
+        state_dir,
+        "prometheus",
+    )
     if with_services:
         start_services(state, state_dir)
     save_state(state_dir, state)
@@ -1396,6 +1472,7 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
         f"CMHL_TEST_OIDC_ADMIN_PASSWORD={creds['keys']['keycloak_admin_password']}\n"
         f"CMHL_TEST_SMTP=127.0.0.1:{state.smtp_port}\n"
         f"CMHL_TEST_MAIL_DIR={state_dir.resolve() / 'mail'}\n"
+        f"CMHL_TEST_PROMETHEUS=http://127.0.0.1:{state.prometheus_port}\n"
     )
     test_env.chmod(0o600)  # it names Keycloak's, Kafka's and the database's admin passwords
     return state
@@ -1407,7 +1484,15 @@ def down(state_dir: Path) -> None:
         say("nothing to stop")
         return
     # Services first, so they do not log connection errors for the broker going away.
-    for name in [*SERVICES, "keycloak", "ferretdb", "postgresql", "kafka", "mailsink"]:
+    for name in [
+        *SERVICES,
+        "prometheus",
+        "keycloak",
+        "ferretdb",
+        "postgresql",
+        "kafka",
+        "mailsink",
+    ]:
         pid = state.pids.pop(name, None)
         if pid and alive(pid):
             say(f"stopping {name} (pid {pid})")

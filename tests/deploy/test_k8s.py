@@ -206,6 +206,20 @@ def test_hpas_stop_at_the_largest_partition_count(rendered: dict[str, Objects]) 
             assert hpa["spec"]["maxReplicas"] <= most, (overlay, hpa["metadata"]["name"])
 
 
+def test_every_deployment_is_scraped_by_prometheus_on_its_http_port(
+    rendered: dict[str, Objects], overlay: str
+) -> None:
+    for deployment in of_kind(rendered[overlay], "Deployment"):
+        template = deployment["spec"]["template"]
+        annotations = template["metadata"]["annotations"]
+        [port] = [p["containerPort"] for p in container(deployment)["ports"]]
+        assert annotations == {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(port),
+            "prometheus.io/path": "/metrics",
+        }, deployment["metadata"]["name"]
+
+
 def test_every_deployment_has_probes_resources_and_a_locked_down_container(
     rendered: dict[str, Objects], overlay: str
 ) -> None:
@@ -379,18 +393,23 @@ def test_network_policies_deny_by_default_and_admit_only_the_ingress_controller_
         for name, _, rule in ingress_rules
         if any(set(peer) != {"podSelector"} for peer in rule["from"])
     ]
-    assert [name for name, _ in from_outside] == ["http-from-ingress-controller"]
-    [(_, rule)] = from_outside
-    [peer] = rule["from"]
-    assert peer["namespaceSelector"]["matchLabels"] == {
-        "kubernetes.io/metadata.name": "ingress-nginx"
-    }
-    assert rule["ports"] == [{"protocol": "TCP", "port": "http"}]
+    # From outside the namespace: the ingress controller, and the operators' Prometheus.
+    assert sorted(name for name, _ in from_outside) == [
+        "http-from-ingress-controller",
+        "metrics-from-monitoring",
+    ]
+    for name, rule in from_outside:
+        [peer] = rule["from"]
+        namespace = "ingress-nginx" if name == "http-from-ingress-controller" else "monitoring"
+        assert peer["namespaceSelector"]["matchLabels"] == {
+            "kubernetes.io/metadata.name": namespace
+        }
+        assert rule["ports"] == [{"protocol": "TCP", "port": "http"}]
     # Inside the namespace a service admits, on its HTTP port, only the services that call it
     # (a `<name>_url` setting).
     admitted = set()
     for name, spec, rule in ingress_rules:
-        if name == "http-from-ingress-controller":
+        if name in ("http-from-ingress-controller", "metrics-from-monitoring"):
             continue
         assert rule["ports"] == [{"protocol": "TCP", "port": "http"}], name
         targets = pods_selected(objects, spec["podSelector"])

@@ -136,3 +136,15 @@ def test_projected_events_are_timed_from_their_occurrence() -> None:
     assert (
         metrics.registry.get_sample_value("cmhl_projection_last_applied_timestamp_seconds") or 0
     ) >= now.timestamp()
+
+
+async def test_metrics_are_not_served_through_a_proxy() -> None:
+    """The ingress forwards the internet's requests with X-Forwarded-For; Prometheus scrapes the
+    pod directly, without it."""
+    transport = httpx.ASGITransport(app=_app(ServiceMetrics("test")))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/metrics")).status_code == 200
+        for header in ("X-Forwarded-For", "X-Real-IP", "Forwarded"):
+            assert (
+                await client.get("/metrics", headers={header: "203.0.113.9"})
+            ).status_code == 404

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import (
@@ -201,13 +201,20 @@ class HttpMetrics:
             self.metrics.http_duration.labels(method, route).observe(time.perf_counter() - started)
 
 
+# Headers a reverse proxy (the ingress controller) adds to what it forwards.
+FORWARDED = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
 def metrics_router(metrics: ServiceMetrics) -> APIRouter:
     """`GET /metrics` in Prometheus's text format. Not in the API's schema: it is for the
-    operators' Prometheus, which scrapes the pods directly, not through the ingress."""
+    operators' Prometheus, which scrapes the pods directly. A request that came through a proxy
+    (the ingress, from the internet) gets a 404, as if there were no such page."""
     router = APIRouter()
 
     @router.get("/metrics", include_in_schema=False)
-    async def scrape() -> Response:
+    async def scrape(request: Request) -> Response:
+        if any(header in request.headers for header in FORWARDED):
+            return Response(status_code=404)
         return Response(await metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return router
