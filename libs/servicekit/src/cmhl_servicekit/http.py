@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cmhl_servicekit import tracing
+from cmhl_servicekit.asyncapi import asyncapi_router
 from cmhl_servicekit.auth import IssuerKeys, TokenVerifier
 from cmhl_servicekit.consuming import TRANSIENT_ERRORS
 from cmhl_servicekit.correlation import correlation_id_from
@@ -205,6 +207,7 @@ def create_app(
     metrics.probe("consumer_lag", consumer_lag_probe(metrics, runtime.broker))
     app.include_router(health_router())
     app.include_router(metrics_router(metrics))
+    app.include_router(asyncapi_router(runtime.broker, title=title, description=description))
     for router in routers:
         app.include_router(router)
     app.add_exception_handler(RequestValidationError, _invalid_request)
@@ -213,4 +216,5 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(HttpMetrics, metrics=metrics)  # outermost: it times everything
+    tracing.instrument_app(app)  # around the whole stack, when traces are configured
     return app

@@ -16,6 +16,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.security import SASLScram512
 
 from cmhl_contracts import IntegrationEvent
+from cmhl_servicekit import tracing
 from cmhl_servicekit.consuming import (
     BatchProcessor,
     DeadLetterSink,
@@ -117,7 +118,10 @@ def make_broker(
     access: KafkaAccess, client_id: str, metrics: "ServiceMetrics | None" = None
 ) -> KafkaBroker:
     """A service's broker; with `metrics`, FastStream's consumer and producer metrics go into
-    the service's registry."""
+    the service's registry; with traces configured, every publish carries its trace context."""
+    middlewares: list[Any] = [metrics.kafka_middleware()] if metrics else []
+    if (traced := tracing.publish_middleware()) is not None:
+        middlewares.append(traced)
     return KafkaBroker(
         access.servers,
         security=SASLScram512(
@@ -133,7 +137,7 @@ def make_broker(
         allow_auto_create_topics=False,
         logger=logging.getLogger(f"{client_id}.broker"),
         log_level=logging.DEBUG,
-        middlewares=[metrics.kafka_middleware()] if metrics else (),
+        middlewares=middlewares,
     )
 
 
@@ -182,7 +186,10 @@ def subscribe_batches(
 
     async def handler(message: KafkaMessage) -> None:
         records = message.raw_message
-        await processor.process(records if isinstance(records, tuple) else (records,))
+        # A tuple from aiokafka, a list from FastStream's TestKafkaBroker.
+        batch = tuple(records) if isinstance(records, tuple | list) else (records,)
+        with tracing.consuming(batch):
+            await processor.process(batch)
 
     handler.__name__ = handler_name
     router.subscriber(

@@ -6,6 +6,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry import trace
+
 # Only these `extra` keys are emitted: a stray `name=` or `narrative=` cannot leak into a log line.
 ALLOWED_FIELDS = frozenset(
     {
@@ -41,6 +43,11 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         entry.update({k: v for k, v in record.__dict__.items() if k in ALLOWED_FIELDS})
+        # The active span's ids (tracing.py), so a log line leads to its trace and back.
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            entry["trace_id"] = trace.format_trace_id(span.trace_id)
+            entry["span_id"] = trace.format_span_id(span.span_id)
         if record.exc_info and record.exc_info[0] is not None:
             entry["error"] = record.exc_info[0].__name__
         return json.dumps(entry, default=str)

@@ -23,12 +23,13 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from cmhl_contracts import IntegrationEvent
+from cmhl_servicekit import tracing
 from cmhl_servicekit.consuming import TRANSIENT_ERRORS, run_bounded, safe_reason
 from cmhl_servicekit.mongo import delete_by_ids
 
@@ -48,10 +49,13 @@ class OutboxEntry(TypedDict):
     payload: str
     correlation_id: str
     version: int
+    # The W3C traceparent of the request that wrote the entry (tracing.py), so the publish
+    # continues its trace; absent when traces are off, and in entries written before.
+    traceparent: NotRequired[str]
 
 
 def outbox_entry(event: IntegrationEvent, version: int) -> OutboxEntry:
-    return OutboxEntry(
+    entry = OutboxEntry(
         event_id=str(event.event_id),
         event_type=event.event_type,
         topic=event.destination(),
@@ -60,6 +64,9 @@ def outbox_entry(event: IntegrationEvent, version: int) -> OutboxEntry:
         correlation_id=event.correlation_id,
         version=version,
     )
+    if traceparent := tracing.current_traceparent():
+        entry["traceparent"] = traceparent
+    return entry
 
 
 class AggregateLocks:
@@ -263,17 +270,18 @@ def kafka_publish(broker_publish: Callable[..., Awaitable[Any]]) -> Publish:
     """Adapts a FastStream broker's `publish` to the relay, keeping the stored bytes exactly."""
 
     async def publish(entry: OutboxEntry) -> None:
-        await broker_publish(
-            entry["payload"].encode(),
-            topic=entry["topic"],
-            key=entry["key"].encode(),
-            headers={
-                "content-type": "application/json",
-                "event-type": entry["event_type"],
-                "event-id": entry["event_id"],
-            },
-            correlation_id=entry["correlation_id"],
-        )
+        with tracing.continued(entry.get("traceparent")):
+            await broker_publish(
+                entry["payload"].encode(),
+                topic=entry["topic"],
+                key=entry["key"].encode(),
+                headers={
+                    "content-type": "application/json",
+                    "event-type": entry["event_type"],
+                    "event-id": entry["event_id"],
+                },
+                correlation_id=entry["correlation_id"],
+            )
         # Debug: at intake rates an info line per event costs more than the publish itself; the
         # relay logs one line per pass.
         log.debug(

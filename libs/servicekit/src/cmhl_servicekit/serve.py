@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from cmhl_servicekit.logging import configure_logging
 from cmhl_servicekit.settings import HttpSettings, S, load_settings
+from cmhl_servicekit.tracing import configure_tracing
 
 
 def serve(app: FastAPI, settings: HttpSettings, service: str) -> None:
@@ -24,4 +25,6 @@ def serve(app: FastAPI, settings: HttpSettings, service: str) -> None:
 def run_service(settings_class: type[S], build: Callable[[S], FastAPI], service: str) -> None:
     """`python -m cmhl_<service>`: settings from the environment, then serve."""
     settings = load_settings(settings_class)
+    # Before `build`: the broker and the app are instrumented as they are built.
+    configure_tracing(service, settings.otel_exporter_otlp_endpoint)
     serve(build(settings), settings, service)

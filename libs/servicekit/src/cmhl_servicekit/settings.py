@@ -47,6 +47,12 @@ class HttpSettings(BaseSettings):
         "test client everywhere but the local stack",
     )
     max_body_bytes: int = 1_048_576
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="The OpenTelemetry collector's OTLP/HTTP base URL (traces go to "
+        "<url>/v1/traces); no traces are recorded or exported when unset",
+    )
     time_zone: str = Field(
         default="America/Chicago",
         description="The program's time zone: its days (a consent's expiry, a report's day) "

@@ -22,6 +22,7 @@ from cmhl_followup.application.service import FollowUpService
 from cmhl_followup.config import FollowUpSettings
 from cmhl_followup.entrypoints.http.routes import router as http_router
 from cmhl_followup.entrypoints.messaging.referrals import build_router
+from cmhl_servicekit.asyncapi import declare_dead_letter_publishers
 from cmhl_servicekit.audit import MongoAuditLog
 from cmhl_servicekit.clock import Clock, SystemClock
 from cmhl_servicekit.http import create_app
@@ -60,6 +61,7 @@ def build(settings: FollowUpSettings, *, clock: Clock | None = None, **_: Any) -
     broker.include_router(
         build_router(service, dead_letter_sink(broker, metrics), settings.consumer_group_prefix)
     )
+    declare_dead_letter_publishers(broker)
 
     async def due_timer() -> None:
         await run_timers(service.emit_due, batch=500, interval_seconds=settings.due_scan_seconds)

@@ -11,6 +11,7 @@ from cmhl_notifications.application.service import NotificationService
 from cmhl_notifications.config import NotificationSettings
 from cmhl_notifications.entrypoints.http.routes import router as http_router
 from cmhl_notifications.entrypoints.messaging.events import build_router
+from cmhl_servicekit.asyncapi import declare_dead_letter_publishers
 from cmhl_servicekit.audit import MongoAuditLog
 from cmhl_servicekit.clock import Clock, SystemClock
 from cmhl_servicekit.http import create_app
@@ -56,6 +57,7 @@ def build(
     broker.include_router(
         build_router(service, dead_letter_sink(broker, metrics), settings.consumer_group_prefix)
     )
+    declare_dead_letter_publishers(broker)
 
     async def mail_timer() -> None:
         await run_timers(

@@ -5,7 +5,13 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from cmhl_contracts import ReferralCreatedV1, ReferralStatusChangedV1
+from cmhl_contracts import (
+    ReferralContactAttemptedV1,
+    ReferralCreatedV1,
+    ReferralFeedbackV1,
+    ReferralReassignedV1,
+    ReferralStatusChangedV1,
+)
 from cmhl_referral.adapters.mongo import (
     MongoReferralRepository,
     ensure_indexes,
@@ -17,6 +23,7 @@ from cmhl_referral.entrypoints.http.imports import router as imports_router
 from cmhl_referral.entrypoints.http.routes import router as http_router
 from cmhl_referral.entrypoints.messaging.agency import build_router as agency_intake
 from cmhl_referral.entrypoints.messaging.followups import build_router as follow_up_outcomes
+from cmhl_servicekit.asyncapi import declare_dead_letter_publishers
 from cmhl_servicekit.audit import MongoAuditLog
 from cmhl_servicekit.clock import Clock, SystemClock
 from cmhl_servicekit.crypto import FieldCipher
@@ -35,8 +42,17 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
     metrics = ServiceMetrics(SERVICE)
     broker = make_broker(settings.kafka_access(), f"cmhl-{SERVICE}", metrics)
     # Publisher objects, so the events this service emits appear in its AsyncAPI document.
-    for event in (ReferralCreatedV1, ReferralStatusChangedV1):
+    for event in (
+        ReferralCreatedV1,
+        ReferralStatusChangedV1,
+        ReferralContactAttemptedV1,
+        ReferralReassignedV1,
+    ):
         broker.publisher(event.topic(), schema=event, title=event.topic())
+    # Feedback goes to each agency's own topic, never the shared one (ADR 0008).
+    for agency in sorted(settings.kafka_feedback_agencies):
+        feedback = ReferralFeedbackV1.agency_topic(agency)
+        broker.publisher(feedback, schema=ReferralFeedbackV1, title=feedback)
     client = make_mongo_client(settings.mongo_uri, f"cmhl-{SERVICE}")
     db = client[settings.mongo_database]
     relay = OutboxRelay(db, kafka_publish(broker.publish))
@@ -69,6 +85,7 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
             service, dead_letter_sink(broker, metrics), settings.consumer_group_prefix
         )
     )
+    declare_dead_letter_publishers(broker)
 
     async def prepare_database() -> None:
         await ensure_indexes(db)

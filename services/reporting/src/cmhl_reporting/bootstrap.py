@@ -17,6 +17,7 @@ from cmhl_reporting.entrypoints.http.placement import router as placement_router
 from cmhl_reporting.entrypoints.http.routes import router as http_router
 from cmhl_reporting.entrypoints.messaging.placement import build_facility_router
 from cmhl_reporting.entrypoints.messaging.projections import build_router
+from cmhl_servicekit.asyncapi import declare_dead_letter_publishers
 from cmhl_servicekit.http import create_app
 from cmhl_servicekit.kafka import dead_letter_sink, make_broker
 from cmhl_servicekit.metrics import ServiceMetrics
@@ -43,6 +44,7 @@ def build(settings: ReportingSettings, **_: Any) -> FastAPI:
             settings.consumer_group_prefix,
         )
     )
+    declare_dead_letter_publishers(broker)
     runtime = Runtime(broker, client)
     reader = MongoViewReader(db, min_interval=settings.view_refresh_seconds)
     grid = PublicationGrid(reader, settings.zone, settings.grid_refresh_seconds)
