@@ -22,6 +22,7 @@ CMHL is running.
   notices    http://127.0.0.1:{ports["notifications"]}/docs    (notifications; mail lands in {STATE / "mail"})
   dashboard  http://127.0.0.1:{ports["reporting"]}/        (the brochure's picture, public, suppressed)
   Kafka      127.0.0.1:{stack["kafka_port"]}      MongoDB wire (FerretDB) 127.0.0.1:{stack["mongo_port"]}
+  Prometheus http://127.0.0.1:{stack.get("prometheus_port", 9090)}/alerts  (every service's /metrics, the alert rules)
   logs       {STATE / "logs"}
 Sign-in     Keycloak, realm cmhl: http://127.0.0.1:{stack["keycloak_port"]}/admin/cmhl/console/
             (admin console: user admin, `keys.keycloak_admin_password` in the file below)
