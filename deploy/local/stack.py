@@ -668,7 +668,9 @@ POSTGRES_SETTINGS = {
     "autovacuum_analyze_threshold": "100",
     "autovacuum_analyze_scale_factor": "0.02",
     "random_page_cost": "1.1",
-    "max_connections": "300",
+    # Eight FerretDB users (the services and the administrator) at 25 connections each, and
+    # Keycloak's pool of up to 100, with room to spare.
+    "max_connections": "400",
     # Errors the services expect (a duplicate key is how an insert-only claim loses a race) are
     # not logged, nor the values of a failing key, which could carry an identifier.
     "log_min_messages": "warning",

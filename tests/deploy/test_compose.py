@@ -221,7 +221,9 @@ def test_mongodb_authenticates_and_the_database_access_job_creates_every_user(
     mongodb = services["mongodb"]
     assert "--keyFile" in mongodb["command"]
     assert mongodb["environment"]["MONGO_INITDB_ROOT_USERNAME"] == "admin"
-    assert "-u admin" in " ".join(mongodb["healthcheck"]["test"])
+    check = mongodb["healthcheck"]["test"]
+    assert "process.env.MONGO_INITDB_ROOT_PASSWORD" in " ".join(check)
+    assert "-p" not in check, "no password on a command line"
     script = (DEPLOY / "docker" / "mongo-secured.sh").read_text()
     assert "chmod 0400" in script
     assert "exec docker-entrypoint.sh mongod" in script

@@ -167,3 +167,14 @@ async def test_the_router_serves_the_document_as_json_outside_the_openapi_schema
     assert again.content == response.content
     assert "<script" not in response.text
     assert "/asyncapi" not in app.openapi()["paths"]
+
+
+async def test_the_document_is_not_served_through_a_proxy() -> None:
+    """Like /metrics: the ingress would publish the topics, the agencies and the brokers."""
+    app = FastAPI()
+    app.include_router(asyncapi_router(KafkaBroker("kafka:9092"), title="t", description="d"))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/asyncapi")).status_code == 200
+        proxied = await client.get("/asyncapi", headers={"X-Forwarded-For": "203.0.113.9"})
+        assert proxied.status_code == 404

@@ -148,3 +148,15 @@ async def test_metrics_are_not_served_through_a_proxy() -> None:
             assert (
                 await client.get("/metrics", headers={header: "203.0.113.9"})
             ).status_code == 404
+
+
+async def test_a_made_up_method_is_counted_as_other_not_as_a_new_series() -> None:
+    metrics = ServiceMetrics("test")
+    transport = httpx.ASGITransport(app=_app(metrics))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        for method in ("BREW", "X-ANYTHING-1", "X-ANYTHING-2"):
+            assert (await client.request(method, "/people/someone")).status_code == 405
+    route = (("method", "other"), ("route", "/people/{person_id}"), ("status", "405"))
+    samples = _samples((await metrics.render()).decode())
+    assert samples[("cmhl_http_requests_total", route)] == 3
+    assert not any("BREW" in str(key) for key in samples)

@@ -173,3 +173,15 @@ def test_log_lines_carry_the_active_trace(spans: InMemorySpanExporter) -> None:
     context = span.get_span_context()
     assert line["trace_id"] == trace.format_trace_id(context.trace_id)
     assert line["span_id"] == trace.format_span_id(context.span_id)
+
+
+def test_a_trace_header_without_a_value_is_ignored_not_a_stuck_batch() -> None:
+    """An agency's own producer may send `traceparent` with no value (None in aiokafka): the
+    record is read like one without the header, never raising before it is processed."""
+
+    from types import SimpleNamespace
+
+    record = SimpleNamespace(
+        headers=[("traceparent", None), ("tracestate", b"vendor=1"), ("other", b"x")]
+    )
+    assert tracing._headers(record) == {"tracestate": "vendor=1"}

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from faststream._internal._compat import DEF_KEY
 from faststream.kafka import KafkaBroker
 from faststream.kafka.subscriber.usecase import LogicSubscriber
@@ -30,6 +30,7 @@ from faststream.specification import AsyncAPI
 from faststream.specification.asyncapi.utils import move_pydantic_refs
 
 from cmhl_contracts import AGENCY_EVENTS, ALL_EVENTS, AgencyReferralSubmittedV1, IntegrationEvent
+from cmhl_servicekit.metrics import came_through_a_proxy
 from cmhl_servicekit.topics import feedback_agencies
 
 ASYNCAPI_VERSION = "3.0.0"
@@ -116,7 +117,11 @@ def asyncapi_router(broker: KafkaBroker, *, title: str, description: str) -> API
     rendered: list[str] = []
 
     @router.get("/asyncapi", include_in_schema=False)
-    async def asyncapi() -> Response:
+    async def asyncapi(request: Request) -> Response:
+        # For the operators and developers, like /metrics: not through the ingress, which would
+        # publish the topics, the agencies on Kafka and the brokers' addresses.
+        if came_through_a_proxy(request):
+            return Response(status_code=404)
         if not rendered:
             rendered.append(render(asyncapi_document(broker, title=title, description=description)))
         return Response(rendered[0], media_type="application/json")

@@ -59,6 +59,8 @@ class MongoAuditLog:
         self._service = service
 
     async def ensure_indexes(self) -> None:
+        """Run by whoever creates the log (`database_access apply`, the local stack, tests),
+        never by the services, whose users may not create indexes on it (ADR 0011)."""
         await self._entries.create_index([("person_ids", 1), ("at", 1)])
 
     async def record(self, entries: Sequence[AuditEntry]) -> None:

@@ -39,10 +39,10 @@ from cmhl_servicekit.passwords import read_passwords
 AuditAccess = Literal["none", "append", "append-and-read"]
 AUDIT_ACCESS: tuple[str, ...] = get_args(AuditAccess)
 
-# MongoDB roles on the audit log. Appending includes createIndex, as each service ensures the
-# log's index at start (a no-op once it exists); neither role has update or remove.
+# MongoDB roles on the audit log: neither has update, remove, or createIndex (a TTL index would
+# let a service have MongoDB delete entries). `apply` creates the log's index, not the services.
 AUDIT_ROLES: dict[str, tuple[str, ...]] = {
-    "cmhl_audit_append": ("insert", "createIndex"),
+    "cmhl_audit_append": ("insert",),
     "cmhl_audit_read": ("find",),
 }
 ROLES_FOR_ACCESS: dict[str, tuple[str, ...]] = {

@@ -49,6 +49,7 @@ Probe = Callable[[], Awaitable[None]]
 PROBE_SECONDS = 2.0
 # Latency buckets for an API whose goal is p99 < 100 ms (issue #14), up to the 30 s a client waits.
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"
 """The route label of a request no route matched (a 404): its path could be anything."""
 
@@ -196,13 +197,22 @@ class HttpMetrics:
         finally:
             # FastAPI puts the matched route in the scope; its path is the template.
             route = getattr(scope.get("route"), "path", None) or UNMATCHED
-            method = scope["method"] if route != UNMATCHED else "any"
+            # Any method string reaches a known path (and gets a 405): only the standard ones
+            # become labels, so a client cannot mint series.
+            method = scope["method"] if scope["method"] in HTTP_METHODS else "other"
+            method = method if route != UNMATCHED else "any"
             self.metrics.http_requests.labels(method, route, str(status)).inc()
             self.metrics.http_duration.labels(method, route).observe(time.perf_counter() - started)
 
 
 # Headers a reverse proxy (the ingress controller) adds to what it forwards.
 FORWARDED = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+def came_through_a_proxy(request: Request) -> bool:
+    """True for a request the ingress forwarded from outside; the operators' own tools reach
+    the pods directly."""
+    return any(header in request.headers for header in FORWARDED)
 
 
 def metrics_router(metrics: ServiceMetrics) -> APIRouter:
@@ -213,7 +223,7 @@ def metrics_router(metrics: ServiceMetrics) -> APIRouter:
 
     @router.get("/metrics", include_in_schema=False)
     async def scrape(request: Request) -> Response:
-        if any(header in request.headers for header in FORWARDED):
+        if came_through_a_proxy(request):
             return Response(status_code=404)
         return Response(await metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
@@ -225,6 +235,9 @@ def consumer_lag_probe(metrics: ServiceMetrics, broker: KafkaBroker) -> Probe:
     (as the consumer last fetched it) minus the consumer's position."""
 
     async def probe() -> None:
+        # Only the partitions assigned now: one that moved to another pod in a rebalance is
+        # that pod's to report.
+        metrics.consumer_lag.clear()
         for subscriber in broker.subscribers:
             consumer: Any = getattr(subscriber, "consumer", None)
             if consumer is None:

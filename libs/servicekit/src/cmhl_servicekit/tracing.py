@@ -328,7 +328,8 @@ class _PublishOnly(BaseTelemetryMiddleware[KafkaPublishCommand]):
 def _headers(record: Any) -> Mapping[str, str]:
     found: dict[str, str] = {}
     for name, value in record.headers or ():
-        if name == TRACEPARENT or name == "tracestate":
+        # A producer we do not control (an agency) may send a header without a value.
+        if (name == TRACEPARENT or name == "tracestate") and isinstance(value, bytes | bytearray):
             found[name] = bytes(value).decode("ascii", "replace")
     return found
 

@@ -68,7 +68,6 @@ def build(settings: FollowUpSettings, *, clock: Clock | None = None, **_: Any) -
 
     async def prepare_database() -> None:
         await ensure_indexes(db)
-        await audit.ensure_indexes()
 
     metrics.probe("outbox", outbox_probe(metrics, db))
     metrics.probe("timers", timers_probe(metrics, repository.timers, "follow_up_due"))

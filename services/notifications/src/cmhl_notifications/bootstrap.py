@@ -66,7 +66,6 @@ def build(
 
     async def prepare_database() -> None:
         await ensure_indexes(db)
-        await audit.ensure_indexes()
 
     metrics.probe("timers", timers_probe(metrics, store.timers, "mail"))
     runtime = Runtime(broker, client, background=[mail_timer], on_start=[prepare_database])

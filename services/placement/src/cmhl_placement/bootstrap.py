@@ -72,7 +72,6 @@ def build(
 
     async def prepare_database() -> None:
         await ensure_indexes(db)
-        await audit.ensure_indexes()
         if settings.seed_demo_facilities:
             added = await service.seed(DEMO_FACILITIES)
             if added:

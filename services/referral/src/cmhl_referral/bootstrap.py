@@ -89,7 +89,6 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
 
     async def prepare_database() -> None:
         await ensure_indexes(db)
-        await audit.ensure_indexes()
         if keyed := await repository.key_family_names():
             log.info("family names keyed for search", extra={"count": keyed})
 

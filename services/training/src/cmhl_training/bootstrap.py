@@ -50,7 +50,6 @@ def build(settings: TrainingSettings, *, clock: Clock | None = None, **_: Any) -
 
     async def prepare_database() -> None:
         await ensure_indexes(db)
-        await audit.ensure_indexes()
         await service.seed_catalog()
 
     metrics.probe("outbox", outbox_probe(metrics, db))
