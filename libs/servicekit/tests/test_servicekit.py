@@ -264,3 +264,28 @@ async def test_a_dead_letter_keeps_no_personal_field_of_its_event_type() -> None
     assert (by_offset[2].value, dict(by_offset[2].headers)["dlq-removed"]) == (b"", b"value")
     headers = dead_letter_headers(by_offset[0], "invalid")
     assert headers["dlq-removed"] == "narrative,person"
+
+
+async def test_a_loop_that_swallows_its_cancellation_is_still_stopped() -> None:
+    """As 3.11's wait_for can, when a wake-up and the cancellation arrive together."""
+    import asyncio
+
+    from cmhl_servicekit.runtime import stop_tasks
+
+    swallowed = 0
+
+    async def loop() -> None:
+        nonlocal swallowed
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                if swallowed:
+                    raise
+                swallowed += 1  # the first cancellation is lost
+
+    task = asyncio.create_task(loop())
+    await asyncio.sleep(0)
+    await asyncio.wait_for(stop_tasks([task], again_after=0.05), timeout=5)
+    assert task.cancelled()
+    assert swallowed == 1

@@ -17,6 +17,23 @@ from cmhl_servicekit import kafka, mongo
 log = logging.getLogger(__name__)
 
 
+async def stop_tasks(tasks: list[asyncio.Task[None]], *, again_after: float = 1.0) -> None:
+    """Cancels the background loops and waits until each has ended. A loop whose cancellation
+    was swallowed is cancelled again: Python 3.11's `asyncio.wait_for` can lose a cancellation
+    that arrives just as the awaited event is set (the relay's wake-up after a write, say), and
+    a single cancel then leaves the loop running and the shutdown waiting forever."""
+    for task in tasks:
+        task.cancel()
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        _, pending = await asyncio.wait(pending, timeout=again_after)
+        for task in pending:
+            task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 @dataclass
 class Runtime:
     broker: KafkaBroker
@@ -33,11 +50,7 @@ class Runtime:
         self._tasks = [asyncio.create_task(loop()) for loop in self.background]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(self._tasks)
         self._tasks = []
         await self.broker.stop()
         for hook in self.on_stop:
