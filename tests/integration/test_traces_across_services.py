@@ -5,7 +5,6 @@ exported span carries the person's name, birth date or narrative."""
 import base64
 import os
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,23 +16,12 @@ from cmhl_followup.bootstrap import build as build_followup
 from cmhl_followup.config import FollowUpSettings
 from cmhl_referral.bootstrap import build as build_referral
 from cmhl_referral.config import ReferralSettings
-from cmhl_servicekit import tracing
 from cmhl_servicekit.auth import Role
 from cmhl_servicekit.testing import bearer, eventually, infra_settings, running_app
 
 pytestmark = pytest.mark.integration
 
 LIAISON = bearer("liaison-63", Role.LIAISON, cmhc_id="cmhc-11")
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    tracing.install(tracing.tracer_provider("test", exporter, batch=False))
-    try:
-        yield exporter
-    finally:
-        tracing.uninstall()
 
 
 def chain(span: ReadableSpan, by_id: dict[int, ReadableSpan]) -> list[str]:

@@ -5,12 +5,10 @@ tracing is installed."""
 import json
 import logging
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from faststream.kafka import KafkaRouter, TestKafkaBroker
@@ -26,16 +24,6 @@ from cmhl_servicekit.logging import JsonFormatter
 from cmhl_servicekit.outbox import kafka_publish, outbox_entry
 
 FAMILY_NAME = "Okafor"
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    tracing.install(tracing.tracer_provider("test", exporter, batch=False))
-    try:
-        yield exporter
-    finally:
-        tracing.uninstall()
 
 
 def due_event() -> FollowUpDueV1:

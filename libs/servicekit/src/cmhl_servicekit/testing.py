@@ -39,6 +39,7 @@ from cmhl_servicekit.kafka import KafkaAccess
 from cmhl_servicekit.oidc import SignIn
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from playwright.async_api import Browser
 
 KAFKA_ENV = "CMHL_TEST_KAFKA_BOOTSTRAP"
@@ -158,6 +159,21 @@ def signed_in_to(state_dir: Path) -> Iterator[KafkaAccess]:
         patch.setenv("CMHL_TEST_KAFKA_PRINCIPALS", str(state_dir / "credentials.json"))
         patch.setenv("CMHL_TEST_DATABASE_USERS", str(state_dir / "credentials.json"))
         yield admin
+
+
+@pytest.fixture
+def spans() -> Iterator["InMemorySpanExporter"]:
+    """Traces on for one test, every finished span kept in memory (tracing.py); off after."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from cmhl_servicekit import tracing
+
+    exporter = InMemorySpanExporter()
+    tracing.install(tracing.tracer_provider("test", exporter, batch=False))
+    try:
+        yield exporter
+    finally:
+        tracing.uninstall()
 
 
 @pytest.fixture(scope="session")
