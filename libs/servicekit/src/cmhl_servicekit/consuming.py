@@ -9,6 +9,7 @@ dead-lettered on its own while the rest of the batch is applied."""
 import asyncio
 import dataclasses
 import functools
+import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -148,7 +149,17 @@ async def run_bounded(work: Iterable[Awaitable[T]], limit: int) -> list[T]:
                 awaitable.close()
             raise
 
-    outcomes = await asyncio.gather(*(one(a) for a in work), return_exceptions=True)
+    items = list(work)
+    try:
+        outcomes = await asyncio.gather(*(one(a) for a in items), return_exceptions=True)
+    except BaseException:
+        # Cancelled before some `one` even started: its coroutine is closed here instead.
+        for awaitable in items:
+            if inspect.iscoroutine(awaitable) and (
+                inspect.getcoroutinestate(awaitable) == inspect.CORO_CREATED
+            ):
+                awaitable.close()
+        raise
     errors = [o for o in outcomes if isinstance(o, BaseException)]
     if errors:
         errors.sort(key=lambda e: not isinstance(e, TRANSIENT_ERRORS))
