@@ -32,6 +32,10 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from aiokafka import AIOKafkaProducer
+from demo_activity import record_activity  # type: ignore[import-not-found]  # sibling
+from demo_directory import import_directory  # type: ignore[import-not-found]  # sibling
+from demo_facilities import load_facilities  # type: ignore[import-not-found]  # sibling
+from demo_registry import load_registry  # type: ignore[import-not-found]  # sibling
 from pymongo import AsyncMongoClient
 
 from cmhl_contracts import AgencyReferralSubmittedV1
@@ -771,6 +775,15 @@ def main() -> None:
     steps = Steps()
     earlier = asyncio.run(referrals_before(reporting_url, people)) if args.wait else 0
     past, live = referrals(args.referrals, rng, run)
+    with steps("registry of CMHCs and liaisons loaded (illustrative service areas)"):
+        asyncio.run(load_registry(args.referral_url, people, IMPORT_USER))
+    with steps("treatment directory imported (illustrative HSDS package)"):
+        asyncio.run(import_directory(args.referral_url, people, IMPORT_USER))
+    with steps("consultations and barriers recorded (illustrative, the last 60 days)"):
+        today = datetime.now(CENTRAL).date()
+        asyncio.run(record_activity(args.referral_url, people, today))
+    with steps("demo facilities registered through the placement registry API"):
+        asyncio.run(load_facilities(args.state_dir, people, IMPORT_USER))
     with steps(f"{len(past):,} past referrals imported (history)"):
         asyncio.run(import_history(args.referral_url, people, past))
     with steps(f"{len(live):,} recent referrals sent to the agency topic"):

@@ -83,6 +83,23 @@ def test_the_build_context_admits_exactly_what_the_recipe_copies(
     assert copied == admitted
 
 
+def test_the_demo_image_holds_every_step_and_data_file_demo_py_uses(
+    stages: dict[str, list[tuple[str, str]]],
+) -> None:
+    local = REPO / "deploy" / "local"
+    steps = re.findall(r"^from (demo_\w+) import", (local / "demo.py").read_text(), re.M)
+    assert steps, "demo.py's steps are modules beside it"
+    needed = {f"deploy/local/{step}.py" for step in steps}
+    for step in steps:
+        for data in re.findall(r'"data" / "([^"]+)"', (local / f"{step}.py").read_text()):
+            needed.add(f"deploy/local/data/{data}")
+    copied = set()
+    for line in lines(stages["demo"], "COPY"):
+        if "--from=" not in line:
+            copied.update(line.split()[1:-1])
+    assert needed <= copied, f"the demo image lacks {sorted(needed - copied)}"
+
+
 def load_container() -> ModuleType:
     spec = importlib.util.spec_from_file_location("container", DOCKER / "container.py")
     assert spec is not None

@@ -5,14 +5,18 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.async_api import Browser
+
+from cmhl_servicekit.testing import headless_chromium
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = [sys.executable, str(REPO / "deploy" / "local" / "stack.py")]
+DEMO_FACILITIES = [sys.executable, str(REPO / "deploy" / "local" / "demo_facilities.py")]
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +40,8 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             check=True,
             timeout=600,
         )
+        # The demo facilities, through the registry API as `make up`'s demo registers them.
+        subprocess.run([*DEMO_FACILITIES, "--state-dir", str(state)], check=True, timeout=120)
         yield {
             "stack": json.loads((state / "stack.json").read_text()),
             "credentials": json.loads((state / "credentials.json").read_text()),
@@ -43,3 +49,10 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         }
     finally:
         subprocess.run([*STACK, "down", "--state-dir", str(state)], check=False, timeout=120)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright: one per test."""
+    async with headless_chromium() as launched:
+        yield launched

@@ -172,7 +172,10 @@ async def services(kafka_bootstrap: str, mongo_uri: str) -> AsyncIterator[dict[s
         "reporting": build_reporting(ReportingSettings(**infra())),
         "placement": build_placement(
             PlacementSettings(
-                **infra(), timer_scan_seconds=3600, referral_url="http://referral.test"
+                **infra(),
+                timer_scan_seconds=3600,
+                referral_url="http://referral.test",
+                seed_demo_facilities=True,  # the facility whose client is rotated below
             )
         ),
     }

@@ -21,18 +21,28 @@ from cmhl_contracts.events import (
 from cmhl_contracts.placement import (
     BedAvailabilityStaleV1,
     BedAvailabilityUpdatedV1,
+    FacilityRecordUpdatedV1,
     PlacementAttemptedV1,
     PlacementCompletedV1,
     PlacementDeadlineFlaggedV1,
     PlacementRequestedV1,
 )
+from cmhl_contracts.registry import CmhcServiceAreaChangedV1, LiaisonChangedV1, LiaisonStatus
+
+# isort: split
+# After events.py, which gathers every module's events (activity builds on its field types).
+from cmhl_contracts.activity import BarrierRecordedV1, ConsultationRecordedV1
 
 __all__ = [
     "AGENCY_EVENTS",
     "ALL_EVENTS",
     "AgencyReferralSubmittedV1",
+    "BarrierRecordedV1",
     "BedAvailabilityStaleV1",
     "BedAvailabilityUpdatedV1",
+    "CmhcServiceAreaChangedV1",
+    "ConsultationRecordedV1",
+    "FacilityRecordUpdatedV1",
     "FollowUpCancelledV1",
     "FollowUpCompletedV1",
     "FollowUpDueV1",
@@ -40,6 +50,8 @@ __all__ = [
     "FollowUpReassignedV1",
     "FollowUpScheduledV1",
     "IntegrationEvent",
+    "LiaisonChangedV1",
+    "LiaisonStatus",
     "PlacementAttemptedV1",
     "PlacementCompletedV1",
     "PlacementDeadlineFlaggedV1",

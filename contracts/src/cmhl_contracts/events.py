@@ -353,7 +353,10 @@ AGENCY_EVENTS: Final[tuple[type[ReferralFeedbackV1], ...]] = (ReferralFeedbackV1
 
 
 # Placement events live in their own module, which builds on the field types above.
+from cmhl_contracts.activity import ACTIVITY_EVENTS  # noqa: E402
+from cmhl_contracts.directory import DIRECTORY_EVENTS  # noqa: E402
 from cmhl_contracts.placement import PLACEMENT_EVENTS  # noqa: E402
+from cmhl_contracts.registry import REGISTRY_EVENTS  # noqa: E402
 
 ALL_EVENTS: Final[tuple[type[IntegrationEvent], ...]] = (
     AgencyReferralSubmittedV1,
@@ -369,4 +372,7 @@ ALL_EVENTS: Final[tuple[type[IntegrationEvent], ...]] = (
     FollowUpReassignedV1,
     TrainingCompletedV1,
     *PLACEMENT_EVENTS,
+    *ACTIVITY_EVENTS,
+    *REGISTRY_EVENTS,
+    *DIRECTORY_EVENTS,
 )

@@ -40,6 +40,17 @@ class ClinicalNeed(StrEnum):
     PREGNANCY = "pregnancy"
 
 
+class SecurityLevel(StrEnum):
+    """How securely a unit can hold a patient, as state bed registries record it."""
+
+    OPEN = "open"
+    """Unlocked: voluntary patients only."""
+    LOCKED = "locked"
+    """A locked unit: can hold a patient under an involuntary detention."""
+    SECURE = "secure"
+    """Locked with enhanced security (forensic, high acuity)."""
+
+
 class AttemptResult(StrEnum):
     """What a call to a facility gave; `other` needs a reason code."""
 
@@ -158,6 +169,38 @@ class PlacementDeadlineFlaggedV1(_PlacementEvent):
     flagged_at: UtcDatetime
 
 
+class UnitSettings(BaseModel):
+    """What a state bed registry records of one unit: whom it takes and on what terms."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    unit_type: UnitType
+    capacity: int = Field(ge=0)
+    patient_types: list[AgeGroup]
+    involuntary_holds: bool = Field(description="Takes patients under an involuntary detention")
+    security_level: SecurityLevel
+    exclusions: list[ClinicalNeed] = Field(default_factory=list)
+
+
+class FacilityRecordUpdatedV1(_FacilityEvent):
+    """A facility's registry record was created (version 1) or changed: the whole record."""
+
+    record_version: int = Field(ge=1, description="Version of the registry record")
+    title: str = Field(
+        min_length=1,
+        max_length=200,
+        description="What the facility is called: an institution's title, never a person's",
+    )
+    phone: str = Field(description="The facility's admissions line (not a person's)")
+    contact_email: str = Field(
+        description="The facility's bed-desk address, where bed-update reminders go"
+    )
+    medical_clearance_required: bool
+    units: list[UnitSettings]
+    changed_at: UtcDatetime
+    changed_by: Identifier = Field(description="Staff reference or client id of the editor")
+
+
 PLACEMENT_EVENTS: tuple[type[IntegrationEvent], ...] = (
     BedAvailabilityUpdatedV1,
     BedAvailabilityStaleV1,
@@ -165,4 +208,5 @@ PLACEMENT_EVENTS: tuple[type[IntegrationEvent], ...] = (
     PlacementAttemptedV1,
     PlacementCompletedV1,
     PlacementDeadlineFlaggedV1,
+    FacilityRecordUpdatedV1,
 )

@@ -25,6 +25,7 @@ from cmhl_servicekit.auth import (
     InvalidToken,
     IssuerKeys,
     IssuerUnavailable,
+    OptionalFacility,
     Role,
     TokenSettings,
     TokenVerifier,
@@ -316,3 +317,22 @@ async def test_http_answers(
     for token in (expired, issuer.token(), issuer.token(roles=["supervisor"])):
         for part in token.split("."):
             assert part not in caplog.text
+
+
+async def test_an_endpoint_for_people_and_facilities_sees_which_facility_if_any(
+    issuer: FakeIssuer, clock: Clock
+) -> None:
+    app = FastAPI()
+    app.state.token_verifier = verifier_for(issuer, clock)
+
+    @app.get("/facility")
+    async def facility(own: OptionalFacility) -> dict[str, str | None]:
+        return {"facility": own}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        person = {"Authorization": f"Bearer {issuer.token()}"}
+        assert (await http.get("/facility", headers=person)).json() == {"facility": None}
+        client = {"Authorization": f"Bearer {issuer.token(facility='fac-1', roles=None)}"}
+        assert (await http.get("/facility", headers=client)).json() == {"facility": "fac-1"}
+        assert (await http.get("/facility")).status_code == 401

@@ -39,11 +39,14 @@ def a_past_day() -> datetime:
 
 @pytest.fixture
 def placement_settings(kafka_bootstrap: str, mongo_uri: str) -> PlacementSettings:
-    # A long scan interval: tests drive the timers themselves on a simulated clock.
+    # A long scan interval: tests drive the timers themselves on a simulated clock. The demo
+    # facilities are listed at start (the registry's test-only seed path; `make up` posts them
+    # through the API), as the bed-search tests expect them.
     return PlacementSettings(
         **infra_settings(kafka_bootstrap, mongo_uri),
         timer_scan_seconds=3600,
         referral_url=REFERRAL_URL,
+        seed_demo_facilities=True,
     )
 
 

@@ -317,6 +317,17 @@ CurrentAgency = Annotated[str, Depends(_bound_to("agency"))]
 CurrentFacility = Annotated[str, Depends(_bound_to("facility"))]
 
 
+async def _facility_if_any(request: Request, claims: VerifiedClaims) -> str | None:
+    names: ClaimNames = request.app.state.token_verifier.settings.claims
+    value = _claim(claims, names.facility)
+    return value if isinstance(value, str) and value else None
+
+
+OptionalFacility = Annotated[str | None, Depends(_facility_if_any)]
+"""The facility a machine client's token is bound to, or None (a person's token): for an
+endpoint that admits both people with a role and a facility acting for itself."""
+
+
 def token_settings_from(
     *,
     issuer: str,

@@ -15,9 +15,11 @@ from cmhl_placement.adapters.mongo import (
     ensure_indexes,
 )
 from cmhl_placement.adapters.referrals import ReferralServiceClient
+from cmhl_placement.application.registry import FacilityRegistry
 from cmhl_placement.application.service import PlacementService
 from cmhl_placement.config import PlacementSettings
 from cmhl_placement.domain.demo import DEMO_FACILITIES
+from cmhl_placement.entrypoints.http.registry import router as registry_router
 from cmhl_placement.entrypoints.http.routes import router as http_router
 from cmhl_servicekit.audit import MongoAuditLog
 from cmhl_servicekit.clock import Clock, SystemClock
@@ -55,13 +57,17 @@ def build(
     audit = MongoAuditLog(client[settings.audit_database], SERVICE)
     http = referral_client or httpx.AsyncClient(timeout=10)
     timer_store = MongoTimerStore(db, outbox)
+    facilities = MongoFacilityRepository(db, outbox)
+    clock = clock or SystemClock()
+    stale_after = timedelta(hours=settings.stale_after_hours)
+    registry = FacilityRegistry(facilities, timer_store, audit, clock, stale_after)
     service = PlacementService(
-        facilities=MongoFacilityRepository(db, outbox),
+        facilities=facilities,
         requests=MongoRequestRepository(db, outbox),
         timers=timer_store,
         audit=audit,
-        clock=clock or SystemClock(),
-        stale_after=timedelta(hours=settings.stale_after_hours),
+        clock=clock,
+        stale_after=stale_after,
         referrals=ReferralServiceClient(http, settings.referral_url),
     )
 
@@ -73,7 +79,7 @@ def build(
     async def prepare_database() -> None:
         await ensure_indexes(db)
         if settings.seed_demo_facilities:
-            added = await service.seed(DEMO_FACILITIES)
+            added = await registry.seed(DEMO_FACILITIES)
             if added:
                 log.info("demo facilities listed", extra={"count": added})
 
@@ -93,9 +99,10 @@ def build(
         settings=settings,
         runtime=runtime,
         metrics=metrics,
-        routers=[http_router],
+        routers=[http_router, registry_router],
         state={
             "placement": service,
+            "registry": registry,
             "relay": relay,
         },
     )

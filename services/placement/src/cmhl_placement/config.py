@@ -15,7 +15,11 @@ class PlacementSettings(ServiceSettings):
         default=12.0, gt=0, description="Bed numbers older than this are stale"
     )
     timer_scan_seconds: float = Field(default=30.0, gt=0)
-    seed_demo_facilities: bool = True
+    seed_demo_facilities: bool = Field(
+        default=False,
+        description="List the demo facilities at start (tests, the dev overlay); `make up` "
+        "posts them through the registry API instead",
+    )
     referral_url: str = Field(
         pattern=r"^https?://[^\s]+$",
         description="The referral service: a bed search is opened only for a referral the "

@@ -42,6 +42,16 @@ class InMemoryFacilities:
     async def all(self) -> list[Facility]:
         return list(self.rows.values())
 
+    async def find(
+        self, *, county_fips: str | None, cmhc_region: str | None, limit: int
+    ) -> list[Facility]:
+        found = [
+            f
+            for f in self.rows.values()
+            if county_fips in (None, f.county_fips) and cmhc_region in (None, f.cmhc_region)
+        ]
+        return sorted(found, key=lambda f: f.facility_id)[:limit]
+
     async def save(self, facility: Facility, events: list[IntegrationEvent]) -> None:
         if self.rows[facility.facility_id].version != facility.version:
             raise ConcurrentChange(facility.facility_id)

@@ -9,6 +9,7 @@ from cmhl_contracts.placement import AgeGroup, UnitType
 from cmhl_placement.domain.demo import DEMO_FACILITIES
 from cmhl_placement.domain.facility import Facility, InvalidAvailability, Unit
 from cmhl_placement.domain.geography import COUNTY_POINTS, miles_between
+from cmhl_placement.domain.registry import check
 
 T0 = datetime(2026, 3, 2, 8, tzinfo=UTC)
 
@@ -70,7 +71,6 @@ def test_demo_facilities_are_valid_and_varied() -> None:
     ids = [f.facility_id for f in DEMO_FACILITIES]
     assert len(set(ids)) == len(ids) >= 5
     assert len({f.county_fips for f in DEMO_FACILITIES}) >= 5
-    assert any(not f.involuntary_holds for f in DEMO_FACILITIES)
+    assert any(not any(u.involuntary_holds for u in f.units) for f in DEMO_FACILITIES)
     for f in DEMO_FACILITIES:
-        assert f.county_fips in MISSOURI_COUNTIES
-        assert all(0 <= available <= capacity for _, capacity, available in f.units)
+        check(f)  # every registry rule holds

@@ -16,6 +16,7 @@ from cmhl_contracts import (
 )
 from cmhl_contracts.placement import AgeGroup, AttemptResult, UnitType
 from cmhl_placement.application.ports import ReferralFacts
+from cmhl_placement.application.registry import FacilityRegistry
 from cmhl_placement.application.service import (
     Actor,
     NotVisible,
@@ -53,6 +54,9 @@ class World:
         self.timers = InMemoryTimers(self.published)
         self.audit = InMemoryAuditLog()
         self.referrals = KnownReferrals()
+        self.registry = FacilityRegistry(
+            self.facilities, self.timers, self.audit, self.clock, timedelta(hours=12)
+        )
         self.service = PlacementService(
             self.facilities,
             self.requests,
@@ -83,12 +87,12 @@ class World:
 @pytest.fixture
 async def world() -> World:
     w = World()
-    await w.service.seed(DEMO_FACILITIES)
+    await w.registry.seed(DEMO_FACILITIES)
     return w
 
 
 async def test_seeding_twice_lists_each_demo_facility_once(world: World) -> None:
-    assert await world.service.seed(DEMO_FACILITIES) == 0
+    assert await world.registry.seed(DEMO_FACILITIES) == 0
     seeded = world.published.of(BedAvailabilityUpdatedV1)
     assert len(seeded) == len(DEMO_FACILITIES)
     assert {e.facility_id for e in seeded} == {f.facility_id for f in DEMO_FACILITIES}

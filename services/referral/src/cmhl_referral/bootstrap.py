@@ -12,14 +12,26 @@ from cmhl_contracts import (
     ReferralReassignedV1,
     ReferralStatusChangedV1,
 )
+from cmhl_contracts.activity import BarrierRecordedV1, ConsultationRecordedV1
+from cmhl_contracts.directory import ReferralConnectedToServiceV1
+from cmhl_contracts.registry import CmhcServiceAreaChangedV1, LiaisonChangedV1
+from cmhl_referral.adapters.activity_mongo import MongoActivityRepository, ensure_activity_indexes
+from cmhl_referral.adapters.directory_mongo import MongoDirectory, ensure_directory_indexes
 from cmhl_referral.adapters.mongo import (
     MongoReferralRepository,
     ensure_indexes,
 )
+from cmhl_referral.adapters.registry_mongo import MongoRegistryRepository
+from cmhl_referral.application.activity import ActivityService
+from cmhl_referral.application.directory import Directory
+from cmhl_referral.application.registry import RegistryAssignments, RegistryService
 from cmhl_referral.application.service import ReferralService
 from cmhl_referral.config import ReferralSettings
+from cmhl_referral.entrypoints.http.activity import router as activity_router
 from cmhl_referral.entrypoints.http.agency import router as agency_router
+from cmhl_referral.entrypoints.http.directory import router as directory_router
 from cmhl_referral.entrypoints.http.imports import router as imports_router
+from cmhl_referral.entrypoints.http.registry import router as registry_router
 from cmhl_referral.entrypoints.http.routes import router as http_router
 from cmhl_referral.entrypoints.messaging.agency import build_router as agency_intake
 from cmhl_referral.entrypoints.messaging.followups import build_router as follow_up_outcomes
@@ -47,6 +59,11 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
         ReferralStatusChangedV1,
         ReferralContactAttemptedV1,
         ReferralReassignedV1,
+        ConsultationRecordedV1,
+        BarrierRecordedV1,
+        CmhcServiceAreaChangedV1,
+        LiaisonChangedV1,
+        ReferralConnectedToServiceV1,
     ):
         broker.publisher(event.topic(), schema=event, title=event.topic())
     # Feedback goes to each agency's own topic, never the shared one (ADR 0008).
@@ -63,6 +80,7 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
         relay.outbox(),
         search_key=settings.pseudonym_key.get_secret_value().encode(),
     )
+    registry = MongoRegistryRepository(db, relay.outbox())
     service = ReferralService(
         repository=repository,
         audit=audit,
@@ -71,6 +89,7 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
         events_written=relay.wake,
         zone=settings.zone,
         feedback_agencies=frozenset(settings.kafka_feedback_agencies),
+        assignments=RegistryAssignments(registry, settings.assignment_strategy, settings.zone),
     )
     broker.include_router(
         agency_intake(
@@ -89,6 +108,8 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
 
     async def prepare_database() -> None:
         await ensure_indexes(db)
+        await ensure_activity_indexes(db)
+        await ensure_directory_indexes(db)
         if keyed := await repository.key_family_names():
             log.info("family names keyed for search", extra={"count": keyed})
 
@@ -100,9 +121,30 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
         settings=settings,
         runtime=runtime,
         metrics=metrics,
-        routers=[http_router, agency_router, imports_router],
+        routers=[
+            http_router,
+            agency_router,
+            imports_router,
+            registry_router,
+            activity_router,
+            directory_router,
+        ],
         state={
             "referrals": service,
+            "activity": ActivityService(
+                MongoActivityRepository(db, relay.outbox()),
+                service,
+                audit,
+                clock or SystemClock(),
+                settings.zone,
+                relay.wake,
+            ),
+            "registry": RegistryService(
+                registry, repository, audit, clock or SystemClock(), relay.wake
+            ),
+            "directory": Directory(
+                MongoDirectory(db, relay.outbox()), service, clock or SystemClock()
+            ),
             "relay": relay,
             "zone": settings.zone,
         },

@@ -6,11 +6,13 @@ from fastapi import FastAPI
 
 from cmhl_reporting.adapters.mongo import MongoViewReader, MongoViewStore
 from cmhl_reporting.adapters.placement import MongoFacilityStates
+from cmhl_reporting.application.activity import ActivityQueries
 from cmhl_reporting.application.grid import PublicationGrid
 from cmhl_reporting.application.placement import FacilityFreshnessProjector, PlacementQueries
 from cmhl_reporting.application.projector import Projector
 from cmhl_reporting.application.queries import MetricsQueries
 from cmhl_reporting.config import ReportingSettings
+from cmhl_reporting.entrypoints.http.activity import router as activity_router
 from cmhl_reporting.entrypoints.http.annual import router as annual_router
 from cmhl_reporting.entrypoints.http.dashboard import router as dashboard_router
 from cmhl_reporting.entrypoints.http.placement import router as placement_router
@@ -54,8 +56,9 @@ def build(settings: ReportingSettings, **_: Any) -> FastAPI:
         settings=settings,
         runtime=runtime,
         metrics=metrics,
-        # Before http_router: its /metrics/{dimension} would take /metrics/placement.
-        routers=[placement_router, http_router, dashboard_router, annual_router],
+        # Before http_router: its /metrics/{dimension} would take /metrics/placement (and activity).
+        routers=[activity_router, placement_router, http_router, dashboard_router, annual_router],
         state={"queries": MetricsQueries(reader), "reader": reader, "projector": projector}
-        | {"placement": PlacementQueries(reader, facilities), "grid": grid, "zone": settings.zone},
+        | {"placement": PlacementQueries(reader, facilities), "grid": grid, "zone": settings.zone}
+        | {"activity": ActivityQueries(reader)},
     )

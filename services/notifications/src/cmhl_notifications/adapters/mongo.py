@@ -61,7 +61,7 @@ class MongoNotificationStore:
                 | {
                     "_id": key,
                     "kind": notice.kind.value,
-                    "referral_id": str(notice.referral_id),
+                    "referral_id": str(notice.referral_id) if notice.referral_id else None,
                     "created_at": now,
                     "read_at": None,
                     "mail": {
@@ -140,6 +140,18 @@ class MongoNotificationStore:
             if document is not None and document.get("address"):
                 found[liaison_id] = str(document["address"])
         return found
+
+    async def set_contact(self, recipient: str, address: str, version: int, at: datetime) -> bool:
+        # One writer per facility (its events share a partition): read, then write if newer.
+        current = await self._addresses.find_one({"_id": recipient}, {"record_version": 1})
+        if current is not None and current.get("record_version", 0) >= version:
+            return False
+        await self._addresses.update_one(
+            {"_id": recipient},
+            {"$set": {"address": address, "record_version": version, "changed_at": at}},
+            upsert=True,
+        )
+        return True
 
     async def set_address(self, liaison_id: str, address: str | None, at: datetime) -> None:
         await self._addresses.update_one(

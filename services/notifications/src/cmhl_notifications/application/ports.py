@@ -62,3 +62,7 @@ class NotificationStore(Protocol):
     async def addresses(self, liaison_ids: list[str]) -> dict[str, str]: ...
 
     async def set_address(self, liaison_id: str, address: str | None, at: datetime) -> None: ...
+
+    async def set_contact(self, recipient: str, address: str, version: int, at: datetime) -> bool:
+        """A facility's contact as of its record `version`; an older version changes nothing
+        (a redelivered event after a newer one). True if stored."""

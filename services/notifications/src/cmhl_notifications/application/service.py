@@ -6,7 +6,13 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from cmhl_contracts import FollowUpDueV1, ReferralCreatedV1, ReferralReassignedV1
+from cmhl_contracts import (
+    BedAvailabilityStaleV1,
+    FacilityRecordUpdatedV1,
+    FollowUpDueV1,
+    ReferralCreatedV1,
+    ReferralReassignedV1,
+)
 from cmhl_notifications.application.ports import (
     Document,
     Mail,
@@ -19,10 +25,12 @@ from cmhl_notifications.domain.notices import (
     Kind,
     MailState,
     Notice,
+    facility_recipient,
     is_news,
     mail_body,
     next_try,
     notice,
+    stale_beds_notice,
 )
 from cmhl_servicekit.audit import AuditEntry, AuditLog
 from cmhl_servicekit.auth import Principal
@@ -75,6 +83,22 @@ class NotificationService:
         # A follow-up's events carry no person id.
         return await self._add(
             self._notice(Kind.FOLLOW_UP_DUE, e, e.liaison_id, None, e.due_at) for e in events
+        )
+
+    async def on_facility_record_updated(self, events: Sequence[FacilityRecordUpdatedV1]) -> int:
+        """Keeps each facility's registered contact, the newest record version winning."""
+        stored = 0
+        for e in sorted(events, key=lambda e: (e.facility_id, e.record_version)):
+            stored += await self._store.set_contact(
+                facility_recipient(e.facility_id), e.contact_email, e.record_version, e.changed_at
+            )
+        return stored
+
+    async def on_bed_availability_stale(self, events: Sequence[BedAvailabilityStaleV1]) -> int:
+        """A facility's stale bed numbers: a reminder to its registered contact."""
+        return await self._add(
+            stale_beds_notice(e.event_id, e.facility_id, e.stale_after_hours, e.flagged_at)
+            for e in events
         )
 
     def _notice(
@@ -155,7 +179,7 @@ class NotificationService:
         return Mail(
             to=address,
             subject=notification["subject"],
-            text=mail_body(notification["text"], notification["link"]),
+            text=mail_body(notification["text"], notification["link"], Kind(notification["kind"])),
             message_id=f"<{notification['_id']}@{domain}>",
         )
 

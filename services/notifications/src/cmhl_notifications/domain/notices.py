@@ -20,6 +20,8 @@ _NOTIFICATION_NAMESPACE = uuid.UUID("3f6a9c2e-8b1d-5e4f-a7c3-9d2e1b0f8a6c")
 class Kind(StrEnum):
     NEW_REFERRAL = "new_referral"
     FOLLOW_UP_DUE = "follow_up_due"
+    BEDS_STALE = "beds_stale"
+    """To a facility's registered contact: its bed numbers went stale."""
 
 
 class MailState(StrEnum):
@@ -37,7 +39,8 @@ class Notice:
     notification_id: uuid.UUID
     liaison_id: str
     kind: Kind
-    referral_id: uuid.UUID
+    referral_id: uuid.UUID | None
+    """None for a facility's notice, which is about no referral."""
     person_id: str | None
     """For the audit of who saw which notification; a follow-up's events carry none."""
     happened_at: datetime
@@ -92,11 +95,43 @@ def notice(
     )
 
 
-def mail_body(notice_text: str, link: str) -> str:
+def mail_body(notice_text: str, link: str, kind: Kind = Kind.NEW_REFERRAL) -> str:
+    if kind is Kind.BEDS_STALE:
+        return (
+            f"{notice_text}\n\n"
+            "You get it because this address is your facility's contact in the CMHL facility"
+            " registry; the program admin or your facility's own client can change it there.\n"
+        )
     return (
         f"{notice_text}\n\n{link}\n\n"
         "This message names no one on purpose: who the referral is about is shown only in the"
         " workspace. You get it because you asked for email notifications there.\n"
+    )
+
+
+def facility_recipient(facility_id: str) -> str:
+    """The recipient key of a facility's contact, beside liaisons' staff ids in one store:
+    a staff id never has this prefix."""
+    return f"facility:{facility_id}"
+
+
+def stale_beds_notice(
+    event_id: uuid.UUID, facility_id: str, stale_after_hours: float, happened_at: datetime
+) -> Notice:
+    """A bed-update reminder for the facility's registered contact (its bed desk)."""
+    return Notice(
+        notification_id(event_id, facility_recipient(facility_id)),
+        facility_recipient(facility_id),
+        Kind.BEDS_STALE,
+        None,
+        None,
+        happened_at,
+        "",
+        "CMHL: please update your facility's bed numbers",
+        f"The bed numbers your facility ({facility_id}) last reported to the CMHL bed registry"
+        f" are older than {stale_after_hours:g} hours, so liaisons searching for an inpatient"
+        " bed see them as stale. Please report current numbers"
+        f" (PUT /api/v1/facilities/{facility_id}/availability with your facility's client).",
     )
 
 

@@ -13,7 +13,13 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from cmhl_contracts import IntegrationEvent
-from cmhl_contracts.placement import AgeGroup, AttemptResult, ClinicalNeed, UnitType
+from cmhl_contracts.placement import (
+    AgeGroup,
+    AttemptResult,
+    ClinicalNeed,
+    SecurityLevel,
+    UnitType,
+)
 from cmhl_placement.application.ports import ConcurrentChange, TimerKind
 from cmhl_placement.domain.facility import Facility, Unit
 from cmhl_placement.domain.request import Attempt, PlacementRequest
@@ -36,6 +42,9 @@ async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
     await db[REQUESTS].create_index([("cmhc_id", 1), ("requested_at", -1)])
     # A referral's bed searches, on its page.
     await db[REQUESTS].create_index([("referral_id", 1), ("requested_at", -1)])
+    # The registry's lists: by county, by region (each in id order).
+    await db[FACILITIES].create_index([("county_fips", 1), ("_id", 1)])
+    await db[FACILITIES].create_index([("cmhc_region", 1), ("_id", 1)])
     await timers.MongoTimerStore(db).ensure_indexes()
 
 
@@ -57,10 +66,16 @@ def _facility_document(f: Facility) -> Document:
                 "available": u.available,
                 "reported_at": u.reported_at,
                 "reported_by": u.reported_by,
+                "patient_types": sorted(u.patient_types),
+                "involuntary_holds": u.involuntary_holds,
+                "security_level": u.security_level.value,
+                "exclusions": sorted(u.exclusions),
             }
             for u in f.units.values()
         ],
         "sequence": f.sequence,
+        "contact_email": f.contact_email,
+        "record_version": f.record_version,
     }
 
 
@@ -68,8 +83,17 @@ def _facility(d: Document) -> Facility:
     units = {}
     for u in d["units"]:
         unit_type = UnitType(u["unit_type"])
+        # Units listed before the registry carry no settings: the defaults of their type.
         units[unit_type] = Unit(
-            unit_type, u["capacity"], u["available"], u["reported_at"], u["reported_by"]
+            unit_type,
+            u["capacity"],
+            u["available"],
+            u["reported_at"],
+            u["reported_by"],
+            frozenset(AgeGroup(a) for a in u.get("patient_types", ())),
+            u.get("involuntary_holds", True),
+            SecurityLevel(u.get("security_level", SecurityLevel.LOCKED)),
+            frozenset(ClinicalNeed(e) for e in u.get("exclusions", ())),
         )
     return Facility(
         facility_id=d["_id"],
@@ -84,6 +108,8 @@ def _facility(d: Document) -> Facility:
         units=units,
         sequence=d["sequence"],
         version=d["version"],
+        contact_email=d.get("contact_email", ""),
+        record_version=d.get("record_version", 1),
     )
 
 
@@ -101,6 +127,19 @@ class MongoFacilityRepository:
 
     async def all(self) -> list[Facility]:
         return [_facility(d) for d in await self._facilities.find({}, _HIDDEN).to_list(None)]
+
+    async def find(
+        self, *, county_fips: str | None, cmhc_region: str | None, limit: int
+    ) -> list[Facility]:
+        query: Document = {"county_fips": county_fips} if county_fips else {}
+        if cmhc_region:
+            query["cmhc_region"] = cmhc_region
+        if not query:
+            # Every facility, a page in id order: a range on `_id` lets the database walk its
+            # primary key (an empty filter would scan the table and sort it).
+            query["_id"] = {"$gt": ""}
+        cursor = self._facilities.find(query, _HIDDEN, limit=limit).sort("_id", 1)
+        return [_facility(d) for d in await cursor.to_list(None)]
 
     async def save(self, facility: Facility, events: list[IntegrationEvent]) -> None:
         changes = _facility_document(facility)

@@ -5,12 +5,13 @@ from datetime import datetime
 from cmhl_contracts import (
     BedAvailabilityStaleV1,
     BedAvailabilityUpdatedV1,
+    FacilityRecordUpdatedV1,
     PlacementAttemptedV1,
     PlacementCompletedV1,
     PlacementDeadlineFlaggedV1,
     PlacementRequestedV1,
 )
-from cmhl_contracts.placement import UnitBeds, UnitType
+from cmhl_contracts.placement import UnitBeds, UnitSettings, UnitType
 from cmhl_placement.domain.clock import FLAG_HOURS, Flag, hours
 from cmhl_placement.domain.facility import Facility
 from cmhl_placement.domain.geography import region_of
@@ -43,6 +44,39 @@ def availability_updated(
         ],
         updated_at=at,
         updated_by=by,
+    )
+
+
+def record_updated(
+    facility: Facility, at: datetime, by: str, correlation_id: str
+) -> FacilityRecordUpdatedV1:
+    """The whole registry record as of its version: a consumer keeps the highest version."""
+    return FacilityRecordUpdatedV1.create(
+        about=(facility.facility_id, str(facility.record_version)),
+        producer=PRODUCER,
+        correlation_id=correlation_id,
+        occurred_at=at,
+        facility_id=facility.facility_id,
+        county_fips=facility.county_fips,
+        cmhc_region=facility.cmhc_region,
+        record_version=facility.record_version,
+        title=facility.name,
+        phone=facility.phone,
+        contact_email=facility.contact_email,
+        medical_clearance_required=facility.medical_clearance_required,
+        units=[
+            UnitSettings(
+                unit_type=u.unit_type,
+                capacity=u.capacity,
+                patient_types=sorted(u.patient_types),
+                involuntary_holds=u.involuntary_holds,
+                security_level=u.security_level,
+                exclusions=sorted(u.exclusions),
+            )
+            for u in facility.units.values()
+        ],
+        changed_at=at,
+        changed_by=by,
     )
 
 

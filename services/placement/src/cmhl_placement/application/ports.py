@@ -22,6 +22,11 @@ class FacilityRepository(Protocol):
 
     async def all(self) -> list[Facility]: ...
 
+    async def find(
+        self, *, county_fips: str | None, cmhc_region: str | None, limit: int
+    ) -> list[Facility]:
+        """In id order: one county's, one region's, or (neither given) the first `limit`."""
+
     async def save(self, facility: Facility, events: list[IntegrationEvent]) -> None:
         """Store the change and its events if nobody wrote since it was read (its version);
         raise ConcurrentChange otherwise."""

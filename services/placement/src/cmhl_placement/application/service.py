@@ -15,9 +15,9 @@ from cmhl_placement.application.ports import (
     RequestRepository,
     TimerStore,
 )
+from cmhl_placement.application.registry import UnknownFacility, stale_timer
 from cmhl_placement.domain.clock import FLAG_HOURS, Flag
-from cmhl_placement.domain.demo import DemoFacility
-from cmhl_placement.domain.facility import Facility, Unit
+from cmhl_placement.domain.facility import Facility
 from cmhl_placement.domain.geography import region_of
 from cmhl_placement.domain.ranking import Candidate, rank
 from cmhl_placement.domain.request import (
@@ -34,10 +34,6 @@ from cmhl_servicekit.versioned import CONFLICT, Conflict, retry_on_conflict
 log = logging.getLogger(__name__)
 # A timer whose document never got written (the process died in between) is dropped after this.
 ORPHAN_TIMER_AGE = timedelta(minutes=5)
-
-
-class UnknownFacility(Exception):
-    """No facility with that id (404, or 422 when named inside a request)."""
 
 
 class WrongFacility(Exception):
@@ -103,35 +99,13 @@ class PlacementService:
 
     # ------------------------------------------------------------------ facilities
 
-    async def seed(self, demo: tuple[DemoFacility, ...]) -> int:
-        """Lists the demo facilities that are not there yet; a restart adds nothing."""
-        added = 0
-        now = self._clock.now()
-        for d in demo:
-            if await self._facilities.get(d.facility_id) is not None:
-                continue
-            facility = Facility(
-                facility_id=d.facility_id,
-                name=d.name,
-                county_fips=d.county_fips,
-                cmhc_region=region_of(d.county_fips),
-                phone=d.phone,
-                accepts=frozenset(d.accepts),
-                involuntary_holds=d.involuntary_holds,
-                medical_clearance_required=d.medical_clearance_required,
-                exclusions=frozenset(d.exclusions),
-                units={t: Unit(t, cap, avail, now, "seed") for t, cap, avail in d.units},
-            )
-            units = list(facility.units)
-            event = events.availability_updated(
-                facility, units, now, "seed", f"seed-{d.facility_id}"
-            )
-            await self._timers.schedule([self._stale_timer(facility, now)])
-            added += await self._facilities.add(facility, [event])
-        return added
-
-    async def facilities(self) -> list[Facility]:
-        return sorted(await self._facilities.all(), key=lambda f: f.facility_id)
+    async def facilities(
+        self, county_fips: str | None = None, cmhc_region: str | None = None, limit: int = 500
+    ) -> list[Facility]:
+        """In id order, optionally one county's or one region's."""
+        return await self._facilities.find(
+            county_fips=county_fips, cmhc_region=cmhc_region, limit=limit
+        )
 
     async def facility(self, facility_id: str) -> Facility:
         facility = await self._facilities.get(facility_id)
@@ -159,7 +133,7 @@ class PlacementService:
                 updated, list(counts), now, reported_by, correlation_id
             )
             # The timer first: a timer whose update never landed finds nothing stale.
-            await self._timers.schedule([self._stale_timer(updated, now)])
+            await self._timers.schedule([stale_timer(updated, now, self.stale_after)])
             try:
                 await self._facilities.save(updated, [event])
             except ConcurrentChange:
@@ -167,16 +141,6 @@ class PlacementService:
             return updated
 
         return await retry_on_conflict(attempt, lambda: ConcurrentChange(facility_id))
-
-    def _stale_timer(self, facility: Facility, at: datetime) -> Timer:
-        return Timer(
-            timer_id=f"stale|{facility.facility_id}|{facility.sequence}",
-            kind="stale",
-            subject_id=facility.facility_id,
-            fire_at=at + self.stale_after,
-            created_at=at,
-            sequence=facility.sequence,
-        )
 
     # ------------------------------------------------------------------ requests
 

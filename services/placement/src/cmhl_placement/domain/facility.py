@@ -3,7 +3,7 @@
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from cmhl_contracts.placement import AgeGroup, ClinicalNeed, UnitType
+from cmhl_contracts.placement import AgeGroup, ClinicalNeed, SecurityLevel, UnitType
 
 DEFAULT_STALE_AFTER = timedelta(hours=12)
 
@@ -27,6 +27,17 @@ class Unit:
     available: int
     reported_at: datetime
     reported_by: str
+    # What the registry records of the unit (domain/registry.py checks them). Empty patient
+    # types: the ones its type serves (UNIT_SERVES).
+    patient_types: frozenset[AgeGroup] = frozenset()
+    involuntary_holds: bool = True
+    security_level: SecurityLevel = SecurityLevel.LOCKED
+    exclusions: frozenset[ClinicalNeed] = frozenset()
+
+    def serves(self, age_group: AgeGroup) -> bool:
+        if self.patient_types:
+            return age_group in self.patient_types
+        return UNIT_SERVES[self.unit_type] is age_group
 
     def age(self, now: datetime) -> timedelta:
         return max(now - self.reported_at, timedelta(0))
@@ -51,9 +62,13 @@ class Facility:
     sequence: int = 1
     """How many availability updates the facility has had (the seed is the first)."""
     version: int = 1
+    contact_email: str = ""
+    """The facility's bed desk (not a person's address): where bed-update reminders go."""
+    record_version: int = 1
+    """Version of the registry record; a change names the one it was made on (else 409)."""
 
     def units_for(self, age_group: AgeGroup) -> list[Unit]:
-        return [u for u in self.units.values() if UNIT_SERVES[u.unit_type] is age_group]
+        return [u for u in self.units.values() if u.serves(age_group)]
 
     def stale_units(self, now: datetime, stale_after: timedelta) -> list[UnitType]:
         return [u.unit_type for u in self.units.values() if u.is_stale(now, stale_after)]

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from enum import IntEnum
 
 from cmhl_contracts.placement import AgeGroup, ClinicalNeed
-from cmhl_placement.domain.facility import Facility
+from cmhl_placement.domain.facility import Facility, Unit
 from cmhl_placement.domain.geography import miles_between
 
 
@@ -28,14 +28,20 @@ class Candidate:
     oldest_report_age: timedelta
 
 
-def eligible(facility: Facility, age_group: AgeGroup, needs: frozenset[ClinicalNeed]) -> bool:
-    """Takes involuntary holds, serves the age group, excludes none of the person's needs."""
-    return (
-        facility.involuntary_holds
-        and age_group in facility.accepts
-        and bool(facility.units_for(age_group))
-        and not (facility.exclusions & needs)
-    )
+def eligible_units(
+    facility: Facility, age_group: AgeGroup, needs: frozenset[ClinicalNeed]
+) -> list[Unit]:
+    """The units that take involuntary holds, serve the age group and exclude none of the
+    person's needs, in a facility that does all three (empty: not a candidate)."""
+    if not facility.involuntary_holds or age_group not in facility.accepts:
+        return []
+    if facility.exclusions & needs:
+        return []
+    return [
+        u
+        for u in facility.units_for(age_group)
+        if u.involuntary_holds and not (u.exclusions & needs)
+    ]
 
 
 def rank(
@@ -49,9 +55,9 @@ def rank(
 ) -> list[Candidate]:
     candidates = []
     for facility in facilities:
-        if not eligible(facility, age_group, needs):
+        units = eligible_units(facility, age_group, needs)
+        if not units:
             continue
-        units = facility.units_for(age_group)
         fresh = [u for u in units if not u.is_stale(now, stale_after)]
         beds = sum(u.available for u in fresh)
         if beds > 0:

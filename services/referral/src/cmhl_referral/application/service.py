@@ -23,7 +23,7 @@ from cmhl_referral.application.ports import (
     EventsWritten,
     ReferralRepository,
 )
-from cmhl_referral.domain.assignment import assignment_for, cmhc_of, liaisons_of
+from cmhl_referral.application.registry import Assignments, DefaultAssignments
 from cmhl_referral.domain.consent import (
     Consent,
     ConsentScope,
@@ -42,6 +42,7 @@ from cmhl_referral.domain.referral import (
     is_repeat_involvement,
     referral_id_for,
 )
+from cmhl_referral.domain.registry import UNASSIGNED
 from cmhl_servicekit.audit import AuditEntry
 from cmhl_servicekit.auth import Principal, Role
 from cmhl_servicekit.clock import Clock, to_millis
@@ -149,7 +150,10 @@ class ReferralService:
         events_written: EventsWritten,
         zone: ZoneInfo,
         feedback_agencies: frozenset[str] = frozenset(),
+        assignments: Assignments | None = None,
     ) -> None:
+        # The registry's (application/registry.py); the default table when none is given.
+        self._assignments = assignments or DefaultAssignments()
         self._zone = zone
         self._feedback_agencies = feedback_agencies
         self._repository = repository
@@ -187,7 +191,7 @@ class ReferralService:
             referred_at,
             now,
             consents=[Consent.record(referral_id, command.consent, now)] if command.consent else [],
-            assignment=self._assign(command.county_fips, actor),
+            assignment=await self._assign(command.county_fips, actor, now),
         )
         for consent in referral.consents:
             await self._repository.note_consent(referral_id, consent)
@@ -229,7 +233,9 @@ class ReferralService:
             referred_at,
             now,
             consents=[],
-            assignment=command.assignment or assignment_for(submitted.county_fips),
+            # By the registry of the day it was referred: the CMHC that served it then.
+            assignment=command.assignment
+            or await self._assignments.assign(submitted.county_fips, referred_at),
             imported_from=source,
         )
         steps = [replace(step, at=to_millis(step.at)) for step in command.history]
@@ -519,13 +525,17 @@ class ReferralService:
             if principal is None or not principal.has(Role.SUPERVISOR):
                 await self._record(actor, "reassign", referral, "denied")
                 raise NotAllowed("only a supervisor can reassign a referral")
-            if cmhc_of(to_liaison) != principal.cmhc_id:
+            now = self._clock.now()
+            own = principal.cmhc_id
+            if own is None or await self._assignments.cmhc_of(to_liaison, now) != own:
                 # Otherwise a supervisor could hand a person's record to another CMHC's liaison.
                 await self._record(actor, "reassign", referral, "denied")
                 raise NotAllowed("a supervisor can reassign only to a liaison of their own CMHC")
             previous = referral.assignment.liaison_id
-            now = self._clock.now()
-            sequence = referral.reassign(Assignment(to_liaison, referral.assignment.cmhc_id), now)
+            # A referral of a county no CMHC served is taken into the supervisor's CMHC.
+            cmhc = referral.assignment.cmhc_id
+            cmhc = own if cmhc == UNASSIGNED else cmhc
+            sequence = referral.reassign(Assignment(to_liaison, cmhc), now)
             event = reassigned(referral, sequence, previous, now, correlation_id)
             return await self._save(referral, [event], actor, "reassign")
 
@@ -558,7 +568,7 @@ class ReferralService:
         up to `cap`, and when the newest arrived. Counts and a time, no record: not audited."""
         principal = actor.principal
         if principal is not None and principal.has(Role.SUPERVISOR) and principal.cmhc_id:
-            team = liaisons_of(principal.cmhc_id)
+            team = await self._assignments.liaisons_of(principal.cmhc_id, self._clock.now())
             newest = await self._repository.newest_received(None, principal.cmhc_id)
         elif principal is not None and principal.has(Role.LIAISON):
             team = [principal.subject]
@@ -615,6 +625,16 @@ class ReferralService:
     def person_id_of(self, family_name: str, given_name: str, birth_date: date) -> str:
         return pseudonym(self._pseudonym_key, family_name, given_name, birth_date.isoformat())
 
+    async def visible_for(self, referral_id: uuid.UUID, actor: Actor, action: str) -> Referral:
+        """For this service's other use cases that act on a referral (a connection to a
+        directory service): the same visibility check, a refusal audited as for any write."""
+        return await self._visible(referral_id, actor, action)
+
+    async def record_access(
+        self, actor: Actor, action: str, referral: Referral, outcome: str
+    ) -> None:
+        await self._record(actor, action, referral, outcome)
+
     async def _visible(self, referral_id: uuid.UUID, actor: Actor, action: str) -> Referral:
         referral = await self._repository.get(referral_id)
         if referral is None:
@@ -638,13 +658,14 @@ class ReferralService:
         await self._record_feedback(referral, events)
         return referral
 
-    def _assign(self, county_fips: str, actor: Actor) -> Assignment:
-        """A liaison who records a referral keeps it; otherwise the county's liaison gets it."""
+    async def _assign(self, county_fips: str, actor: Actor, at: datetime) -> Assignment:
+        """A liaison who records a referral keeps it; otherwise the county's CMHC and one of
+        its liaisons, by the registry in force when it is received."""
         principal = actor.principal
         if principal is not None and principal.has(Role.LIAISON):
-            cmhc = principal.cmhc_id or assignment_for(county_fips).cmhc_id
+            cmhc = principal.cmhc_id or (await self._assignments.assign(county_fips, at)).cmhc_id
             return Assignment(principal.subject, cmhc)
-        return assignment_for(county_fips)
+        return await self._assignments.assign(county_fips, at)
 
     def _entry(self, actor: Actor, action: str, referral: Referral, outcome: str) -> AuditEntry:
         return AuditEntry(
@@ -686,4 +707,10 @@ def may_see(actor: Actor, referral: Referral) -> bool:
         return actor.agency_id == referral.agency_id
     if principal.has(Role.LIAISON) and referral.assignment.liaison_id == principal.subject:
         return True
-    return principal.has(Role.SUPERVISOR) and referral.assignment.cmhc_id == principal.cmhc_id
+    # A referral of a county no CMHC serves waits for any supervisor to take it.
+    if principal.cmhc_id is None:
+        return False
+    return principal.has(Role.SUPERVISOR) and referral.assignment.cmhc_id in {
+        principal.cmhc_id,
+        UNASSIGNED,
+    }

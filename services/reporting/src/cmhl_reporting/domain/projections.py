@@ -29,6 +29,7 @@ from cmhl_contracts import (
     ReferralStatusChangedV1,
     TrainingCompletedV1,
 )
+from cmhl_reporting.domain.activity import ACTIVITY_COUNTED_EVENTS, project_activity
 from cmhl_reporting.domain.calendar import PERIOD_KINDS, period_keys, program_day
 from cmhl_reporting.domain.placement import PLACEMENT_COUNTED_EVENTS, project_placement
 
@@ -172,6 +173,8 @@ def project(event: IntegrationEvent, zone: ZoneInfo) -> Effects:
             return project_follow_up(event, zone)
     if isinstance(event, PLACEMENT_COUNTED_EVENTS):
         return Effects(*project_placement(event, zone))
+    if isinstance(event, ACTIVITY_COUNTED_EVENTS):
+        return Effects(*project_activity(event, zone))
     raise TypeError(f"no counter projection for {type(event).__name__}")
 
 
@@ -220,5 +223,6 @@ COUNTED_EVENTS: tuple[type[IntegrationEvent], ...] = (
     FollowUpCompletedV1,
     FollowUpCancelledV1,
     *PLACEMENT_COUNTED_EVENTS,
+    *ACTIVITY_COUNTED_EVENTS,
 )
 PROJECTED_EVENTS: tuple[type[IntegrationEvent], ...] = (*COUNTED_EVENTS, TrainingCompletedV1)

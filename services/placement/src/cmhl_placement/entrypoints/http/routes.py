@@ -5,7 +5,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 
+from cmhl_contracts.events import CountyFips, Identifier
 from cmhl_placement.application.ports import ConcurrentChange, ReferralsUnavailable
+from cmhl_placement.application.registry import UnknownFacility
 from cmhl_placement.application.service import (
     Actor,
     NotVisible,
@@ -13,7 +15,6 @@ from cmhl_placement.application.service import (
     PlacementService,
     ReferralClosed,
     ReferralNotVisible,
-    UnknownFacility,
     WrongFacility,
 )
 from cmhl_placement.domain.facility import InvalidAvailability
@@ -30,7 +31,9 @@ from cmhl_placement.entrypoints.http.schemas import (
 )
 from cmhl_servicekit.auth import (
     CurrentFacility,
+    CurrentPrincipal,
     ForwardableToken,
+    OptionalFacility,
     Principal,
     Role,
     VerifiedClaims,
@@ -66,17 +69,38 @@ CLOSED: Responses = {409: {"description": "the request is already placed or fail
 
 
 @router.get("/facilities", tags=["facilities"])
-async def list_facilities(_: Anyone, service: Service) -> FacilitiesPublic:
-    """Every facility with its bed numbers, each with its age and whether it is stale."""
+async def list_facilities(
+    _: Anyone,
+    service: Service,
+    county_fips: Annotated[CountyFips | None, Query(description="one county's only")] = None,
+    cmhc_region: Annotated[Identifier | None, Query(description="one region's only")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 500,
+) -> FacilitiesPublic:
+    """The registered facilities in id order (optionally one county's or region's), with their
+    bed numbers, each with its age and whether it is stale."""
     now = service.now()
-    data = [FacilityPublic.of(f, now, service.stale_after) for f in await service.facilities()]
+    found = await service.facilities(county_fips, cmhc_region, limit)
+    data = [FacilityPublic.of(f, now, service.stale_after) for f in found]
     return FacilitiesPublic(
         data=data, count=len(data), stale_after_hours=service.stale_after.total_seconds() / 3600
     )
 
 
-@router.get("/facilities/{facility_id}", tags=["facilities"], responses=NOT_FOUND)
-async def get_facility(facility_id: str, _: Anyone, service: Service) -> FacilityPublic:
+@router.get(
+    "/facilities/{facility_id}",
+    tags=["facilities"],
+    responses={**NOT_FOUND, 403: {"description": "another facility's client"}},
+)
+async def get_facility(
+    facility_id: str, principal: CurrentPrincipal, own: OptionalFacility, service: Service
+) -> FacilityPublic:
+    """One facility: for staff with a role, and for the facility's own client (which reads
+    the record's version here before changing it)."""
+    if not principal.roles and own != facility_id:
+        reason = (
+            "a facility's client reads only its own" if own else "your role does not allow this"
+        )
+        raise HTTPException(status.HTTP_403_FORBIDDEN, reason)
     try:
         facility = await service.facility(facility_id)
     except UnknownFacility as exc:

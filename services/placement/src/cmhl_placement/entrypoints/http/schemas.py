@@ -9,9 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from cmhl_contracts.counties import MISSOURI_COUNTIES
 from cmhl_contracts.envelope import UtcDatetime
 from cmhl_contracts.events import CountyFips, Identifier
-from cmhl_contracts.placement import AgeGroup, AttemptResult, ClinicalNeed, UnitType
+from cmhl_contracts.placement import (
+    AgeGroup,
+    AttemptResult,
+    ClinicalNeed,
+    SecurityLevel,
+    UnitType,
+)
 from cmhl_placement.domain.clock import hours
-from cmhl_placement.domain.facility import Facility
+from cmhl_placement.domain.facility import UNIT_SERVES, Facility
 from cmhl_placement.domain.ranking import Candidate
 from cmhl_placement.domain.request import PlacementRequest
 
@@ -40,6 +46,10 @@ class UnitPublic(BaseModel):
     reported_by: str
     age_hours: float
     stale: bool
+    patient_types: list[AgeGroup]
+    involuntary_holds: bool
+    security_level: SecurityLevel
+    exclusions: list[ClinicalNeed]
 
 
 class FacilityPublic(BaseModel):
@@ -55,6 +65,8 @@ class FacilityPublic(BaseModel):
     exclusions: list[ClinicalNeed]
     units: list[UnitPublic]
     stale: bool = Field(description="Some unit's number is older than the freshness limit")
+    contact_email: str = Field(description="The facility's bed desk: bed-update reminders")
+    version: int = Field(description="The registry record's version: send it with a change")
 
     @classmethod
     def of(cls, f: Facility, now: datetime, stale_after: timedelta) -> "FacilityPublic":
@@ -67,6 +79,10 @@ class FacilityPublic(BaseModel):
                 reported_by=u.reported_by,
                 age_hours=hours(u.age(now)),
                 stale=u.is_stale(now, stale_after),
+                patient_types=sorted(u.patient_types or {UNIT_SERVES[u.unit_type]}),
+                involuntary_holds=u.involuntary_holds,
+                security_level=u.security_level,
+                exclusions=sorted(u.exclusions),
             )
             for u in f.units.values()
         ]
@@ -83,6 +99,8 @@ class FacilityPublic(BaseModel):
             exclusions=sorted(f.exclusions),
             units=units,
             stale=any(u.stale for u in units),
+            contact_email=f.contact_email,
+            version=f.record_version,
         )
 
 

@@ -23,6 +23,7 @@ from cmhl_referral.domain.consent import InvalidConsent
 from cmhl_referral.domain.lifecycle import IllegalTransition
 from cmhl_referral.domain.referral import InvalidReferral, ReferralClosed, UnknownConsent
 from cmhl_referral.entrypoints.http.cursor import decode_cursor, encode_cursor
+from cmhl_referral.entrypoints.http.directory import connections_public
 from cmhl_referral.entrypoints.http.schemas import (
     AccountingPublic,
     AccountingRequest,
@@ -118,7 +119,9 @@ async def get_referral(
         referral = await service.get(referral_id, _actor(request, principal))
     except NotVisible as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "referral not found") from exc
-    return ReferralPublic.of(referral)
+    public = ReferralPublic.of(referral)
+    public.connections = await connections_public(request, referral_id)
+    return public
 
 
 Responses = dict[int | str, dict[str, Any]]

@@ -25,6 +25,7 @@ from cmhl_contracts.vocabulary import (
 from cmhl_referral.domain.consent import Consent, ConsentScope, ConsentTerms
 from cmhl_referral.domain.lifecycle import ALLOWED_TRANSITIONS
 from cmhl_referral.domain.referral import Referral
+from cmhl_referral.entrypoints.http.directory import ConnectionPublic
 
 
 class ConsentIn(BaseModel):
@@ -244,6 +245,10 @@ class ReferralPublic(BaseModel):
         default=None,
         description="For a referral loaded from the program's earlier records: that system and "
         "its id for the record",
+    )
+    connections: list[ConnectionPublic] | None = Field(
+        default=None,
+        description="On GET /referrals/{id}: the directory services the person was connected to",
     )
 
     @classmethod
