@@ -4,7 +4,6 @@ supervisor reassigning a referral. Every page is screenshotted and checked with 
 
 import os
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from playwright.async_api import Browser, FilePayload, Page, expect
 
 from cmhl_referral.domain.assignment import SERVICE_AREAS
 from cmhl_servicekit.oidc import SignIn, demo_user
-from cmhl_servicekit.testing import headless_chromium
 
 from .conftest import REPO
 
@@ -115,12 +113,6 @@ async def agency_feedback(system: dict[str, Any], referral: dict[str, Any]) -> s
     assert answer.status_code == 200, answer.text
     status: str | None = answer.json()["status"]
     return status
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with headless_chromium() as launched:
-        yield launched
 
 
 class Visit:

@@ -60,8 +60,11 @@ class ServiceApi:
         params: dict[str, Any] | None = None,
         json: Any = None,
         correlation: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Any:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
         if correlation:
             headers["X-Correlation-Id"] = correlation_id_from(correlation)
         clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cmhl_servicekit.http import BodySizeLimit, Readiness, SecurityHeaders, health_router
 from cmhl_servicekit.metrics import HttpMetrics, ServiceMetrics, metrics_router
 from cmhl_workspace.adapters.api import ApiRefused
-from cmhl_workspace.entrypoints.http import auth, pages
+from cmhl_workspace.entrypoints.http import auth, pages, supports
 from cmhl_workspace.entrypoints.http.context import (
     NotForThisRole,
     SignInRequired,
@@ -69,6 +69,7 @@ def create_workspace_app(
     app.include_router(metrics_router(metrics))
     app.include_router(auth.router)
     app.include_router(pages.router)
+    app.include_router(supports.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     issuer = workspace.oidc.issuer
     # The issuer's origin: its sign-in and end-session endpoints may sit on other paths

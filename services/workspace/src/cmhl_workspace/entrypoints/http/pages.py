@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from cmhl_contracts.activity import BarrierKind
 from cmhl_contracts.counties import MISSOURI_COUNTIES
 from cmhl_contracts.placement import AgeGroup, AttemptResult, ClinicalNeed
 from cmhl_contracts.vocabulary import (
@@ -56,7 +57,7 @@ STAFF = (Role.LIAISON, Role.SUPERVISOR)
 COUNTIES = sorted(MISSOURI_COUNTIES.items(), key=lambda item: item[1])
 
 
-def _text(form: FormData, name: str) -> str:
+def text_of(form: FormData, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
 
@@ -141,10 +142,10 @@ async def search_caseload(request: Request, session: CurrentSession) -> HTMLResp
     """The filter form, posted: with a family name the answer is this page itself, not a
     redirect to a URL holding the name."""
     form = await checked_form(request, session)
-    fields = {name: _text(form, name) for name in CaseloadFilters.__dataclass_fields__}
+    fields = {name: text_of(form, name) for name in CaseloadFilters.__dataclass_fields__}
     if len(fields["name"]) > 100:
         raise ApiRefused(422, "a family name has at most 100 characters")
-    cursor = _text(form, "cursor") or None
+    cursor = text_of(form, "cursor") or None
     return await _caseload(request, session, CaseloadFilters(**fields).checked(), cursor)
 
 
@@ -196,7 +197,7 @@ async def caseload_newest(request: Request, session: QuietSession) -> JSONRespon
 
 async def _referral_page(request: Request, session: Session, referral_id: uuid.UUID) -> Any:
     path = f"/api/v1/referrals/{referral_id}"
-    referral, follow_ups, placements = await asyncio.gather(
+    referral, follow_ups, placements, barriers = await asyncio.gather(
         call(request, session, "GET", "referral", path),
         call(
             request,
@@ -214,8 +215,16 @@ async def _referral_page(request: Request, session: Session, referral_id: uuid.U
             "/api/v1/placement-requests",
             params={"referral_id": str(referral_id), "limit": 50},
         ),
+        call(
+            request,
+            session,
+            "GET",
+            "referral",
+            "/api/v1/barriers",
+            params={"referral_id": str(referral_id), "limit": 50},
+        ),
     )
-    return referral, follow_ups["data"], placements["data"]
+    return referral, follow_ups["data"], placements["data"], barriers["items"]
 
 
 @router.get("/referrals/{referral_id}", response_class=HTMLResponse)
@@ -223,7 +232,7 @@ async def referral_page(
     request: Request, referral_id: uuid.UUID, session: CurrentSession
 ) -> HTMLResponse:
     require(session, *STAFF)
-    referral, follow_ups, placements = await _referral_page(request, session, referral_id)
+    referral, follow_ups, placements, barriers = await _referral_page(request, session, referral_id)
     today = datetime.now(workspace_of(request).zone).date()
     consents = consent_states(referral.get("consents", []), today)
     # An older referral service (during a rollout) names no transitions: no status actions.
@@ -254,6 +263,10 @@ async def referral_page(
             and "referral_status" in c.scope
             for c in consents
         ),
+        barriers=barriers,
+        barrier_kinds=list(BarrierKind),
+        new_form_key=lambda: uuid.uuid4().hex,
+        connections=referral.get("connections", []),
         today=today.isoformat(),
         consent_until=(today + timedelta(days=365)).isoformat(),
     )
@@ -265,11 +278,11 @@ async def change_status(
 ) -> Response:
     require(session, *STAFF)
     form = await checked_form(request, session)
-    to = _text(form, "status")
+    to = text_of(form, "status")
     body: dict[str, Any] = {"status": to}
-    if reason := _text(form, "reason"):
+    if reason := text_of(form, "reason"):
         body["reason"] = reason
-    if appointment := _text(form, "appointment_at"):
+    if appointment := text_of(form, "appointment_at"):
         body["appointment_at"] = _moment(request, appointment)
     here = f"/referrals/{referral_id}"
     return await act(
@@ -290,10 +303,10 @@ async def record_contact(
     require(session, *STAFF)
     form = await checked_form(request, session)
     body: dict[str, Any] = {
-        "place": _text(form, "place"),
-        "reached": _text(form, "reached") == "yes",
+        "place": text_of(form, "place"),
+        "reached": text_of(form, "reached") == "yes",
     }
-    if attempted := _text(form, "attempted_at"):
+    if attempted := text_of(form, "attempted_at"):
         body["attempted_at"] = _moment(request, attempted)
     here = f"/referrals/{referral_id}"
     return await act(
@@ -315,11 +328,11 @@ async def record_consent(
     form = await checked_form(request, session)
     here = f"/referrals/{referral_id}"
     body = {
-        "recipient": _text(form, "recipient"),
-        "purpose": _text(form, "purpose"),
+        "recipient": text_of(form, "recipient"),
+        "purpose": text_of(form, "purpose"),
         "scope": [str(s) for s in form.getlist("scope")],
-        "signed_on": _text(form, "signed_on"),
-        "expires_on": _text(form, "expires_on"),
+        "signed_on": text_of(form, "signed_on"),
+        "expires_on": text_of(form, "expires_on"),
     }
     return await act(
         request,
@@ -353,8 +366,8 @@ async def revoke_consent(
 async def reassign(request: Request, referral_id: uuid.UUID, session: CurrentSession) -> Response:
     require(session, Role.SUPERVISOR)
     form = await checked_form(request, session)
-    to = _text(form, "liaison_id")
-    back = _text(form, "back") if _text(form, "back").startswith("/team") else "/team"
+    to = text_of(form, "liaison_id")
+    back = text_of(form, "back") if text_of(form, "back").startswith("/team") else "/team"
     return await act(
         request,
         session,
@@ -378,13 +391,17 @@ async def act(
     call_: tuple[str, str, str],
     body: Any = None,
     success: Success,
+    idempotency_key: str | None = None,
 ) -> Response:
     """One form's call to a service as the user, then back to a page saying what happened: on
     success `success` (a text for `back`, or where to go and the text, from the answer), on a
-    refusal the service's reason and what to do next, at `back`."""
+    refusal the service's reason and what to do next, at `back`. A form drawn with its own
+    `idempotency_key` is stored once however often it is sent."""
     method, service, path = call_
     try:
-        answer = await call(request, session, method, service, path, json=body)
+        answer = await call(
+            request, session, method, service, path, json=body, idempotency_key=idempotency_key
+        )
     except ApiRefused as exc:
         return await done(request, session, back, _next_step(exc, what), "error")
     where, text = (back, success) if isinstance(success, str) else success(answer)
@@ -476,7 +493,7 @@ async def record_outcome(
 ) -> Response:
     require(session, Role.LIAISON)
     form = await checked_form(request, session)
-    outcome = _text(form, "outcome")
+    outcome = text_of(form, "outcome")
     return await act(
         request,
         session,
@@ -500,7 +517,7 @@ async def add_follow_up(
         session,
         what="follow-up",
         back=here,
-        body={"referral_id": str(referral_id), "due_at": _moment(request, _text(form, "due_at"))},
+        body={"referral_id": str(referral_id), "due_at": _moment(request, text_of(form, "due_at"))},
         call_=("POST", "followup", "/api/v1/follow-ups"),
         success="Follow-up added: it comes due at the time you chose.",
     )
@@ -549,7 +566,7 @@ async def notification_read(
 async def notification_address(request: Request, session: CurrentSession) -> Response:
     require(session, *STAFF)
     form = await checked_form(request, session)
-    address = _text(form, "address") or None
+    address = text_of(form, "address") or None
     return await act(
         request,
         session,
@@ -601,14 +618,14 @@ async def new_placement(
 async def open_placement(request: Request, session: CurrentSession) -> Response:
     require(session, *STAFF)
     form = await checked_form(request, session)
-    referral_id = _text(form, "referral_id")
+    referral_id = text_of(form, "referral_id")
     body = {
-        "request_id": _text(form, "request_id") or str(uuid.uuid4()),
+        "request_id": text_of(form, "request_id") or str(uuid.uuid4()),
         "referral_id": referral_id,
-        "detention_started_at": _moment(request, _text(form, "detention_started_at")),
-        "age_group": _text(form, "age_group"),
+        "detention_started_at": _moment(request, text_of(form, "detention_started_at")),
+        "age_group": text_of(form, "age_group"),
         "needs": [n for n in form.getlist("needs") if isinstance(n, str)],
-        "county_fips": _text(form, "county_fips"),
+        "county_fips": text_of(form, "county_fips"),
     }
     return await act(
         request,
@@ -652,12 +669,12 @@ async def placement_page(
 async def log_call(request: Request, request_id: uuid.UUID, session: CurrentSession) -> Response:
     require(session, *STAFF)
     form = await checked_form(request, session)
-    result = _text(form, "result")
+    result = text_of(form, "result")
     body = {
-        "attempt_id": _text(form, "attempt_id") or str(uuid.uuid4()),
-        "facility_id": _text(form, "facility_id"),
+        "attempt_id": text_of(form, "attempt_id") or str(uuid.uuid4()),
+        "facility_id": text_of(form, "facility_id"),
         "result": result,
-        "reason_code": _text(form, "reason_code") or None,
+        "reason_code": text_of(form, "reason_code") or None,
     }
     here = f"/placements/{request_id}"
     return await act(
@@ -677,11 +694,11 @@ async def complete_placement(
 ) -> Response:
     require(session, *STAFF)
     form = await checked_form(request, session)
-    outcome = _text(form, "outcome")
+    outcome = text_of(form, "outcome")
     body = {
         "outcome": outcome,
-        "facility_id": _text(form, "facility_id") or None if outcome == "placed" else None,
-        "failure_reason": _text(form, "failure_reason") or None if outcome == "failed" else None,
+        "facility_id": text_of(form, "facility_id") or None if outcome == "placed" else None,
+        "failure_reason": text_of(form, "failure_reason") or None if outcome == "failed" else None,
     }
     here = f"/placements/{request_id}"
     return await act(
@@ -721,7 +738,7 @@ async def trainings(request: Request, session: CurrentSession) -> HTMLResponse:
 async def record_training(request: Request, session: CurrentSession) -> Response:
     require(session, *STAFF)
     form = await checked_form(request, session)
-    host = _text(form, "host_agency_id")
+    host = text_of(form, "host_agency_id")
     upload = form.get("roster")
     try:
         text = ""
@@ -741,11 +758,11 @@ async def record_training(request: Request, session: CurrentSession) -> Response
         )
     body = {
         "session_id": str(uuid.uuid4()),
-        "course_id": _text(form, "course_id"),
-        "held_on": _text(form, "held_on"),
-        "county_fips": _text(form, "county_fips"),
+        "course_id": text_of(form, "course_id"),
+        "held_on": text_of(form, "held_on"),
+        "county_fips": text_of(form, "county_fips"),
         "host_agency_id": host,
-        "capacity": max(len(officers), _whole_number(_text(form, "capacity")), 1),
+        "capacity": max(len(officers), _whole_number(text_of(form, "capacity")), 1),
         "roster": officers,
         "status": "completed",
     }
@@ -854,19 +871,19 @@ async def submit_intake(request: Request, session: CurrentSession) -> Response:
     require(session, *STAFF)
     form = await checked_form(request, session)
     body: dict[str, Any] = {
-        "agency": {"agency_id": _text(form, "agency_id"), "source": _text(form, "source")},
-        "agency_reference": _text(form, "agency_reference") or None,
-        "officer_reference": _text(form, "officer_reference") or None,
-        "county_fips": _text(form, "county_fips"),
-        "primary_need": _text(form, "primary_need"),
-        "person_location": _text(form, "person_location"),
+        "agency": {"agency_id": text_of(form, "agency_id"), "source": text_of(form, "source")},
+        "agency_reference": text_of(form, "agency_reference") or None,
+        "officer_reference": text_of(form, "officer_reference") or None,
+        "county_fips": text_of(form, "county_fips"),
+        "primary_need": text_of(form, "primary_need"),
+        "person_location": text_of(form, "person_location"),
         "person": {
-            "given_name": _text(form, "given_name"),
-            "family_name": _text(form, "family_name"),
-            "birth_date": _text(form, "birth_date"),
+            "given_name": text_of(form, "given_name"),
+            "family_name": text_of(form, "family_name"),
+            "birth_date": text_of(form, "birth_date"),
         },
-        "narrative": _text(form, "narrative") or None,
-        "referred_at": _moment(request, _text(form, "referred_at")),
+        "narrative": text_of(form, "narrative") or None,
+        "referred_at": _moment(request, text_of(form, "referred_at")),
     }
     return await act(
         request,
