@@ -660,6 +660,19 @@ async def wait_settled(mongo_uri: str, stall_seconds: float) -> None:
         await client.close()
 
 
+def load_reference_data(steps: Steps, args: argparse.Namespace, people: DemoSignIns) -> None:
+    """What a program enters before its first referral, through the services' APIs as its
+    admin: the CMHCs' service areas and their liaisons (so referrals, imported ones included,
+    are assigned by the registry), the treatment directory and the facilities. A re-run stores
+    nothing twice."""
+    with steps("registry of CMHCs and liaisons loaded (illustrative service areas)"):
+        asyncio.run(load_registry(args.referral_url, people, IMPORT_USER))
+    with steps("treatment directory imported (illustrative HSDS package)"):
+        asyncio.run(import_directory(args.referral_url, people, IMPORT_USER))
+    with steps("demo facilities registered through the placement registry API"):
+        asyncio.run(load_facilities(args.state_dir, people, IMPORT_USER))
+
+
 def brochure(
     args: argparse.Namespace, reporting_url: str, training_url: str, people: DemoSignIns
 ) -> None:
@@ -668,6 +681,7 @@ def brochure(
     rng = random.Random(2018 if args.seed is None else args.seed)
     steps = Steps()
     earlier = asyncio.run(referrals_before(reporting_url, people)) if args.wait else 0
+    load_reference_data(steps, args, people)
     records = brochure_referrals(rng)
     with steps(f"{len(records):,} referrals of the brochure's history imported"):
         new = asyncio.run(import_history(args.referral_url, people, records, BROCHURE_SYSTEM))
@@ -715,6 +729,12 @@ def main() -> None:
         action="store_true",
         help="load the brochure's history up to September 30, 2018 in its exact proportions "
         "(what `make demo` does; --referrals and --trainings are then ignored)",
+    )
+    parser.add_argument(
+        "--reference-data",
+        action="store_true",
+        help="load only the registry, the directory and the facilities, no referral (what a "
+        "program enters first; the e2e tests' stack)",
     )
     parser.add_argument("--state-dir", type=Path, default=HERE / "state")
     parser.add_argument("--seed", type=int, default=None)
@@ -766,6 +786,11 @@ def main() -> None:
         parser.error(
             "--referral-url is needed: the history is imported through the referral service"
         )
+    if args.reference_data:
+        steps = Steps()
+        load_reference_data(steps, args, people)
+        steps.report()
+        return
     if args.brochure:
         brochure(args, reporting_url, training_url, people)
         return
@@ -775,15 +800,10 @@ def main() -> None:
     steps = Steps()
     earlier = asyncio.run(referrals_before(reporting_url, people)) if args.wait else 0
     past, live = referrals(args.referrals, rng, run)
-    with steps("registry of CMHCs and liaisons loaded (illustrative service areas)"):
-        asyncio.run(load_registry(args.referral_url, people, IMPORT_USER))
-    with steps("treatment directory imported (illustrative HSDS package)"):
-        asyncio.run(import_directory(args.referral_url, people, IMPORT_USER))
+    load_reference_data(steps, args, people)
     with steps("consultations and barriers recorded (illustrative, the last 60 days)"):
         today = datetime.now(CENTRAL).date()
         asyncio.run(record_activity(args.referral_url, people, today))
-    with steps("demo facilities registered through the placement registry API"):
-        asyncio.run(load_facilities(args.state_dir, people, IMPORT_USER))
     with steps(f"{len(past):,} past referrals imported (history)"):
         asyncio.run(import_history(args.referral_url, people, past))
     with steps(f"{len(live):,} recent referrals sent to the agency topic"):

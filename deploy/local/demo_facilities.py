@@ -6,16 +6,12 @@ registration with the first (200).
 Compose's demo image holds no placement package: there the placement service lists the same
 facilities itself (CMHL_PLACEMENT_SEED_DEMO_FACILITIES), and this step is skipped."""
 
-import argparse
-import asyncio
 import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
-
-from cmhl_servicekit.oidc import SignIn, demo_user
 
 if TYPE_CHECKING:
     from cmhl_placement.domain.registry import FacilityRecord
@@ -88,28 +84,3 @@ async def load_facilities(state_dir: Path, people: SignIns, admin: str) -> int:
                 )
     print(f"[demo] facilities: {new} registered, {len(DEMO_FACILITIES) - new} there before")
     return new
-
-
-def main() -> None:
-    """`python deploy/local/demo_facilities.py [--state-dir DIR]`: registers the demo facilities
-    with a local stack's placement service as its demo program admin (what `make up` does through
-    demo.py; the e2e tests' stack, started without the demo, runs this alone)."""
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--state-dir", type=Path, default=Path(__file__).resolve().parent / "state")
-    args = parser.parse_args()
-    credentials: dict[str, Any] = json.loads((args.state_dir / "credentials.json").read_text())
-
-    class Admin:
-        def __init__(self) -> None:
-            self._sign_ins: dict[str, SignIn] = {}
-
-        def headers(self, username: str) -> dict[str, str]:
-            if username not in self._sign_ins:
-                self._sign_ins[username] = demo_user(credentials, username)
-            return self._sign_ins[username].headers()
-
-    asyncio.run(load_facilities(args.state_dir, Admin(), "program-admin"))
-
-
-if __name__ == "__main__":
-    main()

@@ -16,7 +16,7 @@ from cmhl_servicekit.testing import headless_chromium
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = [sys.executable, str(REPO / "deploy" / "local" / "stack.py")]
-DEMO_FACILITIES = [sys.executable, str(REPO / "deploy" / "local" / "demo_facilities.py")]
+DEMO = [sys.executable, str(REPO / "deploy" / "local" / "demo.py")]
 
 
 @pytest.fixture(scope="session")
@@ -40,8 +40,11 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             check=True,
             timeout=600,
         )
-        # The demo facilities, through the registry API as `make up`'s demo registers them.
-        subprocess.run([*DEMO_FACILITIES, "--state-dir", str(state)], check=True, timeout=120)
+        # The registry, directory and facilities a program enters first, through the APIs as
+        # `make up`'s demo loads them (no referral: each test makes its own).
+        subprocess.run(
+            [*DEMO, "--reference-data", "--state-dir", str(state)], check=True, timeout=300
+        )
         yield {
             "stack": json.loads((state / "stack.json").read_text()),
             "credentials": json.loads((state / "credentials.json").read_text()),

@@ -81,6 +81,12 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
         search_key=settings.pseudonym_key.get_secret_value().encode(),
     )
     registry = MongoRegistryRepository(db, relay.outbox())
+    assignments = RegistryAssignments(registry, settings.assignment_strategy, settings.zone)
+
+    def registry_changed() -> None:
+        assignments.forget()  # this replica assigns by the change at once; others within 5 s
+        relay.wake()
+
     service = ReferralService(
         repository=repository,
         audit=audit,
@@ -89,7 +95,7 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
         events_written=relay.wake,
         zone=settings.zone,
         feedback_agencies=frozenset(settings.kafka_feedback_agencies),
-        assignments=RegistryAssignments(registry, settings.assignment_strategy, settings.zone),
+        assignments=assignments,
     )
     broker.include_router(
         agency_intake(
@@ -140,7 +146,7 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
                 relay.wake,
             ),
             "registry": RegistryService(
-                registry, repository, audit, clock or SystemClock(), relay.wake
+                registry, repository, audit, clock or SystemClock(), registry_changed
             ),
             "directory": Directory(
                 MongoDirectory(db, relay.outbox()), service, clock or SystemClock()

@@ -398,7 +398,9 @@ async def test_a_referral_of_a_county_nobody_serves_is_kept_listed_and_taken_by_
         assert report.json()["unassigned_open_referrals"] == 1
         assert ST_LOUIS_CITY in report.json()["uncovered_counties"]
 
-        assert (await client.get(f"/api/v1/referrals/{referral_id}", headers=supervisor)).is_success
+        # Nobody's record yet: no supervisor reads it before taking it into their CMHC.
+        unread = await client.get(f"/api/v1/referrals/{referral_id}", headers=supervisor)
+        assert unread.status_code == 404
         taken = await client.post(
             f"/api/v1/referrals/{referral_id}/assignment",
             json={"liaison_id": liaison},
@@ -406,6 +408,7 @@ async def test_a_referral_of_a_county_nobody_serves_is_kept_listed_and_taken_by_
         )
         assert taken.status_code == 200, taken.text
         assert (taken.json()["cmhc_id"], taken.json()["liaison_id"]) == (cmhc, liaison)
+        assert (await client.get(f"/api/v1/referrals/{referral_id}", headers=supervisor)).is_success
         after = await client.get("/api/v1/unassigned-referrals", headers=ADMIN)
         assert after.json()["data"] == []
         report = await client.get("/api/v1/service-areas/coverage", headers=ADMIN)

@@ -327,6 +327,38 @@ async def test_only_active_liaisons_are_assigned_and_a_gap_is_never_refused() ->
     assert await assign.liaisons_of("cmhc-a", at(JUL)) == ["liaison-01", "liaison-02"]
 
 
+async def test_round_robin_counts_turns_per_county_so_no_liaison_is_starved() -> None:
+    """Liaison-02 takes Boone only; liaison-01 all of cmhc-a. Alternating Boone and Cole
+    referrals with one counter for the CMHC would give every Boone turn to liaison-01."""
+    repository = InMemoryRegistryRepository()
+    await _two_cmhcs(repository)
+    assign = RegistryAssignments(repository, Strategy.ROUND_ROBIN, ZONE)
+    boone = []
+    for _ in range(4):
+        boone.append((await assign.assign(BOONE, at(JAN))).liaison_id)
+        await assign.assign(COLE, at(JAN))
+    assert sorted(boone) == ["liaison-01", "liaison-01", "liaison-02", "liaison-02"]
+
+
+async def test_unassigned_is_reserved_and_a_liaison_can_leave_a_cmhc_that_serves_nothing() -> None:
+    repository = InMemoryRegistryRepository()
+    await _two_cmhcs(repository)
+    registry = service(repository)
+    with pytest.raises(InvalidRegistryChange, match="reserved"):
+        await registry.register_cmhc(UNASSIGNED, "X", [COLE], JAN, ADMIN, "c")
+    with pytest.raises(InvalidRegistryChange, match="reserved"):
+        await registry.register_liaison(UNASSIGNED, terms("cmhc-a", JAN), ADMIN, "c")
+    wound_down = date(2026, 9, 1)
+    await registry.change_service_area("cmhc-b", [], wound_down, ADMIN, "c")
+    with pytest.raises(InvalidRegistryChange, match="serves no county"):
+        await registry.change_liaison("liaison-03", terms("cmhc-b", wound_down), ADMIN, "c")
+    await registry.change_liaison(
+        "liaison-03", terms("cmhc-b", wound_down, status="inactive"), ADMIN, "c"
+    )
+    assign = RegistryAssignments(repository, Strategy.ROUND_ROBIN, ZONE)
+    assert await assign.liaisons_of("cmhc-b", at(wound_down)) == []
+
+
 async def test_an_empty_registry_falls_back_to_the_default_table() -> None:
     assign = RegistryAssignments(InMemoryRegistryRepository(), Strategy.ROUND_ROBIN, ZONE)
     assert await assign.assign(BOONE, at(JAN)) == assignment_for(BOONE)

@@ -4,6 +4,7 @@ county -> CMHC -> liaison by the registry in force on the referral's day.
 While the registry is empty (a program that has not set it up yet) the default table of
 domain/assignment.py assigns, as before the registry existed."""
 
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -29,6 +30,7 @@ from cmhl_referral.domain.registry import (
     check_counties,
     check_coverage,
     check_no_overlap,
+    check_not_reserved,
     least_loaded,
     round_robin,
 )
@@ -39,6 +41,8 @@ from cmhl_servicekit.versioned import CONFLICT, Conflict, retry_on_conflict
 
 PRODUCER = "referral"
 UNASSIGNED_PAGE = 200
+# How old a replica's copy of the registry may be when it assigns a referral.
+REGISTRY_FRESH_FOR = 5.0
 
 
 class RegistryRepository(Protocol):
@@ -118,6 +122,19 @@ class RegistryAssignments:
         self._strategy = strategy
         self._zone = zone
         self._default = DefaultAssignments()
+        self._read: tuple[float, Registry] | None = None
+
+    async def _registry(self) -> Registry:
+        """The registry as read at most REGISTRY_FRESH_FOR seconds ago: every referral is
+        assigned by it, and it changes a few times a year (by effective dates, never for the
+        past minute). This replica's own changes are seen at once (`forget`)."""
+        now = time.monotonic()
+        if self._read is None or now - self._read[0] > REGISTRY_FRESH_FOR:
+            self._read = (now, await self._repository.registry())
+        return self._read[1]
+
+    def forget(self) -> None:
+        self._read = None
 
     def _day(self, at: datetime) -> date:
         return at.astimezone(self._zone).date()
@@ -125,7 +142,7 @@ class RegistryAssignments:
     async def assign(self, county_fips: str, at: datetime) -> Assignment:
         """Never refuses: a county nobody serves gives an unassigned referral, kept and listed
         (a person in crisis is not turned away because the registry has a gap)."""
-        registry = await self._repository.registry()
+        registry = await self._registry()
         if registry.empty:
             return await self._default.assign(county_fips, at)
         day = self._day(at)
@@ -137,19 +154,22 @@ class RegistryAssignments:
         if not candidates:
             return Assignment(UNASSIGNED, cmhc)
         if self._strategy is Strategy.ROUND_ROBIN:
-            liaison = round_robin(candidates, await self._repository.next_ticket(cmhc))
+            # Turns per county: liaisons may take different counties of one CMHC, and one
+            # counter for the CMHC could hand every turn of a county to the same liaison.
+            pool = f"{cmhc}|{county_fips}"
+            liaison = round_robin(candidates, await self._repository.next_ticket(pool))
         else:
             liaison = least_loaded(candidates, await self._repository.open_referrals(candidates))
         return Assignment(liaison, cmhc)
 
     async def cmhc_of(self, liaison_id: str, at: datetime) -> str | None:
-        registry = await self._repository.registry()
+        registry = await self._registry()
         if registry.empty:
             return await self._default.cmhc_of(liaison_id, at)
         return registry.cmhc_of(liaison_id, self._day(at))
 
     async def liaisons_of(self, cmhc_id: str, at: datetime) -> list[str]:
-        registry = await self._repository.registry()
+        registry = await self._registry()
         if registry.empty:
             return await self._default.liaisons_of(cmhc_id, at)
         return registry.liaisons_of(cmhc_id, self._day(at))
@@ -180,6 +200,7 @@ class RegistryService:
         correlation_id: str,
     ) -> Cmhc:
         _admin(principal)
+        check_not_reserved(cmhc_id)
         area = check_counties(counties)
         registry = await self._repository.registry()
         check_no_overlap(cmhc_id, area, effective_from, registry.cmhcs)
@@ -229,6 +250,7 @@ class RegistryService:
         correlation_id: str,
     ) -> Liaison:
         _admin(principal)
+        check_not_reserved(liaison_id)
         check_coverage(terms, await self._repository.cmhc(terms.cmhc_id))
         liaison = Liaison(liaison_id)
         liaison.change(terms)

@@ -1,6 +1,7 @@
 """Referral use cases: create (liaison or agency) and read, with access control and audit."""
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -520,7 +521,7 @@ class ReferralService:
         """A supervisor hands a referral to another liaison of their CMHC."""
 
         async def attempt() -> Referral | Conflict:
-            referral = await self._visible(referral_id, actor, "reassign")
+            referral = await self._visible(referral_id, actor, "reassign", may_take)
             principal = actor.principal
             if principal is None or not principal.has(Role.SUPERVISOR):
                 await self._record(actor, "reassign", referral, "denied")
@@ -635,12 +636,20 @@ class ReferralService:
     ) -> None:
         await self._record(actor, action, referral, outcome)
 
-    async def _visible(self, referral_id: uuid.UUID, actor: Actor, action: str) -> Referral:
+    async def _visible(
+        self,
+        referral_id: uuid.UUID,
+        actor: Actor,
+        action: str,
+        also: Callable[[Actor, Referral], bool] | None = None,
+    ) -> Referral:
+        """The referral, if this person may see it (or `also` admits them for this action);
+        audited as denied otherwise."""
         referral = await self._repository.get(referral_id)
         if referral is None:
             await self._record_missing(actor, action, referral_id)
             raise NotVisible
-        if not may_see(actor, referral):
+        if not (may_see(actor, referral) or (also is not None and also(actor, referral))):
             await self._record(actor, action, referral, "denied")
             raise NotVisible
         return referral
@@ -707,10 +716,21 @@ def may_see(actor: Actor, referral: Referral) -> bool:
         return actor.agency_id == referral.agency_id
     if principal.has(Role.LIAISON) and referral.assignment.liaison_id == principal.subject:
         return True
-    # A referral of a county no CMHC serves waits for any supervisor to take it.
-    if principal.cmhc_id is None:
-        return False
-    return principal.has(Role.SUPERVISOR) and referral.assignment.cmhc_id in {
-        principal.cmhc_id,
-        UNASSIGNED,
-    }
+    # A referral of a county no CMHC serves is nobody's record yet: supervisors see it in the
+    # unassigned list (no name) and take it into their CMHC, and only then read it.
+    return (
+        principal.has(Role.SUPERVISOR)
+        and principal.cmhc_id is not None
+        and referral.assignment.cmhc_id == principal.cmhc_id
+    )
+
+
+def may_take(actor: Actor, referral: Referral) -> bool:
+    """A supervisor of a CMHC may take a referral no CMHC holds (a county nobody serves)."""
+    principal = actor.principal
+    return (
+        principal is not None
+        and principal.has(Role.SUPERVISOR)
+        and principal.cmhc_id is not None
+        and referral.assignment.cmhc_id == UNASSIGNED
+    )

@@ -138,9 +138,18 @@ class Liaison:
         self.terms = [*kept, terms]
 
 
+def check_not_reserved(record_id: str) -> None:
+    """`unassigned` marks a referral nobody holds; a CMHC or liaison of that id would be given
+    every such referral."""
+    if record_id == UNASSIGNED:
+        raise InvalidRegistryChange(f"the id {UNASSIGNED!r} is reserved; choose another")
+
+
 def check_coverage(terms: LiaisonTerms, cmhc: Cmhc | None) -> None:
     if cmhc is None:
         raise UnknownCmhc(f"CMHC {terms.cmhc_id} is not registered")
+    if terms.status is not LiaisonStatus.ACTIVE and not terms.coverage:
+        return  # leaving (or on leave) needs no county: their CMHC may serve none any more
     area = cmhc.area_on(terms.effective_from)
     if not area:
         raise InvalidRegistryChange(
@@ -193,18 +202,24 @@ class Registry:
         return sorted(chosen)
 
     def cmhc_of(self, liaison_id: str, day: date) -> str | None:
+        """The CMHC employing the liaison that day; None for one who has left (inactive), so
+        no referral is handed to them."""
         for liaison in self.liaisons:
             if liaison.liaison_id == liaison_id:
                 terms = liaison.on(day)
-                return terms.cmhc_id if terms else None
+                employed = terms is not None and terms.status is not LiaisonStatus.INACTIVE
+                return terms.cmhc_id if terms is not None and employed else None
         return None
 
     def liaisons_of(self, cmhc_id: str, day: date) -> list[str]:
-        """Every liaison employed by the CMHC that day, whatever their status."""
+        """The liaisons the CMHC employs that day, those on leave included (their caseload is
+        still theirs), those who left not."""
         return sorted(
             liaison.liaison_id
             for liaison in self.liaisons
-            if (terms := liaison.on(day)) is not None and terms.cmhc_id == cmhc_id
+            if (terms := liaison.on(day)) is not None
+            and terms.cmhc_id == cmhc_id
+            and terms.status is not LiaisonStatus.INACTIVE
         )
 
     def coverage(self, day: date) -> Coverage:
@@ -225,7 +240,8 @@ class Registry:
 
 
 def round_robin(candidates: list[str], ticket: int) -> str:
-    """The ticket is a counter shared by every replica (one per CMHC), so turns are fair."""
+    """The ticket is a counter shared by every replica (one per CMHC and county), so turns are
+    fair."""
     return candidates[ticket % len(candidates)]
 
 

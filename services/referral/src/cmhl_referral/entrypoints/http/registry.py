@@ -13,6 +13,7 @@ from cmhl_contracts.envelope import BoundedDate, UtcDatetime
 from cmhl_contracts.events import Identifier, ReadableText
 from cmhl_contracts.registry import LiaisonStatus
 from cmhl_contracts.vocabulary import ReferralStatus
+from cmhl_referral.application.ports import ConcurrentChange
 from cmhl_referral.application.registry import (
     AlreadyRegistered,
     NotAdmin,
@@ -202,6 +203,11 @@ async def _registry_errors() -> AsyncIterator[None]:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     except (AlreadyRegistered, OverlappingArea) as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except ConcurrentChange as exc:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "the record kept changing while this change was applied; read it and try again",
+        ) from exc
     except (UnknownCmhc, InvalidRegistryChange) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
 
