@@ -1,7 +1,9 @@
 """The registry's rules: effective dates, overlaps and gaps, coverage, and both assignment
 strategies, with an in-memory registry."""
 
+import asyncio
 import json
+from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -325,6 +327,18 @@ async def test_only_active_liaisons_are_assigned_and_a_gap_is_never_refused() ->
     assert await assign.assign("29510", at(JUL)) == Assignment(UNASSIGNED, UNASSIGNED)
     assert await assign.cmhc_of("liaison-03", at(JUL)) == "cmhc-b"
     assert await assign.liaisons_of("cmhc-a", at(JUL)) == ["liaison-01", "liaison-02"]
+
+
+async def test_least_loaded_spreads_a_batch_assigned_side_by_side() -> None:
+    """Eight referrals assigned concurrently all read the counts before any is stored: they
+    spread over the two Boone liaisons instead of all going to the least loaded one."""
+    repository = InMemoryRegistryRepository()
+    await _two_cmhcs(repository)
+    repository.open = {"liaison-01": 1, "liaison-02": 0}
+    assign = RegistryAssignments(repository, Strategy.LEAST_LOADED, ZONE)
+    chosen = await asyncio.gather(*(assign.assign(BOONE, at(JAN)) for _ in range(8)))
+    # Level: liaison-01 had one open already, so 1 + 4 against 0 + 4.
+    assert Counter(a.liaison_id for a in chosen) == Counter({"liaison-02": 4, "liaison-01": 4})
 
 
 async def test_round_robin_counts_turns_per_county_so_no_liaison_is_starved() -> None:

@@ -4,6 +4,7 @@ county -> CMHC -> liaison by the registry in force on the referral's day.
 While the registry is empty (a program that has not set it up yet) the default table of
 domain/assignment.py assigns, as before the registry existed."""
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -43,6 +44,8 @@ PRODUCER = "referral"
 UNASSIGNED_PAGE = 200
 # How old a replica's copy of the registry may be when it assigns a referral.
 REGISTRY_FRESH_FOR = 5.0
+# How long a referral this replica assigned counts as pending for least-loaded assignment.
+PENDING_FOR = 2.0
 
 
 class RegistryRepository(Protocol):
@@ -123,6 +126,7 @@ class RegistryAssignments:
         self._zone = zone
         self._default = DefaultAssignments()
         self._read: tuple[float, Registry] | None = None
+        self._pending: dict[str, int] = {}
 
     async def _registry(self) -> Registry:
         """The registry as read at most REGISTRY_FRESH_FOR seconds ago: every referral is
@@ -135,6 +139,26 @@ class RegistryAssignments:
 
     def forget(self) -> None:
         self._read = None
+
+    async def _least_loaded(self, candidates: list[str]) -> str:
+        """Fewest open referrals, counting the ones this replica handed out in the last
+        PENDING_FOR seconds: a batch's referrals are assigned side by side, all reading the
+        counts before any is stored, and would otherwise all go to the same liaison. (A handed
+        out referral is counted twice once stored, for a few seconds: every liaison alike.)"""
+        counts = await self._repository.open_referrals(candidates)
+        for liaison in candidates:
+            counts[liaison] = counts.get(liaison, 0) + self._pending.get(liaison, 0)
+        chosen = least_loaded(candidates, counts)
+        self._pending[chosen] = self._pending.get(chosen, 0) + 1
+        asyncio.get_running_loop().call_later(PENDING_FOR, self._settled, chosen)
+        return chosen
+
+    def _settled(self, liaison: str) -> None:
+        left = self._pending.get(liaison, 0) - 1
+        if left > 0:
+            self._pending[liaison] = left
+        else:
+            self._pending.pop(liaison, None)
 
     def _day(self, at: datetime) -> date:
         return at.astimezone(self._zone).date()
@@ -159,7 +183,7 @@ class RegistryAssignments:
             pool = f"{cmhc}|{county_fips}"
             liaison = round_robin(candidates, await self._repository.next_ticket(pool))
         else:
-            liaison = least_loaded(candidates, await self._repository.open_referrals(candidates))
+            liaison = await self._least_loaded(candidates)
         return Assignment(liaison, cmhc)
 
     async def cmhc_of(self, liaison_id: str, at: datetime) -> str | None:
