@@ -303,8 +303,9 @@ async def test_round_robin_rotates_over_the_liaisons_who_take_the_county() -> No
     assign = RegistryAssignments(repository, Strategy.ROUND_ROBIN, ZONE)
     boone = [(await assign.assign(BOONE, at(JAN))).liaison_id for _ in range(4)]
     assert boone == ["liaison-01", "liaison-02", "liaison-01", "liaison-02"]
-    # Cole is liaison-01's only (liaison-02 covers Boone alone).
+    # Cole is liaison-01's only (liaison-02 covers Boone alone): no turn is taken for it.
     assert {(await assign.assign(COLE, at(JAN))).liaison_id for _ in range(3)} == {"liaison-01"}
+    assert repository.tickets == {f"cmhc-a|{BOONE}": 3}
 
 
 async def test_least_loaded_picks_the_liaison_with_fewest_open_referrals() -> None:

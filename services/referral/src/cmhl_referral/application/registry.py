@@ -177,6 +177,8 @@ class RegistryAssignments:
         candidates = registry.candidates(cmhc, county_fips, day)
         if not candidates:
             return Assignment(UNASSIGNED, cmhc)
+        if len(candidates) == 1:  # no turn to take, nothing to count: no round trip
+            return Assignment(candidates[0], cmhc)
         if self._strategy is Strategy.ROUND_ROBIN:
             # Turns per county: liaisons may take different counties of one CMHC, and one
             # counter for the CMHC could hand every turn of a county to the same liaison.
