@@ -114,7 +114,16 @@ async def test_a_liaison_connects_a_person_and_records_barriers(
     await page.select_option("#c-county", county)
     await page.select_option("#c-asked-by", "court")
     await page.select_option("#c-topic", "detention_process")
-    await page.get_by_role("button", name="Record consultation").click()
+    # By keyboard: from the date (day, month and year are stops of their own), Tab reaches the
+    # form's button and Enter sends it.
+    send = page.get_by_role("button", name="Record consultation")
+    await page.locator("#c-on").focus()
+    for _ in range(4):
+        if await send.evaluate("b => b === document.activeElement"):
+            break
+        await page.keyboard.press("Tab")
+    await expect(send).to_be_focused()
+    await page.keyboard.press("Enter")
     await notice(page, "Consultation recorded")
     await page.select_option("#b-county", county)
     await page.select_option("#b-kind", "no_bed")

@@ -3,11 +3,13 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from starlette.datastructures import FormData
 
 from cmhl_servicekit.auth import Principal, Role
 from cmhl_workspace.adapters.oidc import Challenge
 from cmhl_workspace.application.sessions import SessionPolicy, Tokens, digest
 from cmhl_workspace.entrypoints.http.auth import _safe_return
+from cmhl_workspace.entrypoints.http.context import form_key, new_form_key
 
 NOW = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 LIAISON = Principal("liaison-01", frozenset({Role.LIAISON}), "cmhc-01")
@@ -66,3 +68,13 @@ def test_a_sign_in_returns_only_to_a_page_of_the_workspace(
     asked: str | None, returned: str
 ) -> None:
     assert _safe_return(asked) == returned
+
+
+def test_a_form_key_is_sent_only_as_the_workspace_made_it() -> None:
+    """The key a page draws goes to the service as the Idempotency-Key; anything else a
+    forged or edited form carries is not sent (the service then stores the form as new)."""
+    made = new_form_key()
+    assert form_key(FormData({"form_key": made})) == made
+    for forged in ("", "x" * 32, made.upper(), made + "0", "key with spaces"):
+        assert form_key(FormData({"form_key": forged})) is None
+    assert form_key(FormData({})) is None

@@ -4,9 +4,11 @@ check on forms, calls to the services as the user, and rendering with the layout
 import asyncio
 import contextlib
 import hmac
+import re
+import uuid
 import weakref
 from dataclasses import dataclass, field, replace
-from datetime import UTC, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -185,6 +187,26 @@ async def checked_form(request: Request, session: Session) -> FormData:
     return form
 
 
+# A form's own key, drawn with the page (`new_form_key` in every template) and sent as the
+# Idempotency-Key: the same form sent twice (a double click, a resend after a lost answer) is
+# stored once.
+FORM_KEY = re.compile(r"[0-9a-f]{32}")
+
+
+def new_form_key() -> str:
+    return uuid.uuid4().hex
+
+
+def form_key(form: FormData) -> str | None:
+    key = form.get("form_key")
+    return key if isinstance(key, str) and FORM_KEY.fullmatch(key) else None
+
+
+def program_day(request: Request) -> date:
+    """Today in the program's time zone (dates on forms are the program's days)."""
+    return datetime.now(workspace_of(request).zone).date()
+
+
 def _origin(url: str) -> str:
     scheme, rest = url.split("://", 1)
     return f"{scheme}://{rest.split('/', 1)[0]}"
@@ -250,6 +272,7 @@ async def render(
             "is_liaison": bool(session and session.has(Role.LIAISON)),
             "idle_seconds": int(workspace.policy.idle.total_seconds()),
             "quote": quote,
+            "new_form_key": new_form_key,
             **context,
         },
         status_code=status_code,

@@ -42,6 +42,7 @@ from cmhl_workspace.entrypoints.http.context import (
     call,
     checked_form,
     done,
+    program_day,
     render,
     require,
     workspace_of,
@@ -233,7 +234,7 @@ async def referral_page(
 ) -> HTMLResponse:
     require(session, *STAFF)
     referral, follow_ups, placements, barriers = await _referral_page(request, session, referral_id)
-    today = datetime.now(workspace_of(request).zone).date()
+    today = program_day(request)
     consents = consent_states(referral.get("consents", []), today)
     # An older referral service (during a rollout) names no transitions: no status actions.
     allowed = referral.get("allowed_transitions", [])
@@ -265,7 +266,6 @@ async def referral_page(
         ),
         barriers=barriers,
         barrier_kinds=list(BarrierKind),
-        new_form_key=lambda: uuid.uuid4().hex,
         connections=referral.get("connections", []),
         today=today.isoformat(),
         consent_until=(today + timedelta(days=365)).isoformat(),
@@ -730,7 +730,7 @@ async def trainings(request: Request, session: CurrentSession) -> HTMLResponse:
         sessions=sorted(sessions["sessions"], key=lambda s: s["held_on"], reverse=True)[:50],
         courses=[c for c in courses if not c["retired"]],
         counties=COUNTIES,
-        today=datetime.now(workspace_of(request).zone).date().isoformat(),
+        today=program_day(request).isoformat(),
     )
 
 

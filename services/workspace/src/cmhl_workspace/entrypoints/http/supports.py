@@ -2,9 +2,8 @@
 treatment or support service in the directory and connecting a person to it, recording the
 structural barriers that stood in the way, and the questions police and courts asked."""
 
-import re
 import uuid
-from datetime import datetime
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -16,20 +15,21 @@ from cmhl_contracts.counties import MISSOURI_COUNTIES
 from cmhl_contracts.directory import ServiceType
 from cmhl_contracts.vocabulary import ReferralSource
 from cmhl_workspace.adapters.api import ApiRefused
+from cmhl_workspace.application.sessions import Session
 from cmhl_workspace.entrypoints.http.context import (
     CurrentSession,
     call,
     checked_form,
+    form_key,
+    program_day,
     render,
     require,
-    workspace_of,
 )
 from cmhl_workspace.entrypoints.http.pages import COUNTIES, STAFF, act, text_of
 
 router = APIRouter(include_in_schema=False)
 DIRECTORY_PAGE = 20
 LISTED = 25
-FORM_KEY = re.compile(r"[0-9a-f]{32}")
 
 
 def _county(value: str) -> str:
@@ -111,43 +111,39 @@ async def referral_barrier(
     request: Request, referral_id: uuid.UUID, session: CurrentSession
 ) -> Response:
     """A barrier met while working one referral: its county is the referral's."""
-    require(session, *STAFF)
-    form = await checked_form(request, session)
-    here = f"/referrals/{referral_id}"
-    return await act(
-        request,
-        session,
-        what="barrier",
-        back=here,
-        body={
-            "kind": text_of(form, "kind"),
-            "occurred_on": text_of(form, "occurred_on") or _today(request),
-            "referral_id": str(referral_id),
-        },
-        call_=("POST", "referral", "/api/v1/barriers"),
-        success="Barrier recorded.",
-        idempotency_key=_form_key(form),
-    )
+    link = {"referral_id": str(referral_id)}
+    return await _record_barrier(request, session, f"/referrals/{referral_id}", lambda _: link)
 
 
 @router.post("/activity/barriers")
 async def county_barrier(request: Request, session: CurrentSession) -> Response:
     """A barrier in a county, met outside any one referral (a unit closed, no transport)."""
+    return await _record_barrier(
+        request,
+        session,
+        "/activity",
+        lambda form: {"county_fips": _county(text_of(form, "county_fips"))},
+    )
+
+
+async def _record_barrier(
+    request: Request, session: Session, back: str, link: Callable[[FormData], dict[str, str]]
+) -> Response:
     require(session, *STAFF)
     form = await checked_form(request, session)
     return await act(
         request,
         session,
         what="barrier",
-        back="/activity",
+        back=back,
         body={
             "kind": text_of(form, "kind"),
-            "occurred_on": text_of(form, "occurred_on") or _today(request),
-            "county_fips": _county(text_of(form, "county_fips")),
+            "occurred_on": text_of(form, "occurred_on") or program_day(request).isoformat(),
+            **link(form),
         },
         call_=("POST", "referral", "/api/v1/barriers"),
         success="Barrier recorded.",
-        idempotency_key=_form_key(form),
+        idempotency_key=form_key(form),
     )
 
 
@@ -165,13 +161,13 @@ async def consultation(request: Request, session: CurrentSession) -> Response:
         back="/activity",
         body={
             "county_fips": _county(text_of(form, "county_fips")),
-            "occurred_on": text_of(form, "occurred_on") or _today(request),
+            "occurred_on": text_of(form, "occurred_on") or program_day(request).isoformat(),
             "asked_by": text_of(form, "asked_by"),
             "topic": text_of(form, "topic"),
         },
         call_=("POST", "referral", "/api/v1/consultations"),
         success="Consultation recorded.",
-        idempotency_key=_form_key(form),
+        idempotency_key=form_key(form),
     )
 
 
@@ -206,21 +202,5 @@ async def activity(
         kinds=list(BarrierKind),
         topics=list(ConsultationTopic),
         askers=list(ReferralSource),
-        new_form_key=new_form_key,
-        today=_today(request),
+        today=program_day(request).isoformat(),
     )
-
-
-def _form_key(form: FormData) -> str | None:
-    """The key the form was drawn with: sent twice (a double click, a resend after a dropped
-    answer), the record is stored once."""
-    key = text_of(form, "form_key")
-    return key if FORM_KEY.fullmatch(key) else None
-
-
-def new_form_key() -> str:
-    return uuid.uuid4().hex
-
-
-def _today(request: Request) -> str:
-    return datetime.now(workspace_of(request).zone).date().isoformat()
