@@ -129,7 +129,7 @@ async def test_the_audit_log_is_append_only_for_every_service(
         await _refused(log.update_many({"person_ids": person}, {"$set": {"outcome": "denied"}}))
         await _refused(log.replace_one({"person_ids": person}, _entry("someone-else", user)))
         await _refused(log.delete_many({"person_ids": person}))
-        await _refused(log.drop_index("person_ids_1_at_1"))
+        await _refused(log.drop_index("person_id_1_at_1"))
         await _refused(log.drop())
         await _refused(clients[user.name].drop_database(AUDIT_DATABASE))
 

@@ -35,6 +35,19 @@ class _Collection:
         self._commands.append({"createIndexes": self._name, "keys": keys})
         return "index"
 
+    async def drop_index(self, name: str) -> None:
+        self._commands.append({"dropIndexes": self._name, "index": name})
+
+    def find(self, selector: dict[str, Any], limit: int = 0) -> "_Cursor":
+        """An empty log: no entries written before entries were filed per person."""
+        self._commands.append({"find": self._name, "filter": selector})
+        return _Cursor()
+
+
+class _Cursor:
+    async def to_list(self, length: int | None) -> list[dict[str, Any]]:
+        return []
+
 
 class _Database:
     def __init__(self, commands: list[dict[str, Any]], name: str, existing: dict[str, Any]):
@@ -72,7 +85,7 @@ async def test_apply_creates_the_audit_log_its_roles_and_each_user_with_its_own_
     await apply(client, users_from(DECLARED), PASSWORDS)  # type: ignore[arg-type]
     assert client.commands[0] == {
         "createIndexes": f"{AUDIT_DATABASE}.{AUDIT_LOG}",
-        "keys": [("person_ids", 1), ("at", 1)],
+        "keys": [("person_id", 1), ("at", 1)],
     }
     roles = {c["createRole"]: c for c in client.commands if "createRole" in c}
     assert set(roles) == {"cmhl_audit_append", "cmhl_audit_read"}

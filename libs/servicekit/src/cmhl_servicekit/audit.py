@@ -10,14 +10,22 @@ insert only; the accounting's reader gets find).
 
 People appear by pseudonym (`person_ids`), never by name; an entry may concern several people
 (the officers of a training roster) or none that is known (a look-up of an id that does not exist).
+An entry is stored once per person it concerns, filed under that person's `person_id`, so that
+the accounting is one equality on a scalar field: an index on the array `person_ids` serves it
+on MongoDB, but on FerretDB over PostgreSQL (the local and test database) such an equality kept
+every entry concerning anyone, and the accounting read the whole log.
 """
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
+
+from cmhl_servicekit.mongo import insert_new
 
 Document = dict[str, Any]
 AUDIT_DATABASE = "cmhl_audit"
@@ -61,22 +69,49 @@ class MongoAuditLog:
     async def ensure_indexes(self) -> None:
         """Run by whoever creates the log (`database_access apply`, the local stack, tests),
         never by the services, whose users may not create indexes on it (ADR 0011)."""
-        await self._entries.create_index([("person_ids", 1), ("at", 1)])
+        await self._entries.create_index([("person_id", 1), ("at", 1)])
+        await self._file_earlier_entries()
+        # The index entries were filed under before; kept, it would only cost every insert.
+        with contextlib.suppress(OperationFailure):
+            await self._entries.drop_index("person_ids_1_at_1")
+
+    async def _file_earlier_entries(self) -> None:
+        """Entries written before entries were filed per person carry `person_ids` only: each
+        is filed under its first person, with a copy for every other (ids derived from the
+        entry's, so a run cut short and run again adds none twice). Needs the rights of
+        `ensure_indexes`' caller; the services' users may not update the log."""
+        while batch := await self._entries.find(
+            {"person_id": {"$exists": False}}, limit=500
+        ).to_list(None):
+            for document in batch:
+                people = document.get("person_ids") or [None]
+                copies = [
+                    document | {"_id": f"{document['_id']}|{n}", "person_id": person}
+                    for n, person in enumerate(people[1:], start=1)
+                ]
+                await insert_new(self._entries, copies)
+                await self._entries.update_one(
+                    {"_id": document["_id"]}, {"$set": {"person_id": people[0]}}
+                )
 
     async def record(self, entries: Sequence[AuditEntry]) -> None:
-        if entries:
-            await self._entries.insert_many([self._document(e) for e in entries])
+        documents = [d for e in entries for d in self._documents(e)]
+        if documents:
+            await self._entries.insert_many(documents)
 
     async def for_person(self, person_id: str) -> list[AuditEntry]:
-        cursor = self._entries.find({"person_ids": person_id}, {"_id": 0}).sort("at", 1)
+        cursor = self._entries.find({"person_id": person_id}, {"_id": 0, "person_id": 0}).sort(
+            "at", 1
+        )
         return [_entry(doc) for doc in await cursor.to_list(None)]
 
-    def _document(self, entry: AuditEntry) -> Document:
+    def _documents(self, entry: AuditEntry) -> list[Document]:
+        """One document per person the entry concerns (one, filed under no one, if none)."""
         document = asdict(entry)
         document["actor_roles"] = list(entry.actor_roles)
         document["person_ids"] = list(entry.person_ids)
         document["service"] = self._service
-        return document
+        return [document | {"person_id": person} for person in entry.person_ids or (None,)]
 
 
 class InMemoryAuditLog:

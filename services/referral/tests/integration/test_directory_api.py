@@ -232,3 +232,60 @@ async def test_a_connection_is_recorded_once_refused_to_others_audited_and_publi
         ("liaison-30", "denied"),
         ("sup-17", "changed"),
     ]
+
+
+async def test_search_entries_follow_each_stored_version_and_an_import_cut_short_is_completed(
+    recorded_db: tuple[Any, Any],
+) -> None:
+    """A search reads search entries, one per way of finding a service: a service that leaves a
+    county, or stops being active, is no longer found there; an import cut short after storing
+    the service (entries missing, or an older version's left) is completed by the next import."""
+    from cmhl_contracts.directory import ServiceType
+    from cmhl_referral.adapters.directory_mongo import (
+        DIRECTORY_SEARCH_ENTRIES,
+        MongoDirectory,
+        ensure_directory_indexes,
+    )
+    from cmhl_referral.application.directory import Stored
+    from cmhl_referral.application.hsds import read_service
+    from cmhl_referral.domain.directory import search_key
+    from cmhl_servicekit.outbox import Outbox
+
+    db, _ = recorded_db
+    await ensure_directory_indexes(db)
+    directory = MongoDirectory(db, Outbox(db, lambda: None))
+    entries = db[DIRECTORY_SEARCH_ENTRIES]
+
+    async def found(county: str | None, kind: ServiceType | None = None) -> list[str]:
+        return [s.id for s in await directory.search(search_key(county, kind), None, 25)]
+
+    clay = read_service(hsds_service("svc-1"))  # Jackson (location) and Clay (service area)
+    assert await directory.store(clay, "mo") is Stored.IMPORTED
+    assert await found("29047") == ["svc-1"]
+    assert await found("29095", ServiceType.CRISIS) == ["svc-1"]
+    assert await entries.count_documents({"service_id": "svc-1"}) == len(clay.search_keys())
+
+    jackson_only = read_service(hsds_service("svc-1", name="Crisis Center", service_areas=[]))
+    assert await directory.store(jackson_only, "mo") is Stored.UPDATED
+    assert await found("29047") == []
+    [renamed] = await directory.search(search_key("29095", None), None, 25)
+    assert renamed.name == "Crisis Center"
+    assert await entries.count_documents({"service_id": "svc-1"}) == len(jackson_only.search_keys())
+
+    # Cut short: the service stored, its entries lost, or an older version's entry left.
+    await entries.delete_many({"service_id": "svc-1"})
+    assert await found("29095") == []
+    await entries.insert_one(
+        {"_id": "29047|*|svc-1", "key": "29047|*", "service_id": "svc-1", "hash": "older"}
+    )
+    assert await directory.store(jackson_only, "mo") is Stored.UNCHANGED
+    assert await found("29095") == ["svc-1"]
+    assert await found("29047") == []
+
+    closed = read_service(hsds_service("svc-1", name="Crisis Center", status="inactive"))
+    assert await directory.store(closed, "mo") is Stored.UPDATED
+    assert await found(None) == []
+    assert await entries.count_documents({"service_id": "svc-1"}) == 0
+    # A record another system holds is not touched, nor are its entries.
+    assert await directory.store(clay, "elsewhere") is Stored.HELD_ELSEWHERE
+    assert await found(None) == []

@@ -208,11 +208,11 @@ async def test_directory_searches_and_connections_use_indexes(
     recorded_db: tuple[AsyncDatabase[dict[str, Any]], ReadRecorder],
 ) -> None:
     """A directory search (by county and type, by county, by type, all, a next page) is one
-    equality on the multikey `search_keys` served by its index; a referral's connections by
+    equality on a search entry's scalar `key`, served by its index; a referral's connections by
     theirs."""
     from cmhl_contracts.directory import ServiceType
     from cmhl_referral.adapters.directory_mongo import (
-        DIRECTORY_SERVICES,
+        DIRECTORY_SEARCH_ENTRIES,
         REFERRAL_CONNECTIONS,
         MongoDirectory,
         ensure_directory_indexes,
@@ -224,13 +224,16 @@ async def test_directory_searches_and_connections_use_indexes(
     db, recorder = recorded_db
     await ensure_directory_indexes(db)
     # Other counties' services and other referrals' connections.
-    await db[DIRECTORY_SERVICES].insert_many(
+    await db[DIRECTORY_SEARCH_ENTRIES].insert_many(
         {
-            "_id": f"other-{n}",
+            "_id": f"{key}|other-{n}",
+            "key": key,
+            "service_id": f"other-{n}",
             "sort_name": f"service {n:05d}",
-            "search_keys": [f"29{n % 50 * 2 + 101:03d}|{t}" for t in ("housing", "*")],
+            "hash": "h",
         }
         for n in range(OTHERS)
+        for key in (f"29{n % 50 * 2 + 101:03d}|housing", f"29{n % 50 * 2 + 101:03d}|*")
     )
     await db[REFERRAL_CONNECTIONS].insert_many(
         {"_id": f"{uuid.uuid4()}|svc", "referral_id": str(uuid.uuid4()), "connected_at": NOW}

@@ -1,11 +1,19 @@
 """MongoDB adapter of the directory: HSDS services, and referrals' connections to them (each with
-its event in an embedded outbox)."""
+its event in an embedded outbox).
+
+A search is served by `directory_search_entries`: one document per way of finding a service
+(`county|type`, `county|*`, `*|type`, `*|*`) holding a copy of the service, so that a search is
+one equality on a scalar field, read in name order from one index. A multikey index on an array
+of those keys serves the same search on MongoDB, but FerretDB on PostgreSQL (the local and test
+database) keeps an array field's index entry as the whole array, and its equality prefilter then
+keeps every row whose field is an array: the search read the whole directory."""
 
 import hashlib
 import json
 from dataclasses import asdict
 from typing import Any
 
+from pymongo import ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -24,13 +32,17 @@ from cmhl_servicekit.outbox import Outbox
 Document = dict[str, Any]
 
 DIRECTORY_SERVICES = "directory_services"
+DIRECTORY_SEARCH_ENTRIES = "directory_search_entries"
 REFERRAL_CONNECTIONS = "referral_connections"
 
 
 async def ensure_directory_indexes(db: AsyncDatabase[Document]) -> None:
-    # Every search is one equality on `search_keys` (multikey: `county|type`, `county|*`, ...)
-    # and a page by name then id.
-    await db[DIRECTORY_SERVICES].create_index([("search_keys", 1), ("sort_name", 1), ("_id", 1)])
+    # Every search is one equality on an entry's `key` and a page by name then service id.
+    await db[DIRECTORY_SEARCH_ENTRIES].create_index(
+        [("key", 1), ("sort_name", 1), ("service_id", 1)]
+    )
+    # A service's entries, to replace them and to check they are those of its stored version.
+    await db[DIRECTORY_SEARCH_ENTRIES].create_index([("service_id", 1), ("hash", 1)])
     await db[REFERRAL_CONNECTIONS].create_index([("referral_id", 1), ("connected_at", 1)])
 
 
@@ -42,19 +54,26 @@ def _connection_id(referral_id: str, service_id: str) -> str:
 class MongoDirectory:
     def __init__(self, db: AsyncDatabase[Document], outbox: Outbox) -> None:
         self._services = db[DIRECTORY_SERVICES]
+        self._entries = db[DIRECTORY_SEARCH_ENTRIES]
         self._connections = db[REFERRAL_CONNECTIONS]
         self._outbox = outbox
 
     async def store(self, service: DirectoryService, system: str) -> Stored:
         document = _service_document(service, system)
-        existing = await self._services.find_one({"_id": service.id}, {"system": 1, "hash": 1})
+        stored = await self._store_service(document, system)
+        if stored is not Stored.HELD_ELSEWHERE:
+            await self._index(service, document)
+        return stored
+
+    async def _store_service(self, document: Document, system: str) -> Stored:
+        existing = await self._services.find_one({"_id": document["_id"]}, {"system": 1, "hash": 1})
         if existing is None:
             try:
                 await self._services.insert_one(document)
                 return Stored.IMPORTED
             except DuplicateKeyError:  # the same record in a concurrent import
                 existing = await self._services.find_one(
-                    {"_id": service.id}, {"system": 1, "hash": 1}
+                    {"_id": document["_id"]}, {"system": 1, "hash": 1}
                 )
                 assert existing is not None
         if existing["system"] != system:
@@ -62,10 +81,43 @@ class MongoDirectory:
         if existing["hash"] == document["hash"]:
             return Stored.UNCHANGED
         replaced = await self._services.replace_one(
-            {"_id": service.id, "hash": existing["hash"]}, document
+            {"_id": document["_id"], "hash": existing["hash"]}, document
         )
         # Another import replaced it meanwhile with its own version: that write stands.
         return Stored.UPDATED if replaced.matched_count else Stored.UNCHANGED
+
+    async def _index(self, service: DirectoryService, document: Document) -> None:
+        """Makes the service's search entries those of its stored version. Written after the
+        service, and checked again by every import (even of an unchanged record), so an import
+        cut short between the two writes is completed by the next one."""
+        stored = await self._services.find_one({"_id": service.id}, {"hash": 1})
+        if stored is None or stored["hash"] != document["hash"]:
+            return  # another import stored another version; it indexes its own
+        keys = service.search_keys()
+        current = await self._entries.count_documents(
+            {"service_id": service.id, "hash": document["hash"]}
+        )
+        stale = await self._entries.find_one(
+            {"service_id": service.id, "hash": {"$ne": document["hash"]}}, {"_id": 1}
+        )
+        if current == len(keys) and stale is None:
+            return
+        copy = {k: v for k, v in document.items() if k not in ("_id", "system")}
+        if keys:
+            await self._entries.bulk_write(
+                [
+                    ReplaceOne(
+                        {"_id": f"{key}|{service.id}"},
+                        copy | {"_id": f"{key}|{service.id}", "key": key, "service_id": service.id},
+                        upsert=True,
+                    )
+                    for key in keys
+                ],
+                ordered=False,
+            )
+        await self._entries.delete_many(
+            {"service_id": service.id, "hash": {"$ne": document["hash"]}}
+        )
 
     async def get(self, service_id: str) -> DirectoryService | None:
         document = await self._services.find_one({"_id": service_id})
@@ -74,17 +126,21 @@ class MongoDirectory:
     async def search(
         self, key: str, after: tuple[str, str] | None, limit: int
     ) -> list[DirectoryService]:
-        selector: Document = {"search_keys": key}
+        selector: Document = {"key": key}
         if after is not None:
             name, last_id = after
             # The range bounds the index scan; the $or continues strictly after the last row.
             selector["sort_name"] = {"$gte": name}
             selector["$or"] = [
                 {"sort_name": {"$gt": name}},
-                {"sort_name": name, "_id": {"$gt": last_id}},
+                {"sort_name": name, "service_id": {"$gt": last_id}},
             ]
-        cursor = self._services.find(selector, limit=limit).sort([("sort_name", 1), ("_id", 1)])
-        return [_service(document) for document in await cursor.to_list(None)]
+        cursor = self._entries.find(selector, limit=limit).sort(
+            [("sort_name", 1), ("service_id", 1)]
+        )
+        return [
+            _service(entry | {"_id": entry["service_id"]}) for entry in await cursor.to_list(None)
+        ]
 
     async def add_connection(self, connection: Connection, events: list[IntegrationEvent]) -> bool:
         document = asdict(connection) | {
@@ -125,7 +181,6 @@ def _service_document(service: DirectoryService, system: str) -> Document:
         "hash": digest,
         "sort_name": sort_name(service),
         "counties": list(service.counties),
-        "search_keys": service.search_keys(),
     }
 
 

@@ -118,9 +118,8 @@ class DirectoryService:
 
     def search_keys(self) -> list[str]:
         """One equality key per way of finding the service (`county|type`, `county|*`,
-        `*|type`, `*|*`), so one multikey index answers every search (an index of two array
-        fields, county and type, is one MongoDB refuses: parallel arrays). None while the
-        service is not active."""
+        `*|type`, `*|*`): the repository keeps one search entry per key, so every search is one
+        equality on one indexed scalar field. None while the service is not active."""
         if not self.active:
             return []
         counties = [*self.counties, "*"]

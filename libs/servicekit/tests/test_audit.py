@@ -1,0 +1,78 @@
+"""The audit log on the real local database: an entry is filed once per person it concerns, so
+the accounting of one person is one indexed equality on a scalar field, and entries written
+before that (filed under `person_ids` only) are filed per person by `ensure_indexes`, once."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from cmhl_servicekit.audit import AUDIT_LOG, AuditEntry, MongoAuditLog
+from cmhl_servicekit.testing import ReadRecorder, assert_reads_use_indexes
+
+pytestmark = pytest.mark.integration
+
+AT = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+
+
+def entry(action: str, *people: str, minutes: int = 0) -> AuditEntry:
+    return AuditEntry(
+        actor="liaison-7",
+        actor_roles=("liaison",),
+        action=action,
+        record=f"roster/{action}",
+        person_ids=people,
+        at=AT + timedelta(minutes=minutes),
+        outcome="allowed",
+    )
+
+
+async def test_an_entry_is_filed_under_each_person_and_read_from_the_index(
+    recorded_db: tuple[AsyncDatabase[dict[str, Any]], ReadRecorder],
+) -> None:
+    db, recorder = recorded_db
+    log = MongoAuditLog(db, "training")
+    await log.ensure_indexes()
+    # Other people's entries: a roster of many, lookups of no one.
+    await log.record([entry("other", *(f"o{n}-{m}" for m in range(5))) for n in range(600)])
+    await log.record([entry("lookup"), entry("roster", "p-1", "p-2", minutes=1)])
+    await log.record([entry("read", "p-1", minutes=2)])
+    # An entry about no one is kept too, filed under no one.
+    assert await db[AUDIT_LOG].count_documents({"action": "lookup", "person_id": None}) == 1
+    recorder.reads.clear()
+
+    first = await log.for_person("p-1")
+    assert [(e.action, e.person_ids, e.service) for e in first] == [
+        ("roster", ("p-1", "p-2"), "training"),
+        ("read", ("p-1",), "training"),
+    ]
+    assert [e.action for e in await log.for_person("p-2")] == ["roster"]
+    assert await log.for_person("nobody") == []
+    await assert_reads_use_indexes(db, recorder.reads)
+
+
+async def test_entries_written_before_are_filed_per_person_once(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    earlier = {
+        "actor": "sup-3",
+        "actor_roles": ["supervisor"],
+        "action": "list",
+        "record": "caseload/liaison-7",
+        "person_ids": ["p-1", "p-2", "p-3"],
+        "at": AT,
+        "outcome": "allowed",
+        "source_address": None,
+        "referral_id": None,
+        "service": "referral",
+    }
+    await mongo_db[AUDIT_LOG].insert_many([earlier, earlier | {"person_ids": []}])
+    log = MongoAuditLog(mongo_db, "referral")
+    await log.ensure_indexes()
+    await log.ensure_indexes()  # run again (a later deploy): nothing is filed twice
+    for person in ("p-1", "p-2", "p-3"):
+        [found] = await log.for_person(person)
+        assert (found.action, found.person_ids) == ("list", ("p-1", "p-2", "p-3"))
+    assert await mongo_db[AUDIT_LOG].count_documents({}) == 4
+    assert await mongo_db[AUDIT_LOG].count_documents({"person_id": None}) == 1
