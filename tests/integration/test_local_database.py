@@ -4,6 +4,8 @@ Without them every find, guarded update and delete by `_id`, and every caseload 
 the whole table, and every figure in docs/benchmarks.md measures that scan. The same assertions
 hold on MongoDB (no COLLSCAN), so the suite passes unchanged there."""
 
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -151,3 +153,68 @@ async def test_sorted_pages_are_what_mongodb_returns(docs: AsyncDatabase[dict[st
     assert len(await page([], 7, owner="owner-3")) == 7
     due = collection.find({"due_at": {"$lte": NOW + timedelta(hours=3)}}).sort("due_at", 1)
     assert [d["_id"] async for d in due.limit(2)] == ["doc-0", "doc-1"]
+
+
+async def test_many_concurrent_updates_finish(docs: AsyncDatabase[dict[str, Any]]) -> None:
+    """More concurrent updates and findAndModify calls than the database user's pool has
+    connections (25 on the local stack) all finish. FerretDB 1.24 as released held each
+    update's read connection while it waited for a second one to write, so a burst like this
+    one (a history import, an agency's batch) could take every connection and hang for good."""
+    collection = docs["docs"]
+
+    async def update(n: int) -> None:
+        if n % 2:
+            await collection.update_one(
+                {"_id": f"doc-{n}", "owner": f"owner-{n % 30}"}, {"$inc": {"version": 1}}
+            )
+        else:
+            await collection.find_one_and_update({"_id": f"doc-{n}"}, {"$inc": {"version": 1}})
+
+    for _ in range(3):
+        await asyncio.wait_for(asyncio.gather(*(update(n) for n in range(200))), timeout=60)
+    ids = [f"doc-{n}" for n in range(200)]
+    found = {d["_id"]: d["version"] async for d in collection.find({"_id": {"$in": ids}})}
+    assert found == {f"doc-{n}": n + 3 for n in range(200)}
+
+
+async def test_a_next_page_reads_a_page_not_the_whole_history(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """A caseload's next page continues strictly after the last row seen with an `$or` the
+    database checks row by row; the rows it drops (the last row seen, its ties) used to make the
+    local database read the liaison's whole history in Go, on every page after the first."""
+    collection = mongo_db["pages"]
+    await collection.create_index([("owner", 1), ("at", -1), ("_id", -1)])
+    history = 20_000
+    # Two referrals per minute: every page ends inside a tie on `at`.
+    await collection.insert_many(
+        {"_id": f"r-{n:05d}", "owner": "liaison-1", "at": NOW - timedelta(minutes=n // 2)}
+        for n in range(history)
+    )
+    order = [("at", -1), ("_id", -1)]
+
+    async def next_page(after: dict[str, Any]) -> list[dict[str, Any]]:
+        selector = {
+            "owner": "liaison-1",
+            "at": {"$lte": after["at"]},
+            "$or": [
+                {"at": {"$lt": after["at"]}},
+                {"at": after["at"], "_id": {"$lt": after["_id"]}},
+            ],
+        }
+        return await collection.find(selector, limit=50).sort(order).to_list(None)
+
+    started = time.perf_counter()
+    everything = await collection.find({"owner": "liaison-1"}).sort(order).to_list(None)
+    whole_history = time.perf_counter() - started
+    first = await collection.find({"owner": "liaison-1"}, limit=50).sort(order).to_list(None)
+    assert first == everything[:50]
+    assert await next_page(first[-1]) == everything[50:100]
+    assert await next_page(everything[9_949]) == everything[9_950:10_000]
+
+    timings = []
+    for _ in range(5):
+        started = time.perf_counter()
+        await next_page(everything[9_949])
+        timings.append(time.perf_counter() - started)
+    assert min(timings) * 5 < whole_history, (min(timings), whole_history)

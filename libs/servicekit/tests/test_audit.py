@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from cmhl_servicekit.audit import AUDIT_LOG, AuditEntry, MongoAuditLog
+from cmhl_servicekit.audit import AUDIT_LOG, FILING_PAGE, AuditEntry, MongoAuditLog
 from cmhl_servicekit.testing import ReadRecorder, assert_reads_use_indexes
 
 pytestmark = pytest.mark.integration
@@ -39,7 +39,7 @@ async def test_an_entry_is_filed_under_each_person_and_read_from_the_index(
     await log.record([entry("lookup"), entry("roster", "p-1", "p-2", minutes=1)])
     await log.record([entry("read", "p-1", minutes=2)])
     # An entry about no one is kept too, filed under no one.
-    assert await db[AUDIT_LOG].count_documents({"action": "lookup", "person_id": None}) == 1
+    assert await db[AUDIT_LOG].count_documents({"action": "lookup", "person_id": ""}) == 1
     recorder.reads.clear()
 
     first = await log.for_person("p-1")
@@ -67,12 +67,21 @@ async def test_entries_written_before_are_filed_per_person_once(
         "referral_id": None,
         "service": "referral",
     }
-    await mongo_db[AUDIT_LOG].insert_many([earlier, earlier | {"person_ids": []}])
+    # More than a page of them, and entries filed per person already around them.
+    await MongoAuditLog(mongo_db, "referral").record(
+        [entry("read", f"q-{n}", minutes=n) for n in range(30)]
+    )
+    await mongo_db[AUDIT_LOG].insert_many(
+        [earlier | {"person_ids": ["p-1", "p-2", "p-3"]}, earlier | {"person_ids": []}]
+        + [earlier | {"person_ids": [f"r-{n}"]} for n in range(FILING_PAGE + 10)]
+    )
     log = MongoAuditLog(mongo_db, "referral")
     await log.ensure_indexes()
     await log.ensure_indexes()  # run again (a later deploy): nothing is filed twice
     for person in ("p-1", "p-2", "p-3"):
         [found] = await log.for_person(person)
         assert (found.action, found.person_ids) == ("list", ("p-1", "p-2", "p-3"))
-    assert await mongo_db[AUDIT_LOG].count_documents({}) == 4
-    assert await mongo_db[AUDIT_LOG].count_documents({"person_id": None}) == 1
+    assert await mongo_db[AUDIT_LOG].count_documents({}) == 4 + 30 + FILING_PAGE + 10
+    assert [e.action for e in await log.for_person(f"r-{FILING_PAGE + 9}")] == ["list"]
+    assert await mongo_db[AUDIT_LOG].count_documents({"person_id": {"$exists": False}}) == 0
+    assert await mongo_db[AUDIT_LOG].count_documents({"person_id": ""}) == 1

@@ -45,6 +45,9 @@ class _Collection:
 
 
 class _Cursor:
+    def sort(self, keys: list[tuple[str, int]]) -> "_Cursor":
+        return self
+
     async def to_list(self, length: int | None) -> list[dict[str, Any]]:
         return []
 

@@ -30,6 +30,10 @@ from cmhl_servicekit.mongo import insert_new
 Document = dict[str, Any]
 AUDIT_DATABASE = "cmhl_audit"
 AUDIT_LOG = "audit_log"
+BY_PERSON = [("person_id", 1), ("at", 1)]
+NO_ONE = ""
+"""The `person_id` an entry about no known person is filed under."""
+FILING_PAGE = 500
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ class MongoAuditLog:
     async def ensure_indexes(self) -> None:
         """Run by whoever creates the log (`database_access apply`, the local stack, tests),
         never by the services, whose users may not create indexes on it (ADR 0011)."""
-        await self._entries.create_index([("person_id", 1), ("at", 1)])
+        await self._entries.create_index(BY_PERSON)
         await self._file_earlier_entries()
         # The index entries were filed under before; kept, it would only cost every insert.
         with contextlib.suppress(OperationFailure):
@@ -79,12 +83,19 @@ class MongoAuditLog:
         """Entries written before entries were filed per person carry `person_ids` only: each
         is filed under its first person, with a copy for every other (ids derived from the
         entry's, so a run cut short and run again adds none twice). Needs the rights of
-        `ensure_indexes`' caller; the services' users may not update the log."""
-        while batch := await self._entries.find(
-            {"person_id": {"$exists": False}}, limit=500
-        ).to_list(None):
-            for document in batch:
-                people = document.get("person_ids") or [None]
+        `ensure_indexes`' caller; the services' users may not update the log.
+
+        Such entries have no `person_id`, and a missing field sorts before any string (an entry
+        about no one is filed under ""): they are the first ones in the index's order, so each
+        pass reads at most one page from the index, and finds none once all are filed (run it
+        again after a rolling upgrade, for entries the previous version wrote meanwhile)."""
+        while True:
+            page = await self._entries.find({}, limit=FILING_PAGE).sort(BY_PERSON).to_list(None)
+            earlier = [d for d in page if "person_id" not in d]
+            if not earlier:
+                return
+            for document in earlier:
+                people = document.get("person_ids") or [NO_ONE]
                 copies = [
                     document | {"_id": f"{document['_id']}|{n}", "person_id": person}
                     for n, person in enumerate(people[1:], start=1)
@@ -106,12 +117,12 @@ class MongoAuditLog:
         return [_entry(doc) for doc in await cursor.to_list(None)]
 
     def _documents(self, entry: AuditEntry) -> list[Document]:
-        """One document per person the entry concerns (one, filed under no one, if none)."""
+        """One document per person the entry concerns (one, filed under "", if none)."""
         document = asdict(entry)
         document["actor_roles"] = list(entry.actor_roles)
         document["person_ids"] = list(entry.person_ids)
         document["service"] = self._service
-        return [document | {"person_id": person} for person in entry.person_ids or (None,)]
+        return [document | {"person_id": person} for person in entry.person_ids or (NO_ONE,)]
 
 
 class InMemoryAuditLog:

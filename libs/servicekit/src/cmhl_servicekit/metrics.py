@@ -40,6 +40,7 @@ from prometheus_client import (
 from pymongo.asynchronous.database import AsyncDatabase
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cmhl_servicekit.mongo import estimated_count
 from cmhl_servicekit.outbox import MARKERS
 from cmhl_servicekit.timers import TimerStore
 
@@ -257,11 +258,12 @@ def consumer_lag_probe(metrics: ServiceMetrics, broker: KafkaBroker) -> Probe:
 def outbox_probe(metrics: ServiceMetrics, db: AsyncDatabase[dict[str, Any]]) -> Probe:
     """The outbox's markers (ADR 0005): one per written change not yet published. The relay
     deletes a marker once its events are out, so the first marker in natural order is about the
-    oldest; the count is the collection's estimate (no scan, whatever the backlog)."""
+    oldest; the count is the collection's estimate (`estimated_count`: no scan, whatever the
+    backlog)."""
     markers = db[MARKERS]
 
     async def probe() -> None:
-        metrics.outbox_backlog.set(await markers.estimated_document_count())
+        metrics.outbox_backlog.set(await estimated_count(markers))
         oldest = await markers.find_one({}, {"created_at": 1})
         age = 0.0
         if oldest and isinstance(oldest.get("created_at"), datetime):

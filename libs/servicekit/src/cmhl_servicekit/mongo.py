@@ -7,10 +7,11 @@ from pydantic import SecretStr
 from pymongo import AsyncMongoClient, DeleteOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, OperationFailure
 
 Document = dict[str, Any]
 DUPLICATE_KEY = 11000
+NAMESPACE_NOT_FOUND = 26
 
 
 def make_mongo_client(uri: SecretStr, app_name: str) -> AsyncMongoClient[Document]:
@@ -58,3 +59,27 @@ async def insert_new(
                 raise
             present.update(chunk[e["index"]]["_id"] for e in errors)
     return present
+
+
+# Up to this many documents, a gauge's count is exact (a limited read of their ids).
+COUNTED_EXACTLY_UP_TO = 1_000
+
+
+async def estimated_count(collection: AsyncCollection[Document]) -> int:
+    """How many documents a collection holds, without reading them all: exact up to
+    COUNTED_EXACTLY_UP_TO (one limited read of ids), beyond that from its statistics. Those are
+    `$collStats`' count, metadata on MongoDB and PostgreSQL's row estimate (kept by autovacuum)
+    under FerretDB, whose `count` command (what `estimated_document_count` sends) reads and
+    decodes every row. For gauges, probed on every scrape."""
+    ids = await collection.find({}, {"_id": 1}, limit=COUNTED_EXACTLY_UP_TO).to_list(None)
+    if len(ids) < COUNTED_EXACTLY_UP_TO:
+        return len(ids)
+    try:
+        cursor = await collection.aggregate([{"$collStats": {"count": {}}}])
+        shards = await cursor.to_list(None)
+    except OperationFailure as exc:
+        if exc.code == NAMESPACE_NOT_FOUND:
+            return 0
+        raise
+    # One document per shard on a sharded cluster.
+    return max(COUNTED_EXACTLY_UP_TO, sum(int(shard.get("count", 0)) for shard in shards))

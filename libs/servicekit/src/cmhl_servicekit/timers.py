@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from pymongo.asynchronous.database import AsyncDatabase
 
 from cmhl_servicekit.consuming import TRANSIENT_ERRORS, run_bounded, safe_reason
-from cmhl_servicekit.mongo import delete_by_ids, insert_new
+from cmhl_servicekit.mongo import delete_by_ids, estimated_count, insert_new
 
 log = logging.getLogger(__name__)
 
@@ -141,12 +141,14 @@ class MongoTimerStore:
 
     async def backlog(self, now: datetime) -> TimerBacklog:
         # The estimate reads the collection's statistics, and both look-ups of the due ones are a
-        # range on the `fire_at` index: no scan of what is pending.
+        # range on the `fire_at` index, limited: no scan of what is pending. (A count command
+        # would read every due timer on FerretDB, which pushes a find's limit down, not a count's.)
         due_filter = {"fire_at": {"$lte": now}}
         oldest = await self._timers.find_one(due_filter, {"fire_at": 1}, sort=[("fire_at", 1)])
+        due = self._timers.find(due_filter, {"_id": 1}, limit=DUE_COUNTED_UP_TO)
         return TimerBacklog(
-            pending=await self._timers.estimated_document_count(),
-            due=await self._timers.count_documents(due_filter, limit=DUE_COUNTED_UP_TO),
+            pending=await estimated_count(self._timers),
+            due=len(await due.to_list(None)),
             oldest_due_at=oldest["fire_at"] if oldest else None,
         )
 
