@@ -7,6 +7,7 @@ rosters (one small document per session) are ever replaced."""
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -27,6 +28,8 @@ Document = dict[str, Any]
 GENERATIONS = "generations"
 SERVING = "serving"
 KINDS = ("claims", "segments", "intents", "chains", "training_sessions")
+# The document among a generation's training sessions whose value changes with every write.
+TRAININGS_CHANGED = "~changed"
 
 
 def collection_name(gen: int, kind: str) -> str:
@@ -134,6 +137,12 @@ class MongoViewStore:
                     {"$set": _training_doc(fact)},
                     upsert=True,
                 )
+        if facts:
+            # After the sessions: a reader that sees this change reads them again. A new value
+            # each time, so that two writers at once cannot leave a value a reader has seen.
+            await collection.update_one(
+                {"_id": TRAININGS_CHANGED}, {"$set": {"change": uuid.uuid4().hex}}, upsert=True
+            )
 
 
 def _training_doc(fact: TrainingFact) -> Document:
@@ -190,6 +199,7 @@ class MongoViewReader:
         self._counters = Counters()
         self._heads: dict[str, int] = {}
         self._trainings: list[TrainingFact] = []
+        self._trainings_change: str | None = None
         self._refreshed_at = float("-inf")
         self._read_at = datetime.now(UTC)
         self._task: asyncio.Task[None] | None = None
@@ -261,6 +271,13 @@ class MongoViewReader:
                 heads[key] = int(doc["last"]) + 1
             self.segments_read += len(docs)
         sessions = self._db[collection_name(gen, "training_sessions")]
+        # The sessions are read again only when they changed (the marker is read first): every
+        # session ever held, read twice a second under traffic, would cost as the history grows.
+        marker = await sessions.find_one({"_id": TRAININGS_CHANGED})
+        change = None if marker is None else str(marker["change"])
+        if not fresh and change == self._trainings_change:
+            self._gen, self._counters, self._heads = gen, counters, heads
+            return
         trainings = [
             TrainingFact(
                 str(doc["_id"]),
@@ -273,9 +290,10 @@ class MongoViewReader:
                 tuple(doc["officer_agency_ids"]),
                 tuple(doc.get("officer_person_ids", ())),
             )
-            async for doc in sessions.find({})
+            async for doc in sessions.find({"_id": {"$ne": TRAININGS_CHANGED}})
         ]
         self._gen, self._counters, self._heads, self._trainings = gen, counters, heads, trainings
+        self._trainings_change = change
 
     def heads(self) -> dict[str, int]:
         """Per partition, the next offset the views have not applied yet."""
