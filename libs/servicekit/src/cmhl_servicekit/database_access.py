@@ -7,8 +7,10 @@ own database and, where it needs it, append (and read) access to the audit log; 
 `plan` prints the users as JSON (the Kubernetes Job reads it from a ConfigMap, since kustomize may
 not read files outside its folder; tests/deploy fails when they differ). `apply` runs against
 MongoDB as an administrator whose URI is in CMHL_DATABASE_ADMIN_URI (a user with the
-`userAdminAnyDatabase` role and `createIndex` on the audit database): it creates the audit log's
-collection and index, the two audit roles, and each user with its password from PATH (a JSON
+`userAdminAnyDatabase` role and, on the audit database, `createIndex`, `dropIndex`, `find`,
+`insert` and `update`): it creates the audit log's collection and index (and files per person
+the entries an earlier release wrote, audit.py), the two audit roles, and each user with its
+password from PATH (a JSON
 object user -> password, or a folder with one file per user: a mounted Secret). It is
 idempotent: an existing user gets the declared password and roles again, and a user this tool
 created earlier that is no longer declared is dropped. A declared user missing from PATH is an
