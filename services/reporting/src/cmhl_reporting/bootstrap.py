@@ -49,6 +49,8 @@ def build(settings: ReportingSettings, **_: Any) -> FastAPI:
     declare_dead_letter_publishers(broker)
     runtime = Runtime(broker, client)
     reader = MongoViewReader(db, min_interval=settings.view_refresh_seconds)
+    # Its background refresh ends before the database client closes under it.
+    runtime.on_stop.append(reader.close)
     grid = PublicationGrid(reader, settings.zone, settings.grid_refresh_seconds)
     return create_app(
         title="CMHL reporting service",

@@ -33,9 +33,11 @@ async def send_all(probe: KafkaProbe, events: list[IntegrationEvent]) -> None:
 async def views(mongo_uri: str, database: str) -> AsyncIterator[MetricsQueries]:
     """The views of a database as the API reads them, without suppression."""
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    reader = MongoViewReader(client[database], min_interval=0)
     try:
-        yield MetricsQueries(MongoViewReader(client[database], min_interval=0))
+        yield MetricsQueries(reader)
     finally:
+        await reader.close()
         await client.close()
 
 
