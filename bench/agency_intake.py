@@ -38,6 +38,7 @@ from bench.common import (
     write_result,
 )
 from cmhl_contracts import AgencyReferralSubmittedV1, ReferralCreatedV1
+from cmhl_servicekit.correlation import correlation_id_from
 from cmhl_servicekit.testing import kafka_test_access
 
 INTAKE_GROUP = "cmhl.referral.agency-intake"
@@ -99,7 +100,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     await producer.start()
     profile_out = TMP / f"cmhl-bench-agency-{run}.pyspy"
     seen: set[str] = set()
-    marker = f'"bench-{run}-'.encode()
+    # The service derives a UUID from each submission's correlation id (correlation.py): the
+    # referral-created events of this run carry those.
+    expected = {correlation_id_from(f"bench-{run}-{n}") for n in range(distinct)}
     with Sampler(stack.pids) as sampler:
         started = time.monotonic()
         profiler = (
@@ -123,8 +126,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             batch = await consumer.getmany(timeout_ms=500)
             for messages in batch.values():
                 for message in messages:
-                    if message.value and marker in message.value:
-                        seen.add(json.loads(message.value)["referral_id"])
+                    created = json.loads(message.value) if message.value else {}
+                    if created.get("correlation_id") in expected:
+                        seen.add(created["referral_id"])
             if time.monotonic() - last_report > 15:
                 last_report = time.monotonic()
                 say(f"  {len(seen):,}/{distinct:,} referral-created")

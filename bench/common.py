@@ -166,6 +166,37 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
 
 
+def process_tree_cpu() -> tuple[dict[int, list[int]], dict[int, float]]:
+    """Every process's children, and its CPU seconds with those of its children it has reaped
+    (utime + stime + cutime + cstime): PostgreSQL does its work in backend processes under the
+    postmaster, which its own CPU time leaves out."""
+    children: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        cpu[pid] = sum(int(f) for f in fields[11:15]) / CLK_TCK
+    return children, cpu
+
+
+def tree_cpu_seconds(
+    pid: int, children: dict[int, list[int]], cpu: dict[int, float]
+) -> float | None:
+    """CPU seconds of a process and every descendant, reaped or running."""
+    if pid not in cpu:
+        return None
+    total, stack = 0.0, [pid]
+    while stack:
+        current = stack.pop()
+        total += cpu.get(current, 0.0)
+        stack.extend(children.get(current, []))
+    return total
+
+
 def rss_mb(pid: int) -> float | None:
     try:
         resident = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
@@ -198,9 +229,11 @@ class Sampler:
         self.pids[name] = pid
         self._sample_one(name, pid)
 
-    def _sample_one(self, name: str, pid: int) -> None:
+    def _sample_one(
+        self, name: str, pid: int, tree: tuple[dict[int, list[int]], dict[int, float]] | None = None
+    ) -> None:
         rss = rss_mb(pid)
-        cpu = cpu_seconds(pid)
+        cpu = tree_cpu_seconds(pid, *(tree or process_tree_cpu()))
         if rss is not None:
             self.peak_rss[name] = max(self.peak_rss.get(name, 0.0), rss)
         if cpu is not None:
@@ -208,8 +241,9 @@ class Sampler:
             self._cpu_last[name] = cpu
 
     def _sample(self) -> None:
+        tree = process_tree_cpu()
         for name, pid in list(self.pids.items()):
-            self._sample_one(name, pid)
+            self._sample_one(name, pid, tree)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
@@ -229,7 +263,10 @@ class Sampler:
 
     def cpu_snapshot(self) -> dict[str, float]:
         """CPU seconds so far per process (for per-step deltas)."""
-        return {n: c for n, pid in self.pids.items() if (c := cpu_seconds(pid)) is not None}
+        tree = process_tree_cpu()
+        return {
+            n: c for n, pid in self.pids.items() if (c := tree_cpu_seconds(pid, *tree)) is not None
+        }
 
     def summary(self) -> dict[str, Any]:
         cpu = {n: round(self._cpu_last[n] - self._cpu_start[n], 2) for n in self._cpu_last}
@@ -252,9 +289,11 @@ def wait_quiet(stack: "Stack", *, below: float = 0.4, timeout: float = 90.0) -> 
     core over two seconds, so one benchmark's leftover work does not land in the next."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        before = [cpu_seconds(pid) or 0.0 for pid in stack.pids.values()]
+        tree = process_tree_cpu()
+        before = [tree_cpu_seconds(pid, *tree) or 0.0 for pid in stack.pids.values()]
         time.sleep(2.0)
-        after = [cpu_seconds(pid) or 0.0 for pid in stack.pids.values()]
+        tree = process_tree_cpu()
+        after = [tree_cpu_seconds(pid, *tree) or 0.0 for pid in stack.pids.values()]
         if (sum(after) - sum(before)) / 2.0 < below:
             break
     waited = round(time.monotonic() - started, 1)

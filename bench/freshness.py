@@ -35,8 +35,11 @@ from bench.common import (
     write_result,
 )
 from cmhl_contracts import ReferralCreatedV1
+from cmhl_servicekit.correlation import correlation_id_from
 from cmhl_servicekit.testing import kafka_test_access
 
+# More requests than any run sends (rate x duration): how far correlation ids are derived.
+MAX_REQUESTS = 50_000
 WARM_UP = 12  # past small-cell suppression (counts 1-10 are hidden) before measuring
 
 
@@ -83,15 +86,23 @@ async def watch_published(
         consumer.assign(list(start))
         for tp, offset in start.items():
             consumer.seek(tp, offset)
-        marker = f'"bench-{run}-'.encode()
+        # The service derives a UUID from each request's X-Correlation-ID (correlation.py):
+        # request n's event carries the one derived from `bench-<run>-<n>`.
+        numbers: dict[str, int] = {}
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=200)
             now = time.monotonic()
             for messages in batch.values():
                 for message in messages:
-                    if message.value and marker in message.value:
-                        correlation = json.loads(message.value)["correlation_id"]
-                        seen.setdefault(int(correlation.rsplit("-", 1)[1]), now)
+                    created = json.loads(message.value) if message.value else {}
+                    correlation = created.get("correlation_id")
+                    if correlation is None:
+                        continue
+                    while len(numbers) < MAX_REQUESTS and correlation not in numbers:
+                        n = len(numbers)
+                        numbers[correlation_id_from(f"bench-{run}-{n}")] = n
+                    if correlation in numbers:
+                        seen.setdefault(numbers[correlation], now)
     finally:
         await consumer.stop()
 
