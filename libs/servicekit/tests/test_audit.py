@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from cmhl_servicekit.audit import AUDIT_LOG, FILING_PAGE, AuditEntry, MongoAuditLog
+from cmhl_servicekit.audit import (
+    AUDIT_LOG,
+    BY_PERSON,
+    FILING_PAGE,
+    AuditEntry,
+    MongoAuditLog,
+)
 from cmhl_servicekit.testing import ReadRecorder, assert_reads_use_indexes
 
 pytestmark = pytest.mark.integration
@@ -38,6 +44,8 @@ async def test_an_entry_is_filed_under_each_person_and_read_from_the_index(
     await log.record([entry("other", *(f"o{n}-{m}" for m in range(5))) for n in range(600)])
     await log.record([entry("lookup"), entry("roster", "p-1", "p-2", minutes=1)])
     await log.record([entry("read", "p-1", minutes=2)])
+    # A person named twice in one entry is filed, and listed, once.
+    await log.record([entry("twice", "p-3", "p-3", minutes=3)])
     # An entry about no one is kept too, filed under no one.
     assert await db[AUDIT_LOG].count_documents({"action": "lookup", "person_id": ""}) == 1
     recorder.reads.clear()
@@ -48,6 +56,7 @@ async def test_an_entry_is_filed_under_each_person_and_read_from_the_index(
         ("read", ("p-1",), "training"),
     ]
     assert [e.action for e in await log.for_person("p-2")] == ["roster"]
+    assert [(e.action, e.person_ids) for e in await log.for_person("p-3")] == [("twice", ("p-3",))]
     assert await log.for_person("nobody") == []
     await assert_reads_use_indexes(db, recorder.reads)
 
@@ -76,6 +85,14 @@ async def test_entries_written_before_are_filed_per_person_once(
         + [earlier | {"person_ids": [f"r-{n}"]} for n in range(FILING_PAGE + 10)]
     )
     log = MongoAuditLog(mongo_db, "referral")
+    # Before they are filed (replicas of the earlier release still writing, during a rolling
+    # upgrade), the accounting finds them too, once each: within one page of the index, and
+    # beyond it (more than a page not filed).
+    await mongo_db[AUDIT_LOG].create_index(BY_PERSON)
+    [unfiled] = await log.for_person("p-2")
+    assert (unfiled.action, unfiled.person_ids) == ("list", ("p-1", "p-2", "p-3"))
+    assert [e.action for e in await log.for_person("q-3")] == ["read"]
+    assert [e.action for e in await log.for_person(f"r-{FILING_PAGE + 9}")] == ["list"]
     await log.ensure_indexes()
     await log.ensure_indexes()  # run again (a later deploy): nothing is filed twice
     for person in ("p-1", "p-2", "p-3"):

@@ -38,7 +38,7 @@ class _Collection:
     async def drop_index(self, name: str) -> None:
         self._commands.append({"dropIndexes": self._name, "index": name})
 
-    def find(self, selector: dict[str, Any], limit: int = 0) -> "_Cursor":
+    def find(self, selector: dict[str, Any], projection: Any = None, limit: int = 0) -> "_Cursor":
         """An empty log: no entries written before entries were filed per person."""
         self._commands.append({"find": self._name, "filter": selector})
         return _Cursor()

@@ -89,13 +89,9 @@ class MongoAuditLog:
         about no one is filed under ""): they are the first ones in the index's order, so each
         pass reads at most one page from the index, and finds none once all are filed (run it
         again after a rolling upgrade, for entries the previous version wrote meanwhile)."""
-        while True:
-            page = await self._entries.find({}, limit=FILING_PAGE).sort(BY_PERSON).to_list(None)
-            earlier = [d for d in page if "person_id" not in d]
-            if not earlier:
-                return
+        while earlier := await self._unfiled():
             for document in earlier:
-                people = document.get("person_ids") or [NO_ONE]
+                people = list(dict.fromkeys(document.get("person_ids") or [NO_ONE]))
                 copies = [
                     document | {"_id": f"{document['_id']}|{n}", "person_id": person}
                     for n, person in enumerate(people[1:], start=1)
@@ -111,18 +107,39 @@ class MongoAuditLog:
             await self._entries.insert_many(documents)
 
     async def for_person(self, person_id: str) -> list[AuditEntry]:
-        cursor = self._entries.find({"person_id": person_id}, {"_id": 0, "person_id": 0}).sort(
-            "at", 1
-        )
-        return [_entry(doc) for doc in await cursor.to_list(None)]
+        hidden = {"_id": 0, "person_id": 0}
+        cursor = self._entries.find({"person_id": person_id}, hidden).sort("at", 1)
+        filed = await cursor.to_list(None)
+        unfiled = await self._unfiled()
+        if len(unfiled) == FILING_PAGE:
+            # More entries not yet filed than one page (a long rolling upgrade): ask for this
+            # person's among them, however it reads.
+            unfiled = await self._entries.find(
+                {"person_id": None, "person_ids": person_id}, hidden
+            ).to_list(None)
+        unfiled = [d for d in unfiled if person_id in d.get("person_ids", ())]
+        documents = sorted(filed + [_without(d, "_id", "person_id") for d in unfiled], key=_at_of)
+        return [_entry(doc) for doc in documents]
+
+    async def _unfiled(self) -> list[Document]:
+        """Entries not filed per person yet: written by replicas of an earlier release during a
+        rolling upgrade, until `ensure_indexes` files them. They come first in the index's order,
+        so the first entry says whether there are any (most of the time none), and one page
+        from the index holds up to FILING_PAGE of them."""
+        first = await self._entries.find({}, {"person_id": 1}, limit=1).sort(BY_PERSON).to_list(1)
+        if not first or "person_id" in first[0]:
+            return []
+        page = await self._entries.find({}, limit=FILING_PAGE).sort(BY_PERSON).to_list(None)
+        return [d for d in page if "person_id" not in d]
 
     def _documents(self, entry: AuditEntry) -> list[Document]:
         """One document per person the entry concerns (one, filed under "", if none)."""
         document = asdict(entry)
         document["actor_roles"] = list(entry.actor_roles)
-        document["person_ids"] = list(entry.person_ids)
+        people = list(dict.fromkeys(entry.person_ids))  # each person once, in order
+        document["person_ids"] = people
         document["service"] = self._service
-        return [document | {"person_id": person} for person in entry.person_ids or (NO_ONE,)]
+        return [document | {"person_id": person} for person in people or [NO_ONE]]
 
 
 class InMemoryAuditLog:
@@ -141,6 +158,15 @@ class InMemoryAuditLog:
 
 def _at(entry: AuditEntry) -> datetime:
     return entry.at
+
+
+def _at_of(document: Document) -> datetime:
+    at: datetime = document["at"]
+    return at
+
+
+def _without(document: Document, *fields: str) -> Document:
+    return {k: v for k, v in document.items() if k not in fields}
 
 
 def _entry(doc: Document) -> AuditEntry:

@@ -112,10 +112,14 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
     )
     declare_dead_letter_publishers(broker)
 
+    directory = MongoDirectory(db, relay.outbox())
+
     async def prepare_database() -> None:
         await ensure_indexes(db)
         await ensure_activity_indexes(db)
         await ensure_directory_indexes(db)
+        if indexed := await directory.index_unindexed():
+            log.info("directory services given search entries", extra={"count": indexed})
         if keyed := await repository.key_family_names():
             log.info("family names keyed for search", extra={"count": keyed})
 
@@ -148,9 +152,7 @@ def build(settings: ReferralSettings, *, clock: Clock | None = None, **_: Any) -
             "registry": RegistryService(
                 registry, repository, audit, clock or SystemClock(), registry_changed
             ),
-            "directory": Directory(
-                MongoDirectory(db, relay.outbox()), service, clock or SystemClock()
-            ),
+            "directory": Directory(directory, service, clock or SystemClock()),
             "relay": relay,
             "zone": settings.zone,
         },

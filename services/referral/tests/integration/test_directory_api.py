@@ -11,6 +11,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from cmhl_contracts.directory import ReferralConnectedToServiceV1
+from cmhl_referral.application.directory import Stored
 from cmhl_referral.bootstrap import build
 from cmhl_referral.config import ReferralSettings
 from cmhl_servicekit.auth import Role
@@ -289,3 +290,51 @@ async def test_search_entries_follow_each_stored_version_and_an_import_cut_short
     # A record another system holds is not touched, nor are its entries.
     assert await directory.store(clay, "elsewhere") is Stored.HELD_ELSEWHERE
     assert await found(None) == []
+
+
+async def test_concurrent_imports_leave_the_entries_of_what_is_stored_and_old_services_get_them(
+    recorded_db: tuple[Any, Any],
+) -> None:
+    """Imports of two versions of one service at once leave the search entries of the version
+    stored, whichever finishes last; the same version imported twice at once stores it once
+    without an error; services stored before search entries existed get them at start, once."""
+    import asyncio
+
+    from cmhl_referral.adapters.directory_mongo import (
+        DIRECTORY_SEARCH_ENTRIES,
+        DIRECTORY_SERVICES,
+        MongoDirectory,
+        ensure_directory_indexes,
+    )
+    from cmhl_referral.application.hsds import read_service
+    from cmhl_referral.domain.directory import search_key
+    from cmhl_servicekit.outbox import Outbox
+
+    db, _ = recorded_db
+    await ensure_directory_indexes(db)
+    directory = MongoDirectory(db, Outbox(db, lambda: None))
+    entries = db[DIRECTORY_SEARCH_ENTRIES]
+    clay = read_service(hsds_service("svc-1", name="Clay Crisis"))
+    jackson = read_service(hsds_service("svc-1", name="Jackson Crisis", service_areas=[]))
+    for _ in range(5):
+        await asyncio.gather(directory.store(clay, "mo"), directory.store(jackson, "mo"))
+        stored = await directory.get("svc-1")
+        assert stored is not None
+        found = await directory.search(search_key("29095", None), None, 25)
+        assert [(s.id, s.name) for s in found] == [("svc-1", stored.name)]
+        in_clay = [s.name for s in await directory.search(search_key("29047", None), None, 25)]
+        assert in_clay == ([stored.name] if stored.name == "Clay Crisis" else [])
+        keys = {e["key"] for e in await entries.find({"service_id": "svc-1"}).to_list(None)}
+        assert keys == set((clay if stored.name == "Clay Crisis" else jackson).search_keys())
+    twice = await asyncio.gather(*(directory.store(jackson, "mo") for _ in range(4)))
+    assert set(twice) <= {Stored.UPDATED, Stored.UNCHANGED}
+
+    # Stored before entries existed: none until the service starts (and only the first time).
+    await db[DIRECTORY_SERVICES].insert_one(
+        (await db[DIRECTORY_SERVICES].find_one({"_id": "svc-1"})) | {"_id": "svc-old"}
+    )
+    assert [s.id for s in await directory.search(search_key("29095", None), None, 25)] == ["svc-1"]
+    assert await directory.index_unindexed() == 2
+    found = await directory.search(search_key("29095", None), None, 25)
+    assert [s.id for s in found] == ["svc-1", "svc-old"]
+    assert await directory.index_unindexed() == 0

@@ -10,6 +10,7 @@ keeps every row whose field is an array: the search read the whole directory."""
 
 import hashlib
 import json
+import logging
 from dataclasses import asdict
 from typing import Any
 
@@ -19,6 +20,7 @@ from pymongo.errors import DuplicateKeyError
 
 from cmhl_contracts import IntegrationEvent
 from cmhl_contracts.directory import ServiceType
+from cmhl_referral.adapters.mongo import MIGRATIONS
 from cmhl_referral.application.directory import Stored, sort_name
 from cmhl_referral.domain.directory import (
     Connection,
@@ -27,13 +29,19 @@ from cmhl_referral.domain.directory import (
     Location,
     Organization,
 )
+from cmhl_servicekit.mongo import insert_new
 from cmhl_servicekit.outbox import Outbox
+
+log = logging.getLogger(__name__)
 
 Document = dict[str, Any]
 
 DIRECTORY_SERVICES = "directory_services"
 DIRECTORY_SEARCH_ENTRIES = "directory_search_entries"
 REFERRAL_CONNECTIONS = "referral_connections"
+SEARCH_ENTRIES_BUILT = "directory-search-entries"
+# Rounds of indexing while other imports keep replacing the same service.
+INDEXING_ATTEMPTS = 5
 
 
 async def ensure_directory_indexes(db: AsyncDatabase[Document]) -> None:
@@ -55,6 +63,7 @@ class MongoDirectory:
     def __init__(self, db: AsyncDatabase[Document], outbox: Outbox) -> None:
         self._services = db[DIRECTORY_SERVICES]
         self._entries = db[DIRECTORY_SEARCH_ENTRIES]
+        self._migrations = db[MIGRATIONS]
         self._connections = db[REFERRAL_CONNECTIONS]
         self._outbox = outbox
 
@@ -62,7 +71,7 @@ class MongoDirectory:
         document = _service_document(service, system)
         stored = await self._store_service(document, system)
         if stored is not Stored.HELD_ELSEWHERE:
-            await self._index(service, document)
+            await self._index(service.id)
         return stored
 
     async def _store_service(self, document: Document, system: str) -> Stored:
@@ -86,38 +95,55 @@ class MongoDirectory:
         # Another import replaced it meanwhile with its own version: that write stands.
         return Stored.UPDATED if replaced.matched_count else Stored.UNCHANGED
 
-    async def _index(self, service: DirectoryService, document: Document) -> None:
-        """Makes the service's search entries those of its stored version. Written after the
-        service, and checked again by every import (even of an unchanged record), so an import
-        cut short between the two writes is completed by the next one."""
-        stored = await self._services.find_one({"_id": service.id}, {"hash": 1})
-        if stored is None or stored["hash"] != document["hash"]:
-            return  # another import stored another version; it indexes its own
-        keys = service.search_keys()
-        current = await self._entries.count_documents(
-            {"service_id": service.id, "hash": document["hash"]}
-        )
-        stale = await self._entries.find_one(
-            {"service_id": service.id, "hash": {"$ne": document["hash"]}}, {"_id": 1}
-        )
-        if current == len(keys) and stale is None:
-            return
-        copy = {k: v for k, v in document.items() if k not in ("_id", "system")}
-        if keys:
-            await self._entries.bulk_write(
-                [
-                    ReplaceOne(
-                        {"_id": f"{key}|{service.id}"},
-                        copy | {"_id": f"{key}|{service.id}", "key": key, "service_id": service.id},
-                        upsert=True,
-                    )
-                    for key in keys
-                ],
-                ordered=False,
+    async def _index(self, service_id: str) -> None:
+        """Makes the service's search entries those of its stored version, whichever import
+        stored it: entries are built from the stored document and, after writing them, the
+        stored version is read again; if another import replaced it meanwhile, this one indexes
+        that version too, so the last to finish leaves the entries of what is stored. Checked by
+        every import (even of an unchanged record), so an import cut short between the two
+        writes is completed by the next one."""
+        for _ in range(INDEXING_ATTEMPTS):
+            stored = await self._services.find_one({"_id": service_id})
+            if stored is None:
+                return
+            digest = stored["hash"]
+            keys = _service(stored).search_keys()
+            current = await self._entries.count_documents(
+                {"service_id": service_id, "hash": digest}
             )
-        await self._entries.delete_many(
-            {"service_id": service.id, "hash": {"$ne": document["hash"]}}
+            stale = await self._entries.find_one(
+                {"service_id": service_id, "hash": {"$ne": digest}}, {"_id": 1}
+            )
+            if current == len(keys) and stale is None:
+                return
+            copy = {k: v for k, v in stored.items() if k not in ("_id", "system")}
+            wanted = [
+                copy | {"_id": f"{key}|{service_id}", "key": key, "service_id": service_id}
+                for key in keys
+            ]
+            # Insert what is missing (another import inserting the same entry at the same moment
+            # is not an error), then bring the entries that were there to this version.
+            present = await insert_new(self._entries, wanted)
+            replacements = [ReplaceOne({"_id": e["_id"]}, e) for e in wanted if e["_id"] in present]
+            if replacements:
+                await self._entries.bulk_write(replacements, ordered=False)
+            await self._entries.delete_many({"service_id": service_id, "hash": {"$ne": digest}})
+        log.warning("directory entries still changing", extra={"attempts": INDEXING_ATTEMPTS})
+
+    async def index_unindexed(self) -> int:
+        """Gives every stored service its search entries, once: services stored before entries
+        existed have none. A marker in `migrations` says it was done, so later starts do not
+        read the directory again."""
+        if await self._migrations.find_one({"_id": SEARCH_ENTRIES_BUILT}):
+            return 0
+        indexed = 0
+        async for stored in self._services.find({}, {"_id": 1}):
+            await self._index(str(stored["_id"]))
+            indexed += 1
+        await self._migrations.update_one(
+            {"_id": SEARCH_ENTRIES_BUILT}, {"$set": {"services": indexed}}, upsert=True
         )
+        return indexed
 
     async def get(self, service_id: str) -> DirectoryService | None:
         document = await self._services.find_one({"_id": service_id})
