@@ -118,8 +118,7 @@ class MongoAuditLog:
                 {"person_id": None, "person_ids": person_id}, hidden
             ).to_list(None)
         unfiled = [d for d in unfiled if person_id in d.get("person_ids", ())]
-        documents = sorted(filed + [_without(d, "_id", "person_id") for d in unfiled], key=_at_of)
-        return [_entry(doc) for doc in documents]
+        return sorted((_entry(doc) for doc in filed + unfiled), key=_at)
 
     async def _unfiled(self) -> list[Document]:
         """Entries not filed per person yet: written by replicas of an earlier release during a
@@ -160,19 +159,13 @@ def _at(entry: AuditEntry) -> datetime:
     return entry.at
 
 
-def _at_of(document: Document) -> datetime:
-    at: datetime = document["at"]
-    return at
-
-
-def _without(document: Document, *fields: str) -> Document:
-    return {k: v for k, v in document.items() if k not in fields}
-
-
 def _entry(doc: Document) -> AuditEntry:
+    """The entry a stored document records (its `_id` and the person it is filed under are
+    the log's, not the entry's)."""
+    fields = {k: v for k, v in doc.items() if k not in ("_id", "person_id")}
     return AuditEntry(
         **(
-            doc
+            fields
             | {
                 "actor_roles": tuple(doc["actor_roles"]),
                 "person_ids": tuple(doc["person_ids"]),

@@ -3,6 +3,7 @@ admin (a re-import stores nothing twice, a bad record is reported by its rule), 
 county and type, and a referral's connection to a service recorded, refused, audited and
 published once."""
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -10,11 +11,20 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from cmhl_contracts.directory import ReferralConnectedToServiceV1
+from cmhl_contracts.directory import ReferralConnectedToServiceV1, ServiceType
+from cmhl_referral.adapters.directory_mongo import (
+    DIRECTORY_SEARCH_ENTRIES,
+    DIRECTORY_SERVICES,
+    MongoDirectory,
+    ensure_directory_indexes,
+)
 from cmhl_referral.application.directory import Stored
+from cmhl_referral.application.hsds import read_service
 from cmhl_referral.bootstrap import build
 from cmhl_referral.config import ReferralSettings
+from cmhl_referral.domain.directory import search_key
 from cmhl_servicekit.auth import Role
+from cmhl_servicekit.outbox import Outbox
 from cmhl_servicekit.testing import KafkaProbe, bearer, running_app
 
 from ..unit.test_directory import csv_package, hsds_service
@@ -235,27 +245,21 @@ async def test_a_connection_is_recorded_once_refused_to_others_audited_and_publi
     ]
 
 
+@pytest.fixture
+async def directory_store(mongo_db: Any) -> tuple[MongoDirectory, Any]:
+    """The directory's repository on a fresh database, and its search entries."""
+    await ensure_directory_indexes(mongo_db)
+    directory = MongoDirectory(mongo_db, Outbox(mongo_db, lambda: None))
+    return directory, mongo_db[DIRECTORY_SEARCH_ENTRIES]
+
+
 async def test_search_entries_follow_each_stored_version_and_an_import_cut_short_is_completed(
-    recorded_db: tuple[Any, Any],
+    directory_store: tuple[MongoDirectory, Any],
 ) -> None:
     """A search reads search entries, one per way of finding a service: a service that leaves a
     county, or stops being active, is no longer found there; an import cut short after storing
     the service (entries missing, or an older version's left) is completed by the next import."""
-    from cmhl_contracts.directory import ServiceType
-    from cmhl_referral.adapters.directory_mongo import (
-        DIRECTORY_SEARCH_ENTRIES,
-        MongoDirectory,
-        ensure_directory_indexes,
-    )
-    from cmhl_referral.application.directory import Stored
-    from cmhl_referral.application.hsds import read_service
-    from cmhl_referral.domain.directory import search_key
-    from cmhl_servicekit.outbox import Outbox
-
-    db, _ = recorded_db
-    await ensure_directory_indexes(db)
-    directory = MongoDirectory(db, Outbox(db, lambda: None))
-    entries = db[DIRECTORY_SEARCH_ENTRIES]
+    directory, entries = directory_store
 
     async def found(county: str | None, kind: ServiceType | None = None) -> list[str]:
         return [s.id for s in await directory.search(search_key(county, kind), None, 25)]
@@ -293,27 +297,13 @@ async def test_search_entries_follow_each_stored_version_and_an_import_cut_short
 
 
 async def test_concurrent_imports_leave_the_entries_of_what_is_stored_and_old_services_get_them(
-    recorded_db: tuple[Any, Any],
+    directory_store: tuple[MongoDirectory, Any],
 ) -> None:
     """Imports of two versions of one service at once leave the search entries of the version
     stored, whichever finishes last; the same version imported twice at once stores it once
     without an error; services stored before search entries existed get them at start, once."""
-    import asyncio
-
-    from cmhl_referral.adapters.directory_mongo import (
-        DIRECTORY_SEARCH_ENTRIES,
-        DIRECTORY_SERVICES,
-        MongoDirectory,
-        ensure_directory_indexes,
-    )
-    from cmhl_referral.application.hsds import read_service
-    from cmhl_referral.domain.directory import search_key
-    from cmhl_servicekit.outbox import Outbox
-
-    db, _ = recorded_db
-    await ensure_directory_indexes(db)
-    directory = MongoDirectory(db, Outbox(db, lambda: None))
-    entries = db[DIRECTORY_SEARCH_ENTRIES]
+    directory, entries = directory_store
+    services = entries.database[DIRECTORY_SERVICES]
     clay = read_service(hsds_service("svc-1", name="Clay Crisis"))
     jackson = read_service(hsds_service("svc-1", name="Jackson Crisis", service_areas=[]))
     for _ in range(5):
@@ -330,9 +320,7 @@ async def test_concurrent_imports_leave_the_entries_of_what_is_stored_and_old_se
     assert set(twice) <= {Stored.UPDATED, Stored.UNCHANGED}
 
     # Stored before entries existed: none until the service starts (and only the first time).
-    await db[DIRECTORY_SERVICES].insert_one(
-        (await db[DIRECTORY_SERVICES].find_one({"_id": "svc-1"})) | {"_id": "svc-old"}
-    )
+    await services.insert_one((await services.find_one({"_id": "svc-1"})) | {"_id": "svc-old"})
     assert [s.id for s in await directory.search(search_key("29095", None), None, 25)] == ["svc-1"]
     assert await directory.index_unindexed() == 2
     found = await directory.search(search_key("29095", None), None, 25)
