@@ -103,6 +103,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     # The service derives a UUID from each submission's correlation id (correlation.py): the
     # referral-created events of this run carry those.
     expected = {correlation_id_from(f"bench-{run}-{n}") for n in range(distinct)}
+    idle = idle_cpu_per_second(stack.pids)
     with Sampler(stack.pids) as sampler:
         started = time.monotonic()
         profiler = (
@@ -138,6 +139,11 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         all_committed_s = await wait_intake_committed(stack.kafka, started, timeout=60)
         if profiler:
             profiler.wait(args.profile_seconds + 30)
+        # The work a referral causes goes on after its referral-created (follow-ups scheduled,
+        # views counted, notices): CPU until the stack is quiet again, less its idle rate.
+        wait_quiet(stack)
+        settled_s = time.monotonic() - started
+    settled = settled_cpu(sampler.summary()["cpu_seconds"], idle, settled_s, len(seen))
     figures: dict[str, Any] = {
         "records": len(records),
         "distinct": distinct,
@@ -149,12 +155,34 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "send_seconds": round(sent_s, 2),
         "intake_group_committed_after_s": all_committed_s,
         "resources": sampler.summary(),
+        "settled_seconds": round(settled_s, 1),
+        "cpu_ms_per_referral_settled": settled,
         "isolated": args.isolated,
         "goal": "2,000 events/s",
     }
     if profiler:
         figures["profile_referral"] = summarize_profile(profile_out)
     return figures
+
+
+def idle_cpu_per_second(pids: dict[str, int], seconds: float = 3.0) -> dict[str, float]:
+    """Each process's CPU seconds per second while nothing is sent (polls, scrapes)."""
+    with Sampler(pids) as idle:
+        time.sleep(seconds)
+    return {n: c / idle.elapsed for n, c in idle.summary()["cpu_seconds"].items()}
+
+
+def settled_cpu(
+    cpu_seconds: dict[str, float], idle: dict[str, float], seconds: float, referrals: int
+) -> dict[str, float]:
+    """CPU milliseconds per referral from the first send until the stack was quiet, per process
+    and in all (the bench process left out), less what the processes use idle."""
+    per_process = {
+        name: round(max(0.0, used - idle.get(name, 0.0) * seconds) * 1000 / max(referrals, 1), 1)
+        for name, used in cpu_seconds.items()
+        if name != "bench"
+    }
+    return {"total": round(sum(per_process.values()), 1), **per_process}
 
 
 async def wait_intake_committed(bootstrap: str, started: float, timeout: float) -> float | None:

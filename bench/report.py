@@ -192,6 +192,19 @@ def rows() -> list[tuple[str, str, str, str, str]]:
             ("3 agency intake", records, rate, "2,000 events/s", load_avg(res)),
             ("3 agency intake", "CPU share: referral / FerretDB / Kafka", cpu, "", load_avg(res)),
         ]
+        settled = agency.get("cpu_ms_per_referral_settled")
+        if settled:
+            busiest = sorted(
+                ((n, ms) for n, ms in settled.items() if n != "total"), key=lambda x: -x[1]
+            )
+            value = f"{fmt(settled['total'])} ms: " + ", ".join(
+                f"{name} {fmt(ms)}" for name, ms in busiest if ms >= 0.1
+            )
+            label = (
+                "CPU per referral, system-wide, until the stack is quiet "
+                f"({fmt(agency['settled_seconds'])} s), idle use subtracted"
+            )
+            out.append(("3 agency intake", label, value, "< 20 ms", load_avg(res)))
     alone = load("agency_intake_isolated")
     if alone:
         res = alone.get("resources")

@@ -667,6 +667,11 @@ POSTGRES_SETTINGS = {
     "autovacuum_naptime": "1s",
     "autovacuum_analyze_threshold": "100",
     "autovacuum_analyze_scale_factor": "0.02",
+    # Each of those analyzes samples 300 x this many rows and evaluates every index's expression
+    # on each: at the default (100) they took 40% of PostgreSQL's CPU under the agency-intake
+    # benchmark. The services' filters are equalities and ranges on btree indexes, for which a
+    # sample of 3,000 rows estimates well enough.
+    "default_statistics_target": "10",
     "random_page_cost": "1.1",
     # Eight FerretDB users (the services and the administrator) at 25 connections each, and
     # Keycloak's pool of up to 100, with room to spare.
@@ -753,6 +758,10 @@ def init_postgres(state_dir: Path, password: str) -> Path:
 def start_postgres(state: StackState, state_dir: Path, password: str) -> int:
     data = init_postgres(state_dir, password)
     settings = [f"--{key}={value}" for key, value in POSTGRES_SETTINGS.items()]
+    # Statement counts and times for a benchmark's run (docs/benchmarks.md): the
+    # pg_stat_statements view, after `CREATE EXTENSION pg_stat_statements` in the cmhl database.
+    if os.environ.get("CMHL_POSTGRES_STATEMENT_STATS"):
+        settings.append("--shared_preload_libraries=pg_stat_statements")
     return spawn(
         "postgresql",
         as_postgres_user(
@@ -827,9 +836,13 @@ def start_ferretdb(state: StackState, state_dir: Path, password: str) -> int:
         f"postgres://{POSTGRES_ROLE}:{password}@127.0.0.1:{state.postgres_port}/{POSTGRES_DATABASE}"
         "?pool_max_conns=25"
     )
+    arguments = [str(binary), f"-listen-addr=127.0.0.1:{state.mongo_port}", "-handler=postgresql"]
+    # Go's profiler for a benchmark's run (docs/benchmarks.md), on an address of the caller's.
+    if profiler := os.environ.get("CMHL_FERRETDB_PPROF_ADDR"):
+        arguments.append(f"-pprof-addr={profiler}")
     return spawn(
         "ferretdb",
-        [str(binary), f"-listen-addr=127.0.0.1:{state.mongo_port}", "-handler=postgresql"],
+        arguments,
         state_dir,
         # In the environment, not the command line, where every local user could read it.
         env={"CMHL_FERRETDB_POSTGRESQL_URL": url},

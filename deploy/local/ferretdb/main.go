@@ -10,6 +10,8 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net/http"
+	_ "net/http/pprof" // served only with -pprof-addr
 	"os"
 	"os/signal"
 	"syscall"
@@ -20,7 +22,13 @@ import (
 func main() {
 	listen := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
 	handler := flag.String("handler", "postgresql", "backend (the stack runs postgresql)")
+	// For profiling the local database under a benchmark (go tool pprof http://ADDR/debug/pprof/profile).
+	pprofAddr := flag.String("pprof-addr", "", "serve Go's profiler on this address; off when empty")
 	flag.Parse()
+
+	if *pprofAddr != "" {
+		go func() { log.Printf("profiler stopped: %v", http.ListenAndServe(*pprofAddr, nil)) }()
+	}
 
 	// The URL carries the database password: it comes from the environment, never the command
 	// line, which every local user can read in the process list.

@@ -159,3 +159,58 @@ async def test_a_marker_whose_write_never_happened_is_dropped_after_a_while(
     assert await relay.relay_once() == 1
     assert await mongo_db[MARKERS].count_documents({}) == 0
     assert published.sent == []
+
+
+async def test_many_inserts_in_one_go_store_each_new_document_once(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """Markers then documents, two round trips: a document that exists keeps its own events,
+    and each new one's event goes out once, its outbox trimmed."""
+    published = Published()
+    relay = OutboxRelay(mongo_db, published, batch_size=50)
+    outbox = relay.outbox()
+    assert await outbox.insert(COLLECTION, {"_id": "b"}, [event("b", 1)])
+    writes = [({"_id": name, "n": 0}, [event(name, 7)]) for name in ("a", "b", "c")]
+    assert await outbox.insert_many(COLLECTION, writes) == [True, False, True]
+    assert await outbox.insert_many(COLLECTION, []) == []
+    with pytest.raises(ValueError, match="two writes of one document"):
+        await outbox.insert_many(COLLECTION, [writes[0], writes[0]])
+    await drain(relay)
+    sent = sorted((entry["correlation_id"], entry["version"]) for entry in published.sent)
+    assert sent == [("a/7", 1), ("b/1", 1), ("c/7", 1)]
+    async for stored in mongo_db[COLLECTION].find({}):
+        assert stored["outbox"] == [], stored["_id"]
+        assert stored["version"] == 1
+    assert await mongo_db[MARKERS].count_documents({}) == 0
+
+
+async def test_a_writer_after_the_page_was_read_keeps_its_events_in_order(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """A pass reads its page's documents at its start; one of them moves on before its turn.
+    Its trim is refused, and its next version goes out after the first, in the next pass."""
+    published = Published()
+    relay = OutboxRelay(mongo_db, published, batch_size=50)
+    outbox = relay.outbox()
+    for name in ("a", "b"):
+        assert await outbox.insert(COLLECTION, {"_id": name}, [event(name, 1)])
+
+    async def publish_then_write_the_other(entry: OutboxEntry) -> None:
+        await published(entry)
+        name = entry["correlation_id"].split("/")[0]
+        other = "b" if name == "a" else "a"
+        if len(published.sent) == 1:
+            writer = OutboxRelay(mongo_db, published).outbox()  # another replica's
+            assert await writer.update(COLLECTION, other, 1, {"n": 1}, [event(other, 2)])
+
+    relay._publish = publish_then_write_the_other
+    await drain(relay)
+    first = published.sent[0]["correlation_id"].split("/")[0]
+    moved = "b" if first == "a" else "a"
+    assert first_sends_in_order(published.versions()[first]) == [1]
+    assert first_sends_in_order(published.versions()[moved]) == [1, 2]
+    for name in ("a", "b"):
+        stored = await mongo_db[COLLECTION].find_one({"_id": name})
+        assert stored is not None
+        assert stored["outbox"] == []
+    assert await mongo_db[MARKERS].count_documents({}) == 0

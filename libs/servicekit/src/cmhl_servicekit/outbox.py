@@ -21,7 +21,7 @@ older than a minute.
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NotRequired, TypedDict
 
@@ -31,7 +31,7 @@ from pymongo.errors import DuplicateKeyError
 from cmhl_contracts import IntegrationEvent
 from cmhl_servicekit import tracing
 from cmhl_servicekit.consuming import TRANSIENT_ERRORS, run_bounded, safe_reason
-from cmhl_servicekit.mongo import delete_by_ids
+from cmhl_servicekit.mongo import delete_by_ids, insert_new
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,35 @@ class Outbox:
         self._wake()
         return True
 
+    async def insert_many(
+        self, collection: str, writes: Sequence[tuple[Document, list[IntegrationEvent]]]
+    ) -> list[bool]:
+        """Insert new documents (version 1), each with its events, in two round trips (the
+        markers, then the documents) however many there are; returns, in order, whether each was
+        stored (False if its `_id` existed). The `_id`s must differ from one another.
+
+        No per-document lock: an insert only creates, so no other writer's change can be lost
+        to it, and a relay that reads a marker before its document lands leaves the marker for
+        the pass this write wakes."""
+        ids = [document["_id"] for document, _ in writes]
+        if len(set(map(str, ids))) != len(ids):
+            raise ValueError("insert_many: two writes of one document")
+        if not writes:
+            return []
+        await insert_new(
+            self._markers,
+            [self._marker(collection, document["_id"], 1, events) for document, events in writes],
+        )
+        existed = await insert_new(
+            self._db[collection],
+            [
+                document | {"version": 1, "outbox": [outbox_entry(e, 1) for e in events]}
+                for document, events in writes
+            ],
+        )
+        self._wake()
+        return [document_id not in existed for document_id in ids]
+
     async def update(
         self,
         collection: str,
@@ -139,7 +168,14 @@ class Outbox:
     async def _mark(
         self, collection: str, document_id: Any, version: int, events: list[IntegrationEvent]
     ) -> None:
-        marker = {
+        with contextlib.suppress(DuplicateKeyError):  # a retried write marks once
+            await self._markers.insert_one(self._marker(collection, document_id, version, events))
+
+    @staticmethod
+    def _marker(
+        collection: str, document_id: Any, version: int, events: list[IntegrationEvent]
+    ) -> Document:
+        return {
             "_id": f"{collection}|{document_id}|{version}",
             "collection": collection,
             "document_id": document_id,
@@ -149,8 +185,6 @@ class Outbox:
             "key": events[0].kafka_key().decode() if events else None,
             "created_at": datetime.now(UTC),
         }
-        with contextlib.suppress(DuplicateKeyError):  # a retried write marks once
-            await self._markers.insert_one(marker)
 
 
 Publish = Callable[[OutboxEntry], Awaitable[None]]
@@ -214,12 +248,14 @@ class OutboxRelay:
             key = marker.get("key") or "|".join(document)
             by_key.setdefault(key, {}).setdefault(document, []).append(marker)
         now = datetime.now(UTC)
+        pending = await self._pending_of(markers)
 
         async def relay_key(documents: dict[tuple[str, str], list[Document]]) -> list[str]:
             done: list[str] = []
-            for marks in documents.values():
-                first = marks[0]
-                sent_up_to = await self._relay_document(first["collection"], first["document_id"])
+            for document, marks in documents.items():
+                sent_up_to = await self._relay_document(
+                    marks[0]["collection"], marks[0]["document_id"], pending.get(document)
+                )
                 done += self._settled(marks, sent_up_to, now)
             return done
 
@@ -244,13 +280,28 @@ class OutboxRelay:
             # else: the write may still be landing; the marker waits for the next pass
         return done
 
-    async def _relay_document(self, collection: str, document_id: Any) -> int:
-        """Publishes the document's pending entries in version order and trims them; returns
-        the version they cover (0 if the document does not exist)."""
+    async def _pending_of(self, markers: list[Document]) -> dict[tuple[str, str], Document]:
+        """The marked documents' versions and outboxes: one `_id` list read per collection."""
+        ids_by_collection: dict[str, list[Any]] = {}
+        for marker in markers:
+            ids = ids_by_collection.setdefault(marker["collection"], [])
+            if marker["document_id"] not in ids:
+                ids.append(marker["document_id"])
+        found: dict[tuple[str, str], Document] = {}
+        for collection, ids in ids_by_collection.items():
+            cursor = self._db[collection].find({"_id": {"$in": ids}}, {"outbox": 1, "version": 1})
+            async for document in cursor:
+                found[(collection, str(document["_id"]))] = document
+        return found
+
+    async def _relay_document(
+        self, collection: str, document_id: Any, document: Document | None
+    ) -> int:
+        """Publishes the document's pending entries (as read at the start of the pass) in
+        version order and trims them; returns the version they cover (0 if the document did
+        not exist). A writer that moved the document on since it was read keeps its entries:
+        the trim's version guard refuses, and they go again with the next version's."""
         async with self.locks(str(document_id)):
-            document = await self._db[collection].find_one(
-                {"_id": document_id}, {"outbox": 1, "version": 1}
-            )
             if document is None:
                 return 0
             version = int(document.get("version", 0))

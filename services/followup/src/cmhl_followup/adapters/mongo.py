@@ -15,7 +15,6 @@ from cmhl_contracts import FollowUpScheduledV1, IntegrationEvent
 from cmhl_followup.application.ports import FollowUpQuery
 from cmhl_followup.domain.policy import State
 from cmhl_servicekit import timers
-from cmhl_servicekit.consuming import run_bounded
 from cmhl_servicekit.outbox import Outbox
 
 Document = dict[str, Any]
@@ -31,10 +30,6 @@ async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
     await db[FOLLOW_UPS].create_index([("cmhc_id", 1), ("status", 1), ("due_at", 1)])
     await db[FOLLOW_UPS].create_index([("referral_id", 1), ("due_at", 1)])
     await timers.MongoTimerStore(db).ensure_indexes()
-
-
-# Follow-up writes in flight at once: round trips overlap instead of queueing.
-WRITES_IN_FLIGHT = 16
 
 
 class MongoFollowUpRepository:
@@ -65,9 +60,8 @@ class MongoFollowUpRepository:
                 )
             ]
         )
-        inserted = await run_bounded(
-            (self._outbox.insert(FOLLOW_UPS, doc, [event]) for doc, event in follow_ups),
-            WRITES_IN_FLIGHT,
+        inserted = await self._outbox.insert_many(
+            FOLLOW_UPS, [(document, [event]) for document, event in follow_ups]
         )
         return sum(inserted)
 
