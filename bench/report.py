@@ -257,7 +257,7 @@ def table(make_seconds: int | None) -> str:
         f"Machine: {machine.get('cores', '?')} cores, {machine.get('memory_gb', '?')} GB; "
         f"Python {machine.get('python', '?')}, Apache Kafka {machine.get('kafka', '?')}, "
         f"FerretDB {machine.get('ferretdb', '?')} (PostgreSQL backend); "
-        f"commit {machine.get('commit', '?')}; "
+        f"commits {', '.join(sorted({str(r['machine'].get('commit', '?')) for r in results}))}; "
         f"run {dates[0] if dates else '?'} – {dates[-1] if dates else '?'}"
         + (f"; `make bench` took {make_seconds} s." if make_seconds else "."),
         "",
