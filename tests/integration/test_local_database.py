@@ -109,6 +109,13 @@ async def test_pushed_down_filters_return_what_mongodb_would(
     assert {"array", "number"} <= listed
     assert len(listed) == ROWS // 30 + 2
     assert await ids({"due_at": {"$in": [NOW, 5]}}) == {"array", "number"}
+    # A dotted path through an array of documents matches through any element, in every
+    # command that filters (delete, update and count pass their filter down whole).
+    await collection.insert_one({"_id": "nested", "items": [{"b": 5}, {"b": 6}]})
+    counted = await docs.command("count", "docs", query={"items.b": {"$in": [6]}})
+    assert counted["n"] == 1
+    assert (await collection.update_many({"items.b": 6}, {"$set": {"seen": 1}})).matched_count == 1
+    assert (await collection.delete_many({"items.b": {"$in": [6, 7]}})).deleted_count == 1
     # Lists that are not pushed down (a null matches a missing field) still answer as MongoDB.
     assert await ids({"owner": {"$in": [None]}}) == {"missing"}
     assert await ids({"owner": {"$in": []}}) == set()

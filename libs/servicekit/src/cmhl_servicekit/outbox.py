@@ -8,14 +8,15 @@ between publishing and forgetting only re-publishes ids that consumers already d
 
 How the relay finds work without scanning the (large) document collections: before each write, a
 small marker (`collection|id|version`) goes into `outbox_markers`. A marker only says "this
-document has events to send": the relay loads the document by `_id`, publishes *every* entry
-still in its outbox in version order, then trims them with a write guarded by the version it read,
-and deletes the markers up to that version. So one aggregate's events leave in order however large
-the backlog and whichever page a marker lands in, and a document's outbox holds only what is not
-sent yet. A crash between publishing and trimming, or a writer that moved the document on in
-between, leaves the entries in place: they go again, with the same event ids, which consumers
-drop. A marker whose write never happened (the process died in between) is dropped once it is
-older than a minute.
+document has events to send": the relay reads a page of markers, then the marked documents (one
+`_id` list per collection), publishes *every* entry still in each document's outbox in version
+order, pulls exactly those entries out of it, and deletes the markers up to the version it read.
+So one aggregate's events leave in order however large the backlog and whichever page a marker
+lands in, and a document's outbox holds only what is not sent yet. A writer that moves the
+document on meanwhile keeps its own entries (only the sent ones are pulled), and its marker
+brings them out in the next pass. A crash between publishing and pulling leaves the entries in
+place: they go again, with the same event ids, which consumers drop. A marker whose write never
+happened (the process died in between) is dropped once it is older than a minute.
 """
 
 import asyncio
@@ -116,29 +117,34 @@ class Outbox:
     ) -> list[bool]:
         """Insert new documents (version 1), each with its events, in two round trips (the
         markers, then the documents) however many there are; returns, in order, whether each was
-        stored (False if its `_id` existed). The `_id`s must differ from one another.
+        stored (False if its `_id` existed, or came earlier in `writes`).
 
         No per-document lock: an insert only creates, so no other writer's change can be lost
         to it, and a relay that reads a marker before its document lands leaves the marker for
         the pass this write wakes."""
-        ids = [document["_id"] for document, _ in writes]
-        if len(set(map(str, ids))) != len(ids):
-            raise ValueError("insert_many: two writes of one document")
-        if not writes:
+        # A redelivered message writes the same document twice: the first write is the one.
+        first: dict[Any, tuple[Document, list[IntegrationEvent]]] = {}
+        for document, events in writes:
+            first.setdefault(document["_id"], (document, events))
+        if not first:
             return []
         await insert_new(
             self._markers,
-            [self._marker(collection, document["_id"], 1, events) for document, events in writes],
+            [self._marker(collection, i, 1, events) for i, (_, events) in first.items()],
         )
         existed = await insert_new(
             self._db[collection],
             [
                 document | {"version": 1, "outbox": [outbox_entry(e, 1) for e in events]}
-                for document, events in writes
+                for document, events in first.values()
             ],
         )
         self._wake()
-        return [document_id not in existed for document_id in ids]
+        stored = []
+        for document, _ in writes:
+            stored.append(document["_id"] in first and document["_id"] not in existed)
+            first.pop(document["_id"], None)  # a later write of the same `_id` stored nothing
+        return stored
 
     async def update(
         self,
@@ -252,9 +258,10 @@ class OutboxRelay:
 
         async def relay_key(documents: dict[tuple[str, str], list[Document]]) -> list[str]:
             done: list[str] = []
-            for document, marks in documents.items():
+            for marks in documents.values():
+                collection, document_id = marks[0]["collection"], marks[0]["document_id"]
                 sent_up_to = await self._relay_document(
-                    marks[0]["collection"], marks[0]["document_id"], pending.get(document)
+                    collection, document_id, pending.get((collection, document_id))
                 )
                 done += self._settled(marks, sent_up_to, now)
             return done
@@ -280,27 +287,27 @@ class OutboxRelay:
             # else: the write may still be landing; the marker waits for the next pass
         return done
 
-    async def _pending_of(self, markers: list[Document]) -> dict[tuple[str, str], Document]:
+    async def _pending_of(self, markers: list[Document]) -> dict[tuple[str, Any], Document]:
         """The marked documents' versions and outboxes: one `_id` list read per collection."""
-        ids_by_collection: dict[str, list[Any]] = {}
+        ids_by_collection: dict[str, dict[Any, None]] = {}
         for marker in markers:
-            ids = ids_by_collection.setdefault(marker["collection"], [])
-            if marker["document_id"] not in ids:
-                ids.append(marker["document_id"])
-        found: dict[tuple[str, str], Document] = {}
+            ids_by_collection.setdefault(marker["collection"], {})[marker["document_id"]] = None
+        found: dict[tuple[str, Any], Document] = {}
         for collection, ids in ids_by_collection.items():
-            cursor = self._db[collection].find({"_id": {"$in": ids}}, {"outbox": 1, "version": 1})
+            cursor = self._db[collection].find(
+                {"_id": {"$in": list(ids)}}, {"outbox": 1, "version": 1}
+            )
             async for document in cursor:
-                found[(collection, str(document["_id"]))] = document
+                found[(collection, document["_id"])] = document
         return found
 
     async def _relay_document(
         self, collection: str, document_id: Any, document: Document | None
     ) -> int:
         """Publishes the document's pending entries (as read at the start of the pass) in
-        version order and trims them; returns the version they cover (0 if the document did
-        not exist). A writer that moved the document on since it was read keeps its entries:
-        the trim's version guard refuses, and they go again with the next version's."""
+        version order and pulls exactly those out of its outbox; returns the version they cover
+        (0 if the document did not exist). A writer that moved the document on since it was
+        read keeps its own entries, which its marker brings out next pass."""
         async with self.locks(str(document_id)):
             if document is None:
                 return 0
@@ -309,10 +316,8 @@ class OutboxRelay:
             for entry in pending:
                 await self._publish(entry)
             if pending:
-                # Guarded: a writer that moved the document on meanwhile keeps its entries (and
-                # those sent here go again next pass, with the same ids).
                 await self._db[collection].update_one(
-                    {"_id": document_id, "version": version}, {"$set": {"outbox": []}}
+                    {"_id": document_id}, {"$pullAll": {"outbox": pending}}
                 )
             return version
 

@@ -19,7 +19,6 @@ from cmhl_contracts.vocabulary import (
 from cmhl_referral.application.ports import CaseloadQuery, ConcurrentChange
 from cmhl_referral.domain.consent import Consent, ConsentScope, ConsentTerms
 from cmhl_referral.domain.referral import Assignment, ImportSource, Person, Referral
-from cmhl_servicekit.consuming import run_bounded
 from cmhl_servicekit.crypto import FieldCipher, pseudonym
 from cmhl_servicekit.mongo import insert_new
 from cmhl_servicekit.outbox import Outbox
@@ -27,8 +26,8 @@ from cmhl_servicekit.outbox import Outbox
 Document = dict[str, Any]
 
 REFERRALS = "referrals"
-# `_id` lookups of one batch in flight at once.
-LOOKUPS_IN_FLIGHT = 16
+# Referral ids per `_id` list read.
+LOOKUP_CHUNK = 1_000
 PERSON_REFERRALS = "person_referrals"
 # One-time changes to stored documents, each recorded when done.
 MIGRATIONS = "migrations"
@@ -85,10 +84,14 @@ class MongoReferralRepository:
         return None if document is None else self._from_document(document)
 
     async def get_many(self, referral_ids: list[uuid.UUID]) -> list[Referral]:
-        # One `_id` lookup each, overlapped: every MongoDB-wire server answers those from its
-        # primary key (an `$in` is not pushed down by the local FerretDB, which would scan).
-        found = await run_bounded((self.get(r) for r in referral_ids), LOOKUPS_IN_FLIGHT)
-        return [referral for referral in found if referral is not None]
+        """Those stored, in the order asked: one read of an `_id` list per LOOKUP_CHUNK ids."""
+        ids = [str(r) for r in referral_ids]
+        found: dict[str, Referral] = {}
+        for start in range(0, len(ids), LOOKUP_CHUNK):
+            chunk = {"_id": {"$in": ids[start : start + LOOKUP_CHUNK]}}
+            async for document in self._referrals.find(chunk, {"outbox": 0}):
+                found[document["_id"]] = self._from_document(document)
+        return [found[i] for i in ids if i in found]
 
     async def save(self, referral: Referral, events: list[IntegrationEvent]) -> None:
         changes = {
