@@ -10,12 +10,21 @@ import pytest
 from cmhl_contracts import ReferralCreatedV1, ReferralStatusChangedV1
 from cmhl_contracts.vocabulary import ReferralStatus as S
 from cmhl_referral.application.commands import ImportReferral
-from cmhl_referral.application.service import Actor
+from cmhl_referral.application.service import Actor, ReferralService, Rejected
 from cmhl_referral.domain.lifecycle import IllegalTransition
 from cmhl_referral.domain.referral import Assignment, ImportSource, InvalidReferral, PastStatus
 from cmhl_servicekit.auth import Principal, Role
 
 from .test_service import NOW, Parts, command, parts  # noqa: F401  (the fixture)
+
+
+async def import_one(service: ReferralService, record: ImportReferral, actor: Actor) -> bool:
+    """One record through the batch import: its outcome, or the rule it broke, raised."""
+    [outcome] = await service.import_referrals([record], actor)
+    if isinstance(outcome, Rejected):
+        raise outcome.error
+    return outcome
+
 
 ADMIN = Actor(Principal("admin-1", frozenset({Role.PROGRAM_ADMIN}), None), None, "10.0.0.9")
 REFERRED = datetime(2015, 3, 2, 14, tzinfo=UTC)
@@ -49,7 +58,7 @@ async def test_a_past_referral_is_stored_once_with_its_history_and_marked_import
         (S.ATTENDED, 5),
         (S.CONNECTED_TO_TREATMENT, 9),
     )
-    assert await service.import_referral(record, ADMIN) is True
+    assert await import_one(service, record, ADMIN) is True
     [referral] = repository.referrals.values()
     assert referral.status is S.CONNECTED_TO_TREATMENT
     assert referral.imported_from == ImportSource("dmh-2005", "r-1")
@@ -68,12 +77,12 @@ async def test_a_past_referral_is_stored_once_with_its_history_and_marked_import
     assert changes[-1].changed_at == REFERRED + timedelta(days=9)  # type: ignore[attr-defined]
     assert [(e.action, e.outcome) for e in audit.entries] == [("import", "created")]
     # The same record again (a re-run of the import): nothing stored or published twice.
-    assert await service.import_referral(record, ADMIN) is False
+    assert await import_one(service, record, ADMIN) is False
     assert len(repository.referrals) == 1
     assert len(repository.events) == 5
     # Another system's record with the same id is another referral.
     other = replace(record, source=ImportSource("court-cms", "r-1"))
-    assert await service.import_referral(other, ADMIN) is True
+    assert await import_one(service, other, ADMIN) is True
     assert len(repository.referrals) == 2
 
 
@@ -95,7 +104,7 @@ async def test_a_record_that_contradicts_itself_is_refused_and_nothing_is_stored
 ) -> None:
     service, repository, audit, _ = parts
     with pytest.raises(error, match=rule):
-        await service.import_referral(past(*steps), ADMIN)
+        await import_one(service, past(*steps), ADMIN)
     assert repository.referrals == {}
     assert repository.events == []
     assert audit.entries == []
@@ -105,9 +114,9 @@ async def test_a_reason_the_earlier_system_did_not_keep_is_not_recorded(
     parts: Parts,  # noqa: F811
 ) -> None:
     service, repository, _, _ = parts
-    assert await service.import_referral(past((S.DECLINED, 1)), ADMIN)
+    assert await import_one(service, past((S.DECLINED, 1)), ADMIN)
     [referral] = repository.referrals.values()
     assert referral.history[0]["reason"] == "not_recorded"
     future = replace(past(), referral=command(referred_at=NOW + timedelta(days=1)))
     with pytest.raises(InvalidReferral, match="future"):
-        await service.import_referral(future, ADMIN)
+        await import_one(service, future, ADMIN)

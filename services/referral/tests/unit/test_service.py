@@ -36,6 +36,11 @@ class InMemoryReferralRepository:
         self.events.extend(events)
         return True
 
+    async def add_many(
+        self, referrals: list[tuple[Referral, list[IntegrationEvent]]]
+    ) -> list[bool]:
+        return [await self.add(referral, events) for referral, events in referrals]
+
     async def get(self, referral_id: uuid.UUID) -> Referral | None:
         return self.referrals.get(referral_id)
 

@@ -79,6 +79,17 @@ class MongoReferralRepository:
         referral.version = 1
         return True
 
+    async def add_many(
+        self, referrals: list[tuple[Referral, list[IntegrationEvent]]]
+    ) -> list[bool]:
+        stored = await self._outbox.insert_many(
+            REFERRALS, [(self._to_document(referral), events) for referral, events in referrals]
+        )
+        for (referral, _), was_stored in zip(referrals, stored, strict=True):
+            if was_stored:
+                referral.version = 1
+        return stored
+
     async def get(self, referral_id: uuid.UUID) -> Referral | None:
         document = await self._referrals.find_one({"_id": str(referral_id)}, {"outbox": 0})
         return None if document is None else self._from_document(document)

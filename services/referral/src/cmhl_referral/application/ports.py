@@ -36,6 +36,12 @@ class ReferralRepository(Protocol):
     async def add(self, referral: Referral, events: list[IntegrationEvent]) -> bool:
         """Store a new referral with its pending events in one write; False if the id exists."""
 
+    async def add_many(
+        self, referrals: list[tuple[Referral, list[IntegrationEvent]]]
+    ) -> list[bool]:
+        """Store new referrals with their events in few round trips; in order, whether each was
+        stored (False if its id exists, or came earlier in the list)."""
+
     async def get(self, referral_id: uuid.UUID) -> Referral | None: ...
 
     async def get_many(self, referral_ids: list[uuid.UUID]) -> list[Referral]:

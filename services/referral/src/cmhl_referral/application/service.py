@@ -1,7 +1,7 @@
 """Referral use cases: create (liaison or agency) and read, with access control and audit."""
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -33,6 +33,7 @@ from cmhl_referral.domain.consent import (
     consent_covering,
     feedback_status,
 )
+from cmhl_referral.domain.lifecycle import IllegalTransition
 from cmhl_referral.domain.progress import Progress, progress_in
 from cmhl_referral.domain.referral import (
     Assignment,
@@ -53,6 +54,20 @@ from cmhl_servicekit.versioned import CONFLICT, Conflict, retry_on_conflict
 
 IMPORT_NAMESPACE = uuid.UUID("5d0f7c3e-2b9a-4e61-8f4d-1c7a9b3e6d20")
 """Fixed: an imported record's referral id derives from its system and its id there."""
+
+
+# People whose past referrals an import reads and writes side by side.
+IMPORTS_IN_FLIGHT = 16
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A history record refused, with the rule it breaks."""
+
+    error: InvalidReferral | IllegalTransition
+
+    def __str__(self) -> str:
+        return str(self.error)
 
 
 @dataclass(frozen=True)
@@ -210,24 +225,73 @@ class ReferralService:
         await self._record_feedback(referral, events)
         return Created(referral, created=True)
 
-    async def import_referral(self, command: ImportReferral, actor: Actor) -> bool:
-        """A past referral with its known history (a history import): True if stored now, False
-        if this record of that system was imported before (its id derives from both, so a
-        re-run stores nothing twice). Its status changes are published with their own dates;
-        the follow-up service schedules nothing for it once closed or past the follow-ups'
-        horizon. Raises InvalidReferral or IllegalTransition for a record that contradicts
-        itself."""
+    async def import_referrals(
+        self, commands: Sequence[ImportReferral], actor: Actor
+    ) -> list[bool | Rejected]:
+        """Past referrals with their known history (a history import), answered in order: True
+        if stored now, False if that system's record was imported before (its id derives from
+        both, so a re-run stores nothing twice), Rejected with the rule a record breaks. Status
+        changes are published with their own dates; the follow-up service schedules nothing for
+        a referral closed or past the follow-ups' horizon.
+
+        A batch costs one existence check, one write of its referrals and one audit write; each
+        person's ledger is read and claimed record by record, a person's records in order
+        (whether one is a repeat involvement depends on the others), people side by side."""
         now = self._clock.now()
+        ids = [
+            uuid.uuid5(IMPORT_NAMESPACE, f"{c.source.system}\x1f{c.source.record_id}")
+            for c in commands
+        ]
+        stored_before = {
+            r.referral_id for r in await self._repository.get_many(list(dict.fromkeys(ids)))
+        }
+        outcomes: list[bool | Rejected] = [False] * len(commands)
+        by_person: dict[str, list[int]] = {}
+        for index, command in enumerate(commands):
+            # A record that contradicts itself is refused even if its id was imported before.
+            if (when := command.referral.referred_at) is None:
+                outcomes[index] = Rejected(
+                    InvalidReferral("referred_at is required for an imported referral")
+                )
+            elif to_millis(when) > now:
+                outcomes[index] = Rejected(InvalidReferral("referred_at is in the future"))
+            elif ids[index] not in stored_before:
+                by_person.setdefault(self.person_id(command.referral), []).append(index)
+        prepared: dict[int, tuple[Referral, list[IntegrationEvent]]] = {}
+
+        async def one_person(indexes: list[int]) -> None:
+            for index in indexes:
+                try:
+                    prepared[index] = await self._imported(commands[index], ids[index], now)
+                except (InvalidReferral, IllegalTransition) as exc:
+                    outcomes[index] = Rejected(exc)
+
+        await run_bounded((one_person(i) for i in by_person.values()), IMPORTS_IN_FLIGHT)
+        order = sorted(prepared)
+        # False for a record stored meanwhile by a concurrent import, or twice in this batch.
+        stored = await self._repository.add_many([prepared[i] for i in order])
+        for index, was_stored in zip(order, stored, strict=True):
+            outcomes[index] = was_stored
+        if any(stored):
+            self._events_written()
+        await self._audit.record(
+            [
+                self._entry(actor, "import", prepared[index][0], "created")
+                for index, was_stored in zip(order, stored, strict=True)
+                if was_stored
+            ]
+        )
+        return outcomes
+
+    async def _imported(
+        self, command: ImportReferral, referral_id: uuid.UUID, now: datetime
+    ) -> tuple[Referral, list[IntegrationEvent]]:
+        """One past referral (its referral date checked already) and its events, registered in
+        its person's ledger; raises InvalidReferral or IllegalTransition for a record whose
+        history contradicts itself."""
         submitted = command.referral
-        if submitted.referred_at is None:
-            raise InvalidReferral("referred_at is required for an imported referral")
+        assert submitted.referred_at is not None
         referred_at = to_millis(submitted.referred_at)
-        if referred_at > now:
-            raise InvalidReferral("referred_at is in the future")
-        source = command.source
-        referral_id = uuid.uuid5(IMPORT_NAMESPACE, f"{source.system}\x1f{source.record_id}")
-        if await self._repository.get(referral_id) is not None:
-            return False
         referral = await self._new_referral(
             submitted,
             referral_id,
@@ -237,7 +301,7 @@ class ReferralService:
             # By the registry of the day it was referred: the CMHC that served it then.
             assignment=command.assignment
             or await self._assignments.assign(submitted.county_fips, referred_at),
-            imported_from=source,
+            imported_from=command.source,
         )
         steps = [replace(step, at=to_millis(step.at)) for step in command.history]
         moves = referral.replay(steps, now)
@@ -245,11 +309,7 @@ class ReferralService:
             referral_created(referral, submitted.correlation_id, None),
             *imported_history(referral, moves, submitted.correlation_id),
         ]
-        if not await self._repository.add(referral, events):
-            return False  # the same record in a concurrent import: stored once, by the other
-        self._events_written()
-        await self._record(actor, "import", referral, "created")
-        return True
+        return referral, events
 
     async def _new_referral(
         self,

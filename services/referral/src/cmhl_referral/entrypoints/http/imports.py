@@ -4,7 +4,6 @@ that contradicts itself (a status before the referral, an unknown status, a step
 does not allow) is rejected with its reason and the rest of the batch goes on; a record imported
 before is counted, not stored again. Imported referrals carry where they came from."""
 
-from collections import defaultdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -14,19 +13,16 @@ from cmhl_contracts.envelope import UtcDatetime
 from cmhl_contracts.events import CountyFips, Identifier, PersonIdentifiers, ReferringAgency
 from cmhl_contracts.vocabulary import PersonLocation, PresentingNeed, ReferralStatus
 from cmhl_referral.application.commands import ImportReferral
-from cmhl_referral.application.service import Actor, ReferralService
-from cmhl_referral.domain.lifecycle import IllegalTransition
-from cmhl_referral.domain.referral import Assignment, ImportSource, InvalidReferral, PastStatus
+from cmhl_referral.application.service import Actor, ReferralService, Rejected
+from cmhl_referral.domain.referral import Assignment, ImportSource, PastStatus
 from cmhl_referral.entrypoints.translate import create_command
 from cmhl_servicekit.auth import Principal, Role, require_any
-from cmhl_servicekit.consuming import run_bounded
 from cmhl_servicekit.http import correlation_id
 from cmhl_servicekit.imports import ImportBatch, ImportResult, valid_records
 
 router = APIRouter(prefix="/api/v1", tags=["imports"])
 
 ProgramAdmin = Annotated[Principal, require_any(Role.PROGRAM_ADMIN)]
-IN_FLIGHT = 16  # people imported side by side: their database round trips overlap
 
 
 class PastStatusIn(BaseModel):
@@ -81,30 +77,16 @@ async def import_referrals(
     imported before (nothing is stored twice), or rejected with the rule it broke."""
     actor = Actor(principal, None, request.client.host if request.client else None)
     result = ImportResult()
-    by_person: dict[str, list[tuple[int, ImportReferral]]] = defaultdict(list)
-    for index, record in valid_records(batch, _RECORD, result):
-        command = _command(batch.system, record, correlation_id(request))
-        by_person[service.person_id(command.referral)].append((index, command))
-
-    async def one_person(records: list[tuple[int, ImportReferral]]) -> list[tuple[int, str]]:
-        """A person's records in order (whether one is a repeat involvement depends on the
-        others); different people's side by side."""
-        outcomes = []
-        for index, command in records:
-            try:
-                stored = await service.import_referral(command, actor)
-            except (InvalidReferral, IllegalTransition) as exc:
-                outcomes.append((index, f"rejected:{exc}"))
-                continue
-            outcomes.append((index, "imported" if stored else "already_imported"))
-        return outcomes
-
-    done = await run_bounded((one_person(r) for r in by_person.values()), IN_FLIGHT)
-    for index, outcome in sorted(o for person in done for o in person):
-        if outcome.startswith("rejected:"):
-            result.reject(index, batch.records[index], outcome.removeprefix("rejected:"))
+    valid = [
+        (index, _command(batch.system, record, correlation_id(request)))
+        for index, record in valid_records(batch, _RECORD, result)
+    ]
+    outcomes = await service.import_referrals([command for _, command in valid], actor)
+    for (index, _), outcome in zip(valid, outcomes, strict=True):
+        if isinstance(outcome, Rejected):
+            result.reject(index, batch.records[index], str(outcome))
         else:
-            result.count(outcome == "imported")
+            result.count(outcome)
     return result
 
 
