@@ -120,3 +120,18 @@ async def test_a_reason_the_earlier_system_did_not_keep_is_not_recorded(
     future = replace(past(), referral=command(referred_at=NOW + timedelta(days=1)))
     with pytest.raises(InvalidReferral, match="future"):
         await import_one(service, future, ADMIN)
+
+
+async def test_a_persons_records_in_one_batch_count_each_other_as_earlier(
+    parts: Parts,  # noqa: F811
+) -> None:
+    """One batch holds a person's referral and another 30 days later: the later one is a repeat
+    involvement, as when they came in two batches; a record sent twice is stored once."""
+    service, repository, audit, _ = parts
+    first = past((S.DECLINED, 1))
+    later = replace(past(record="r-2"), referral=command(referred_at=REFERRED + timedelta(days=30)))
+    outcomes = await service.import_referrals([first, later, first], ADMIN)
+    assert outcomes == [True, True, False]
+    stored = sorted(repository.referrals.values(), key=lambda r: r.referred_at)
+    assert [r.repeat_involvement for r in stored] == [False, True]
+    assert len([e for e in audit.entries if e.action == "import"]) == 2

@@ -256,15 +256,25 @@ class ReferralService:
             elif to_millis(when) > now:
                 outcomes[index] = Rejected(InvalidReferral("referred_at is in the future"))
             elif ids[index] not in stored_before:
+                # The same record twice in a batch is imported once, by its first copy.
+                stored_before.add(ids[index])
                 by_person.setdefault(self.person_id(command.referral), []).append(index)
         prepared: dict[int, tuple[Referral, list[IntegrationEvent]]] = {}
 
         async def one_person(indexes: list[int]) -> None:
+            # The person's records prepared before in this batch are not stored yet, so the
+            # ledger does not count them: whether a record is a repeat involvement counts them
+            # here, as the record-by-record import did by storing each before the next.
+            in_batch: list[datetime] = []
             for index in indexes:
                 try:
-                    prepared[index] = await self._imported(commands[index], ids[index], now)
+                    prepared[index] = await self._imported(
+                        commands[index], ids[index], now, in_batch
+                    )
                 except (InvalidReferral, IllegalTransition) as exc:
                     outcomes[index] = Rejected(exc)
+                    continue
+                in_batch.append(prepared[index][0].referred_at)
 
         await run_bounded((one_person(i) for i in by_person.values()), IMPORTS_IN_FLIGHT)
         order = sorted(prepared)
@@ -284,7 +294,11 @@ class ReferralService:
         return outcomes
 
     async def _imported(
-        self, command: ImportReferral, referral_id: uuid.UUID, now: datetime
+        self,
+        command: ImportReferral,
+        referral_id: uuid.UUID,
+        now: datetime,
+        earlier_in_batch: list[datetime],
     ) -> tuple[Referral, list[IntegrationEvent]]:
         """One past referral (its referral date checked already) and its events, registered in
         its person's ledger; raises InvalidReferral or IllegalTransition for a record whose
@@ -302,6 +316,7 @@ class ReferralService:
             assignment=command.assignment
             or await self._assignments.assign(submitted.county_fips, referred_at),
             imported_from=command.source,
+            earlier_in_batch=earlier_in_batch,
         )
         steps = [replace(step, at=to_millis(step.at)) for step in command.history]
         moves = referral.replay(steps, now)
@@ -321,13 +336,15 @@ class ReferralService:
         consents: list[Consent],
         assignment: Assignment,
         imported_from: ImportSource | None = None,
+        earlier_in_batch: list[datetime] | None = None,
     ) -> Referral:
         """A referral as submitted (live or imported): the person's pseudonym, and whether the
-        same person was referred in the 90 days before."""
+        same person was referred in the 90 days before (stored, or earlier in an import's
+        batch)."""
         person_id = self.person_id(command)
         earlier = await self._repository.earlier_referrals_of_person(
             person_id, referral_id, referred_at
-        )
+        ) + (earlier_in_batch or [])
         return Referral(
             referral_id=referral_id,
             agency_id=command.agency_id,
