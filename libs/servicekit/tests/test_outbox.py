@@ -189,27 +189,31 @@ async def test_many_inserts_in_one_go_store_each_new_document_once(
 async def test_a_writer_after_the_page_was_read_keeps_its_events_in_order(
     mongo_db: AsyncDatabase[dict[str, Any]],
 ) -> None:
-    """A pass reads its page's documents at its start; one of them moves on before its turn.
-    Its new entry stays (only what was sent is pulled) and goes out after the first, once."""
+    """A pass reads its page's documents at its start; one of them moves on (a writer of this
+    process, which waits for the relay's lock on it) before or while its turn comes. Its new
+    entry stays (only what was sent is pulled) and goes out after the first, each once."""
     published = Published()
     relay = OutboxRelay(mongo_db, published, batch_size=50)
     outbox = relay.outbox()
     for name in ("a", "b"):
         assert await outbox.insert(COLLECTION, {"_id": name}, [event(name, 1)])
+    writes: list[asyncio.Task[bool]] = []
 
     async def publish_then_write_the_other(entry: OutboxEntry) -> None:
         await published(entry)
         name = entry["correlation_id"].split("/")[0]
         other = "b" if name == "a" else "a"
         if len(published.sent) == 1:
-            writer = OutboxRelay(mongo_db, published).outbox()  # another replica's
-            assert await writer.update(COLLECTION, other, 1, {"n": 1}, [event(other, 2)])
+            # A task: the writer must not wait for the other's lock while this one is held.
+            change = outbox.update(COLLECTION, other, 1, {"n": 1}, [event(other, 2)])
+            writes.append(asyncio.create_task(change))
 
     relay._publish = publish_then_write_the_other
+    await relay.relay_once()
+    assert await writes[0]
     await drain(relay)
     first = published.sent[0]["correlation_id"].split("/")[0]
     moved = "b" if first == "a" else "a"
-    # Each event once: only the entries sent are pulled, so the next pass sends the new one.
     assert published.versions()[first] == [1]
     assert published.versions()[moved] == [1, 2]
     for name in ("a", "b"):
