@@ -221,3 +221,67 @@ async def test_a_writer_after_the_page_was_read_keeps_its_events_in_order(
         assert stored is not None
         assert stored["outbox"] == []
     assert await mongo_db[MARKERS].count_documents({}) == 0
+
+
+async def test_a_publish_that_fails_mid_pass_does_not_send_again_what_went_out(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """Documents of different keys go side by side and are pulled together at the end of the
+    pass; when one key's publish fails, the others' sent entries are still pulled, so the next
+    pass sends only what failed."""
+    published = Published()
+    published.fail_on = {1}
+    relay = OutboxRelay(mongo_db, published, batch_size=50)
+    outbox = relay.outbox()
+    aggregates = [f"agg-{n}" for n in range(6)]
+    for name in aggregates:
+        assert await outbox.insert(COLLECTION, {"_id": name}, [event(name, 1)])
+    with pytest.raises(ConnectionError):
+        await relay.relay_once()
+    assert len(published.sent) == 5
+    await drain(relay)
+    assert {name: versions for name, versions in published.versions().items()} == {
+        name: [1] for name in aggregates
+    }
+    async for stored in mongo_db[COLLECTION].find({}):
+        assert stored["outbox"] == [], stored["_id"]
+    assert await mongo_db[MARKERS].count_documents({}) == 0
+
+
+async def test_a_document_whose_markers_name_different_keys_is_sent_once_per_pass(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """Markers of one document in one page went under each marker's key, so the document was
+    relayed once per key, its entries sent twice (a training session created without events,
+    then completed, did this). A document goes under one key now."""
+    published = Published()
+    relay = OutboxRelay(mongo_db, published, batch_size=50)
+    outbox = relay.outbox()
+    assert await outbox.insert(COLLECTION, {"_id": "a"}, [event("a", 1)])
+    # A later write whose event has another key (or a marker of an earlier release, with none).
+    assert await outbox.update(COLLECTION, "a", 1, {"n": 1}, [event("other", 2)])
+    await mongo_db[MARKERS].insert_one(
+        {
+            "_id": f"{COLLECTION}|a|0",
+            "collection": COLLECTION,
+            "document_id": "a",
+            "version": 0,
+            "key": None,
+            "created_at": datetime.now(UTC),
+        }
+    )
+    assert await relay.relay_once() == 3
+    assert sorted(e["correlation_id"] for e in published.sent) == ["a/1", "other/2"]
+    await drain(relay)
+    assert len(published.sent) == 2
+
+
+async def test_a_write_without_events_leaves_no_marker(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    relay = OutboxRelay(mongo_db, Published())
+    outbox = relay.outbox()
+    assert await outbox.insert(COLLECTION, {"_id": "quiet"}, [])
+    assert await outbox.update(COLLECTION, "quiet", 1, {"n": 1}, [])
+    assert await outbox.insert_many(COLLECTION, [({"_id": "quiet-2"}, [])]) == [True]
+    assert await mongo_db[MARKERS].count_documents({}) == 0

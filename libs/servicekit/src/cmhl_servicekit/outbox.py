@@ -7,10 +7,11 @@ written while Kafka is down go out when it returns. Event ids are deterministic,
 between publishing and forgetting only re-publishes ids that consumers already drop.
 
 How the relay finds work without scanning the (large) document collections: before each write, a
-small marker (`collection|id|version`) goes into `outbox_markers`. A marker only says "this
-document has events to send": the relay reads a page of markers, then the marked documents (one
-`_id` list per collection), publishes *every* entry still in each document's outbox in version
-order, pulls exactly those entries out of it, and deletes the markers up to the version it read.
+small marker (`collection|id|version`) goes into `outbox_markers` (a write without events needs
+none). A marker only says "this document has events to send": the relay reads a page of markers,
+then the marked documents (one `_id` list per collection), publishes *every* entry still in each
+document's outbox in version order (a document once per pass, under one Kafka key), pulls
+exactly those entries out of it, and deletes the markers up to the version it read.
 So one aggregate's events leave in order however large the backlog and whichever page a marker
 lands in, and a document's outbox holds only what is not sent yet. A writer that moves the
 document on meanwhile keeps its own entries (only the sent ones are pulled), and its marker
@@ -22,10 +23,11 @@ happened (the process died in between) is dropped once it is older than a minute
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NotRequired, TypedDict
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -81,7 +83,20 @@ class AggregateLocks:
         self._locks = [asyncio.Lock() for _ in range(stripes)]
 
     def __call__(self, aggregate_id: str) -> asyncio.Lock:
-        return self._locks[hash(aggregate_id) % len(self._locks)]
+        return self._locks[self._stripe(aggregate_id)]
+
+    def _stripe(self, aggregate_id: str) -> int:
+        return hash(aggregate_id) % len(self._locks)
+
+    @contextlib.asynccontextmanager
+    async def all_of(self, aggregate_ids: Iterable[str]) -> AsyncIterator[None]:
+        """Holds the locks of several documents at once. Stripes are taken once each, in
+        ascending order, and every other holder takes one stripe at a time, so no two holders
+        can wait for each other."""
+        async with contextlib.AsyncExitStack() as held:
+            for stripe in sorted({self._stripe(a) for a in aggregate_ids}):
+                await held.enter_async_context(self._locks[stripe])
+            yield
 
 
 class Outbox:
@@ -130,7 +145,7 @@ class Outbox:
             return []
         await insert_new(
             self._markers,
-            [self._marker(collection, i, 1, events) for i, (_, events) in first.items()],
+            [self._marker(collection, i, 1, events) for i, (_, events) in first.items() if events],
         )
         existed = await insert_new(
             self._db[collection],
@@ -174,6 +189,8 @@ class Outbox:
     async def _mark(
         self, collection: str, document_id: Any, version: int, events: list[IntegrationEvent]
     ) -> None:
+        if not events:
+            return  # nothing to send: the relay need not look at this write
         with contextlib.suppress(DuplicateKeyError):  # a retried write marks once
             await self._markers.insert_one(self._marker(collection, document_id, version, events))
 
@@ -197,8 +214,8 @@ Publish = Callable[[OutboxEntry], Awaitable[None]]
 
 
 class OutboxRelay:
-    """Publishes marked documents' pending events in version order, trims them, forgets the
-    markers."""
+    """Publishes marked documents' pending events in version order, pulls what it sent out of
+    their outboxes (one round trip per collection and pass), forgets the markers."""
 
     def __init__(
         self,
@@ -248,25 +265,40 @@ class OutboxRelay:
         different keys go side by side (Kafka acknowledgements and database round trips
         overlap), which is what lets the relay keep up with intake."""
         markers = await self._db[MARKERS].find({}, limit=self._batch_size).to_list(None)
-        by_key: dict[str, dict[tuple[str, str], list[Document]]] = {}
+        by_document: dict[tuple[str, str], list[Document]] = {}
         for marker in markers:
             document = (marker["collection"], str(marker["document_id"]))
-            key = marker.get("key") or "|".join(document)
-            by_key.setdefault(key, {}).setdefault(document, []).append(marker)
+            by_document.setdefault(document, []).append(marker)
+        # A document goes under one key whatever its markers say (a write without events, or
+        # from an earlier release, has none), so one pass sends its entries once.
+        by_key: dict[str, dict[tuple[str, str], list[Document]]] = {}
+        for document, marks in by_document.items():
+            key = next((m["key"] for m in marks if m.get("key")), "|".join(document))
+            by_key.setdefault(key, {})[document] = marks
         now = datetime.now(UTC)
         pending = await self._pending_of(markers)
+        sent: dict[str, list[tuple[Any, list[OutboxEntry]]]] = {}
 
         async def relay_key(documents: dict[tuple[str, str], list[Document]]) -> list[str]:
             done: list[str] = []
             for marks in documents.values():
                 collection, document_id = marks[0]["collection"], marks[0]["document_id"]
-                sent_up_to = await self._relay_document(
-                    collection, document_id, pending.get((collection, document_id))
-                )
+                document = pending.get((collection, document_id))
+                entries = await self._publish_pending(document)
+                if entries:
+                    sent.setdefault(collection, []).append((document_id, entries))
+                sent_up_to = int(document.get("version", 0)) if document else 0
                 done += self._settled(marks, sent_up_to, now)
             return done
 
-        settled = await run_bounded(map(relay_key, by_key.values()), KEYS_IN_FLIGHT)
+        try:
+            settled = await run_bounded(map(relay_key, by_key.values()), KEYS_IN_FLIGHT)
+        except Exception:
+            # A publish failed (every other key has finished): what did go out is pulled, so
+            # the next pass does not send it again.
+            await self._pull_sent(sent)
+            raise
+        await self._pull_sent(sent)
         await delete_by_ids(self._db[MARKERS], [m for done in settled for m in done])
         if markers:
             log.info("outbox pass", extra={"count": len(markers)})
@@ -301,25 +333,33 @@ class OutboxRelay:
                 found[(collection, document["_id"])] = document
         return found
 
-    async def _relay_document(
-        self, collection: str, document_id: Any, document: Document | None
-    ) -> int:
+    async def _publish_pending(self, document: Document | None) -> list[OutboxEntry]:
         """Publishes the document's pending entries (as read at the start of the pass) in
-        version order and pulls exactly those out of its outbox; returns the version they cover
-        (0 if the document did not exist). A writer that moved the document on since it was
-        read keeps its own entries, which its marker brings out next pass."""
-        async with self.locks(str(document_id)):
-            if document is None:
-                return 0
-            version = int(document.get("version", 0))
-            pending = sorted(document.get("outbox", []), key=lambda e: int(e["version"]))
-            for entry in pending:
-                await self._publish(entry)
-            if pending:
-                await self._db[collection].update_one(
-                    {"_id": document_id}, {"$pullAll": {"outbox": pending}}
+        version order; returns them."""
+        if document is None:
+            return []
+        pending: list[OutboxEntry] = sorted(
+            document.get("outbox", []), key=lambda e: int(e["version"])
+        )
+        for entry in pending:
+            await self._publish(entry)
+        return pending
+
+    async def _pull_sent(self, sent: Mapping[str, list[tuple[Any, list[OutboxEntry]]]]) -> None:
+        """Pulls exactly the entries a pass sent out of their documents: one round trip per
+        collection instead of one per document. A writer that moved a document on since the
+        pass read it keeps its own entries, which its marker brings out next pass. The
+        documents' locks are held meanwhile, because FerretDB's updates are read-modify-write
+        (a writer of this process must not land between the read and the write of a pull)."""
+        for collection, pulls in sent.items():
+            async with self.locks.all_of(str(document_id) for document_id, _ in pulls):
+                await self._db[collection].bulk_write(
+                    [
+                        UpdateOne({"_id": document_id}, {"$pullAll": {"outbox": entries}})
+                        for document_id, entries in pulls
+                    ],
+                    ordered=False,
                 )
-            return version
 
 
 def kafka_publish(broker_publish: Callable[..., Awaitable[Any]]) -> Publish:
