@@ -42,6 +42,8 @@ Document = dict[str, Any]
 MARKERS = "outbox_markers"
 # Kafka keys whose documents a relay pass sends at once.
 KEYS_IN_FLIGHT = 32
+# Documents whose sent entries one round trip pulls (their locks are held meanwhile).
+PULL_CHUNK = 32
 
 
 class OutboxEntry(TypedDict):
@@ -215,7 +217,7 @@ Publish = Callable[[OutboxEntry], Awaitable[None]]
 
 class OutboxRelay:
     """Publishes marked documents' pending events in version order, pulls what it sent out of
-    their outboxes (one round trip per collection and pass), forgets the markers."""
+    their outboxes (a round trip per PULL_CHUNK documents), forgets the markers."""
 
     def __init__(
         self,
@@ -284,9 +286,9 @@ class OutboxRelay:
             for marks in documents.values():
                 collection, document_id = marks[0]["collection"], marks[0]["document_id"]
                 document = pending.get((collection, document_id))
-                entries = await self._publish_pending(document)
-                if entries:
-                    sent.setdefault(collection, []).append((document_id, entries))
+                published: list[OutboxEntry] = []  # filled as each entry is acknowledged
+                sent.setdefault(collection, []).append((document_id, published))
+                await self._publish_pending(document, published)
                 sent_up_to = int(document.get("version", 0)) if document else 0
                 done += self._settled(marks, sent_up_to, now)
             return done
@@ -295,8 +297,10 @@ class OutboxRelay:
             settled = await run_bounded(map(relay_key, by_key.values()), KEYS_IN_FLIGHT)
         except Exception:
             # A publish failed (every other key has finished): what did go out is pulled, so
-            # the next pass does not send it again.
-            await self._pull_sent(sent)
+            # the next pass does not send it again. The publish's error is the one to report; if
+            # the pull fails too, those entries only go again, with their ids.
+            with contextlib.suppress(Exception):
+                await self._pull_sent(sent)
             raise
         await self._pull_sent(sent)
         await delete_by_ids(self._db[MARKERS], [m for done in settled for m in done])
@@ -333,33 +337,38 @@ class OutboxRelay:
                 found[(collection, document["_id"])] = document
         return found
 
-    async def _publish_pending(self, document: Document | None) -> list[OutboxEntry]:
+    async def _publish_pending(
+        self, document: Document | None, published: list[OutboxEntry]
+    ) -> None:
         """Publishes the document's pending entries (as read at the start of the pass) in
-        version order; returns them."""
+        version order, appending each to `published` once acknowledged."""
         if document is None:
-            return []
-        pending: list[OutboxEntry] = sorted(
-            document.get("outbox", []), key=lambda e: int(e["version"])
-        )
-        for entry in pending:
+            return
+        for entry in sorted(document.get("outbox", []), key=lambda e: int(e["version"])):
             await self._publish(entry)
-        return pending
+            published.append(entry)
 
     async def _pull_sent(self, sent: Mapping[str, list[tuple[Any, list[OutboxEntry]]]]) -> None:
-        """Pulls exactly the entries a pass sent out of their documents: one round trip per
-        collection instead of one per document. A writer that moved a document on since the
-        pass read it keeps its own entries, which its marker brings out next pass. The
-        documents' locks are held meanwhile, because FerretDB's updates are read-modify-write
-        (a writer of this process must not land between the read and the write of a pull)."""
+        """Pulls exactly the entries a pass sent out of their documents, PULL_CHUNK documents
+        per round trip instead of one each. A writer that moved a document on since the pass
+        read it keeps its own entries, which its marker brings out next pass.
+
+        The chunk's documents' locks are held meanwhile, because FerretDB's updates are
+        read-modify-write (a writer of this process must not land between the read and the
+        write of a pull). A chunk, not the whole page: 500 documents would cover most of the
+        256 stripes, and every writer of the process would wait for the page's pulls."""
         for collection, pulls in sent.items():
-            async with self.locks.all_of(str(document_id) for document_id, _ in pulls):
-                await self._db[collection].bulk_write(
-                    [
-                        UpdateOne({"_id": document_id}, {"$pullAll": {"outbox": entries}})
-                        for document_id, entries in pulls
-                    ],
-                    ordered=False,
-                )
+            pulls = [(document_id, entries) for document_id, entries in pulls if entries]
+            for start in range(0, len(pulls), PULL_CHUNK):
+                chunk = pulls[start : start + PULL_CHUNK]
+                async with self.locks.all_of(str(document_id) for document_id, _ in chunk):
+                    await self._db[collection].bulk_write(
+                        [
+                            UpdateOne({"_id": document_id}, {"$pullAll": {"outbox": entries}})
+                            for document_id, entries in chunk
+                        ],
+                        ordered=False,
+                    )
 
 
 def kafka_publish(broker_publish: Callable[..., Awaitable[Any]]) -> Publish:
