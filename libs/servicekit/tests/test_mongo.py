@@ -5,7 +5,13 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from cmhl_servicekit.mongo import COUNTED_EXACTLY_UP_TO, estimated_count
+from cmhl_servicekit.mongo import (
+    COUNTED_EXACTLY_UP_TO,
+    IDS_CHUNK,
+    delete_by_ids,
+    estimated_count,
+    find_by_ids,
+)
 from cmhl_servicekit.testing import eventually
 
 pytestmark = pytest.mark.integration
@@ -29,3 +35,18 @@ async def test_a_gauge_count_is_exact_while_small_and_close_beyond(
         return abs(await estimated_count(timers) - held) <= held // 10
 
     await eventually(close_to_what_is_held)
+
+
+async def test_reads_and_deletes_by_id_cover_every_chunk(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """More ids than one statement takes: every stored one is found (with the projection) and
+    deleted; an id not stored is simply absent."""
+    things = mongo_db["things"]
+    stored = [f"t-{n}" for n in range(IDS_CHUNK + 5)]
+    await things.insert_many([{"_id": i, "n": 1, "big": "x"} for i in stored])
+    found = await find_by_ids(things, [*stored, "missing"], {"n": 1})
+    assert sorted(found) == sorted(stored)
+    assert found["t-0"] == {"_id": "t-0", "n": 1}
+    await delete_by_ids(things, stored[1:])
+    assert [d["_id"] async for d in things.find({})] == ["t-0"]

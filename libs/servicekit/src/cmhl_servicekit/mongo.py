@@ -34,15 +34,28 @@ async def ping(client: AsyncMongoClient[Document]) -> None:
     await client.admin.command("ping")
 
 
-# Ids per delete: a relay's page or a due scan's batch fits in one.
-DELETE_CHUNK = 1_000
+# Ids per read or delete by `_id`: a relay's page, a due scan's batch or an import's batch fits
+# in one.
+IDS_CHUNK = 1_000
+
+
+async def find_by_ids(
+    collection: AsyncCollection[Document], ids: Sequence[Any], projection: Document
+) -> dict[Any, Document]:
+    """The documents stored under those `_id`s, by `_id`: a chunk of ids per read (`$in` on
+    `_id` is one index look-up per id, on MongoDB and on the local database alike)."""
+    found: dict[Any, Document] = {}
+    for start in range(0, len(ids), IDS_CHUNK):
+        chunk = {"_id": {"$in": list(ids[start : start + IDS_CHUNK])}}
+        async for document in collection.find(chunk, projection):
+            found[document["_id"]] = document
+    return found
 
 
 async def delete_by_ids(collection: AsyncCollection[Document], ids: Sequence[Any]) -> None:
-    """Delete documents by `_id`, a chunk of ids per statement (`$in` on `_id` is one index
-    look-up per id, on MongoDB and on the local database alike)."""
-    for start in range(0, len(ids), DELETE_CHUNK):
-        await collection.delete_many({"_id": {"$in": list(ids[start : start + DELETE_CHUNK])}})
+    """Delete documents by `_id`, a chunk of ids per statement (as `find_by_ids`)."""
+    for start in range(0, len(ids), IDS_CHUNK):
+        await collection.delete_many({"_id": {"$in": list(ids[start : start + IDS_CHUNK])}})
 
 
 async def insert_new(

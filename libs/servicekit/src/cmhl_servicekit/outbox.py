@@ -34,7 +34,7 @@ from pymongo.errors import DuplicateKeyError
 from cmhl_contracts import IntegrationEvent
 from cmhl_servicekit import tracing
 from cmhl_servicekit.consuming import TRANSIENT_ERRORS, run_bounded, safe_reason
-from cmhl_servicekit.mongo import delete_by_ids, insert_new
+from cmhl_servicekit.mongo import delete_by_ids, find_by_ids, insert_new
 
 log = logging.getLogger(__name__)
 
@@ -330,11 +330,10 @@ class OutboxRelay:
             ids_by_collection.setdefault(marker["collection"], {})[marker["document_id"]] = None
         found: dict[tuple[str, Any], Document] = {}
         for collection, ids in ids_by_collection.items():
-            cursor = self._db[collection].find(
-                {"_id": {"$in": list(ids)}}, {"outbox": 1, "version": 1}
+            documents = await find_by_ids(
+                self._db[collection], list(ids), {"outbox": 1, "version": 1}
             )
-            async for document in cursor:
-                found[(collection, document["_id"])] = document
+            found.update(((collection, i), document) for i, document in documents.items())
         return found
 
     async def _publish_pending(

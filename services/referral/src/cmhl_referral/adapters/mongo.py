@@ -20,14 +20,12 @@ from cmhl_referral.application.ports import CaseloadQuery, ConcurrentChange
 from cmhl_referral.domain.consent import Consent, ConsentScope, ConsentTerms
 from cmhl_referral.domain.referral import Assignment, ImportSource, Person, Referral
 from cmhl_servicekit.crypto import FieldCipher, pseudonym
-from cmhl_servicekit.mongo import insert_new
+from cmhl_servicekit.mongo import find_by_ids, insert_new
 from cmhl_servicekit.outbox import Outbox
 
 Document = dict[str, Any]
 
 REFERRALS = "referrals"
-# Referral ids per `_id` list read.
-LOOKUP_CHUNK = 1_000
 PERSON_REFERRALS = "person_referrals"
 # One-time changes to stored documents, each recorded when done.
 MIGRATIONS = "migrations"
@@ -95,14 +93,10 @@ class MongoReferralRepository:
         return None if document is None else self._from_document(document)
 
     async def get_many(self, referral_ids: list[uuid.UUID]) -> list[Referral]:
-        """Those stored, in the order asked: one read of an `_id` list per LOOKUP_CHUNK ids."""
+        """Those stored, in the order asked: one read of an `_id` list per chunk of ids."""
         ids = [str(r) for r in referral_ids]
-        found: dict[str, Referral] = {}
-        for start in range(0, len(ids), LOOKUP_CHUNK):
-            chunk = {"_id": {"$in": ids[start : start + LOOKUP_CHUNK]}}
-            async for document in self._referrals.find(chunk, {"outbox": 0}):
-                found[document["_id"]] = self._from_document(document)
-        return [found[i] for i in ids if i in found]
+        found = await find_by_ids(self._referrals, ids, {"outbox": 0})
+        return [self._from_document(found[i]) for i in ids if i in found]
 
     async def save(self, referral: Referral, events: list[IntegrationEvent]) -> None:
         changes = {
