@@ -91,4 +91,6 @@ async def test_the_accounting_lists_accesses_in_referral_followup_and_placement(
         ("placement", "open"),
     }
     assert all(r["referral_id"] == referral["referral_id"] for r in rows)
-    assert [r["at"] for r in rows] == sorted(r["at"] for r in rows)
+    # Oldest first, as instants: the text of a whole second ("…:48Z") sorts after "…:48.018Z".
+    instants = [datetime.fromisoformat(r["at"]) for r in rows]
+    assert instants == sorted(instants)
