@@ -133,8 +133,9 @@ class MongoAuditLog:
 
     def _documents(self, entry: AuditEntry) -> list[Document]:
         """One document per person the entry concerns (one, filed under "", if none)."""
-        # Field by field, not `dataclasses.asdict`: that deep-copies every value, and it was a
-        # third of the referral service's CPU on a caseload page (one entry per listed record).
+        # Field by field, not `dataclasses.asdict`: that deep-copies every value (69 µs an entry
+        # against 6 µs), about a quarter of the referral service's CPU on a caseload page, which
+        # records one entry per listed referral.
         document: Document = {name: getattr(entry, name) for name in _ENTRY_FIELDS}
         document["actor_roles"] = list(entry.actor_roles)
         people = list(dict.fromkeys(entry.person_ids))  # each person once, in order
