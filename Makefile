@@ -60,8 +60,10 @@ fmt:
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
 
-# A fresh stack on free ports for every run, stopped whatever the outcome.
+# A fresh stack on free ports for every run, stopped whatever the outcome. The browser and PDF
+# tools only the tests use are installed here, not for `make up`.
 test: install lint
+	@$(STACK) install --for-tests
 	@bash deploy/local/run-tests.sh "$(TEST_STATE)" $(PYTEST_ARGS)
 
 # The fault suite at the issue's full sizes, the three-broker cluster included (~10 minutes).

@@ -16,6 +16,7 @@ state folder. A second `up` while everything runs is a no-op.
 import argparse
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
 import hashlib
 import json
@@ -73,7 +74,10 @@ SERVICES = {
 
 
 def say(message: str) -> None:
-    print(f"[stack] {message}", flush=True)
+    # One write per line: the installs run side by side, and print's separate write of the
+    # newline let two threads' lines run together.
+    sys.stdout.write(f"[stack] {message}\n")
+    sys.stdout.flush()
 
 
 def fail(message: str) -> None:
@@ -166,29 +170,93 @@ def digest(*files: Path) -> str:
 # ---------------------------------------------------------------- install (cached)
 
 
-def chromium() -> None:
-    """Debian's chromium for the dashboard's browser test (Playwright drives it through
-    `executable_path`; its own browser download is never used). Quiet when present."""
-    if not shutil.which("chromium"):
-        apt_install("chromium", "for the dashboard test")
+# Debian's packages the stack needs, each with the file that shows it is there and why it is
+# needed; the tests' own are installed only for `make test` (`install --for-tests`).
+STACK_PACKAGES = {
+    "postgresql": ("/usr/lib/postgresql/*/bin/postgres", "the database FerretDB stores in"),
+    "prometheus": ("/usr/bin/prometheus", "the metrics server that scrapes every service"),
+}
+TEST_PACKAGES = {
+    # Playwright drives Debian's chromium through `executable_path`; its own browser download
+    # is never used.
+    "chromium": ("/usr/bin/chromium", "the browser tests"),
+    "poppler-utils": ("/usr/bin/pdftoppm", "the annual report's PDF test"),
+}
 
 
-def pdftoppm() -> None:
-    """Debian's poppler-utils: the annual report's test turns its PDF into PNG pages."""
-    if not shutil.which("pdftoppm"):
-        apt_install("poppler-utils", "for the annual report's PDF test")
+def missing_packages(for_tests: bool) -> dict[str, str]:
+    """The packages not installed yet, each with why it is needed."""
+    wanted = STACK_PACKAGES | (TEST_PACKAGES if for_tests else {})
+    return {
+        package: why
+        for package, (installed, why) in wanted.items()
+        if not any(Path("/").glob(installed.lstrip("/")))
+    }
 
 
-def apt_install(package: str, why: str) -> None:
-    """Installs one of Debian's packages (first run only), saying why and how long it took."""
-    apt = require_tool("apt-get", f"Install {package} with your package manager.")
-    sudo = [] if os.geteuid() == 0 else [require_tool("sudo", f"Run as root to install {package}.")]
-    say(f"installing {package} with apt-get ({why}, first run only)...")
+def apt_install(packages: dict[str, str]) -> None:
+    """Installs Debian's packages in one apt-get run (first run only), saying why and how long
+    it took. apt-get's own output goes to a log, shown if it fails: it runs beside the other
+    installs, whose progress lines it would bury."""
+    if not packages:
+        return
+    names = sorted(packages)
+    apt = require_tool("apt-get", f"Install {', '.join(names)} with your package manager.")
+    sudo = [] if os.geteuid() == 0 else [require_tool("sudo", f"Run as root to install {names}.")]
+    say(
+        "installing with apt-get (first run only): "
+        + "; ".join(f"{name} ({packages[name]})" for name in names)
+    )
     started = time.monotonic()
     env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run([*sudo, apt, "update", "-qq"], check=True, env=env)
-    subprocess.run([*sudo, apt, "install", "-y", "-qq", package], check=True, env=env)
-    say(f"{package} installed ({time.monotonic() - started:.0f}s)")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    log = CACHE / "apt-get.log"
+    with log.open("w") as output:
+        for step in (["update", "-qq"], ["install", "-y", "-qq", *names]):
+            done = subprocess.run(
+                [*sudo, apt, *step], env=env, stdout=output, stderr=subprocess.STDOUT
+            )
+            if done.returncode != 0:
+                tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+                fail(
+                    f"apt-get {step[0]} failed (exit {done.returncode}); its output ends:\n"
+                    f"{tail}\nThe whole output is in {log}. Install {', '.join(names)} by hand "
+                    "and run the command again."
+                )
+    say(f"{', '.join(names)} installed ({time.monotonic() - started:.0f}s)")
+
+
+class Installs:
+    """What the stack runs (and with `for_tests` what the tests use), fetched and built side by
+    side. FerretDB's Go build is bound by the CPU while Maven's and apt-get's downloads wait on
+    the network: one after another they made `make up` on a fresh machine take 295 s. Maven's
+    two steps run in order, as they share the local repository. Each step is a no-op once
+    cached."""
+
+    def __init__(self, for_tests: bool) -> None:
+        self.started = time.monotonic()
+        self._maven = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        self._others = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+        self.kafka = self._maven.submit(kafka_lib)
+        self.keycloak = self._maven.submit(keycloak_home)
+        self.ferretdb = self._others.submit(ferretdb_binary)
+        self.packages = self._others.submit(apt_install, missing_packages(for_tests))
+
+    def wait(self) -> None:
+        """Every step done; the first failure raised, once the others have finished."""
+        jobs: list[concurrent.futures.Future[Any]] = [
+            self.kafka,
+            self.keycloak,
+            self.ferretdb,
+            self.packages,
+        ]
+        concurrent.futures.wait(jobs)
+        self._maven.shutdown()
+        self._others.shutdown()
+        for job in jobs:
+            job.result()
+        if time.monotonic() - self.started > 1:
+            say(f"installed in {time.monotonic() - self.started:.0f}s")
 
 
 def kafka_lib() -> Path:
@@ -223,16 +291,22 @@ def kafka_lib() -> Path:
     return lib
 
 
+# The stack runs FerretDB on PostgreSQL only: leaving its SQLite backend out (FerretDB's own build
+# tag) spares compiling the SQLite engine, a fresh build 76 -> 55 s on two cores.
+FERRETDB_BUILD_TAGS = "ferretdb_no_sqlite"
+
+
 def ferretdb_binary() -> Path:
     source = HERE / "ferretdb"
     build_files = [source / "go.mod", source / "go.sum", source / "patches.toml"]
-    binary = CACHE / f"ferretdb-{digest(*build_files, *sorted(source.glob('*.go')))}" / "ferretdb"
+    inputs = digest(*build_files, *sorted(source.glob("*.go")))
+    binary = CACHE / f"ferretdb-{inputs}-{FERRETDB_BUILD_TAGS}" / "ferretdb"
     if binary.exists():
         return binary
     go = require_tool(
         "go", "Install Go 1.24+ (https://go.dev/doc/install or `apt-get install golang`)."
     )
-    say("building FerretDB 1.24.2 with Go from the module proxy (first run only, ~2 min)...")
+    say("building FerretDB 1.24.2 with Go from the module proxy (first run only, ~1 min)...")
     started = time.monotonic()
     build = binary.parent / "build"
     shutil.rmtree(build, ignore_errors=True)
@@ -245,7 +319,11 @@ def ferretdb_binary() -> Path:
         check=True,
     )
     partial = binary.with_suffix(".partial")
-    subprocess.run([go, "build", "-o", str(partial), "."], cwd=wrapper, check=True)
+    subprocess.run(
+        [go, "build", "-tags", FERRETDB_BUILD_TAGS, "-o", str(partial), "."],
+        cwd=wrapper,
+        check=True,
+    )
     partial.rename(binary)
     shutil.rmtree(build)
     say(f"FerretDB built ({time.monotonic() - started:.0f}s)")
@@ -689,7 +767,7 @@ def postgres_bin() -> Path:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
     if found:
         return found[-1].parent
-    apt_install("postgresql", "the database FerretDB stores in")
+    apt_install({"postgresql": STACK_PACKAGES["postgresql"][1]})
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
     if not found:
         fail("apt-get installed postgresql but /usr/lib/postgresql/*/bin/postgres is missing")
@@ -976,7 +1054,7 @@ def prometheus_tool(name: str) -> str:
     found = shutil.which(name)
     if found:
         return found
-    apt_install("prometheus", "the metrics server that scrapes every service")
+    apt_install({"prometheus": STACK_PACKAGES["prometheus"][1]})
     return require_tool(name, "apt-get installed prometheus, but it is not on the PATH.")
 
 
@@ -1358,6 +1436,10 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
         state.prometheus_port = free_port() if free_ports else 9090
     creds = credentials(state_dir, issuer=state.issuer)
     password = creds["keys"]["database_password"]
+    # Everything installed before anything starts. Starting Kafka and Keycloak while FerretDB
+    # built was tried: the build, the longest step, took 168 s instead of 99 s, and the fresh
+    # machine's `make up` 251 s instead of 204 s (one run each).
+    Installs(for_tests=False).wait()
     ensure_started(
         state,
         state_dir,
@@ -1554,15 +1636,15 @@ def main() -> None:
         action="store_true",
         help="pick free ports (for tests) instead of the fixed local ones",
     )
+    parser.add_argument(
+        "--for-tests",
+        action="store_true",
+        help="install: also the browser and PDF tools that only the tests use",
+    )
     args = parser.parse_args()
     state_dir = args.state_dir.resolve()
     if args.command == "install":
-        kafka_lib()
-        ferretdb_binary()
-        postgres_bin()
-        keycloak_home()
-        chromium()
-        pdftoppm()
+        Installs(args.for_tests).wait()
     elif args.command == "up":
         up(state_dir, args.services, args.free_ports)
     elif args.command == "down":
