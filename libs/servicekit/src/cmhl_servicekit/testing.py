@@ -807,7 +807,9 @@ async def headless_chromium() -> AsyncIterator["Browser"]:
 
     executable = os.environ.get("CMHL_CHROMIUM") or shutil.which("chromium")
     if not executable:
-        pytest.fail("chromium is missing: `python deploy/local/stack.py install --for-tests` installs it")
+        pytest.fail(
+            "chromium is missing: `python deploy/local/stack.py install --for-tests` installs it"
+        )
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=executable,

@@ -36,7 +36,9 @@ def _pages(pdf: bytes, name: str, folder: Path) -> list[str]:
     """The PDF's pages as PNGs (pdftoppm, Debian's poppler-utils) in the artifacts folder."""
     tool = shutil.which("pdftoppm")
     if tool is None:
-        pytest.fail("pdftoppm is missing: `python deploy/local/stack.py install --for-tests` installs it")
+        pytest.fail(
+            "pdftoppm is missing: `python deploy/local/stack.py install --for-tests` installs it"
+        )
     path = folder / f"{name}.pdf"
     path.write_bytes(pdf)
     subprocess.run([tool, "-png", "-r", "80", str(path), str(folder / name)], check=True)
