@@ -1,6 +1,7 @@
 """The local stack: installs, starts and stops Apache Kafka (KRaft), PostgreSQL, FerretDB on it,
 Keycloak (the OpenID Connect provider, also on PostgreSQL) and the services.
 
+    python deploy/local/stack.py install [--for-tests]   (also the tests' browser and PDF tools)
     python deploy/local/stack.py up [--services] [--free-ports] [--state-dir DIR]
     python deploy/local/stack.py down [--state-dir DIR]
     python deploy/local/stack.py status [--state-dir DIR]
@@ -10,7 +11,8 @@ Kafka's jars and Keycloak's server come from Maven Central (deploy/local/kafka/p
 KEYCLOAK_VERSION) and FerretDB is built with Go from the module proxy (deploy/local/ferretdb); all
 are cached under ~/.cache/cmhl by a hash of their build inputs, so only the first run downloads.
 PostgreSQL is Debian's package. State (data, logs, pids, credentials) lives in a git-ignored
-state folder. A second `up` while everything runs is a no-op.
+state folder. A second `up` while everything runs is a no-op (its install check included, once
+everything is cached).
 """
 
 import argparse
@@ -81,7 +83,8 @@ def say(message: str) -> None:
 
 
 def fail(message: str) -> None:
-    print(f"[stack] ERROR: {message}", file=sys.stderr, flush=True)
+    sys.stderr.write(f"[stack] ERROR: {message}\n")  # one write, as in say()
+    sys.stderr.flush()
     raise SystemExit(1)
 
 
@@ -170,28 +173,35 @@ def digest(*files: Path) -> str:
 # ---------------------------------------------------------------- install (cached)
 
 
-# Debian's packages the stack needs, each with the file that shows it is there and why it is
-# needed; the tests' own are installed only for `make test` (`install --for-tests`).
-STACK_PACKAGES = {
-    "postgresql": ("/usr/lib/postgresql/*/bin/postgres", "the database FerretDB stores in"),
-    "prometheus": ("/usr/bin/prometheus", "the metrics server that scrapes every service"),
+def postgres_installed() -> bool:
+    return any(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+
+
+# Debian's packages the stack needs: how to tell each is there (where the code that uses it
+# looks) and why it is needed. The tests' own are installed only for `make test`
+# (`install --for-tests`).
+STACK_PACKAGES: dict[str, tuple[Callable[[], object], str]] = {
+    "postgresql": (postgres_installed, "the database FerretDB stores in"),
+    "prometheus": (
+        lambda: shutil.which("prometheus"),
+        "the metrics server that scrapes every service",
+    ),
 }
-TEST_PACKAGES = {
-    # Playwright drives Debian's chromium through `executable_path`; its own browser download
-    # is never used.
-    "chromium": ("/usr/bin/chromium", "the browser tests"),
-    "poppler-utils": ("/usr/bin/pdftoppm", "the annual report's PDF test"),
+TEST_PACKAGES: dict[str, tuple[Callable[[], object], str]] = {
+    # Playwright drives Debian's chromium through `executable_path` (or CMHL_CHROMIUM's); its
+    # own browser download is never used.
+    "chromium": (
+        lambda: os.environ.get("CMHL_CHROMIUM") or shutil.which("chromium"),
+        "the browser tests",
+    ),
+    "poppler-utils": (lambda: shutil.which("pdftoppm"), "the annual report's PDF test"),
 }
 
 
 def missing_packages(for_tests: bool) -> dict[str, str]:
     """The packages not installed yet, each with why it is needed."""
     wanted = STACK_PACKAGES | (TEST_PACKAGES if for_tests else {})
-    return {
-        package: why
-        for package, (installed, why) in wanted.items()
-        if not any(Path("/").glob(installed.lstrip("/")))
-    }
+    return {package: why for package, (installed, why) in wanted.items() if not installed()}
 
 
 def apt_install(packages: dict[str, str]) -> None:
@@ -202,7 +212,11 @@ def apt_install(packages: dict[str, str]) -> None:
         return
     names = sorted(packages)
     apt = require_tool("apt-get", f"Install {', '.join(names)} with your package manager.")
-    sudo = [] if os.geteuid() == 0 else [require_tool("sudo", f"Run as root to install {names}.")]
+    sudo = (
+        []
+        if os.geteuid() == 0
+        else [require_tool("sudo", f"Run as root to install {', '.join(names)}.")]
+    )
     say(
         "installing with apt-get (first run only): "
         + "; ".join(f"{name} ({packages[name]})" for name in names)
@@ -226,37 +240,39 @@ def apt_install(packages: dict[str, str]) -> None:
     say(f"{', '.join(names)} installed ({time.monotonic() - started:.0f}s)")
 
 
-class Installs:
+def install(for_tests: bool) -> None:
     """What the stack runs (and with `for_tests` what the tests use), fetched and built side by
     side. FerretDB's Go build is bound by the CPU while Maven's and apt-get's downloads wait on
     the network: one after another they made `make up` on a fresh machine take 295 s. Maven's
     two steps run in order, as they share the local repository. Each step is a no-op once
-    cached."""
+    cached. Every step that failed is named; a step not begun yet is not begun after one fails
+    or after Ctrl-C."""
+    started = time.monotonic()
 
-    def __init__(self, for_tests: bool) -> None:
-        self.started = time.monotonic()
-        self._maven = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-        self._others = concurrent.futures.ThreadPoolExecutor(max_workers=2)
-        self.kafka = self._maven.submit(kafka_lib)
-        self.keycloak = self._maven.submit(keycloak_home)
-        self.ferretdb = self._others.submit(ferretdb_binary)
-        self.packages = self._others.submit(apt_install, missing_packages(for_tests))
+    def from_maven() -> None:
+        kafka_lib()
+        keycloak_home()
 
-    def wait(self) -> None:
-        """Every step done; the first failure raised, once the others have finished."""
-        jobs: list[concurrent.futures.Future[Any]] = [
-            self.kafka,
-            self.keycloak,
-            self.ferretdb,
-            self.packages,
-        ]
-        concurrent.futures.wait(jobs)
-        self._maven.shutdown()
-        self._others.shutdown()
-        for job in jobs:
-            job.result()
-        if time.monotonic() - self.started > 1:
-            say(f"installed in {time.monotonic() - self.started:.0f}s")
+    steps: dict[str, Callable[[], object]] = {
+        "FerretDB's build": ferretdb_binary,
+        "Kafka's and Keycloak's download": from_maven,
+        "apt-get": lambda: apt_install(missing_packages(for_tests)),
+    }
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(steps))
+    try:
+        jobs = {name: pool.submit(step) for name, step in steps.items()}
+        concurrent.futures.wait(jobs.values())
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    failed = {name: job.exception() for name, job in jobs.items() if job.exception() is not None}
+    for name, error in failed.items():
+        # fail() has said why already; anything else says it here.
+        detail = "see above" if isinstance(error, SystemExit) else str(error)
+        say(f"ERROR: {name} failed ({detail})")
+    if failed:
+        raise SystemExit(1)
+    if time.monotonic() - started > 1:
+        say(f"installed in {time.monotonic() - started:.0f}s")
 
 
 def kafka_lib() -> Path:
@@ -1439,7 +1455,7 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
     # Everything installed before anything starts. Starting Kafka and Keycloak while FerretDB
     # built was tried: the build, the longest step, took 168 s instead of 99 s, and the fresh
     # machine's `make up` 251 s instead of 204 s (one run each).
-    Installs(for_tests=False).wait()
+    install(for_tests=False)
     ensure_started(
         state,
         state_dir,
@@ -1644,7 +1660,7 @@ def main() -> None:
     args = parser.parse_args()
     state_dir = args.state_dir.resolve()
     if args.command == "install":
-        Installs(args.for_tests).wait()
+        install(args.for_tests)
     elif args.command == "up":
         up(state_dir, args.services, args.free_ports)
     elif args.command == "down":
