@@ -222,12 +222,48 @@ async def set_credentials(admin: AIOKafkaAdminClient, passwords: Mapping[str, st
         raise AccessError(f"credentials refused: {failed}")
 
 
+# KRaft commits a grant on the controller and answers; each broker's authorizer takes it up from
+# the metadata log a moment later, and DescribeAcls is answered from that authorizer. How long
+# create and revoke wait for the broker that answers to show the change (a clean-clone CI once
+# read a grant it had just created as missing).
+GRANTS_VISIBLE_WITHIN_S = 15.0
+
+
 async def create_grants(admin: AIOKafkaAdminClient, grants: list[Grant]) -> None:
+    """Creates each grant, then waits until the brokers' answer to DescribeAcls holds them."""
     for grant in grants:
         answer = await admin._send_request(CreateAclsRequest(*grant.binding()))
         refused = [(code, message) for code, message in answer.creation_responses if code]
         if refused:
             raise AccessError(f"grant {grant} refused: {refused}")
+    await _until_visible(admin, present=set(grants), absent=set())
+
+
+async def _until_visible(
+    admin: AIOKafkaAdminClient,
+    *,
+    present: set[Grant],
+    absent: set[Grant],
+) -> None:
+    if not present and not absent:
+        return
+    within_s = GRANTS_VISIBLE_WITHIN_S
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while True:
+        held = await current_grants(admin)
+        missing, lingering = present - held, absent & held
+        if not missing and not lingering:
+            return
+        if loop.time() >= deadline:
+            raise AccessError(
+                f"the controller accepted the change but after {within_s:.0f} s the broker "
+                f"still shows {len(missing)} grant(s) missing ({sorted(missing)[:3]}) and "
+                f"{len(lingering)} revoked grant(s) held ({sorted(lingering)[:3]}): check the "
+                "brokers' metadata log (kafka-metadata-quorum.sh describe --status) and run "
+                "apply again"
+            )
+        await asyncio.sleep(0.05)
 
 
 def _named(codes: Mapping[str, int], code: int) -> str | None:
@@ -261,11 +297,14 @@ async def current_grants(admin: AIOKafkaAdminClient) -> set[Grant]:
 
 
 async def revoke(admin: AIOKafkaAdminClient, grants: set[Grant]) -> None:
+    """Deletes each grant, then waits until the brokers' answer to DescribeAcls no longer holds
+    them."""
     for grant in sorted(grants):
         answer = await admin._send_request(DeleteAclsRequest(*grant.binding()))
         failed = [(code, message) for code, message, _ in answer.filter_responses if code]
         if failed:
             raise AccessError(f"grant {grant} could not be revoked: {failed}")
+    await _until_visible(admin, present=set(), absent=set(grants))
 
 
 async def apply(access: KafkaAccess, grants: list[Grant], passwords: Mapping[str, str]) -> None:
