@@ -1388,13 +1388,17 @@ def http_ok(url: str) -> bool:
     return False
 
 
-def start_services(state: StackState, state_dir: Path) -> None:
+def spawn_services(state: StackState, state_dir: Path) -> None:
+    """Starts each service that is not running; `wait_for_services` waits for them. They need
+    Kafka's topics and grants and their databases, not Keycloak: each fetches the issuer's keys
+    at its first signed request, so they start while Keycloak boots (both take seconds of CPU)."""
     creds = credentials(state_dir)
     for name, port in SERVICES.items():
         state.service_ports.setdefault(name, port)
         if alive(state.pids.get(name)):
             say(f"{name} already running on :{state.service_ports[name]}")
             continue
+        say(f"starting the {name} service on :{state.service_ports[name]}")
         state.pids[name] = spawn(
             name,
             [sys.executable, "-m", f"cmhl_{name}"],
@@ -1403,6 +1407,9 @@ def start_services(state: StackState, state_dir: Path) -> None:
             cwd=REPO,
         )
         save_state(state_dir, state)
+
+
+def wait_for_services(state: StackState, state_dir: Path) -> None:
     for name in SERVICES:
         url = f"http://127.0.0.1:{state.service_ports[name]}/health/ready"
         wait_until(
@@ -1531,6 +1538,11 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
     )
     create_topics(admin_access(state, creds["keys"]))
     grant_kafka_access(admin_access(state, creds["keys"]), creds["kafka_principals"])
+    if free_ports:
+        for name in SERVICES:
+            state.service_ports.setdefault(name, free_port())
+    if with_services:
+        spawn_services(state, state_dir)
     wait_until(
         lambda: keycloak_ready(state),
         "Keycloak",
@@ -1548,9 +1560,6 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
         state_dir,
         "mailsink",
     )
-    if free_ports:
-        for name in SERVICES:
-            state.service_ports.setdefault(name, free_port())
     if alive(state.pids.get("prometheus")):
         write_prometheus_config(state, state_dir)  # the services' ports may have changed
         os.kill(state.pids["prometheus"], signal.SIGHUP)  # Prometheus re-reads it
@@ -1570,7 +1579,7 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
         "prometheus",
     )
     if with_services:
-        start_services(state, state_dir)
+        wait_for_services(state, state_dir)
     save_state(state_dir, state)
     test_env = state_dir / "test.env"
     test_env.write_text(
