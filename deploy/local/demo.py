@@ -680,6 +680,17 @@ async def wait_settled(mongo_uri: str, stall_seconds: float) -> None:
         await client.close()
 
 
+def settle(steps: Steps, args: argparse.Namespace) -> None:
+    """Waits until every outbox is sent and no timer is due, on the local stack only: its folder
+    names the database administrator. The demo's container (compose) has no test helpers."""
+    if args.kafka and args.training_url and args.reporting_url:
+        return
+    from cmhl_servicekit.testing import stack_mongo_uri
+
+    with steps("settled: outboxes sent, due timers fired"):
+        asyncio.run(wait_settled(stack_mongo_uri(args.state_dir), 600))
+
+
 def load_reference_data(steps: Steps, args: argparse.Namespace, people: DemoSignIns) -> None:
     """What a program enters before its first referral, through the services' APIs as its
     admin: the CMHCs' service areas and their liaisons (so referrals, imported ones included,
@@ -711,6 +722,7 @@ def brochure(
     if args.wait:
         with steps("every referral counted in the statewide metrics"):
             asyncio.run(wait_for_metrics(reporting_url, people, earlier + new, 600))
+        settle(steps, args)
         asyncio.run(show_brochure(reporting_url, people))
         if earlier:
             # Years of empty quarters between 2018 and a few recent referrals make every
@@ -838,13 +850,7 @@ def main() -> None:
     if args.wait:
         with steps("every referral counted in the statewide metrics"):
             asyncio.run(wait_for_metrics(reporting_url, people, earlier + args.referrals, 600))
-        if not (args.kafka and args.training_url and args.reporting_url):
-            with steps("settled: outboxes sent, due timers fired"):
-                # Only on the local stack, whose folder names the database administrator; the
-                # demo's container (compose) has no test helpers and never comes here.
-                from cmhl_servicekit.testing import stack_mongo_uri
-
-                asyncio.run(wait_settled(stack_mongo_uri(args.state_dir), 600))
+        settle(steps, args)
         # Referrals exist now: liaisons work part of them through the lifecycle.
         if args.referral_url and args.followup_url:
             per_liaison = args.lifecycle
