@@ -67,6 +67,7 @@ class DemoSignIns:
         password hash in Keycloak (a tenth of a second or more while it is warming up); one by
         one, the 31 liaisons' cost the demo several seconds before their first record."""
         pool = ThreadPoolExecutor(max_workers=SIGN_INS_AT_ONCE, thread_name_prefix="sign-in")
+        SIGN_IN_POOLS.append(pool)
         for username in dict.fromkeys(usernames):
             if username not in self._sign_ins:
                 self._sign_ins[username] = demo_user(self._credentials, username)
@@ -84,6 +85,8 @@ class DemoSignIns:
 
 # Keycloak hashes on its own threads: two cores are kept busy by three sign-ins at a time.
 SIGN_INS_AT_ONCE = 3
+# Sign-ins still queued when the demo ends (an error, Ctrl-C) are dropped, not waited for.
+SIGN_IN_POOLS: list[ThreadPoolExecutor] = []
 
 
 SOURCES = [("municipal_police", 76), ("sheriff", 11), ("court", 10), ("other", 3)]
@@ -475,10 +478,9 @@ async def post_trainings(
 
 async def counted_referrals(client: httpx.AsyncClient, people: DemoSignIns) -> int | None:
     """The statewide referral total, or None while the service cannot say (starting, busy)."""
+    headers = people.headers(METRICS_USER)  # a refused sign-in stops the demo, naming the user
     try:
-        response = await client.get(
-            "/api/v1/metrics/statewide", headers=people.headers(METRICS_USER)
-        )
+        response = await client.get("/api/v1/metrics/statewide", headers=headers)
     except httpx.HTTPError:
         return None
     if response.status_code != 200:
@@ -870,4 +872,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        for sign_ins in SIGN_IN_POOLS:
+            sign_ins.shutdown(wait=False, cancel_futures=True)

@@ -1409,6 +1409,17 @@ def spawn_services(state: StackState, state_dir: Path) -> None:
         save_state(state_dir, state)
 
 
+def no_service_died(state: StackState, state_dir: Path) -> bool:
+    """Stops `up` at once, with the log's last lines, when a service started early has exited:
+    the waits for Keycloak and Prometheus in between would otherwise hide it."""
+    for name in SERVICES:
+        if name in state.pids and not alive(state.pids[name]):
+            fail(
+                f"{name} service exited during start-up. Last log lines:\n{log_tail(state_dir, name)}"
+            )
+    return True
+
+
 def wait_for_services(state: StackState, state_dir: Path) -> None:
     for name in SERVICES:
         url = f"http://127.0.0.1:{state.service_ports[name]}/health/ready"
@@ -1544,7 +1555,7 @@ def up(state_dir: Path, with_services: bool, free_ports: bool) -> StackState:
     if with_services:
         spawn_services(state, state_dir)
     wait_until(
-        lambda: keycloak_ready(state),
+        lambda: (not with_services or no_service_died(state, state_dir)) and keycloak_ready(state),
         "Keycloak",
         240,
         state.pids["keycloak"],

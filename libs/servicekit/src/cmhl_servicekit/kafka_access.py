@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest
 from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import (
@@ -224,13 +225,13 @@ async def set_credentials(admin: AIOKafkaAdminClient, passwords: Mapping[str, st
 
 # KRaft commits a grant on the controller and answers; each broker's authorizer takes it up from
 # the metadata log a moment later, and DescribeAcls is answered from that authorizer. How long
-# create and revoke wait for the broker that answers to show the change (a clean-clone CI once
-# read a grant it had just created as missing).
+# create and revoke wait for every broker to show the change (a clean-clone CI once read a grant
+# it had just created as missing).
 GRANTS_VISIBLE_WITHIN_S = 15.0
 
 
 async def create_grants(admin: AIOKafkaAdminClient, grants: list[Grant]) -> None:
-    """Creates each grant, then waits until the brokers' answer to DescribeAcls holds them."""
+    """Creates each grant, then waits until every broker's answer to DescribeAcls holds them."""
     for grant in grants:
         answer = await admin._send_request(CreateAclsRequest(*grant.binding()))
         refused = [(code, message) for code, message in answer.creation_responses if code]
@@ -239,28 +240,41 @@ async def create_grants(admin: AIOKafkaAdminClient, grants: list[Grant]) -> None
     await _until_visible(admin, present=set(grants), absent=set())
 
 
+def _broker_ids(admin: AIOKafkaAdminClient) -> list[int]:
+    return sorted(broker.nodeId for broker in admin._client.cluster.brokers())
+
+
 async def _until_visible(
-    admin: AIOKafkaAdminClient,
-    *,
-    present: set[Grant],
-    absent: set[Grant],
+    admin: AIOKafkaAdminClient, *, present: set[Grant], absent: set[Grant]
 ) -> None:
+    """Polls each broker until all of them hold `present` and none holds `absent`. A broker that
+    does not answer (a rolling restart) counts as not there yet, until the deadline."""
     if not present and not absent:
         return
     within_s = GRANTS_VISIBLE_WITHIN_S
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within_s
     while True:
-        held = await current_grants(admin)
-        missing, lingering = present - held, absent & held
-        if not missing and not lingering:
+        lagging: dict[int, str] = {}
+        for broker in _broker_ids(admin):
+            try:
+                held = await current_grants(admin, broker)
+            except (KafkaError, OSError, TimeoutError) as exc:
+                lagging[broker] = f"did not answer ({type(exc).__name__})"
+                continue
+            missing, lingering = sorted(present - held), sorted(absent & held)
+            if missing or lingering:
+                lagging[broker] = (
+                    f"{len(missing)} grant(s) missing {missing[:3]}, "
+                    f"{len(lingering)} revoked grant(s) held {lingering[:3]}"
+                )
+        if not lagging:
             return
         if loop.time() >= deadline:
+            shown = "; ".join(f"broker {b}: {why}" for b, why in lagging.items())
             raise AccessError(
-                f"the controller accepted the change but after {within_s:.0f} s the broker "
-                f"still shows {len(missing)} grant(s) missing ({sorted(missing)[:3]}) and "
-                f"{len(lingering)} revoked grant(s) held ({sorted(lingering)[:3]}): check the "
-                "brokers' metadata log (kafka-metadata-quorum.sh describe --status) and run "
+                f"the controller accepted the change but after {within_s:.0f} s {shown}: check "
+                "the brokers' metadata log (kafka-metadata-quorum.sh describe --status) and run "
                 "apply again"
             )
         await asyncio.sleep(0.05)
@@ -270,10 +284,11 @@ def _named(codes: Mapping[str, int], code: int) -> str | None:
     return next((name for name, c in codes.items() if c == code), None)
 
 
-async def current_grants(admin: AIOKafkaAdminClient) -> set[Grant]:
-    """The brokers' ALLOW bindings this tool can express (any other binding, such as an
-    operator's DENY, is neither read nor touched)."""
-    answer = await admin._send_request(DescribeAclsRequest(ANY, None, ANY, None, None, ANY, ANY))
+async def current_grants(admin: AIOKafkaAdminClient, broker: int | None = None) -> set[Grant]:
+    """The ALLOW bindings this tool can express, as one broker (any, by default) answers (any
+    other binding, such as an operator's DENY, is neither read nor touched)."""
+    request = DescribeAclsRequest(ANY, None, ANY, None, None, ANY, ANY)
+    answer = await admin._send_request(request, broker)
     if answer.error_code:
         raise AccessError(f"grants could not be read: {answer.error_message}")
     found = set()
