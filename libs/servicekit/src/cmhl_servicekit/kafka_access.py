@@ -312,8 +312,7 @@ async def current_grants(admin: AIOKafkaAdminClient, broker: int | None = None) 
 
 
 async def revoke(admin: AIOKafkaAdminClient, grants: set[Grant]) -> None:
-    """Deletes each grant, then waits until the brokers' answer to DescribeAcls no longer holds
-    them."""
+    """Deletes each grant, then waits until no broker's answer to DescribeAcls holds them."""
     for grant in sorted(grants):
         answer = await admin._send_request(DeleteAclsRequest(*grant.binding()))
         failed = [(code, message) for code, message, _ in answer.filter_responses if code]
