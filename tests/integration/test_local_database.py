@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from cmhl_servicekit.testing import assert_reads_use_indexes
 
@@ -237,3 +238,32 @@ async def test_a_next_page_reads_a_page_not_the_whole_history(
         await next_page(everything[9_949])
         timings.append(time.perf_counter() - started)
     assert min(timings) * 5 < whole_history, (min(timings), whole_history)
+
+
+async def test_an_unordered_insert_reports_each_duplicate_and_stores_the_rest(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """MongoDB's unordered insert: every document that breaks a unique index (the `_id`, a
+    unique field, or an `_id` earlier in the same batch) gets a duplicate key error at its
+    position, and every other one is stored. The local database inserts such a batch in one
+    statement that skips the duplicates (patches.toml), so the positions it reports are tested
+    here, across its batches of 100."""
+    people = mongo_db["people"]
+    await people.create_index("badge", unique=True)
+    await people.insert_many([{"_id": "p-10", "badge": "b-10"}, {"_id": "x", "badge": "b-20"}])
+    documents = [{"_id": f"p-{n}", "badge": f"b-{n}"} for n in range(230)]
+    documents.insert(150, {"_id": "p-140", "badge": "another"})  # repeats an _id of its batch
+    with pytest.raises(BulkWriteError) as raised:
+        await people.insert_many(documents, ordered=False)
+    errors = raised.value.details["writeErrors"]
+    assert [(e["index"], e["code"]) for e in errors] == [(10, 11000), (20, 11000), (150, 11000)]
+    assert raised.value.details["nInserted"] == len(documents) - 3
+    stored = {d["_id"]: d["badge"] async for d in people.find({})}
+    assert len(stored) == 230
+    assert stored["p-10"] == "b-10" and stored["x"] == "b-20" and stored["p-140"] == "b-140"
+    assert "p-20" not in stored
+    # An ordered insert stops at its first duplicate, having stored what came before.
+    with pytest.raises(BulkWriteError) as raised:
+        await people.insert_many([{"_id": "q-1"}, {"_id": "p-3"}, {"_id": "q-2"}])
+    assert [e["index"] for e in raised.value.details["writeErrors"]] == [1]
+    assert await people.count_documents({"_id": {"$in": ["q-1", "q-2"]}}) == 1

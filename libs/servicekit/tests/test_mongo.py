@@ -11,6 +11,7 @@ from cmhl_servicekit.mongo import (
     delete_by_ids,
     estimated_count,
     find_by_ids,
+    insert_new,
 )
 from cmhl_servicekit.testing import eventually
 
@@ -50,3 +51,21 @@ async def test_reads_and_deletes_by_id_cover_every_chunk(
     assert found["t-0"] == {"_id": "t-0", "n": 1}
     await delete_by_ids(things, stored[1:])
     assert [d["_id"] async for d in things.find({})] == ["t-0"]
+
+
+async def test_insert_new_keeps_what_was_there_and_inserts_the_rest(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """Keyed inserts are how the services stay idempotent: over several of the database's
+    batches, each key already taken is returned and keeps its document, every other is stored,
+    and running the same inserts again stores nothing twice."""
+    claims = mongo_db["claims"]
+    taken = {f"c-{n}" for n in range(0, 250, 3)}
+    await claims.insert_many([{"_id": key, "owner": "earlier"} for key in sorted(taken)])
+    documents = [{"_id": f"c-{n}", "owner": "now"} for n in range(250)]
+    assert await insert_new(claims, documents) == taken
+    owners = {d["_id"]: d["owner"] async for d in claims.find({})}
+    assert len(owners) == 250
+    assert {key for key, owner in owners.items() if owner == "earlier"} == taken
+    assert await insert_new(claims, documents) == {d["_id"] for d in documents}
+    assert await claims.count_documents({}) == 250
