@@ -1,6 +1,7 @@
 """Referral use cases with in-memory fakes: idempotent create, access rules, audit."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -9,7 +10,7 @@ import pytest
 from cmhl_contracts import IntegrationEvent, ReferralCreatedV1
 from cmhl_contracts.vocabulary import PersonLocation, PresentingNeed, ReferralSource
 from cmhl_referral.application.commands import CreateReferral
-from cmhl_referral.application.ports import CaseloadQuery
+from cmhl_referral.application.ports import CaseloadQuery, PersonRegistration
 from cmhl_referral.application.service import (
     Actor,
     NotVisible,
@@ -64,13 +65,18 @@ class InMemoryReferralRepository:
         ]
         return max(mine, default=None)
 
-    async def earlier_referrals_of_person(
-        self, person_id: str, referral_id: uuid.UUID, referred_at: datetime
-    ) -> list[datetime]:
+    async def earlier_referrals_of_people(
+        self, registrations: Sequence[PersonRegistration]
+    ) -> list[list[datetime]]:
+        assert len({r.person_id for r in registrations}) == len(registrations)
         return [
-            r.referred_at
-            for r in self.referrals.values()
-            if r.person_id == person_id and r.referral_id != referral_id
+            [
+                r.referred_at
+                for r in self.referrals.values()
+                if r.person_id == registration.person_id
+                and r.referral_id != registration.referral_id
+            ]
+            for registration in registrations
         ]
 
     async def note_consent(self, referral_id: uuid.UUID, consent: Consent) -> None:

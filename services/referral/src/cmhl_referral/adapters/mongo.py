@@ -1,12 +1,12 @@
 """MongoDB adapter: referrals, with their embedded outbox and the person ledger."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
 from cmhl_contracts import IntegrationEvent
 from cmhl_contracts.vocabulary import (
@@ -16,7 +16,11 @@ from cmhl_contracts.vocabulary import (
     ReferralSource,
     ReferralStatus,
 )
-from cmhl_referral.application.ports import CaseloadQuery, ConcurrentChange
+from cmhl_referral.application.ports import (
+    CaseloadQuery,
+    ConcurrentChange,
+    PersonRegistration,
+)
 from cmhl_referral.domain.consent import Consent, ConsentScope, ConsentTerms
 from cmhl_referral.domain.referral import Assignment, ImportSource, Person, Referral
 from cmhl_servicekit.crypto import FieldCipher, pseudonym
@@ -222,34 +226,53 @@ class MongoReferralRepository:
         )
         return [self._from_document(doc) for doc in await cursor.to_list(None)]
 
-    async def earlier_referrals_of_person(
-        self, person_id: str, referral_id: uuid.UUID, referred_at: datetime
-    ) -> list[datetime]:
-        """Registers this referral in the person's ledger and returns the times of the person's
-        other stored referrals.
+    async def earlier_referrals_of_people(
+        self, registrations: Sequence[PersonRegistration]
+    ) -> list[list[datetime]]:
+        """Registers each referral in its person's ledger and returns, in order, the times of
+        each person's other stored referrals. The people are distinct.
 
         The ledger holds `person_id|1`, `person_id|2`, ...: reading and claiming the next free
         slot are `_id` operations (a scan of the referrals would grow with every referral), and
-        a duplicate-key error on the claim is the lock when two referrals of one person race."""
-        earlier: list[datetime] = []
-        slot = 1
-        while True:
-            key = f"{person_id}|{slot}"
-            entry = await self._person_referrals.find_one({"_id": key})
-            if entry is None:
-                try:
-                    await self._person_referrals.insert_one(
-                        {"_id": key, "referral_id": str(referral_id), "referred_at": referred_at}
-                    )
-                except DuplicateKeyError:
-                    continue  # another referral of this person took the slot: read it
-                return earlier
-            if entry["referral_id"] == str(referral_id):
-                return earlier  # registered by an earlier attempt of this same referral
-            # A slot claimed by a write that then failed names no stored referral: skip it.
-            if await self._referrals.find_one({"_id": entry["referral_id"]}, {"_id": 1}):
-                earlier.append(entry["referred_at"])
-            slot += 1
+        a duplicate-key error on the claim is the lock when two referrals of one person race.
+        Every person's slot n is read by one `$in` on `_id`, the free slots are claimed by one
+        unordered insert, and the earlier slots' referrals are checked by one `$in`: a batch of
+        an import costs a few round trips, not a few per record."""
+        next_slot = {index: 1 for index in range(len(registrations))}
+        held: list[list[Document]] = [[] for _ in registrations]
+        while next_slot:
+            keys = {f"{registrations[i].person_id}|{slot}": i for i, slot in next_slot.items()}
+            found = await find_by_ids(self._person_referrals, list(keys), {})
+            free: dict[str, int] = {}
+            for key, index in keys.items():
+                entry = found.get(key)
+                if entry is None:
+                    free[key] = index
+                elif entry["referral_id"] == str(registrations[index].referral_id):
+                    del next_slot[index]  # registered by an earlier attempt of this referral
+                else:
+                    held[index].append(entry)
+                    next_slot[index] += 1
+            claims = [
+                {
+                    "_id": key,
+                    "referral_id": str(registrations[index].referral_id),
+                    "referred_at": registrations[index].referred_at,
+                }
+                for key, index in free.items()
+            ]
+            # A slot another referral of the person took meanwhile is read again next round.
+            taken = await insert_new(self._person_referrals, claims)
+            for key, index in free.items():
+                if key not in taken:
+                    del next_slot[index]
+        # A slot claimed by a write that then failed names no stored referral: skip it.
+        named = list({entry["referral_id"] for entries in held for entry in entries})
+        stored = await find_by_ids(self._referrals, named, {"_id": 1})
+        return [
+            [entry["referred_at"] for entry in entries if entry["referral_id"] in stored]
+            for entries in held
+        ]
 
     def _to_document(self, referral: Referral) -> Document:
         context = str(referral.referral_id)

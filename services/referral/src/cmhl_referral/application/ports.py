@@ -1,6 +1,7 @@
 """What the referral use cases need from the outside world, named by role."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -13,6 +14,15 @@ from cmhl_servicekit.audit import AuditLog, AuditReader
 
 class ConcurrentChange(Exception):
     """The referral changed between read and write; the caller should read it again."""
+
+
+@dataclass(frozen=True)
+class PersonRegistration:
+    """A referral to enter in its person's ledger (the person by pseudonym)."""
+
+    person_id: str
+    referral_id: uuid.UUID
+    referred_at: datetime
 
 
 @dataclass(frozen=True)
@@ -53,11 +63,11 @@ class ReferralRepository(Protocol):
         self, liaison_id: str | None, cmhc_id: str | None
     ) -> datetime | None: ...
 
-    async def earlier_referrals_of_person(
-        self, person_id: str, referral_id: uuid.UUID, referred_at: datetime
-    ) -> list[datetime]:
-        """Record that this referral is the person's, and return when the person's other
-        referrals were made."""
+    async def earlier_referrals_of_people(
+        self, registrations: Sequence[PersonRegistration]
+    ) -> list[list[datetime]]:
+        """Record that each referral is its person's (the people are distinct), and return, in
+        order, when each person's other referrals were made."""
 
     async def save(self, referral: Referral, events: list[IntegrationEvent]) -> None:
         """Store a changed referral and its new events in one write, if nobody changed it since

@@ -22,6 +22,7 @@ from cmhl_referral.application.ports import (
     CaseloadQuery,
     ConcurrentChange,
     EventsWritten,
+    PersonRegistration,
     ReferralRepository,
 )
 from cmhl_referral.application.registry import Assignments, DefaultAssignments
@@ -234,9 +235,10 @@ class ReferralService:
         changes are published with their own dates; the follow-up service schedules nothing for
         a referral closed or past the follow-ups' horizon.
 
-        A batch costs one existence check, one write of its referrals and one audit write; each
-        person's ledger is read and claimed record by record, a person's records in order
-        (whether one is a repeat involvement depends on the others), people side by side."""
+        A batch costs one existence check, one write of its referrals and one audit write; the
+        people's ledgers are read and claimed together, the first record of every person, then
+        the second, and so on (whether one is a repeat involvement depends on the person's
+        records before it), a few round trips each."""
         now = self._clock.now()
         ids = [
             uuid.uuid5(IMPORT_NAMESPACE, f"{c.source.system}\x1f{c.source.record_id}")
@@ -259,6 +261,7 @@ class ReferralService:
                 # The same record twice in a batch is imported once, by its first copy.
                 stored_before.add(ids[index])
                 by_person.setdefault(self.person_id(command.referral), []).append(index)
+        stored_earlier = await self._register_in_ledgers(commands, ids, by_person)
         prepared: dict[int, tuple[Referral, list[IntegrationEvent]]] = {}
 
         async def one_person(indexes: list[int]) -> None:
@@ -269,7 +272,7 @@ class ReferralService:
             for index in indexes:
                 try:
                     prepared[index] = await self._imported(
-                        commands[index], ids[index], now, in_batch
+                        commands[index], ids[index], now, stored_earlier[index] + in_batch
                     )
                 except (InvalidReferral, IllegalTransition) as exc:
                     outcomes[index] = Rejected(exc)
@@ -293,19 +296,49 @@ class ReferralService:
         )
         return outcomes
 
+    async def _register_in_ledgers(
+        self,
+        commands: Sequence[ImportReferral],
+        ids: list[uuid.UUID],
+        by_person: dict[str, list[int]],
+    ) -> dict[int, list[datetime]]:
+        """Enters the records in their people's ledgers, by index: each person's first record
+        (all people in one call), then each person's second, and so on, as storing them one by
+        one would. Returns when each record's person was referred before, as stored."""
+        waves: list[list[tuple[str, int]]] = []
+        for person_id, indexes in by_person.items():
+            for position, index in enumerate(indexes):
+                if position == len(waves):
+                    waves.append([])
+                waves[position].append((person_id, index))
+        earlier: dict[int, list[datetime]] = {}
+        for wave in waves:
+            registrations = [
+                PersonRegistration(person_id, ids[index], self._referred_at(commands[index]))
+                for person_id, index in wave
+            ]
+            found = await self._repository.earlier_referrals_of_people(registrations)
+            earlier.update(zip((index for _, index in wave), found, strict=True))
+        return earlier
+
+    @staticmethod
+    def _referred_at(command: ImportReferral) -> datetime:
+        assert command.referral.referred_at is not None  # checked before
+        return to_millis(command.referral.referred_at)
+
     async def _imported(
         self,
         command: ImportReferral,
         referral_id: uuid.UUID,
         now: datetime,
-        earlier_in_batch: list[datetime],
+        earlier: list[datetime],
     ) -> tuple[Referral, list[IntegrationEvent]]:
-        """One past referral (its referral date checked already) and its events, registered in
-        its person's ledger; raises InvalidReferral or IllegalTransition for a record whose
-        history contradicts itself."""
+        """One past referral (its referral date checked, its person's ledger entered already)
+        and its events; raises InvalidReferral or IllegalTransition for a record whose history
+        contradicts itself. `earlier`: when its person was referred before, stored or earlier in
+        the batch."""
         submitted = command.referral
-        assert submitted.referred_at is not None
-        referred_at = to_millis(submitted.referred_at)
+        referred_at = self._referred_at(command)
         referral = await self._new_referral(
             submitted,
             referral_id,
@@ -316,7 +349,7 @@ class ReferralService:
             assignment=command.assignment
             or await self._assignments.assign(submitted.county_fips, referred_at),
             imported_from=command.source,
-            earlier_in_batch=earlier_in_batch,
+            earlier=earlier,
         )
         steps = [replace(step, at=to_millis(step.at)) for step in command.history]
         moves = referral.replay(steps, now)
@@ -336,15 +369,16 @@ class ReferralService:
         consents: list[Consent],
         assignment: Assignment,
         imported_from: ImportSource | None = None,
-        earlier_in_batch: list[datetime] | None = None,
+        earlier: list[datetime] | None = None,
     ) -> Referral:
         """A referral as submitted (live or imported): the person's pseudonym, and whether the
-        same person was referred in the 90 days before (stored, or earlier in an import's
-        batch)."""
+        same person was referred in the 90 days before. `earlier`: when, for an import, whose
+        batch entered the ledgers; a live referral enters its person's ledger here."""
         person_id = self.person_id(command)
-        earlier = await self._repository.earlier_referrals_of_person(
-            person_id, referral_id, referred_at
-        ) + (earlier_in_batch or [])
+        if earlier is None:
+            [earlier] = await self._repository.earlier_referrals_of_people(
+                [PersonRegistration(person_id, referral_id, referred_at)]
+            )
         return Referral(
             referral_id=referral_id,
             agency_id=command.agency_id,
