@@ -260,8 +260,22 @@ async def test_an_unordered_insert_reports_each_duplicate_and_stores_the_rest(
     assert raised.value.details["nInserted"] == len(documents) - 3
     stored = {d["_id"]: d["badge"] async for d in people.find({})}
     assert len(stored) == 230
-    assert stored["p-10"] == "b-10" and stored["x"] == "b-20" and stored["p-140"] == "b-140"
+    assert [stored["p-10"], stored["x"], stored["p-140"]] == ["b-10", "b-20", "b-140"]
     assert "p-20" not in stored
+    # Two new documents of one batch that share a unique field: the second is refused.
+    with pytest.raises(BulkWriteError) as raised:
+        await people.insert_many(
+            [{"_id": "r-1", "badge": "b-same"}, {"_id": "r-2", "badge": "b-same"}], ordered=False
+        )
+    assert [e["index"] for e in raised.value.details["writeErrors"]] == [1]
+    # 0 and -0.0 are one `_id` to MongoDB: the second is a duplicate of the first.
+    with pytest.raises(BulkWriteError) as raised:
+        await people.insert_many(
+            [{"_id": 0, "badge": "z-0"}, {"_id": -0.0, "badge": "z-1"}, {"_id": 1, "badge": "z-2"}],
+            ordered=False,
+        )
+    assert [e["index"] for e in raised.value.details["writeErrors"]] == [1]
+    assert raised.value.details["nInserted"] == 2
     # An ordered insert stops at its first duplicate, having stored what came before.
     with pytest.raises(BulkWriteError) as raised:
         await people.insert_many([{"_id": "q-1"}, {"_id": "p-3"}, {"_id": "q-2"}])

@@ -51,13 +51,13 @@ async def test_a_batch_gets_what_one_by_one_would(mongo_db: AsyncDatabase[dict[s
     stored = [uuid.uuid4(), uuid.uuid4()]
     await mongo_db[REFERRALS].insert_many([{"_id": str(i)} for i in stored])
     never_stored, again = uuid.uuid4(), uuid.uuid4()
-    for registration in [
-        PersonRegistration("a", stored[0], days_ago(100)),
-        PersonRegistration("a", stored[1], days_ago(50)),
-        PersonRegistration("c", never_stored, days_ago(30)),
-        PersonRegistration("d", again, days_ago(20)),
+    for registration, earlier in [
+        (PersonRegistration("a", stored[0], days_ago(100)), []),
+        (PersonRegistration("a", stored[1], days_ago(50)), [days_ago(100)]),
+        (PersonRegistration("c", never_stored, days_ago(30)), []),
+        (PersonRegistration("d", again, days_ago(20)), []),
     ]:
-        assert len(await repository.earlier_referrals_of_people([registration])) == 1
+        assert await repository.earlier_referrals_of_people([registration]) == [earlier]
     batch = [
         PersonRegistration("a", uuid.uuid4(), days_ago(1)),
         PersonRegistration("b", uuid.uuid4(), days_ago(1)),
@@ -127,3 +127,15 @@ async def test_a_batch_costs_the_same_reads_for_ten_people_or_three_hundred(
         assert found == [[days_ago(60)]] * size
         reads.append(len(recorder.reads))
     assert reads == [3, 3]
+
+
+async def test_one_person_twice_in_a_call_is_refused(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """Two referrals of one person in one call would race for one slot; the caller sends a
+    person's referrals in order, one per call."""
+    repository = repository_of(mongo_db)
+    twice = [PersonRegistration("f", uuid.uuid4(), days_ago(n)) for n in (2, 1)]
+    with pytest.raises(ValueError, match="once per call"):
+        await repository.earlier_referrals_of_people(twice)
+    assert await ledger_of(mongo_db) == {}

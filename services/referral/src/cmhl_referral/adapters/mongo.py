@@ -238,6 +238,9 @@ class MongoReferralRepository:
         Every person's slot n is read by one `$in` on `_id`, the free slots are claimed by one
         unordered insert, and the earlier slots' referrals are checked by one `$in`: a batch of
         an import costs a few round trips, not a few per record."""
+        if len({r.person_id for r in registrations}) != len(registrations):
+            # Two of one person's referrals would race for one slot: a person's go in order.
+            raise ValueError("a person is registered once per call")
         next_slot = {index: 1 for index in range(len(registrations))}
         held: list[list[Document]] = [[] for _ in registrations]
         while next_slot:
