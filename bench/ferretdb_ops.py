@@ -14,13 +14,11 @@ FerretDB CPU and PostgreSQL CPU (its backends) are reported per operation."""
 
 import argparse
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pymongo import AsyncMongoClient
-from pymongo.errors import BulkWriteError
 
 from bench.common import (
     latency_summary_ms,
@@ -32,6 +30,7 @@ from bench.common import (
     wait_quiet,
     write_result,
 )
+from cmhl_servicekit.mongo import insert_new
 
 Op = Callable[[int], Awaitable[Any]]
 
@@ -56,12 +55,6 @@ BATCH = 100
 def claims(n: int) -> list[dict[str, Any]]:
     """The n-th batch of keyed documents, shaped like the reporting service's claims."""
     return [{"_id": f"p|person-{n}-{i}|county=29{i:03d}|2018", "o": f"e|{n}"} for i in range(BATCH)]
-
-
-async def insert_new_batch(collection: Any, documents: list[dict[str, Any]]) -> None:
-    """An unordered insert that keeps what is there (servicekit's insert_new)."""
-    with contextlib.suppress(BulkWriteError):
-        await collection.insert_many(documents, ordered=False)
 
 
 async def timed(op: Op, count: int, pids: dict[str, int], concurrency: int = 1) -> dict[str, Any]:
@@ -125,10 +118,10 @@ async def measure(count: int) -> dict[str, Any]:
             [d for n in range(batches) for i, d in enumerate(claims(n)) if i % 3 == 0]
         )
         figures[f"insert_many_unordered_{BATCH}_all_new"] = await timed(
-            lambda n: insert_new_batch(fresh, claims(n)), batches, pids
+            lambda n: insert_new(fresh, claims(n)), batches, pids
         )
         figures[f"insert_many_unordered_{BATCH}_a_third_taken"] = await timed(
-            lambda n: insert_new_batch(taken, claims(n)), batches, pids
+            lambda n: insert_new(taken, claims(n)), batches, pids
         )
     finally:
         await client.drop_database(f"bench_ops_{run}")
