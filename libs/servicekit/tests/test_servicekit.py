@@ -19,6 +19,7 @@ from cmhl_servicekit import testing
 from cmhl_servicekit.consuming import (
     BatchProcessor,
     Delivery,
+    RecordsRefused,
     dead_letter_headers,
     decode,
     run_bounded,
@@ -111,6 +112,53 @@ async def test_a_record_that_breaks_the_admit_rule_is_dead_lettered_with_it() ->
     assert applied == [0, 3]
     assert sorted(offset for offset, _ in dead) == [1, 2]
     assert (1, "too_big: size over 5") in dead
+
+
+async def test_records_the_handler_refuses_are_dead_lettered_once_and_the_rest_applied_once() -> (
+    None
+):
+    """A handler that applies a batch but refuses some records by a rule of its own: those go
+    to the dead letters with its reason, without a retry, and the batch is not applied again
+    (a re-application would audit or publish twice). Alone, as after another batch's failure,
+    a refused record is dead-lettered the same way."""
+    calls: list[list[int]] = []
+    dead: list[tuple[int, str]] = []
+
+    async def apply(deliveries: list[Delivery[Thing]]) -> None:
+        calls.append([d.offset for d in deliveries])
+        refused = [(d, f"too_big: {d.event.name} over 5") for d in deliveries if d.event.size > 5]
+        if any(d.event.name == "bug" for d in deliveries):
+            raise RuntimeError("handler bug")
+        if refused:
+            raise RecordsRefused(refused)
+
+    async def dead_letter(record: Any, reason: str) -> None:
+        dead.append((record.offset, reason))
+
+    await BatchProcessor(Thing, apply, dead_letter).process(
+        [
+            record(b'{"name":"a","size":1}', 0),
+            record(b'{"name":"b","size":9}', 1),
+            record(b'{"name":"c","size":7}', 2),
+            record(b'{"name":"d","size":2}', 3),
+        ]
+    )
+    assert calls == [[0, 1, 2, 3]]
+    assert dead == [(1, "too_big: b over 5"), (2, "too_big: c over 5")]
+
+    calls.clear()
+    dead.clear()
+    await BatchProcessor(Thing, apply, dead_letter, poison_attempts=3).process(
+        [
+            record(b'{"name":"a","size":1}', 0),
+            record(b'{"name":"bug","size":1}', 1),
+            record(b'{"name":"c","size":7}', 2),
+        ]
+    )
+    assert calls == [[0, 1, 2], [0], [1], [1], [1], [2]]
+    assert dead[0][0] == 1
+    assert "handler failed 3 times" in dead[0][1]
+    assert dead[1] == (2, "too_big: c over 5")
 
 
 def test_log_lines_keep_only_allowed_fields() -> None:

@@ -1,10 +1,11 @@
 """Batch consumption with bounded retries and dead letters: the partition always keeps moving.
 
 A record that cannot be decoded or validated goes to `<topic>.dlq` at once, with the reason in its
-headers and its original bytes as the value. A transient infrastructure error (database or broker
-unreachable) is retried with backoff and then raised, so the batch is rewound and re-read, never
-dead-lettered. Any other error is a poison record: retried a bounded number of times, then
-dead-lettered on its own while the rest of the batch is applied."""
+headers and its original bytes as the value; so does one the handler refuses by a rule of its own
+(`RecordsRefused`), while the rest of its batch is applied once. A transient infrastructure error
+(database or broker unreachable) is retried with backoff and then raised, so the batch is rewound
+and re-read, never dead-lettered. Any other error is a poison record: retried a bounded number of
+times, then dead-lettered on its own while the rest of the batch is applied."""
 
 import asyncio
 import dataclasses
@@ -186,6 +187,20 @@ async def retry_transient(
             delay = min(delay * 2, 5.0)
 
 
+def _position(delivery: "Delivery[Any]") -> tuple[str, int, int]:
+    return (delivery.topic, delivery.partition, delivery.offset)
+
+
+class RecordsRefused(Exception):
+    """Raised by a batch's `apply` that applied every delivery but these, which break a rule
+    of the service (a 4xx over HTTP): each is dead-lettered with its reason, at once and
+    without a retry, and the rest of the batch is not applied again."""
+
+    def __init__(self, refused: Sequence[tuple["Delivery[Any]", str]]) -> None:
+        super().__init__(f"{len(refused)} records refused")
+        self.refused = list(refused)
+
+
 class BatchProcessor(Generic[E]):
     """Decodes a batch, applies the good part in one call, and isolates poison records."""
 
@@ -209,44 +224,45 @@ class BatchProcessor(Generic[E]):
 
     async def process(self, records: Sequence["ConsumerRecord[Any, Any]"]) -> None:
         deliveries, rejected = decode(records, self._model)
+        by_position = {(r.topic, r.partition, r.offset): r for r in records}
         if self._admit is not None:
-            by_position = {(r.topic, r.partition, r.offset): r for r in records}
             admitted = []
             for delivery in deliveries:
                 refusal = self._admit(delivery)
                 if refusal is None:
                     admitted.append(delivery)
                 else:
-                    position = (delivery.topic, delivery.partition, delivery.offset)
-                    rejected.append((by_position[position], refusal))
+                    rejected.append((by_position[_position(delivery)], refusal))
             deliveries = admitted
         for record, reason in rejected:
-            log.warning(
-                "dead-lettering invalid record",
-                extra={
-                    "topic": record.topic,
-                    "partition": record.partition,
-                    "offset": record.offset,
-                    "reason": reason[:200],
-                },
-            )
-            await retry_transient(
-                functools.partial(
-                    self._dead_letter, without_personal_data(record, self._model), reason
-                )
-            )
+            await self._dead_letter_invalid(record, reason)
         if not deliveries:
             return
         try:
             await retry_transient(lambda: self._apply(deliveries))
         except TRANSIENT_ERRORS:
             raise
+        except RecordsRefused as refusal:
+            for delivery, reason in refusal.refused:
+                await self._dead_letter_invalid(by_position[_position(delivery)], reason)
         except Exception:
             log.exception("batch failed, applying records one by one")
-            by_offset = {(r.topic, r.partition, r.offset): r for r in records}
             for delivery in deliveries:
-                record = by_offset[(delivery.topic, delivery.partition, delivery.offset)]
-                await self._apply_one(delivery, record)
+                await self._apply_one(delivery, by_position[_position(delivery)])
+
+    async def _dead_letter_invalid(self, record: "ConsumerRecord[Any, Any]", reason: str) -> None:
+        """A record that breaks a rule: dead-lettered at once with the rule, never retried."""
+        log.warning(
+            "dead-lettering invalid record",
+            extra={
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "reason": reason[:200],
+            },
+        )
+        letter = without_personal_data(record, self._model)
+        await retry_transient(functools.partial(self._dead_letter, letter, reason))
 
     async def _apply_one(self, delivery: Delivery[E], record: "ConsumerRecord[Any, Any]") -> None:
         last_error: Exception | None = None
@@ -256,6 +272,10 @@ class BatchProcessor(Generic[E]):
                 return
             except TRANSIENT_ERRORS:
                 raise
+            except RecordsRefused as refusal:
+                for _, reason in refusal.refused:
+                    await self._dead_letter_invalid(record, reason)
+                return
             except Exception as exc:
                 last_error = exc
         reason = (

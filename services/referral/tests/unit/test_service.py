@@ -13,12 +13,14 @@ from cmhl_referral.application.commands import CreateReferral
 from cmhl_referral.application.ports import CaseloadQuery, PersonRegistration
 from cmhl_referral.application.service import (
     Actor,
+    Created,
     NotVisible,
     ReferralService,
+    Rejected,
     ResubmissionNotVisible,
 )
-from cmhl_referral.domain.consent import Consent, ConsentScope
-from cmhl_referral.domain.referral import Person, Referral
+from cmhl_referral.domain.consent import Consent, ConsentScope, ConsentTerms, InvalidConsent
+from cmhl_referral.domain.referral import InvalidReferral, Person, Referral
 from cmhl_servicekit.audit import InMemoryAuditLog
 from cmhl_servicekit.auth import Principal, Role
 from cmhl_servicekit.clock import AdjustableClock
@@ -30,17 +32,16 @@ class InMemoryReferralRepository:
         self.events: list[IntegrationEvent] = []
         self.consents: list[tuple[uuid.UUID, Consent]] = []
 
-    async def add(self, referral: Referral, events: list[IntegrationEvent]) -> bool:
-        if referral.referral_id in self.referrals:
-            return False
-        self.referrals[referral.referral_id] = referral
-        self.events.extend(events)
-        return True
-
     async def add_many(
         self, referrals: list[tuple[Referral, list[IntegrationEvent]]]
     ) -> list[bool]:
-        return [await self.add(referral, events) for referral, events in referrals]
+        stored = []
+        for referral, events in referrals:
+            stored.append(referral.referral_id not in self.referrals)
+            if stored[-1]:
+                self.referrals[referral.referral_id] = referral
+                self.events.extend(events)
+        return stored
 
     async def get(self, referral_id: uuid.UUID) -> Referral | None:
         return self.referrals.get(referral_id)
@@ -219,14 +220,16 @@ class RacingRepository(InMemoryReferralRepository):
         self.winner = winner
         self.looked_up = False
 
-    async def get(self, referral_id: uuid.UUID) -> Referral | None:
+    async def get_many(self, referral_ids: list[uuid.UUID]) -> list[Referral]:
         if not self.looked_up:
             self.looked_up = True
-            return None
-        return self.winner
+            return []
+        return [self.winner]
 
-    async def add(self, referral: Referral, events: list[IntegrationEvent]) -> bool:
-        return False
+    async def add_many(
+        self, referrals: list[tuple[Referral, list[IntegrationEvent]]]
+    ) -> list[bool]:
+        return [False] * len(referrals)
 
 
 async def test_a_lost_race_returns_the_winner_only_to_whom_may_read_it(parts: Parts) -> None:
@@ -291,3 +294,143 @@ async def test_agency_submissions_go_to_the_countys_liaison(parts: Parts) -> Non
     )
     assert result.referral.assignment.liaison_id.startswith("liaison-")
     assert result.referral.referred_at == NOW - timedelta(days=2)
+
+
+def consent_for(recipient: str, signed_on: date, expires_on: date) -> ConsentTerms:
+    return ConsentTerms(
+        recipient=recipient,
+        purpose="coordination",
+        scope=frozenset({ConsentScope.REFERRAL_STATUS}),
+        signed_on=signed_on,
+        expires_on=expires_on,
+    )
+
+
+def mixed_submissions() -> list[tuple[CreateReferral, Actor]]:
+    """A batch with every kind of answer: new referrals of people with and without earlier
+    ones (stored, and earlier in the batch), resubmissions (of a stored referral, of one earlier
+    in the batch; seen and not seen by the asker), and each rule a submission can break."""
+    agency = Actor(None, "jc-pd", None)
+    mia = Person("Mia", "Vale", date(2001, 2, 3))
+    ann = Person("Ann", "Lark", date(1980, 5, 6))
+    bo = Person("Bo", "Reed", date(1990, 7, 8))
+    today = date(2018, 9, 30)
+
+    def at(days_ago: int) -> datetime:
+        return NOW - timedelta(days=days_ago)
+
+    return [
+        (command("R-2", person=mia, referred_at=at(30)), agency),
+        (command("R-1", person=mia, referred_at=at(40)), agency),
+        (command("R-3", person=mia, referred_at=at(1)), liaison("liaison-05")),
+        (command("R-4", person=ann, referred_at=at(200)), agency),
+        (command("R-4", person=ann, referred_at=at(200)), agency),
+        (command("R-5", person=ann, referred_at=at(150)), liaison("liaison-07", "cmhc-04")),
+        (command("R-6", person=bo, referred_at=NOW + timedelta(days=1)), agency),
+        (command("R-1", person=mia, referred_at=at(40)), liaison("liaison-06")),
+        (
+            command("R-7", person=bo, consent=consent_for("jc-pd", today, today.replace(day=1))),
+            agency,
+        ),
+        (
+            command(
+                "R-8",
+                person=bo,
+                referred_at=at(10),
+                consent=consent_for("jc-pd", today, today + timedelta(days=90)),
+            ),
+            agency,
+        ),
+        (command("R-9", person=bo, referred_at=at(4000)), agency),
+        (command("R-6", person=bo, referred_at=at(2)), agency),
+    ]
+
+
+async def test_a_batch_of_submissions_is_answered_as_creating_them_one_by_one_would() -> None:
+    """The agency intake's batch path and the one-by-one path give the same answers, store the
+    same referrals (repeat flags included), publish the same events and audit the same accesses,
+    for every kind of submission."""
+
+    def new_service() -> tuple[ReferralService, InMemoryReferralRepository, InMemoryAuditLog]:
+        repository, audit = InMemoryReferralRepository(), InMemoryAuditLog()
+        service = ReferralService(
+            repository,
+            audit,
+            AdjustableClock(NOW),
+            b"key",
+            lambda: None,
+            CHICAGO,
+            feedback_agencies=frozenset({"jc-pd"}),
+        )
+        return service, repository, audit
+
+    mia = Person("Mia", "Vale", date(2001, 2, 3))
+    before = command("R-1", person=mia, referred_at=NOW - timedelta(days=40))
+    submissions = mixed_submissions()
+
+    def answers(outcomes: Sequence[Created | Rejected | Exception]) -> list[tuple[object, ...]]:
+        return [
+            (o.referral.agency_reference, o.created)
+            if isinstance(o, Created)
+            else (type(o.error if isinstance(o, Rejected) else o).__name__, str(o))
+            for o in outcomes
+        ]
+
+    def stored(repository: InMemoryReferralRepository) -> dict[str | None, tuple[object, ...]]:
+        return {
+            r.agency_reference: (r.referral_id, r.person_id, r.repeat_involvement, r.assignment)
+            for r in repository.referrals.values()
+        }
+
+    def audited(audit: InMemoryAuditLog) -> list[tuple[str, ...]]:
+        return sorted((e.actor, e.action, e.outcome, str(e.referral_id)) for e in audit.entries)
+
+    def published(repository: InMemoryReferralRepository) -> list[tuple[str, str]]:
+        # occurred_at is the wall clock's moment of writing, not the service clock's
+        return sorted(
+            (e.event_type, e.model_dump_json(exclude={"occurred_at"})) for e in repository.events
+        )
+
+    batch, batch_repository, batch_audit = new_service()
+    await batch.create(before, liaison("liaison-05"))
+    batch_answers = answers(await batch.create_many(submissions))
+
+    one_by_one, repository, audit = new_service()
+    await one_by_one.create(before, liaison("liaison-05"))
+    outcomes: list[Created | Rejected | Exception] = []
+    for submission, actor in submissions:
+        try:
+            outcomes.append(await one_by_one.create(submission, actor))
+        except (InvalidReferral, InvalidConsent, ResubmissionNotVisible) as exc:
+            outcomes.append(exc)
+
+    assert batch_answers == answers(outcomes)
+    assert batch_answers == [
+        ("R-2", True),
+        ("R-1", False),
+        ("R-3", True),
+        ("R-4", True),
+        ("R-4", False),
+        ("R-5", True),
+        ("InvalidReferral", "referred_at is in the future"),
+        ("ResubmissionNotVisible", str(ResubmissionNotVisible())),
+        ("InvalidConsent", "a consent cannot expire before it was signed"),
+        ("R-8", True),
+        ("InvalidReferral", "referred_at is more than 10 years in the past"),
+        ("R-6", True),
+    ]
+    assert stored(batch_repository) == stored(repository)
+    repeats = {ref: flags[2] for ref, flags in stored(batch_repository).items()}
+    assert repeats == {
+        "R-1": False,
+        "R-2": True,
+        "R-3": True,
+        "R-4": False,
+        "R-5": True,
+        "R-8": False,
+        "R-6": True,
+    }
+    assert published(batch_repository) == published(repository)
+    assert audited(batch_audit) == audited(audit)
+    assert ("agency:jc-pd", "disclose_status", "disclosed") in {e[:3] for e in audited(audit)}
+    assert ("liaison-06", "read_resubmitted", "denied") in {e[:3] for e in audited(audit)}

@@ -75,12 +75,6 @@ class MongoReferralRepository:
         self._cipher = cipher
         self._outbox = outbox
 
-    async def add(self, referral: Referral, events: list[IntegrationEvent]) -> bool:
-        if not await self._outbox.insert(REFERRALS, self._to_document(referral), events):
-            return False
-        referral.version = 1
-        return True
-
     async def add_many(
         self, referrals: list[tuple[Referral, list[IntegrationEvent]]]
     ) -> list[bool]:

@@ -43,9 +43,6 @@ class CaseloadQuery:
 
 
 class ReferralRepository(Protocol):
-    async def add(self, referral: Referral, events: list[IntegrationEvent]) -> bool:
-        """Store a new referral with its pending events in one write; False if the id exists."""
-
     async def add_many(
         self, referrals: list[tuple[Referral, list[IntegrationEvent]]]
     ) -> list[bool]:

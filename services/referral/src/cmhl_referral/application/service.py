@@ -63,9 +63,9 @@ IMPORTS_IN_FLIGHT = 16
 
 @dataclass(frozen=True)
 class Rejected:
-    """A history record refused, with the rule it breaks."""
+    """A record refused, with the rule it breaks (a 4xx over HTTP, a dead letter on Kafka)."""
 
-    error: InvalidReferral | IllegalTransition
+    error: "InvalidReferral | IllegalTransition | InvalidConsent | ResubmissionNotVisible"
 
     def __str__(self) -> str:
         return str(self.error)
@@ -189,42 +189,121 @@ class ReferralService:
         )
 
     async def create(self, command: CreateReferral, actor: Actor) -> Created:
+        """One referral, submitted live; raises the rule it breaks (InvalidReferral,
+        InvalidConsent, ResubmissionNotVisible)."""
+        [outcome] = await self.create_many([(command, actor)])
+        if isinstance(outcome, Rejected):
+            raise outcome.error
+        return outcome
+
+    async def create_many(
+        self, submissions: Sequence[tuple[CreateReferral, Actor]]
+    ) -> list[Created | Rejected]:
+        """Live referrals (an agency's batch, a liaison's one), answered in order as creating
+        them one after another would: Created (with created=False for an agency reference
+        submitted before, the stored referral handed back as an audited read), or Rejected with
+        the rule a submission breaks.
+
+        A batch costs one existence check, the people's ledgers read and claimed together (each
+        person's first submission, then the second, ...), one write of its referrals with their
+        events and one audit write, instead of some seven round trips per referral. A submission
+        repeated within the batch is answered after the rest, as the resubmission it is."""
         now = self._clock.now()
-        referred_at = to_millis(command.referred_at or now)
-        check_referred_at(referred_at, now)
-        referral_id = (
+        ids = [
             referral_id_for(command.agency_id, command.agency_reference)
             if command.agency_reference
             else uuid.uuid4()
-        )
-        existing = await self._repository.get(referral_id)
-        if existing is not None:
-            return await self._resubmitted(existing, actor)
-        if command.consent is not None:
-            command.consent.check(self.today())
-        referral = await self._new_referral(
-            command,
-            referral_id,
-            referred_at,
-            now,
-            consents=[Consent.record(referral_id, command.consent, now)] if command.consent else [],
-            assignment=await self._assign(command.county_fips, actor, now),
-        )
-        for consent in referral.consents:
-            await self._repository.note_consent(referral_id, consent)
-        events = [
-            referral_created(referral, command.correlation_id, command.causation_id),
-            *self._feedback(referral, None, command.correlation_id),
+            for command, _ in submissions
         ]
-        if not await self._repository.add(referral, events):
-            # Lost a race with the same submission: return what the winner stored.
-            stored = await self._repository.get(referral_id)
-            assert stored is not None
-            return await self._resubmitted(stored, actor)
-        self._events_written()
-        await self._record(actor, "create", referral, "created")
-        await self._record_feedback(referral, events)
-        return Created(referral, created=True)
+        stored = {r.referral_id: r for r in await self._repository.get_many(list(set(ids)))}
+        outcomes: list[Created | Rejected | None] = [None] * len(submissions)
+        audit: list[AuditEntry] = []
+        new: dict[uuid.UUID, int] = {}  # the batch's first submission of each new referral
+        repeated: list[int] = []
+        by_person: dict[str, list[int]] = {}
+        for index, (command, actor) in enumerate(submissions):
+            try:
+                check_referred_at(to_millis(command.referred_at or now), now)
+                if ids[index] in new:
+                    repeated.append(index)
+                    continue
+                if (existing := stored.get(ids[index])) is not None:
+                    outcomes[index] = self._resubmission(existing, actor, audit)
+                    continue
+                if command.consent is not None:
+                    command.consent.check(self.today())
+            except (InvalidReferral, InvalidConsent) as exc:
+                outcomes[index] = Rejected(exc)
+                continue
+            new[ids[index]] = index
+            by_person.setdefault(self.person_id(command), []).append(index)
+        stored_earlier = await self._register_in_ledgers(
+            {
+                index: PersonRegistration(
+                    person_id, ids[index], to_millis(submissions[index][0].referred_at or now)
+                )
+                for person_id, indexes in by_person.items()
+                for index in indexes
+            }
+        )
+        prepared: dict[int, tuple[Referral, list[IntegrationEvent]]] = {}
+        for indexes in by_person.values():
+            in_batch: list[datetime] = []  # see import_referrals: not in the ledger's answer
+            for index in indexes:
+                command, actor = submissions[index]
+                try:
+                    referral = await self._new_referral(
+                        command,
+                        ids[index],
+                        to_millis(command.referred_at or now),
+                        now,
+                        consents=(
+                            [Consent.record(ids[index], command.consent, now)]
+                            if command.consent
+                            else []
+                        ),
+                        assignment=await self._assign(command.county_fips, actor, now),
+                        earlier=stored_earlier[index] + in_batch,
+                    )
+                except InvalidReferral as exc:
+                    outcomes[index] = Rejected(exc)
+                    continue
+                for consent in referral.consents:
+                    await self._repository.note_consent(referral.referral_id, consent)
+                prepared[index] = (
+                    referral,
+                    [
+                        referral_created(referral, command.correlation_id, command.causation_id),
+                        *self._feedback(referral, None, command.correlation_id),
+                    ],
+                )
+                in_batch.append(referral.referred_at)
+        order = sorted(prepared)
+        written = await self._repository.add_many([prepared[i] for i in order])
+        if any(written):
+            self._events_written()
+        # Lost a race with the same submission elsewhere: what the winner stored is answered.
+        winners = {
+            r.referral_id: r
+            for r in await self._repository.get_many(
+                [ids[i] for i, was in zip(order, written, strict=True) if not was]
+            )
+        }
+        for index, was_written in zip(order, written, strict=True):
+            referral, events = prepared[index]
+            actor = submissions[index][1]
+            if was_written:
+                audit.append(self._entry(actor, "create", referral, "created"))
+                audit += self._feedback_entries(referral, events)
+                outcomes[index] = Created(referral, created=True)
+            else:
+                outcomes[index] = self._resubmission(winners[ids[index]], actor, audit)
+        await self._audit.record(audit)
+        for index in repeated:
+            [outcomes[index]] = await self.create_many([submissions[index]])
+        answered = [outcome for outcome in outcomes if outcome is not None]
+        assert len(answered) == len(submissions)  # every submission has its answer
+        return answered
 
     async def import_referrals(
         self, commands: Sequence[ImportReferral], actor: Actor
@@ -261,7 +340,13 @@ class ReferralService:
                 # The same record twice in a batch is imported once, by its first copy.
                 stored_before.add(ids[index])
                 by_person.setdefault(self.person_id(command.referral), []).append(index)
-        stored_earlier = await self._register_in_ledgers(commands, ids, by_person)
+        stored_earlier = await self._register_in_ledgers(
+            {
+                index: PersonRegistration(person_id, ids[index], self._referred_at(commands[index]))
+                for person_id, indexes in by_person.items()
+                for index in indexes
+            }
+        )
         prepared: dict[int, tuple[Referral, list[IntegrationEvent]]] = {}
 
         async def one_person(indexes: list[int]) -> None:
@@ -297,28 +382,26 @@ class ReferralService:
         return outcomes
 
     async def _register_in_ledgers(
-        self,
-        commands: Sequence[ImportReferral],
-        ids: list[uuid.UUID],
-        by_person: dict[str, list[int]],
+        self, registrations: dict[int, PersonRegistration]
     ) -> dict[int, list[datetime]]:
-        """Enters the records in their people's ledgers, by index: each person's first record
-        (all people in one call), then each person's second, and so on, as storing them one by
-        one would. Returns when each record's person was referred before, as stored."""
-        waves: list[list[tuple[str, int]]] = []
-        for person_id, indexes in by_person.items():
-            for position, index in enumerate(indexes):
-                if position == len(waves):
-                    waves.append([])
-                waves[position].append((person_id, index))
+        """Enters records in their people's ledgers, by index (each person's in the order
+        given): each person's first record (all people in one call), then each person's
+        second, and so on, as storing them one by one would. Returns when each record's person
+        was referred before, as stored."""
+        waves: list[list[int]] = []
+        per_person: dict[str, int] = {}
+        for index, registration in registrations.items():
+            position = per_person.get(registration.person_id, 0)
+            per_person[registration.person_id] = position + 1
+            if position == len(waves):
+                waves.append([])
+            waves[position].append(index)
         earlier: dict[int, list[datetime]] = {}
         for wave in waves:
-            registrations = [
-                PersonRegistration(person_id, ids[index], self._referred_at(commands[index]))
-                for person_id, index in wave
-            ]
-            found = await self._repository.earlier_referrals_of_people(registrations)
-            earlier.update(zip((index for _, index in wave), found, strict=True))
+            found = await self._repository.earlier_referrals_of_people(
+                [registrations[index] for index in wave]
+            )
+            earlier.update(zip(wave, found, strict=True))
         return earlier
 
     @staticmethod
@@ -401,14 +484,17 @@ class ReferralService:
             imported_from=imported_from,
         )
 
-    async def _resubmitted(self, stored: Referral, actor: Actor) -> Created:
+    def _resubmission(
+        self, stored: Referral, actor: Actor, audit: list[AuditEntry]
+    ) -> Created | Rejected:
         """A resubmitted agency reference hands back the stored referral: that is a read, so it
-        gets the read's visibility check and is audited as a read. Agency references are easy to
-        guess, so whoever may not see the record learns only that the reference is taken."""
+        gets the read's visibility check and is audited (into `audit`) as a read. Agency
+        references are easy to guess, so whoever may not see the record learns only that the
+        reference is taken."""
         if not may_see(actor, stored):
-            await self._record(actor, "read_resubmitted", stored, "denied")
-            raise ResubmissionNotVisible
-        await self._record(actor, "read_resubmitted", stored, "allowed")
+            audit.append(self._entry(actor, "read_resubmitted", stored, "denied"))
+            return Rejected(ResubmissionNotVisible())
+        audit.append(self._entry(actor, "read_resubmitted", stored, "allowed"))
         return Created(stored, created=False)
 
     async def get(self, referral_id: uuid.UUID, actor: Actor) -> Referral:
@@ -613,14 +699,22 @@ class ReferralService:
             return []
         return [referral_feedback(referral, after.status, after.consent, correlation_id)]
 
-    async def _record_feedback(self, referral: Referral, events: list[IntegrationEvent]) -> None:
+    def _feedback_entries(
+        self, referral: Referral, events: list[IntegrationEvent]
+    ) -> list[AuditEntry]:
         """A feedback event published is a disclosure (or a notice that the status is
         withheld): audited like the same answer over HTTP."""
         agency = Actor(None, referral.agency_id, "kafka")
-        for event in events:
-            if isinstance(event, ReferralFeedbackV1):
-                outcome = "withheld" if event.status is None else "disclosed"
-                await self._record(agency, "disclose_status", referral, outcome)
+        return [
+            self._entry(
+                agency,
+                "disclose_status",
+                referral,
+                "withheld" if event.status is None else "disclosed",
+            )
+            for event in events
+            if isinstance(event, ReferralFeedbackV1)
+        ]
 
     def today(self) -> date:
         """The program's day: a consent signed or ending "today" means today in its zone."""
@@ -774,8 +868,12 @@ class ReferralService:
             await self._record(actor, action, referral, "conflict")
             return CONFLICT
         self._events_written()
-        await self._record(actor, action, referral, "changed")
-        await self._record_feedback(referral, events)
+        await self._audit.record(
+            [
+                self._entry(actor, action, referral, "changed"),
+                *self._feedback_entries(referral, events),
+            ]
+        )
         return referral
 
     async def _assign(self, county_fips: str, actor: Actor, at: datetime) -> Assignment:

@@ -1,26 +1,17 @@
 """Thin subscriber: agency systems' referral submissions become CreateReferral commands."""
 
-from collections import defaultdict
 from collections.abc import Iterable
 
 from faststream.kafka import KafkaRouter
 
 from cmhl_contracts import AgencyReferralSubmittedV1
 from cmhl_referral.application.commands import CreateReferral
-from cmhl_referral.application.service import Actor, ReferralService, ResubmissionNotVisible
+from cmhl_referral.application.service import Actor, ReferralService, Rejected
 from cmhl_referral.domain.referral import InvalidReferral
 from cmhl_referral.entrypoints.translate import create_command
-from cmhl_servicekit.consuming import BatchProcessor, DeadLetterSink, Delivery, run_bounded
+from cmhl_servicekit.consuming import BatchProcessor, DeadLetterSink, Delivery, RecordsRefused
 from cmhl_servicekit.correlation import correlation_id_from
 from cmhl_servicekit.kafka import consumer_group, subscribe_batches
-
-# Creates in flight at once: enough to keep the database busy, few enough to stay well inside
-# the client's connection pool and the database's lock wait.
-INTAKE_CONCURRENCY = 16
-
-
-class PermanentlyInvalid(Exception):
-    """A well-formed message that breaks a business rule: dead-letter it, do not retry."""
 
 
 def sent_by_the_agency_it_names(delivery: Delivery[AgencyReferralSubmittedV1]) -> str | None:
@@ -43,27 +34,35 @@ def build_router(
     router = KafkaRouter()
 
     async def apply(deliveries: list[Delivery[AgencyReferralSubmittedV1]]) -> None:
-        # Different people's submissions are created concurrently: a create is a chain of
-        # database round trips, so one at a time leaves the process waiting. One person's stay
-        # in order, since each create reads the person's earlier referrals.
-        by_person: dict[str, list[CreateReferral]] = defaultdict(list)
+        # The batch is created together (one existence check, the ledgers, one write, one
+        # audit write), each person's submissions in the order read, since whether one is a
+        # repeat involvement depends on the person's referrals before it.
+        refused: list[tuple[Delivery[AgencyReferralSubmittedV1], str]] = []
+        submitted: list[Delivery[AgencyReferralSubmittedV1]] = []
+        submissions: list[tuple[CreateReferral, Actor]] = []
         for delivery in deliveries:
             event = delivery.event
-            command = create_command(
-                event, correlation_id_from(event.correlation_id), causation_id=str(event.event_id)
-            )
-            by_person[service.person_id(command)].append(command)
-
-        async def create_in_order(commands: list[CreateReferral]) -> None:
-            for command in commands:
-                await service.create(command, Actor(None, command.agency_id, None))
-
-        try:
-            await run_bounded(map(create_in_order, by_person.values()), INTAKE_CONCURRENCY)
-        except (InvalidReferral, ResubmissionNotVisible) as exc:
-            # A resubmission's referral id derives from the agency's own id, so an agency sees
-            # its own; were that ever broken, the message is refused, never applied or retried.
-            raise PermanentlyInvalid(str(exc)) from exc
+            try:
+                command = create_command(
+                    event,
+                    correlation_id_from(event.correlation_id),
+                    causation_id=str(event.event_id),
+                )
+            except InvalidReferral as exc:
+                refused.append((delivery, str(exc)))
+                continue
+            submitted.append(delivery)
+            submissions.append((command, Actor(None, command.agency_id, None)))
+        outcomes = await service.create_many(submissions)
+        # A resubmission's referral id derives from the agency's own id, so an agency sees its
+        # own; were that ever broken, the message is refused, never applied or retried.
+        refused += [
+            (delivery, str(outcome))
+            for delivery, outcome in zip(submitted, outcomes, strict=True)
+            if isinstance(outcome, Rejected)
+        ]
+        if refused:
+            raise RecordsRefused(refused)
 
     subscribe_batches(
         router,
