@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from cmhl_contracts import FollowUpDueV1, IntegrationEvent
@@ -304,3 +305,67 @@ async def test_a_document_cut_off_mid_publish_sends_only_its_rest_next_pass(
     assert [entry["version"] for entry in stored["outbox"]] == [2, 3]
     await drain(relay)
     assert published.versions()["a"] == [1, 2, 3]
+
+
+class UpdateCounter(monitoring.CommandListener):
+    """Counts the update commands a client sends, and the statements in each."""
+
+    def __init__(self) -> None:
+        self.updates: list[int] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "update":
+            self.updates.append(len(event.command["updates"]))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_the_trim_is_one_update_per_chunk_and_pulls_only_each_documents_own_entries(
+    mongo_uri: str,
+) -> None:
+    """40 documents sent in one pass are trimmed by two update statements (chunks of 32), not
+    40; each loses exactly the entries sent from it, and an entry written after the pass read
+    the document stays for the next pass."""
+    counter = UpdateCounter()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        mongo_uri, tz_aware=True, event_listeners=[counter]
+    )
+    db = client[f"test_{uuid.uuid4().hex[:12]}"]
+    try:
+        published = Published()
+        late_writer_done = asyncio.Event()
+
+        async def publish_then_write(entry: OutboxEntry) -> None:
+            await published(entry)
+            if entry["correlation_id"] == "doc-07/2" and not late_writer_done.is_set():
+                late_writer_done.set()
+                # Another writer moves doc-07 on while the pass is still sending.
+                assert await outbox.update(COLLECTION, "doc-07", 1, {"n": 1}, [event("doc-07", 3)])
+
+        relay = OutboxRelay(db, publish_then_write)
+        outbox = relay.outbox()
+        names = [f"doc-{n:02}" for n in range(40)]
+        assert all(
+            await outbox.insert_many(
+                COLLECTION, [({"_id": name}, [event(name, 1), event(name, 2)]) for name in names]
+            )
+        )
+        counter.updates.clear()
+        assert await relay.relay_once() == 40
+        trims = counter.updates[1:]  # the racing writer's own update comes first
+        assert trims == [1, 1]
+        for name in names:
+            stored = await db[COLLECTION].find_one({"_id": name})
+            assert stored is not None
+            pending = [e["correlation_id"] for e in stored["outbox"]]
+            assert pending == (["doc-07/3"] if name == "doc-07" else []), name
+        await drain(relay)
+        assert len(published.sent) == 81
+        assert len({e["event_id"] for e in published.sent}) == 81
+    finally:
+        await client.drop_database(db.name)
+        await client.close()

@@ -27,7 +27,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from datetime import UTC, datetime, timedelta
 from typing import Any, NotRequired, TypedDict
 
-from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -217,7 +216,7 @@ Publish = Callable[[OutboxEntry], Awaitable[None]]
 
 class OutboxRelay:
     """Publishes marked documents' pending events in version order, pulls what it sent out of
-    their outboxes (a round trip per PULL_CHUNK documents), forgets the markers."""
+    their outboxes (one update per PULL_CHUNK documents), forgets the markers."""
 
     def __init__(
         self,
@@ -348,8 +347,8 @@ class OutboxRelay:
             published.append(entry)
 
     async def _pull_sent(self, sent: Mapping[str, list[tuple[Any, list[OutboxEntry]]]]) -> None:
-        """Pulls exactly the entries a pass sent out of their documents, PULL_CHUNK documents
-        per round trip instead of one each. A writer that moved a document on since the pass
+        """Pulls exactly the entries a pass sent out of their documents, one update of
+        PULL_CHUNK documents at a time. A writer that moved a document on since the pass
         read it keeps its own entries, which its marker brings out next pass.
 
         The chunk's documents' locks are held meanwhile, because FerretDB's updates are
@@ -360,13 +359,13 @@ class OutboxRelay:
             pulls = [(document_id, entries) for document_id, entries in pulls if entries]
             for start in range(0, len(pulls), PULL_CHUNK):
                 chunk = pulls[start : start + PULL_CHUNK]
+                # One update of the chunk's documents, not one per document: a database that
+                # reads before it writes (FerretDB) reads them all at once. Every entry names its
+                # own event id, so another document's entries are pulled from none but their own.
                 async with self.locks.all_of(str(document_id) for document_id, _ in chunk):
-                    await self._db[collection].bulk_write(
-                        [
-                            UpdateOne({"_id": document_id}, {"$pullAll": {"outbox": entries}})
-                            for document_id, entries in chunk
-                        ],
-                        ordered=False,
+                    await self._db[collection].update_many(
+                        {"_id": {"$in": [document_id for document_id, _ in chunk]}},
+                        {"$pullAll": {"outbox": [entry for _, sent in chunk for entry in sent]}},
                     )
 
 
