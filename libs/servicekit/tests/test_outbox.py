@@ -12,7 +12,14 @@ from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from cmhl_contracts import FollowUpDueV1, IntegrationEvent
-from cmhl_servicekit.outbox import MARKERS, OutboxEntry, OutboxRelay
+from cmhl_servicekit.outbox import (
+    MARKERS,
+    PULL_BYTES,
+    PULL_CHUNK,
+    OutboxEntry,
+    OutboxRelay,
+    pull_chunks,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -369,3 +376,32 @@ async def test_the_trim_is_one_update_per_chunk_and_pulls_only_each_documents_ow
     finally:
         await client.drop_database(db.name)
         await client.close()
+
+
+def test_a_trim_stays_far_below_a_commands_size_limit_whatever_the_backlog() -> None:
+    """After a long outage documents can hold many entries: an update carries at most
+    PULL_CHUNK documents and PULL_BYTES of entries, a document over that goes alone, and a
+    document that sent nothing is not updated."""
+
+    def entries(count: int, payload_bytes: int) -> list[OutboxEntry]:
+        entry = OutboxEntry(
+            event_id="e",
+            event_type="t",
+            topic="t",
+            key="k",
+            payload="x" * payload_bytes,
+            correlation_id="c",
+            version=1,
+        )
+        return [entry] * count
+
+    small = [(f"s{n}", entries(2, 1_000)) for n in range(70)]
+    assert [len(chunk) for chunk in pull_chunks(small)] == [PULL_CHUNK, PULL_CHUNK, 6]
+
+    busy = [(f"b{n}", entries(400, 3_000)) for n in range(10)]  # about 1.4 MB each
+    chunks = list(pull_chunks([("idle", []), *busy, ("huge", entries(2_000, 3_000))]))
+    assert [[document for document, _ in chunk] for chunk in chunks][-1] == ["huge"]
+    assert sum(len(chunk) for chunk in chunks) == 11
+    for chunk in chunks[:-1]:
+        assert sum(len(e["payload"]) for _, sent in chunk for e in sent) <= PULL_BYTES
+    assert all(document != "idle" for chunk in chunks for document, _ in chunk)

@@ -23,7 +23,15 @@ happened (the process died in between) is dropped once it is older than a minute
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from datetime import UTC, datetime, timedelta
 from typing import Any, NotRequired, TypedDict
 
@@ -41,8 +49,13 @@ Document = dict[str, Any]
 MARKERS = "outbox_markers"
 # Kafka keys whose documents a relay pass sends at once.
 KEYS_IN_FLIGHT = 32
-# Documents whose sent entries one round trip pulls (their locks are held meanwhile).
+# Documents whose sent entries one update pulls (their locks are held meanwhile), and how many
+# bytes of entries at most: after a long outage a document's outbox can be large, and the update
+# must stay far below the database's 16 MB for a command (one document alone always fits).
 PULL_CHUNK = 32
+PULL_BYTES = 4 * 1024 * 1024
+# An entry's bytes besides its payload (ids, names, the traceparent), generously.
+ENTRY_OVERHEAD = 512
 
 
 class OutboxEntry(TypedDict):
@@ -356,9 +369,7 @@ class OutboxRelay:
         write of a pull). A chunk, not the whole page: 500 documents would cover most of the
         256 stripes, and every writer of the process would wait for the page's pulls."""
         for collection, pulls in sent.items():
-            pulls = [(document_id, entries) for document_id, entries in pulls if entries]
-            for start in range(0, len(pulls), PULL_CHUNK):
-                chunk = pulls[start : start + PULL_CHUNK]
+            for chunk in pull_chunks(pulls):
                 # One update of the chunk's documents, not one per document: a database that
                 # reads before it writes (FerretDB) reads them all at once. Every entry names its
                 # own event id, so another document's entries are pulled from none but their own.
@@ -367,6 +378,26 @@ class OutboxRelay:
                         {"_id": {"$in": [document_id for document_id, _ in chunk]}},
                         {"$pullAll": {"outbox": [entry for _, sent in chunk for entry in sent]}},
                     )
+
+
+def pull_chunks(
+    pulls: Iterable[tuple[Any, list[OutboxEntry]]],
+) -> Iterator[list[tuple[Any, list[OutboxEntry]]]]:
+    """The documents that sent something, PULL_CHUNK at a time and PULL_BYTES of entries at most
+    (a document over that alone)."""
+    chunk: list[tuple[Any, list[OutboxEntry]]] = []
+    size = 0
+    for document_id, entries in pulls:
+        if not entries:
+            continue
+        weight = sum(len(entry["payload"]) + ENTRY_OVERHEAD for entry in entries)
+        if chunk and (len(chunk) == PULL_CHUNK or size + weight > PULL_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append((document_id, entries))
+        size += weight
+    if chunk:
+        yield chunk
 
 
 def kafka_publish(broker_publish: Callable[..., Awaitable[Any]]) -> Publish:

@@ -183,6 +183,8 @@ async def test_agency_intake_is_idempotent_and_dead_letters_bad_messages(
     run = uuid.uuid4().hex[:8]
     first = agency_submission(f"A-{run}-1")
     second = agency_submission(f"A-{run}-2")
+    # Well-formed, but against a rule the service checks: a referral date two days ahead.
+    future = agency_submission(f"A-{run}-3", referred_at=datetime.now(UTC) + timedelta(days=2))
     topic = AgencyReferralSubmittedV1.topic()
     bad_key = f"greene-so:BAD-{run}".encode()
     async with running_app(build(referral_settings), from_now=True):
@@ -193,6 +195,7 @@ async def test_agency_intake_is_idempotent_and_dead_letters_bad_messages(
         await kafka_probe.send(topic, b'{"agency": "not json at all', key=key)
         invalid = json.loads(second.model_dump_json()) | {"county_fips": "99999"}
         await kafka_probe.send(topic, json.dumps(invalid).encode(), key=bad_key)
+        await kafka_probe.send(topic, future.model_dump_json().encode(), key=key)
         await kafka_probe.send(topic, second.model_dump_json().encode(), key=key)
 
         async with stored_referrals(mongo_uri, referral_settings) as referrals:
@@ -203,7 +206,7 @@ async def test_agency_intake_is_idempotent_and_dead_letters_bad_messages(
                     r.key in (key, bad_key)
                     and dict(r.headers).get("dlq-original-topic") == topic.encode()
                 ),
-                expect=2,
+                expect=3,
                 settle=1.0,
             )
             created_keys = {
@@ -230,20 +233,25 @@ async def test_agency_intake_is_idempotent_and_dead_letters_bad_messages(
         )
         assert len(again) == len(ours) + 1
     reasons = sorted(dict(record.headers)["dlq-reason"].decode() for record in dead)
-    assert len(reasons) == 2
+    assert len(reasons) == 3
     assert any("county_fips" in reason for reason in reasons)
     assert any("json" in reason.lower() for reason in reasons)
+    assert "referred_at is in the future" in reasons
     assert all("Sam" not in reason and "Poe" not in reason for reason in reasons)
     # Dead letters keep no person: the garbled record (which cannot be told apart) not at all,
     # the invalid one without `person` and `narrative`, but with whom to ask to send it again.
     for letter in dead:
         assert b"Sam" not in letter.value
         assert b"Poe" not in letter.value
-    removed = {dict(r.headers)["dlq-removed"]: r.value for r in dead}
+    removed = {dict(r.headers)["dlq-removed"]: r.value for r in dead if r.key == key}
     assert removed[b"value"] == b""
-    kept = json.loads(removed[b"narrative,person"])
-    assert kept["agency_reference"] == second.agency_reference
-    assert "person" not in kept
+    kept_by_reference = {
+        json.loads(r.value)["agency_reference"]: json.loads(r.value)
+        for r in dead
+        if dict(r.headers)["dlq-removed"] == b"narrative,person"
+    }
+    assert set(kept_by_reference) == {second.agency_reference, future.agency_reference}
+    assert all("person" not in kept for kept in kept_by_reference.values())
     assert len(created) == 2
 
 

@@ -202,12 +202,14 @@ class ReferralService:
         """Live referrals (an agency's batch, a liaison's one), answered in order as creating
         them one after another would: Created (with created=False for an agency reference
         submitted before, the stored referral handed back as an audited read), or Rejected with
-        the rule a submission breaks.
+        the rule a submission breaks. (Which liaison a referral goes to may differ: the registry's
+        round robin takes them person by person.)
 
         A batch costs one existence check, the people's ledgers read and claimed together (each
         person's first submission, then the second, ...), one write of its referrals with their
-        events and one audit write, instead of some seven round trips per referral. A submission
-        repeated within the batch is answered after the rest, as the resubmission it is."""
+        events and one audit write, instead of some seven round trips per referral. A reference
+        repeated within the batch is answered as the resubmission it is, of what its first copy
+        stored."""
         now = self._clock.now()
         ids = [
             referral_id_for(command.agency_id, command.agency_reference)
@@ -251,23 +253,19 @@ class ReferralService:
             in_batch: list[datetime] = []  # see import_referrals: not in the ledger's answer
             for index in indexes:
                 command, actor = submissions[index]
-                try:
-                    referral = await self._new_referral(
-                        command,
-                        ids[index],
-                        to_millis(command.referred_at or now),
-                        now,
-                        consents=(
-                            [Consent.record(ids[index], command.consent, now)]
-                            if command.consent
-                            else []
-                        ),
-                        assignment=await self._assign(command.county_fips, actor, now),
-                        earlier=stored_earlier[index] + in_batch,
-                    )
-                except InvalidReferral as exc:
-                    outcomes[index] = Rejected(exc)
-                    continue
+                referral = await self._new_referral(
+                    command,
+                    ids[index],
+                    to_millis(command.referred_at or now),
+                    now,
+                    consents=(
+                        [Consent.record(ids[index], command.consent, now)]
+                        if command.consent
+                        else []
+                    ),
+                    assignment=await self._assign(command.county_fips, actor, now),
+                    earlier=stored_earlier[index] + in_batch,
+                )
                 for consent in referral.consents:
                     await self._repository.note_consent(referral.referral_id, consent)
                 prepared[index] = (
@@ -289,6 +287,7 @@ class ReferralService:
                 [ids[i] for i, was in zip(order, written, strict=True) if not was]
             )
         }
+        now_stored: dict[uuid.UUID, Referral] = {}
         for index, was_written in zip(order, written, strict=True):
             referral, events = prepared[index]
             actor = submissions[index][1]
@@ -296,11 +295,15 @@ class ReferralService:
                 audit.append(self._entry(actor, "create", referral, "created"))
                 audit += self._feedback_entries(referral, events)
                 outcomes[index] = Created(referral, created=True)
+                now_stored[referral.referral_id] = referral
             else:
+                now_stored[referral.referral_id] = winners[ids[index]]
                 outcomes[index] = self._resubmission(winners[ids[index]], actor, audit)
-        await self._audit.record(audit)
         for index in repeated:
-            [outcomes[index]] = await self.create_many([submissions[index]])
+            outcomes[index] = self._resubmission(
+                now_stored[ids[index]], submissions[index][1], audit
+            )
+        await self._audit.record(audit)
         answered = [outcome for outcome in outcomes if outcome is not None]
         assert len(answered) == len(submissions)  # every submission has its answer
         return answered

@@ -7,7 +7,6 @@ from faststream.kafka import KafkaRouter
 from cmhl_contracts import AgencyReferralSubmittedV1
 from cmhl_referral.application.commands import CreateReferral
 from cmhl_referral.application.service import Actor, ReferralService, Rejected
-from cmhl_referral.domain.referral import InvalidReferral
 from cmhl_referral.entrypoints.translate import create_command
 from cmhl_servicekit.consuming import BatchProcessor, DeadLetterSink, Delivery, RecordsRefused
 from cmhl_servicekit.correlation import correlation_id_from
@@ -37,28 +36,20 @@ def build_router(
         # The batch is created together (one existence check, the ledgers, one write, one
         # audit write), each person's submissions in the order read, since whether one is a
         # repeat involvement depends on the person's referrals before it.
-        refused: list[tuple[Delivery[AgencyReferralSubmittedV1], str]] = []
-        submitted: list[Delivery[AgencyReferralSubmittedV1]] = []
         submissions: list[tuple[CreateReferral, Actor]] = []
         for delivery in deliveries:
             event = delivery.event
-            try:
-                command = create_command(
-                    event,
-                    correlation_id_from(event.correlation_id),
-                    causation_id=str(event.event_id),
-                )
-            except InvalidReferral as exc:
-                refused.append((delivery, str(exc)))
-                continue
-            submitted.append(delivery)
+            command = create_command(
+                event, correlation_id_from(event.correlation_id), causation_id=str(event.event_id)
+            )
             submissions.append((command, Actor(None, command.agency_id, None)))
         outcomes = await service.create_many(submissions)
-        # A resubmission's referral id derives from the agency's own id, so an agency sees its
-        # own; were that ever broken, the message is refused, never applied or retried.
-        refused += [
+        # A submission that breaks a rule (a referral date in the future, say) is dead-lettered
+        # with it. A resubmission's referral id derives from the agency's own id, so an agency
+        # sees its own; were that ever broken, the message is refused too, never retried.
+        refused = [
             (delivery, str(outcome))
-            for delivery, outcome in zip(submitted, outcomes, strict=True)
+            for delivery, outcome in zip(deliveries, outcomes, strict=True)
             if isinstance(outcome, Rejected)
         ]
         if refused:
