@@ -2,6 +2,7 @@
 the accounting of one person is one indexed equality on a scalar field, and entries written
 before that (filed under `person_ids` only) are filed per person by `ensure_indexes`, once."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from cmhl_servicekit.audit import (
     BY_PERSON,
     FILING_PAGE,
     AuditEntry,
+    InMemoryAuditLog,
     MongoAuditLog,
 )
 from cmhl_servicekit.testing import ReadRecorder, assert_reads_use_indexes
@@ -102,3 +104,23 @@ async def test_entries_written_before_are_filed_per_person_once(
     assert [e.action for e in await log.for_person(f"r-{FILING_PAGE + 9}")] == ["list"]
     assert await mongo_db[AUDIT_LOG].count_documents({"person_id": {"$exists": False}}) == 0
     assert await mongo_db[AUDIT_LOG].count_documents({"person_id": ""}) == 1
+
+
+@pytest.mark.parametrize("where", ["database", "memory"])
+async def test_an_access_recorded_again_by_its_entry_id_is_kept_once(
+    mongo_db: AsyncDatabase[dict[str, Any]], where: str
+) -> None:
+    """A retried write records its access again: an entry with an entry_id is kept once,
+    whether repeated in one call or in a later one; entries without one are each kept."""
+    log: MongoAuditLog | InMemoryAuditLog = (
+        MongoAuditLog(mongo_db, "referral") if where == "database" else InMemoryAuditLog()
+    )
+    created = replace(entry("create", "p-1", "p-2"), entry_id="referral/r-1|create")
+    await log.record([created, entry("read", "p-1", minutes=1), created])
+    await log.record([replace(created, outcome="later"), entry("read", "p-1", minutes=1)])
+    for person in ("p-1", "p-2"):
+        found = await log.for_person(person)
+        assert [(e.action, e.outcome, e.entry_id) for e in found if e.action == "create"] == [
+            ("create", "allowed", "referral/r-1|create")
+        ]
+    assert [e.action for e in await log.for_person("p-1")] == ["create", "read", "read"]

@@ -52,6 +52,10 @@ class AuditEntry:
     referral_id: str | None = None
     service: str = ""
     """Filled in by the log: the service that recorded the access."""
+    entry_id: str | None = None
+    """Set where a retried write records the same access again (a referral created by a
+    submission applied twice): the log keeps the first and drops the rest. None for accesses
+    that are each their own (every read is)."""
 
 
 class AuditLog(Protocol):
@@ -104,7 +108,8 @@ class MongoAuditLog:
     async def record(self, entries: Sequence[AuditEntry]) -> None:
         documents = [d for e in entries for d in self._documents(e)]
         if documents:
-            await self._entries.insert_many(documents)
+            # Unordered, an entry recorded before (by its entry_id) kept as it was.
+            await insert_new(self._entries, documents)
 
     async def for_person(self, person_id: str) -> list[AuditEntry]:
         hidden = {"_id": 0, "person_id": 0}
@@ -141,7 +146,12 @@ class MongoAuditLog:
         people = list(dict.fromkeys(entry.person_ids))  # each person once, in order
         document["person_ids"] = people
         document["service"] = self._service
-        return [document | {"person_id": person} for person in people or [NO_ONE]]
+        if entry.entry_id is None:
+            return [document | {"person_id": person} for person in people or [NO_ONE]]
+        return [
+            document | {"_id": f"{entry.entry_id}|{n}", "person_id": person}
+            for n, person in enumerate(people or [NO_ONE])
+        ]
 
 
 class InMemoryAuditLog:
@@ -152,7 +162,13 @@ class InMemoryAuditLog:
         self._service = service
 
     async def record(self, entries: Sequence[AuditEntry]) -> None:
-        self.entries.extend(replace(e, service=self._service) for e in entries)
+        recorded = {e.entry_id for e in self.entries if e.entry_id is not None}
+        for entry in entries:
+            if entry.entry_id is not None:
+                if entry.entry_id in recorded:
+                    continue
+                recorded.add(entry.entry_id)
+            self.entries.append(replace(entry, service=self._service))
 
     async def for_person(self, person_id: str) -> list[AuditEntry]:
         return sorted((e for e in self.entries if person_id in e.person_ids), key=_at)

@@ -21,7 +21,7 @@ from cmhl_referral.application.service import (
 )
 from cmhl_referral.domain.consent import Consent, ConsentScope, ConsentTerms, InvalidConsent
 from cmhl_referral.domain.referral import InvalidReferral, Person, Referral
-from cmhl_servicekit.audit import InMemoryAuditLog
+from cmhl_servicekit.audit import AuditEntry, InMemoryAuditLog
 from cmhl_servicekit.auth import Principal, Role
 from cmhl_servicekit.clock import AdjustableClock
 
@@ -434,3 +434,51 @@ async def test_a_batch_of_submissions_is_answered_as_creating_them_one_by_one_wo
     assert audited(batch_audit) == audited(audit)
     assert ("agency:jc-pd", "disclose_status", "disclosed") in {e[:3] for e in audited(audit)}
     assert ("liaison-06", "read_resubmitted", "denied") in {e[:3] for e in audited(audit)}
+
+
+class AuditLogDownOnce(InMemoryAuditLog):
+    """An audit database that fails its first write (after the referrals were stored)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    async def record(self, entries: Sequence[AuditEntry]) -> None:
+        if not self.failed:
+            self.failed = True
+            raise ConnectionError("audit database went away")
+        await super().record(entries)
+
+
+async def test_a_batch_applied_again_after_its_write_landed_is_audited_as_created_once() -> None:
+    """The intake re-applies a batch whose referrals were stored but whose audit write failed
+    (and again, as a redelivery after everything landed): each creation and each feedback
+    disclosure is in the accounting exactly once, none turned into a read. The same reference
+    sent again as another submission is still the audited read it is."""
+    repository, audit = InMemoryReferralRepository(), AuditLogDownOnce()
+    service = ReferralService(
+        repository,
+        audit,
+        AdjustableClock(NOW),
+        b"key",
+        lambda: None,
+        CHICAGO,
+        feedback_agencies=frozenset({"jc-pd"}),
+    )
+    agency = Actor(None, "jc-pd", None)
+    submissions = [(command(f"R-{n}", causation_id=f"event-{n}"), agency) for n in range(3)]
+    with pytest.raises(ConnectionError):
+        await service.create_many(submissions)
+    assert len(repository.referrals) == 3
+    for _ in range(2):
+        outcomes = await service.create_many(submissions)
+        assert all(isinstance(o, Created) and o.created for o in outcomes)
+    assert sorted((e.action, e.outcome, e.referral_id) for e in audit.entries) == sorted(
+        (action, outcome, str(referral_id))
+        for referral_id in repository.referrals
+        for action, outcome in (("create", "created"), ("disclose_status", "withheld"))
+    )
+    again = await service.create(command("R-1", causation_id="event-9"), agency)
+    assert not again.created
+    assert audit.entries[-1].action == "read_resubmitted"
+    assert len(repository.events) == 6  # each referral's created and feedback events, once

@@ -308,6 +308,7 @@ class MongoReferralRepository:
                 if referral.imported_from
                 else None
             ),
+            "submission_id": referral.submission_id,
         }
 
     def _from_document(self, doc: Document) -> Referral:
@@ -347,6 +348,7 @@ class MongoReferralRepository:
             imported_from=(
                 ImportSource(**doc["imported_from"]) if doc.get("imported_from") else None
             ),
+            submission_id=doc.get("submission_id"),
         )
 
 

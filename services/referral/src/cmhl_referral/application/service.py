@@ -230,7 +230,14 @@ class ReferralService:
                     repeated.append(index)
                     continue
                 if (existing := stored.get(ids[index])) is not None:
-                    outcomes[index] = self._resubmission(existing, actor, audit)
+                    if command.causation_id and existing.submission_id == command.causation_id:
+                        # This very submission again (a batch applied a second time after its
+                        # write landed): its creation is recorded again, and kept once.
+                        outcomes[index] = Created(existing, created=True)
+                        feedback = self._feedback(existing, None, command.correlation_id)
+                        audit += self._creation_entries(existing, actor, feedback)
+                    else:
+                        outcomes[index] = self._resubmission(existing, actor, audit)
                     continue
                 if command.consent is not None:
                     command.consent.check(self.today())
@@ -292,8 +299,7 @@ class ReferralService:
             referral, events = prepared[index]
             actor = submissions[index][1]
             if was_written:
-                audit.append(self._entry(actor, "create", referral, "created"))
-                audit += self._feedback_entries(referral, events)
+                audit += self._creation_entries(referral, actor, events)
                 outcomes[index] = Created(referral, created=True)
                 now_stored[referral.referral_id] = referral
             else:
@@ -485,6 +491,7 @@ class ReferralService:
             received_at=now,
             repeat_involvement=is_repeat_involvement(referred_at, earlier),
             imported_from=imported_from,
+            submission_id=command.causation_id,
         )
 
     def _resubmission(
@@ -703,21 +710,36 @@ class ReferralService:
         return [referral_feedback(referral, after.status, after.consent, correlation_id)]
 
     def _feedback_entries(
-        self, referral: Referral, events: list[IntegrationEvent]
+        self, referral: Referral, events: list[IntegrationEvent], entry_id: str | None = None
     ) -> list[AuditEntry]:
         """A feedback event published is a disclosure (or a notice that the status is
         withheld): audited like the same answer over HTTP."""
         agency = Actor(None, referral.agency_id, "kafka")
         return [
-            self._entry(
-                agency,
-                "disclose_status",
-                referral,
-                "withheld" if event.status is None else "disclosed",
+            replace(
+                self._entry(
+                    agency,
+                    "disclose_status",
+                    referral,
+                    "withheld" if event.status is None else "disclosed",
+                ),
+                entry_id=entry_id,
             )
             for event in events
             if isinstance(event, ReferralFeedbackV1)
         ]
+
+    def _creation_entries(
+        self, referral: Referral, actor: Actor, events: list[IntegrationEvent]
+    ) -> list[AuditEntry]:
+        """A new referral's accesses: its creation, and the feedback its agency is sent with
+        it (among `events`). Keyed by the referral, so a creation recorded again (its batch
+        applied a second time) is kept once."""
+        record = f"referral/{referral.referral_id}"
+        created = replace(
+            self._entry(actor, "create", referral, "created"), entry_id=f"{record}|create"
+        )
+        return [created, *self._feedback_entries(referral, events, f"{record}|feedback@create")]
 
     def today(self) -> date:
         """The program's day: a consent signed or ending "today" means today in its zone."""

@@ -69,6 +69,9 @@ class Referral:
     history: list[dict[str, str]] = field(default_factory=list)
     version: int = 0
     imported_from: "ImportSource | None" = None
+    submission_id: str | None = None
+    """The agency submission (its event id on Kafka) that created the referral: that submission
+    applied again, after its write landed, is recognised as the same creation."""
 
     def replay(self, steps: "list[PastStatus]", now: datetime) -> list[tuple[int, ReferralStatus]]:
         """An imported referral's known history, checked as the lifecycle checks a live one:
