@@ -482,3 +482,20 @@ async def test_a_batch_applied_again_after_its_write_landed_is_audited_as_create
     assert not again.created
     assert audit.entries[-1].action == "read_resubmitted"
     assert len(repository.events) == 6  # each referral's created and feedback events, once
+
+
+async def test_a_submission_raced_by_its_own_redelivery_is_one_creation() -> None:
+    """Two replicas apply the same Kafka submission at once (a rebalance): the one that loses
+    the insert answers the creation the other made, and the accounting holds it once."""
+    audit = InMemoryAuditLog()
+    agency = Actor(None, "jc-pd", None)
+    submission = command("R-5", causation_id="event-5")
+    first = ReferralService(
+        InMemoryReferralRepository(), audit, AdjustableClock(NOW), b"key", lambda: None, CHICAGO
+    )
+    winner = (await first.create(submission, agency)).referral
+    racing = ReferralService(
+        RacingRepository(winner), audit, AdjustableClock(NOW), b"key", lambda: None, CHICAGO
+    )
+    assert (await racing.create(submission, agency)).created
+    assert [(e.action, e.outcome) for e in audit.entries] == [("create", "created")]

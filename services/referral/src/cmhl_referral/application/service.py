@@ -230,14 +230,7 @@ class ReferralService:
                     repeated.append(index)
                     continue
                 if (existing := stored.get(ids[index])) is not None:
-                    if command.causation_id and existing.submission_id == command.causation_id:
-                        # This very submission again (a batch applied a second time after its
-                        # write landed): its creation is recorded again, and kept once.
-                        outcomes[index] = Created(existing, created=True)
-                        feedback = self._feedback(existing, None, command.correlation_id)
-                        audit += self._creation_entries(existing, actor, feedback)
-                    else:
-                        outcomes[index] = self._resubmission(existing, actor, audit)
+                    outcomes[index] = self._answer_stored(existing, command, actor, audit)
                     continue
                 if command.consent is not None:
                     command.consent.check(self.today())
@@ -304,7 +297,9 @@ class ReferralService:
                 now_stored[referral.referral_id] = referral
             else:
                 now_stored[referral.referral_id] = winners[ids[index]]
-                outcomes[index] = self._resubmission(winners[ids[index]], actor, audit)
+                outcomes[index] = self._answer_stored(
+                    winners[ids[index]], submissions[index][0], actor, audit
+                )
         for index in repeated:
             outcomes[index] = self._resubmission(
                 now_stored[ids[index]], submissions[index][1], audit
@@ -493,6 +488,19 @@ class ReferralService:
             imported_from=imported_from,
             submission_id=command.causation_id,
         )
+
+    def _answer_stored(
+        self, stored: Referral, command: CreateReferral, actor: Actor, audit: list[AuditEntry]
+    ) -> Created | Rejected:
+        """A referral stored under this submission's id already. The same submission applied
+        again (a batch re-applied after its write landed, or raced by its own redelivery) is
+        the creation it made: recorded again, and kept once by the audit log. Any other
+        submission is a resubmission."""
+        if command.causation_id and stored.submission_id == command.causation_id:
+            feedback = self._feedback(stored, None, command.correlation_id)
+            audit += self._creation_entries(stored, actor, feedback)
+            return Created(stored, created=True)
+        return self._resubmission(stored, actor, audit)
 
     def _resubmission(
         self, stored: Referral, actor: Actor, audit: list[AuditEntry]
