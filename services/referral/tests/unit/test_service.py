@@ -306,6 +306,21 @@ def consent_for(recipient: str, signed_on: date, expires_on: date) -> ConsentTer
     )
 
 
+def with_feedback_to_jc_pd(
+    repository: InMemoryReferralRepository, audit: InMemoryAuditLog
+) -> ReferralService:
+    """The service with jc-pd reading feedback on Kafka, so creations also disclose."""
+    return ReferralService(
+        repository,
+        audit,
+        AdjustableClock(NOW),
+        b"key",
+        lambda: None,
+        CHICAGO,
+        feedback_agencies=frozenset({"jc-pd"}),
+    )
+
+
 def mixed_submissions() -> list[tuple[CreateReferral, Actor]]:
     """A batch with every kind of answer: new referrals of people with and without earlier
     ones (stored, and earlier in the batch), resubmissions (of a stored referral, of one earlier
@@ -353,16 +368,7 @@ async def test_a_batch_of_submissions_is_answered_as_creating_them_one_by_one_wo
 
     def new_service() -> tuple[ReferralService, InMemoryReferralRepository, InMemoryAuditLog]:
         repository, audit = InMemoryReferralRepository(), InMemoryAuditLog()
-        service = ReferralService(
-            repository,
-            audit,
-            AdjustableClock(NOW),
-            b"key",
-            lambda: None,
-            CHICAGO,
-            feedback_agencies=frozenset({"jc-pd"}),
-        )
-        return service, repository, audit
+        return with_feedback_to_jc_pd(repository, audit), repository, audit
 
     mia = Person("Mia", "Vale", date(2001, 2, 3))
     before = command("R-1", person=mia, referred_at=NOW - timedelta(days=40))
@@ -456,15 +462,7 @@ async def test_a_batch_applied_again_after_its_write_landed_is_audited_as_create
     disclosure is in the accounting exactly once, none turned into a read. The same reference
     sent again as another submission is still the audited read it is."""
     repository, audit = InMemoryReferralRepository(), AuditLogDownOnce()
-    service = ReferralService(
-        repository,
-        audit,
-        AdjustableClock(NOW),
-        b"key",
-        lambda: None,
-        CHICAGO,
-        feedback_agencies=frozenset({"jc-pd"}),
-    )
+    service = with_feedback_to_jc_pd(repository, audit)
     agency = Actor(None, "jc-pd", None)
     submissions = [(command(f"R-{n}", causation_id=f"event-{n}"), agency) for n in range(3)]
     with pytest.raises(ConnectionError):

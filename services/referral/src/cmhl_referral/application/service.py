@@ -217,6 +217,7 @@ class ReferralService:
             else uuid.uuid4()
             for command, _ in submissions
         ]
+        referred = [to_millis(command.referred_at or now) for command, _ in submissions]
         stored = {r.referral_id: r for r in await self._repository.get_many(list(set(ids)))}
         outcomes: list[Created | Rejected | None] = [None] * len(submissions)
         audit: list[AuditEntry] = []
@@ -225,7 +226,7 @@ class ReferralService:
         by_person: dict[str, list[int]] = {}
         for index, (command, actor) in enumerate(submissions):
             try:
-                check_referred_at(to_millis(command.referred_at or now), now)
+                check_referred_at(referred[index], now)
                 if ids[index] in new:
                     repeated.append(index)
                     continue
@@ -241,9 +242,7 @@ class ReferralService:
             by_person.setdefault(self.person_id(command), []).append(index)
         stored_earlier = await self._register_in_ledgers(
             {
-                index: PersonRegistration(
-                    person_id, ids[index], to_millis(submissions[index][0].referred_at or now)
-                )
+                index: PersonRegistration(person_id, ids[index], referred[index])
                 for person_id, indexes in by_person.items()
                 for index in indexes
             }
@@ -256,7 +255,7 @@ class ReferralService:
                 referral = await self._new_referral(
                     command,
                     ids[index],
-                    to_millis(command.referred_at or now),
+                    referred[index],
                     now,
                     consents=(
                         [Consent.record(ids[index], command.consent, now)]
@@ -724,14 +723,12 @@ class ReferralService:
         withheld): audited like the same answer over HTTP."""
         agency = Actor(None, referral.agency_id, "kafka")
         return [
-            replace(
-                self._entry(
-                    agency,
-                    "disclose_status",
-                    referral,
-                    "withheld" if event.status is None else "disclosed",
-                ),
-                entry_id=entry_id,
+            self._entry(
+                agency,
+                "disclose_status",
+                referral,
+                "withheld" if event.status is None else "disclosed",
+                entry_id,
             )
             for event in events
             if isinstance(event, ReferralFeedbackV1)
@@ -744,9 +741,7 @@ class ReferralService:
         it (among `events`). Keyed by the referral, so a creation recorded again (its batch
         applied a second time) is kept once."""
         record = f"referral/{referral.referral_id}"
-        created = replace(
-            self._entry(actor, "create", referral, "created"), entry_id=f"{record}|create"
-        )
+        created = self._entry(actor, "create", referral, "created", f"{record}|create")
         return [created, *self._feedback_entries(referral, events, f"{record}|feedback@create")]
 
     def today(self) -> date:
@@ -918,7 +913,14 @@ class ReferralService:
             return Assignment(principal.subject, cmhc)
         return await self._assignments.assign(county_fips, at)
 
-    def _entry(self, actor: Actor, action: str, referral: Referral, outcome: str) -> AuditEntry:
+    def _entry(
+        self,
+        actor: Actor,
+        action: str,
+        referral: Referral,
+        outcome: str,
+        entry_id: str | None = None,
+    ) -> AuditEntry:
         return AuditEntry(
             actor=actor.name,
             actor_roles=actor.roles,
@@ -929,6 +931,7 @@ class ReferralService:
             outcome=outcome,
             source_address=actor.source_address,
             referral_id=str(referral.referral_id),
+            entry_id=entry_id,
         )
 
     async def _record(self, actor: Actor, action: str, referral: Referral, outcome: str) -> None:
