@@ -80,6 +80,7 @@ EXPORTED_ATTRIBUTES = frozenset(
         "db.namespace",
         "db.operation",
         "db.operation.name",
+        "db.operation.batch.size",  # a group commit's number of callers
         "db.mongodb.collection",
         "db.collection.name",
         "db.statement",  # the command's name only: statements are not captured (see install)
@@ -378,5 +379,33 @@ def consuming(records: Sequence[Any]) -> Iterator[None]:
             "messaging.destination.name": topic,
             "messaging.batch.message_count": len(records),
         },
+    ):
+        yield
+
+
+# Group commit
+
+
+def caller_span() -> trace.SpanContext | None:
+    """The active span, for a batch that will serve this caller among others to link to."""
+    span = trace.get_current_span().get_span_context()
+    return span if span.is_valid else None
+
+
+@contextlib.contextmanager
+def serving(name: str, callers: Sequence[trace.SpanContext | None]) -> Iterator[None]:
+    """A span for one write that serves several callers (a group commit): a trace of its own,
+    linked to each caller's span, as `consuming` does for a batch mixing traces. What the write
+    stores (outbox entries) continues this span, so each caller's trace reaches the publish
+    through its link."""
+    if not enabled():
+        yield
+        return
+    with _tracer().start_as_current_span(
+        name,
+        context=Context(),
+        kind=SpanKind.INTERNAL,
+        links=[Link(caller) for caller in callers if caller is not None],
+        attributes={"db.operation.batch.size": len(callers)},
     ):
         yield

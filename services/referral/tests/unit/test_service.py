@@ -1,5 +1,6 @@
 """Referral use cases with in-memory fakes: idempotent create, access rules, audit."""
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -31,10 +32,12 @@ class InMemoryReferralRepository:
         self.referrals: dict[uuid.UUID, Referral] = {}
         self.events: list[IntegrationEvent] = []
         self.consents: list[tuple[uuid.UUID, Consent]] = []
+        self.writes: list[int] = []  # the size of each add_many
 
     async def add_many(
         self, referrals: list[tuple[Referral, list[IntegrationEvent]]]
     ) -> list[bool]:
+        self.writes.append(len(referrals))
         stored = []
         for referral, events in referrals:
             stored.append(referral.referral_id not in self.referrals)
@@ -410,7 +413,23 @@ async def test_a_batch_of_submissions_is_answered_as_creating_them_one_by_one_wo
         except (InvalidReferral, InvalidConsent, ResubmissionNotVisible) as exc:
             outcomes.append(exc)
 
+    # Liaisons' POSTs arriving together: each `create` alone, the service groups them.
+    concurrent, concurrent_repository, concurrent_audit = new_service()
+    await concurrent.create(before, liaison("liaison-05"))
+    writes = len(concurrent_repository.writes)
+    concurrent_outcomes = await asyncio.gather(
+        *(concurrent.create(submission, actor) for submission, actor in submissions),
+        return_exceptions=True,
+    )
+
     assert batch_answers == answers(outcomes)
+    assert answers([o for o in concurrent_outcomes if isinstance(o, Created | Exception)]) == (
+        batch_answers
+    )
+    assert len(concurrent_repository.writes) - writes == 1  # one write for them all
+    assert stored(concurrent_repository) == stored(repository)
+    assert published(concurrent_repository) == published(repository)
+    assert audited(concurrent_audit) == audited(audit)
     assert batch_answers == [
         ("R-2", True),
         ("R-1", False),

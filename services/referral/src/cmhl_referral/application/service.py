@@ -51,6 +51,7 @@ from cmhl_servicekit.auth import Principal, Role
 from cmhl_servicekit.clock import Clock, to_millis
 from cmhl_servicekit.consuming import run_bounded
 from cmhl_servicekit.crypto import pseudonym
+from cmhl_servicekit.group_commit import GroupCommit
 from cmhl_servicekit.versioned import CONFLICT, Conflict, retry_on_conflict
 
 IMPORT_NAMESPACE = uuid.UUID("5d0f7c3e-2b9a-4e61-8f4d-1c7a9b3e6d20")
@@ -178,6 +179,8 @@ class ReferralService:
         self._clock = clock
         self._pseudonym_key = pseudonym_key
         self._events_written = events_written
+        # Liaisons' submissions arriving together are created together (see `create`).
+        self._live_creations = GroupCommit(self.create_many, span_name="referral.create")
 
     def person_id(self, command: CreateReferral) -> str:
         person = command.person
@@ -190,8 +193,12 @@ class ReferralService:
 
     async def create(self, command: CreateReferral, actor: Actor) -> Created:
         """One referral, submitted live; raises the rule it breaks (InvalidReferral,
-        InvalidConsent, ResubmissionNotVisible)."""
-        [outcome] = await self.create_many([(command, actor)])
+        InvalidConsent, ResubmissionNotVisible).
+
+        Submissions that arrive while others are being written are created together, in one
+        `create_many` (a group commit): under load a liaison's POST then shares its round trips
+        with the others instead of queueing its own behind theirs."""
+        outcome = await self._live_creations.submit((command, actor))
         if isinstance(outcome, Rejected):
             raise outcome.error
         return outcome
