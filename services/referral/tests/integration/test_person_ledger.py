@@ -13,6 +13,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from cmhl_referral.adapters.mongo import (
+    CLAIM_IN_FLIGHT,
     PERSON_REFERRALS,
     REFERRALS,
     MongoReferralRepository,
@@ -44,8 +45,9 @@ async def ledger_of(db: AsyncDatabase[dict[str, Any]]) -> dict[str, str]:
 
 async def test_a_batch_gets_what_one_by_one_would(mongo_db: AsyncDatabase[dict[str, Any]]) -> None:
     """A person with stored referrals gets their dates and the next slot; a new person the
-    first; a slot whose referral was never stored is skipped; a referral entered before (a
-    re-run of an import) keeps its slot and takes no other."""
+    first; a slot whose referral was never stored (its write failed, over a minute ago) is
+    skipped; a referral entered before (a re-run of an import) keeps its slot and takes no
+    other."""
     await ensure_indexes(mongo_db)
     repository = repository_of(mongo_db)
     stored = [uuid.uuid4(), uuid.uuid4()]
@@ -58,6 +60,7 @@ async def test_a_batch_gets_what_one_by_one_would(mongo_db: AsyncDatabase[dict[s
         (PersonRegistration("d", again, days_ago(20)), []),
     ]:
         assert await repository.earlier_referrals_of_people([registration]) == [earlier]
+    await left_by_a_failed_write(mongo_db, "c|1")
     batch = [
         PersonRegistration("a", uuid.uuid4(), days_ago(1)),
         PersonRegistration("b", uuid.uuid4(), days_ago(1)),
@@ -79,6 +82,42 @@ async def test_a_batch_gets_what_one_by_one_would(mongo_db: AsyncDatabase[dict[s
         "c|2": str(batch[2].referral_id),
         "d|1": str(again),
     }
+
+
+async def left_by_a_failed_write(db: AsyncDatabase[dict[str, Any]], slot: str) -> None:
+    claimed_at = datetime.now(UTC) - CLAIM_IN_FLIGHT - timedelta(seconds=1)
+    await db[PERSON_REFERRALS].update_one({"_id": slot}, {"$set": {"claimed_at": claimed_at}})
+
+
+async def test_a_referral_of_the_person_being_written_elsewhere_counts_as_earlier(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """Two referrals of one person submitted at the same moment to two replicas: the one that
+    claims its slot second sees the first before it is stored, so it is not mistaken for a
+    first involvement. The caller's own batch is left to the caller, which counts the records
+    it keeps (and not one it then refuses)."""
+    await ensure_indexes(mongo_db)
+    repository = repository_of(mongo_db)
+    in_flight, second = uuid.uuid4(), uuid.uuid4()
+    assert await repository.earlier_referrals_of_people(
+        [PersonRegistration("g", in_flight, days_ago(3))]
+    ) == [[]]
+    # Not stored yet: the other replica is writing it.
+    assert await repository.earlier_referrals_of_people(
+        [PersonRegistration("g", second, days_ago(2))]
+    ) == [[days_ago(3)]]
+    own = uuid.uuid4()
+    assert await repository.earlier_referrals_of_people(
+        [PersonRegistration("h", own, days_ago(3))], counted_by_caller={own}
+    ) == [[]]
+    assert await repository.earlier_referrals_of_people(
+        [PersonRegistration("h", uuid.uuid4(), days_ago(2))], counted_by_caller={own}
+    ) == [[]]
+    # Once its write failed long enough ago, an unstored referral no longer counts.
+    await left_by_a_failed_write(mongo_db, "g|1")
+    assert await repository.earlier_referrals_of_people(
+        [PersonRegistration("g", uuid.uuid4(), days_ago(1))]
+    ) == [[days_ago(2)]]
 
 
 async def test_batches_racing_for_one_person_take_a_slot_each(

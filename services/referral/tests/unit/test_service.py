@@ -2,7 +2,7 @@
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -70,7 +70,9 @@ class InMemoryReferralRepository:
         return max(mine, default=None)
 
     async def earlier_referrals_of_people(
-        self, registrations: Sequence[PersonRegistration]
+        self,
+        registrations: Sequence[PersonRegistration],
+        counted_by_caller: Collection[uuid.UUID] = (),
     ) -> list[list[datetime]]:
         assert len({r.person_id for r in registrations}) == len(registrations)
         return [

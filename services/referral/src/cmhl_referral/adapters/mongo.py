@@ -1,9 +1,9 @@
 """MongoDB adapter: referrals, with their embedded outbox and the person ledger."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -31,6 +31,9 @@ Document = dict[str, Any]
 
 REFERRALS = "referrals"
 PERSON_REFERRALS = "person_referrals"
+# How long a claimed ledger slot whose referral is not stored yet counts as a write in flight
+# (seconds in practice; a minute covers a slow batch), not one that failed.
+CLAIM_IN_FLIGHT = timedelta(minutes=1)
 # One-time changes to stored documents, each recorded when done.
 MIGRATIONS = "migrations"
 FAMILY_NAME_KEYS = "family_name_key"
@@ -221,7 +224,9 @@ class MongoReferralRepository:
         return [self._from_document(doc) for doc in await cursor.to_list(None)]
 
     async def earlier_referrals_of_people(
-        self, registrations: Sequence[PersonRegistration]
+        self,
+        registrations: Sequence[PersonRegistration],
+        counted_by_caller: Collection[uuid.UUID] = (),
     ) -> list[list[datetime]]:
         """Registers each referral in its person's ledger and returns, in order, the times of
         each person's other stored referrals. The people are distinct.
@@ -231,10 +236,19 @@ class MongoReferralRepository:
         a duplicate-key error on the claim is the lock when two referrals of one person race.
         Every person's slot n is read by one `$in` on `_id`, the free slots are claimed by one
         unordered insert, and the earlier slots' referrals are checked by one `$in`: a batch of
-        an import costs a few round trips, not a few per record."""
+        an import costs a few round trips, not a few per record.
+
+        An earlier slot counts if its referral is stored, or if it was claimed less than
+        CLAIM_IN_FLIGHT ago: that referral is being written at this moment (another replica,
+        another batch), and two referrals of one person arriving together must not both miss
+        each other. A slot older than that whose referral is not stored was left by a write
+        that failed, and is skipped. Slots of `counted_by_caller` are skipped too: the caller's
+        own batch, not stored yet, whose records it counts itself (a record it then refuses
+        must not count)."""
         if len({r.person_id for r in registrations}) != len(registrations):
             # Two of one person's referrals would race for one slot: a person's go in order.
             raise ValueError("a person is registered once per call")
+        claimed_at = datetime.now(UTC)
         next_slot = {index: 1 for index in range(len(registrations))}
         held: list[list[Document]] = [[] for _ in registrations]
         while next_slot:
@@ -255,6 +269,7 @@ class MongoReferralRepository:
                     "_id": key,
                     "referral_id": str(registrations[index].referral_id),
                     "referred_at": registrations[index].referred_at,
+                    "claimed_at": claimed_at,
                 }
                 for key, index in free.items()
             ]
@@ -263,11 +278,17 @@ class MongoReferralRepository:
             for key, index in free.items():
                 if key not in taken:
                     del next_slot[index]
-        # A slot claimed by a write that then failed names no stored referral: skip it.
+        in_flight_since = claimed_at - CLAIM_IN_FLIGHT
+        own = {str(referral_id) for referral_id in counted_by_caller}
+        held = [[e for e in entries if e["referral_id"] not in own] for entries in held]
         named = list({entry["referral_id"] for entries in held for entry in entries})
         stored = await find_by_ids(self._referrals, named, {"_id": 1})
         return [
-            [entry["referred_at"] for entry in entries if entry["referral_id"] in stored]
+            [
+                entry["referred_at"]
+                for entry in entries
+                if entry["referral_id"] in stored or _claimed_since(entry, in_flight_since)
+            ]
             for entries in held
         ]
 
@@ -350,6 +371,13 @@ class MongoReferralRepository:
             ),
             submission_id=doc.get("submission_id"),
         )
+
+
+def _claimed_since(entry: Document, moment: datetime) -> bool:
+    """Whether a ledger slot was claimed after `moment` (slots claimed before claims were dated
+    have no date: long ago)."""
+    claimed_at: datetime | None = entry.get("claimed_at")
+    return claimed_at is not None and claimed_at > moment
 
 
 def _consent_document(consent: Consent) -> Document:

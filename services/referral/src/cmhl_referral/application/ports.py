@@ -1,7 +1,7 @@
 """What the referral use cases need from the outside world, named by role."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -61,10 +61,13 @@ class ReferralRepository(Protocol):
     ) -> datetime | None: ...
 
     async def earlier_referrals_of_people(
-        self, registrations: Sequence[PersonRegistration]
+        self,
+        registrations: Sequence[PersonRegistration],
+        counted_by_caller: Collection[uuid.UUID] = (),
     ) -> list[list[datetime]]:
         """Record that each referral is its person's (the people are distinct), and return, in
-        order, when each person's other referrals were made."""
+        order, when each person's other referrals were made: those stored, and those being
+        written right now, except `counted_by_caller` (the rest of the caller's own batch)."""
 
     async def save(self, referral: Referral, events: list[IntegrationEvent]) -> None:
         """Store a changed referral and its new events in one write, if nobody changed it since

@@ -407,9 +407,11 @@ class ReferralService:
                 waves.append([])
             waves[position].append(index)
         earlier: dict[int, list[datetime]] = {}
+        # The batch's own records are not stored yet; the caller counts those it keeps.
+        batch = {registration.referral_id for registration in registrations.values()}
         for wave in waves:
             found = await self._repository.earlier_referrals_of_people(
-                [registrations[index] for index in wave]
+                [registrations[index] for index in wave], batch
             )
             earlier.update(zip(wave, found, strict=True))
         return earlier
