@@ -43,6 +43,17 @@ async def submit_as(group: GroupCommit[str, str], request: str, item: str) -> st
     return await group.submit(item)
 
 
+async def writing_a_while_b_waits(
+    writer: Writer, group: GroupCommit[str, str]
+) -> tuple["asyncio.Task[str]", "asyncio.Task[str]"]:
+    """ "a" submitted and its batch held open by the writer, then "b" submitted behind it."""
+    a = asyncio.create_task(group.submit("a"))
+    await writer.started.wait()
+    b = asyncio.create_task(group.submit("b"))
+    await asyncio.sleep(0)
+    return a, b
+
+
 async def test_a_lone_caller_is_applied_at_once_alone_in_its_own_context() -> None:
     writer = Writer()
     group = GroupCommit(writer.apply, span_name="test.write")
@@ -95,10 +106,7 @@ async def test_an_apply_that_answers_too_few_fails_its_callers_instead_of_hangin
 async def test_a_caller_who_gives_up_does_not_stop_the_write_of_its_item_or_of_others() -> None:
     writer = Writer(hold=True)
     group = GroupCommit(writer.apply, span_name="test.write")
-    leaver = asyncio.create_task(group.submit("a"))
-    await writer.started.wait()
-    stayer = asyncio.create_task(group.submit("b"))
-    await asyncio.sleep(0)
+    leaver, stayer = await writing_a_while_b_waits(writer, group)
     leaver.cancel()  # the client of the request that started the batch disconnects
     writer.release.set()
     assert await asyncio.wait_for(stayer, 1) == "stored b"
@@ -110,10 +118,7 @@ async def test_a_caller_who_gives_up_does_not_stop_the_write_of_its_item_or_of_o
 async def test_callers_waiting_when_the_writer_is_cancelled_are_told_not_left_waiting() -> None:
     writer = Writer(hold=True)
     group = GroupCommit(writer.apply, span_name="test.write")
-    first = asyncio.create_task(group.submit("a"))
-    await writer.started.wait()
-    queued = asyncio.create_task(group.submit("b"))
-    await asyncio.sleep(0)
+    first, queued = await writing_a_while_b_waits(writer, group)
     assert group._writer is not None
     group._writer.cancel()  # the service stops mid-write
     for task in (first, queued):

@@ -229,7 +229,7 @@ class MongoReferralRepository:
         counted_by_caller: Collection[uuid.UUID] = (),
     ) -> list[list[datetime]]:
         """Registers each referral in its person's ledger and returns, in order, the times of
-        each person's other stored referrals. The people are distinct.
+        each person's other referrals, stored or being written (below). The people are distinct.
 
         The ledger holds `person_id|1`, `person_id|2`, ...: reading and claiming the next free
         slot are `_id` operations (a scan of the referrals would grow with every referral), and
