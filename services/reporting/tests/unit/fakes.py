@@ -2,11 +2,12 @@
 
 import zlib
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from cmhl_contracts import IntegrationEvent
 from cmhl_reporting.application.projector import Segment
-from cmhl_reporting.domain.projections import TrainingFact
+from cmhl_reporting.domain.projections import PersonSeen, TrainingFact
 from cmhl_reporting.domain.views import Counters
 from cmhl_servicekit.consuming import Delivery
 
@@ -22,6 +23,7 @@ class InMemoryViewStore:
         self.segments: dict[tuple[int, str, int, int], Segment] = {}
         self.intents: dict[tuple[int, str, int, int], int] = {}
         self.claims: dict[tuple[int, str], str] = {}
+        self.anchors: dict[tuple[int, str], tuple[str, tuple[str, ...]]] = {}
         self.trainings: dict[tuple[int, str], TrainingFact] = {}
         self.crash_after_claims = False
 
@@ -43,18 +45,41 @@ class InMemoryViewStore:
         self.intents[key] = last
         return None
 
-    async def claim(self, gen: int, claims: dict[str, str], verify: bool) -> set[str]:
+    async def claim(
+        self,
+        gen: int,
+        claims: dict[str, str],
+        verify: bool,
+        anchors: Mapping[str, PersonSeen] | None = None,
+    ) -> set[str]:
         won = set()
         for key, owner in claims.items():
             held = self.claims.get((gen, key))
             if held is None:
                 self.claims[(gen, key)] = owner
+                if anchors and key in anchors:
+                    self.anchors[(gen, key)] = (anchors[key].day, anchors[key].traits)
                 won.add(key)
             elif verify and held == owner:
                 won.add(key)
         if self.crash_after_claims:
             raise Crash("after claims, before the segment")
         return won
+
+    async def people_seen(
+        self, gen: int, anchors: Iterable[str]
+    ) -> dict[str, tuple[str, tuple[str, ...]]]:
+        return {a: self.anchors[(gen, a)] for a in anchors if (gen, a) in self.anchors}
+
+    def as_written_before_anchors(self) -> None:
+        """Rewrites every person's anchor the way the version before anchors wrote it: each
+        claim it implies inserted on its own (same owner), the anchor holding no day."""
+        for (gen, anchor), (day, traits) in self.anchors.items():
+            owner = self.claims[(gen, anchor)]
+            person = anchor.split("|")[1]
+            for claim, _ in PersonSeen(person, day, traits).claims():
+                self.claims.setdefault((gen, claim), owner)
+        self.anchors.clear()
 
     async def append(self, gen: int, segment: Segment) -> bool:
         key = (gen, segment.topic, segment.partition, segment.first)

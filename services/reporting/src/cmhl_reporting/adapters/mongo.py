@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +18,7 @@ from pymongo.errors import DuplicateKeyError
 
 from cmhl_reporting.application.projector import Segment
 from cmhl_reporting.application.queries import Snapshot
-from cmhl_reporting.domain.projections import TrainingFact
+from cmhl_reporting.domain.projections import PersonSeen, TrainingFact
 from cmhl_reporting.domain.views import Counters
 from cmhl_servicekit.mongo import insert_new
 
@@ -98,9 +98,21 @@ class MongoViewStore:
             return int(doc["last"]) if doc else last
         return None
 
-    async def claim(self, gen: int, claims: dict[str, str], verify: bool) -> set[str]:
+    async def claim(
+        self,
+        gen: int,
+        claims: dict[str, str],
+        verify: bool,
+        anchors: Mapping[str, PersonSeen] | None = None,
+    ) -> set[str]:
         collection = self._c(gen, "claims")
-        documents = [{"_id": key, "o": owner} for key, owner in claims.items()]
+        anchors = anchors or {}
+        documents: list[dict[str, Any]] = []
+        for key, owner in claims.items():
+            document: dict[str, Any] = {"_id": key, "o": owner}
+            if (seen := anchors.get(key)) is not None:
+                document |= {"day": seen.day, "traits": list(seen.traits)}
+            documents.append(document)
         lost = await insert_new(collection, documents)
         won = set(claims) - lost
         if verify:
@@ -110,6 +122,14 @@ class MongoViewStore:
                 if doc is not None and doc["o"] == claims[key]:
                     won.add(key)
         return won
+
+    async def people_seen(
+        self, gen: int, anchors: Iterable[str]
+    ) -> dict[str, tuple[str, tuple[str, ...]]]:
+        cursor = self._c(gen, "claims").find({"_id": {"$in": sorted(anchors)}})
+        return {
+            doc["_id"]: (doc["day"], tuple(doc["traits"])) async for doc in cursor if "day" in doc
+        }
 
     async def append(self, gen: int, segment: Segment) -> bool:
         doc = {

@@ -13,14 +13,20 @@ import logging
 import os
 import signal
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from cmhl_contracts import IntegrationEvent, TrainingCompletedV1
-from cmhl_reporting.domain.projections import TrainingFact, project, training_fact
+from cmhl_reporting.domain.projections import (
+    Increment,
+    PersonSeen,
+    TrainingFact,
+    project,
+    training_fact,
+)
 from cmhl_servicekit.consuming import Delivery
 
 log = logging.getLogger(__name__)
@@ -66,9 +72,22 @@ class ViewStore(Protocol):
         the highest offset an earlier attempt covered."""
         ...
 
-    async def claim(self, gen: int, claims: dict[str, str], verify: bool) -> set[str]:
+    async def claim(
+        self,
+        gen: int,
+        claims: dict[str, str],
+        verify: bool,
+        anchors: Mapping[str, PersonSeen] | None = None,
+    ) -> set[str]:
         """Inserts claims (key -> owner); returns the keys `owner` holds (with `verify`, also
-        those inserted by an earlier attempt of the same owner)."""
+        those inserted by an earlier attempt of the same owner). A key in `anchors` is a
+        person's anchor: its document also holds that referral's day and traits."""
+        ...
+
+    async def people_seen(
+        self, gen: int, anchors: Iterable[str]
+    ) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """The (day, traits) stored in each of these anchors that holds them."""
         ...
 
     async def append(self, gen: int, segment: Segment) -> bool: ...
@@ -184,9 +203,11 @@ class Projector:
             owners.append(owner)
             firsts.setdefault(f"e|{d.event.event_id}", owner)
         new_events = await self._store.claim(gen, firsts, verify)
-        counts: Counter[tuple[str, str]] = Counter()
+        counts: Counter[Increment] = Counter()
         claims: dict[str, str] = {}
-        effects: list[tuple[str, list[tuple[str, list[tuple[str, str]]]]]] = []
+        anchors: dict[str, PersonSeen] = {}
+        effects: list[tuple[str, list[tuple[str, list[Increment]]]]] = []
+        seen: list[tuple[str, PersonSeen]] = []
         for d, owner in zip(pending, owners, strict=True):
             event: IntegrationEvent = d.event
             key = f"e|{event.event_id}"
@@ -197,12 +218,54 @@ class Projector:
             for claim, _ in projected.claimed:
                 claims.setdefault(claim, owner)
             effects.append((owner, projected.claimed))
-        won = await self._store.claim(gen, claims, verify) if claims else set()
+            if projected.seen is not None:
+                if projected.seen.anchor not in claims:
+                    claims[projected.seen.anchor] = owner
+                    anchors[projected.seen.anchor] = projected.seen
+                seen.append((owner, projected.seen))
+        won = await self._store.claim(gen, claims, verify, anchors) if claims else set()
+        later: list[tuple[str, PersonSeen]] = []
+        for owner, person in seen:
+            if person.anchor in won and claims[person.anchor] == owner:
+                # The person's first referral: its anchor stands for every claim it implies.
+                effects.append((owner, [(person.anchor, inc) for _, inc in person.claims()]))
+            else:
+                later.append((owner, person))
+        if later:
+            effects += await self._claim_beyond_first(gen, later, claims, won, verify)
         for owner, claimed in effects:
             for claim, increments in claimed:
                 if claim in won and claims[claim] == owner:
                     counts.update(increments)
         return [(metric, day, n) for (metric, day), n in sorted(counts.items())]
+
+    async def _claim_beyond_first(
+        self,
+        gen: int,
+        later: list[tuple[str, PersonSeen]],
+        claims: dict[str, str],
+        won: set[str],
+        verify: bool,
+    ) -> list[tuple[str, list[tuple[str, list[Increment]]]]]:
+        """Later referrals of a person: the claims their first referral's anchor does not imply
+        are inserted one by one (`claims` and `won` gain them); returns their effects."""
+        stored = await self._store.people_seen(gen, {person.anchor for _, person in later})
+        beyond: dict[str, str] = {}
+        effects: list[tuple[str, list[tuple[str, list[Increment]]]]] = []
+        for owner, person in later:
+            held = stored.get(person.anchor)
+            first = None if held is None else PersonSeen(person.person, *held)
+            extra = person.claims_beyond(first)
+            for claim, _ in extra:
+                beyond.setdefault(claim, owner)
+            effects.append((owner, extra))
+        # A key already claimed in this batch (an anchor a day-less anchor's later referral
+        # tries again) keeps its owner there.
+        beyond = {k: o for k, o in beyond.items() if k not in claims}
+        if beyond:
+            claims.update(beyond)
+            won |= await self._store.claim(gen, beyond, verify)
+        return effects
 
     def _after_write(self) -> None:
         """The failpoint of the crash tests: die between the views' write and the commit."""

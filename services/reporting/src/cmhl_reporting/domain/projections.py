@@ -7,12 +7,13 @@ An event contributes two kinds of increments (see docs/adr/0003-reporting-counte
   in a month wins `p|<person>|source=court|2018-09` and adds 1 to `people|source=court@month`.
 Claims make distinct counts (unique people, the funnel, first contact) exact across partitions
 and replicas: a claim is an insert keyed by what it is about, so only one event ever wins it.
+Unique people are claimed through a `PersonSeen` (see its docstring): most people are referred
+once, and their first referral makes one claim instead of one per trait and period.
 
 Metric names are `<family>[|<dim>=<value>]...[@<period kind>]`; values are identifiers or enum
 values, which never contain `|`, `=` or `@`. Days are `YYYY-MM-DD` in the program's time zone
 (domain/calendar.py), so a fiscal year's counts are the days of its July to June."""
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -41,27 +42,57 @@ REFERRAL_DIMENSIONS = ("source", "court_type", "need", "county", "cmhc", "liaiso
 
 
 @dataclass(frozen=True)
+class PersonSeen:
+    """A referral's person on its day, with the traits people are counted by: `""` (the person
+    at all), `source=court`, `county=29019`..., `repeat`. Each (trait, period) is one unique-person
+    claim, `p|<person>|<trait>|<period>`, which adds one to `people[|<trait>]@<kind>`.
+
+    The person's first referral wins `anchor` (their all-time claim) and stores its day and
+    traits in it: that one insert stands for every claim it implies, all of which it counts.
+    A later referral reads the anchor and inserts only the claims it does not imply, so most
+    people cost one claim instead of one per trait and period (40). An anchor without a day
+    (written before anchors held one) implies nothing but itself; its person's other claims
+    were inserted one by one, and later referrals lose them as before."""
+
+    person: str
+    day: str
+    traits: tuple[str, ...]
+
+    @property
+    def anchor(self) -> str:
+        return _person_claim(self.person, "", "all")
+
+    def claims(self) -> list[tuple[str, list[Increment]]]:
+        """Every (trait, period) claim of this referral, with the increment it adds if won."""
+        periods = period_keys(self.day)
+        return [
+            (
+                _person_claim(self.person, trait, periods[kind]),
+                [(f"people|{trait}@{kind}" if trait else f"people@{kind}", self.day)],
+            )
+            for trait in self.traits
+            for kind in PERIOD_KINDS
+        ]
+
+    def claims_beyond(self, first: "PersonSeen | None") -> list[tuple[str, list[Increment]]]:
+        """The claims the person's first referral (`None`: one whose anchor holds no day) did
+        not imply: the ones this referral must insert."""
+        if first is None:
+            return self.claims()
+        implied = {key for key, _ in first.claims()}
+        return [(key, increments) for key, increments in self.claims() if key not in implied]
+
+
+def _person_claim(person: str, trait: str, period: str) -> str:
+    return f"p|{person}|{trait}|{period}"
+
+
+@dataclass(frozen=True)
 class Effects:
     always: list[Increment] = field(default_factory=list)
     claimed: list[tuple[str, list[Increment]]] = field(default_factory=list)
-
-
-def _people_claims(
-    person: str, dims: Iterable[tuple[str, str]], day: str
-) -> list[tuple[str, list[Increment]]]:
-    periods = period_keys(day)
-    claims: list[tuple[str, list[Increment]]] = []
-    for kind in PERIOD_KINDS:
-        claims.append((f"p|{person}||{periods[kind]}", [(f"people@{kind}", day)]))
-    for dim, value in dims:
-        for kind in PERIOD_KINDS:
-            claims.append(
-                (
-                    f"p|{person}|{dim}={value}|{periods[kind]}",
-                    [(f"people|{dim}={value}@{kind}", day)],
-                )
-            )
-    return claims
+    seen: PersonSeen | None = None
+    """The person counted by unique-people claims, if any (a referral's)."""
 
 
 def project_referral_created(event: ReferralCreatedV1, zone: ZoneInfo) -> Effects:
@@ -81,15 +112,11 @@ def project_referral_created(event: ReferralCreatedV1, zone: ZoneInfo) -> Effect
     county = f"referrals|county={event.county_fips}"
     always += [(f"{county}|source={event.source.value}", day)]
     always += [(f"{county}|need={event.primary_need.value}", day)]
-    claims = _people_claims(event.person_id, dims, day)
+    traits = ["", *(f"{d}={v}" for d, v in dims)]
     if event.repeat_involvement:
         always.append(("referrals|repeat", day))
-        periods = period_keys(day)
-        claims += [
-            (f"p|{event.person_id}|repeat|{periods[kind]}", [(f"people|repeat@{kind}", day)])
-            for kind in PERIOD_KINDS
-        ]
-    return Effects(always, claims)
+        traits.append("repeat")
+    return Effects(always, seen=PersonSeen(event.person_id, day, tuple(traits)))
 
 
 def project_referral_status_changed(event: ReferralStatusChangedV1, zone: ZoneInfo) -> Effects:
