@@ -26,6 +26,8 @@ class InMemoryViewStore:
         self.anchors: dict[tuple[int, str], tuple[str, tuple[str, ...]]] = {}
         self.trainings: dict[tuple[int, str], TrainingFact] = {}
         self.crash_after_claims = False
+        # Generations this version created; another is one an earlier version created.
+        self.anchored_generations = {1}
 
     async def serving_generation(self) -> int:
         return self.gen
@@ -66,20 +68,13 @@ class InMemoryViewStore:
             raise Crash("after claims, before the segment")
         return won
 
+    async def people_anchored(self, gen: int) -> bool:
+        return gen in self.anchored_generations
+
     async def people_seen(
         self, gen: int, anchors: Iterable[str]
     ) -> dict[str, tuple[str, tuple[str, ...]]]:
         return {a: self.anchors[(gen, a)] for a in anchors if (gen, a) in self.anchors}
-
-    def as_written_before_anchors(self) -> None:
-        """Rewrites every person's anchor the way the version before anchors wrote it: each
-        claim it implies inserted on its own (same owner), the anchor holding no day."""
-        for (gen, anchor), (day, traits) in self.anchors.items():
-            owner = self.claims[(gen, anchor)]
-            person = anchor.split("|")[1]
-            for claim, _ in PersonSeen(person, day, traits).claims():
-                self.claims.setdefault((gen, claim), owner)
-        self.anchors.clear()
 
     async def append(self, gen: int, segment: Segment) -> bool:
         key = (gen, segment.topic, segment.partition, segment.first)

@@ -10,7 +10,11 @@ import pytest
 from cmhl_contracts import IntegrationEvent, ReferralCreatedV1, TrainingCompletedV1
 from cmhl_reporting.application.projector import Projector
 from cmhl_reporting.domain.calendar import program_day
-from cmhl_reporting.domain.projections import REFERRAL_DIMENSIONS
+from cmhl_reporting.domain.projections import (
+    REFERRAL_DIMENSIONS,
+    PersonSeen,
+    project_referral_created,
+)
 from cmhl_reporting.domain.views import raw_dimension, raw_statewide
 from cmhl_reporting.domain.window import parse_period
 from cmhl_servicekit.consuming import Delivery
@@ -177,13 +181,24 @@ def _people_in_views(store: InMemoryViewStore, period: str) -> dict[str, Any]:
     }
 
 
-async def test_unique_people_by_every_trait_and_period_over_a_store_of_the_previous_version() -> (
-    None
-):
+def _claim_keys(seen: PersonSeen) -> set[str]:
+    return {key for key, _ in seen.claims()}
+
+
+def _person_seen(event: ReferralCreatedV1) -> PersonSeen:
+    seen = project_referral_created(event, CHICAGO).seen
+    assert seen is not None
+    return seen
+
+
+@pytest.mark.parametrize("anchored", [True, False], ids=["anchored", "earlier-version"])
+async def test_unique_people_by_every_trait_and_period(anchored: bool) -> None:
     """People referred many times, across months, quarters and a fiscal year's end: each is
-    counted once per trait (source, county...) and period, whether the first referral's anchor
-    implies the claim or a later referral inserts it, with duplicates and redeliveries, and
-    when the first half was written by the version that inserted every claim on its own."""
+    counted once per trait (source, county...) and period, with duplicates and redeliveries.
+    In a generation this version created, a person's first referral stores one anchor for
+    every claim it implies, and later referrals only what it does not; in one an earlier
+    version created, every claim is stored on its own, as that version stores them, so its
+    writers can go on writing beside this version's (a rolling upgrade)."""
     history = make_history(
         400, seed=11, first=date(2023, 5, 20), days=120, counties=6, agencies=4, liaisons=3
     )
@@ -197,16 +212,28 @@ async def test_unique_people_by_every_trait_and_period_over_a_store_of_the_previ
     events = [regrouped(e) for e in history.events]
     created = [e for e in events if isinstance(e, ReferralCreatedV1)]
     store = InMemoryViewStore()
+    store.anchored_generations = {1} if anchored else set()
     rng = random.Random(13)
     work = batches(deliveries(with_duplicates(events, share=0.05, seed=12)), rng)
     for n, batch in enumerate(work):
         await Projector(store, zone=CHICAGO, wait_for_other_writer=0).apply(batch)
         if n % 4 == 0:  # the commit was lost: a new process gets the batch again
             await Projector(store, zone=CHICAGO, wait_for_other_writer=0).apply(batch)
-        if n == len(work) // 2:
-            store.as_written_before_anchors()
     periods = ["all", "fy2023", "fy2024", "fy2023-q4", "fy2024-q1", "2023", "2023-06", "2023-07"]
     for period in periods:
         assert _people_in_views(store, period) == _expected_people(created, period), period
     later = len(created) - len({e.person_id for e in created})
     assert later > 300  # most referrals are a person's later ones
+
+    every_claim = set().union(*(_claim_keys(_person_seen(e)) for e in created))
+    stored = {key for (_, key) in store.claims if key.startswith("p|")}
+    if anchored:
+        anchors = {key: held for (_, key), held in store.anchors.items()}
+        assert len(anchors) == len({e.person_id for e in created})
+        implied = set().union(
+            *(_claim_keys(PersonSeen(a.split("|")[1], *held)) for a, held in anchors.items())
+        )
+        assert stored == (every_claim - implied) | set(anchors)
+    else:
+        assert store.anchors == {}
+        assert stored == every_claim

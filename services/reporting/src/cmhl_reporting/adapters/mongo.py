@@ -20,7 +20,7 @@ from cmhl_reporting.application.projector import Segment
 from cmhl_reporting.application.queries import Snapshot
 from cmhl_reporting.domain.projections import PersonSeen, TrainingFact
 from cmhl_reporting.domain.views import Counters
-from cmhl_servicekit.mongo import insert_new
+from cmhl_servicekit.mongo import find_by_ids, insert_new
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +40,24 @@ def _chain(topic: str, partition: int) -> str:
     return f"{topic}|{partition}"
 
 
+def _people_anchors_marker(gen: int) -> str:
+    return f"people_anchors|{gen}"
+
+
+async def mark_people_anchored(db: AsyncDatabase[Document], gen: int) -> None:
+    """Marks a generation this version creates, before anything is written to it, as one whose
+    unique people are counted through anchors (ADR 0003)."""
+    with contextlib.suppress(DuplicateKeyError):
+        await db[GENERATIONS].insert_one({"_id": _people_anchors_marker(gen)})
+
+
 async def read_serving_generation(db: AsyncDatabase[Document]) -> int:
     """The pointer document; the first service to start creates it (generation 1)."""
     doc = await db[GENERATIONS].find_one({"_id": SERVING})
     if doc is None:
+        # A new store: generation 1 is this version's. One an earlier version created (its
+        # pointer already there) stays unmarked.
+        await mark_people_anchored(db, 1)
         with contextlib.suppress(DuplicateKeyError):
             await db[GENERATIONS].insert_one({"_id": SERVING, "gen": 1})
         doc = await db[GENERATIONS].find_one({"_id": SERVING})
@@ -59,11 +73,13 @@ async def switch_generation(db: AsyncDatabase[Document], gen: int) -> None:
 async def drop_generation(db: AsyncDatabase[Document], gen: int) -> None:
     for kind in KINDS:
         await db.drop_collection(collection_name(gen, kind))
+    await db[GENERATIONS].delete_one({"_id": _people_anchors_marker(gen)})
 
 
 class MongoViewStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._db = db
+        self._anchored: dict[int, bool] = {}
 
     def _c(self, gen: int, kind: str) -> Any:
         return self._db[collection_name(gen, kind)]
@@ -123,12 +139,19 @@ class MongoViewStore:
                     won.add(key)
         return won
 
+    async def people_anchored(self, gen: int) -> bool:
+        # A generation's mark is written before its first claim and never changes.
+        if gen not in self._anchored:
+            marker = {"_id": _people_anchors_marker(gen)}
+            self._anchored[gen] = await self._db[GENERATIONS].find_one(marker) is not None
+        return self._anchored[gen]
+
     async def people_seen(
         self, gen: int, anchors: Iterable[str]
     ) -> dict[str, tuple[str, tuple[str, ...]]]:
-        cursor = self._c(gen, "claims").find({"_id": {"$in": sorted(anchors)}})
+        found = await find_by_ids(self._c(gen, "claims"), sorted(anchors), {"day": 1, "traits": 1})
         return {
-            doc["_id"]: (doc["day"], tuple(doc["traits"])) async for doc in cursor if "day" in doc
+            key: (doc["day"], tuple(doc["traits"])) for key, doc in found.items() if "day" in doc
         }
 
     async def append(self, gen: int, segment: Segment) -> bool:

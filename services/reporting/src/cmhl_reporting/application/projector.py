@@ -84,6 +84,12 @@ class ViewStore(Protocol):
         person's anchor: its document also holds that referral's day and traits."""
         ...
 
+    async def people_anchored(self, gen: int) -> bool:
+        """Whether the generation counts unique people through anchors: true for one this
+        version created; false for one an earlier version created, which writes every claim
+        on its own and may still be writing it (a rolling upgrade)."""
+        ...
+
     async def people_seen(
         self, gen: int, anchors: Iterable[str]
     ) -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -203,6 +209,7 @@ class Projector:
             owners.append(owner)
             firsts.setdefault(f"e|{d.event.event_id}", owner)
         new_events = await self._store.claim(gen, firsts, verify)
+        anchored = await self._store.people_anchored(gen)
         counts: Counter[Increment] = Counter()
         claims: dict[str, str] = {}
         anchors: dict[str, PersonSeen] = {}
@@ -218,7 +225,14 @@ class Projector:
             for claim, _ in projected.claimed:
                 claims.setdefault(claim, owner)
             effects.append((owner, projected.claimed))
-            if projected.seen is not None:
+            if projected.seen is not None and not anchored:
+                # Every claim on its own, as the earlier version writes them: an anchor with a
+                # day would imply claims that version's writers do not know to leave alone.
+                every = projected.seen.claims()
+                for claim, _ in every:
+                    claims.setdefault(claim, owner)
+                effects.append((owner, every))
+            elif projected.seen is not None:
                 if projected.seen.anchor not in claims:
                     claims[projected.seen.anchor] = owner
                     anchors[projected.seen.anchor] = projected.seen

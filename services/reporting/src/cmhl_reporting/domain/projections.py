@@ -52,7 +52,12 @@ class PersonSeen:
     A later referral reads the anchor and inserts only the claims it does not imply, so most
     people cost one claim instead of one per trait and period (40). An anchor without a day
     (written before anchors held one) implies nothing but itself; its person's other claims
-    were inserted one by one, and later referrals lose them as before."""
+    were inserted one by one, and later referrals lose them as before.
+
+    Only a generation this version created counts through anchors (`ViewStore.people_anchored`):
+    in one an earlier version created, whose writers may still be running beside this version's
+    during an upgrade, every claim is inserted on its own, as they do, since they would win the
+    claims an anchor implies and count those people twice."""
 
     person: str
     day: str

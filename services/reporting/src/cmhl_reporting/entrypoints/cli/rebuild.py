@@ -25,6 +25,7 @@ from cmhl_contracts import IntegrationEvent
 from cmhl_reporting.adapters.mongo import (
     MongoViewStore,
     drop_generation,
+    mark_people_anchored,
     read_serving_generation,
     switch_generation,
 )
@@ -123,6 +124,7 @@ async def rebuild(
     old = await read_serving_generation(db)
     new = old + 1
     await drop_generation(db, new)  # leftovers of an interrupted rebuild
+    await mark_people_anchored(db, new)
     projector = Projector(MongoViewStore(db), zone=zone, generation=new)
     admin = AIOKafkaAdminClient(**access.client_options())
     consumer = AIOKafkaConsumer(
