@@ -56,6 +56,13 @@ class GenerationSwitched(ConnectionError):
     retried, and applied to the new generation (its chain skips what the rebuild covered)."""
 
 
+class ChainBehind(ConnectionError):
+    """A live writer's batch starts past the end of its partition's chain in the serving
+    generation: after a switch, the rebuild is still covering what the live consumers committed
+    to the old one. Writing now would make a segment that claims offsets it never saw, and the
+    rebuild would then skip them; the batch is retried until the chain reaches it."""
+
+
 class ViewStore(Protocol):
     """Where one generation of views is written."""
 
@@ -165,6 +172,17 @@ class Projector:
         self, gen: int, topic: str, partition: int, group: list[Delivery[Any]]
     ) -> None:
         head = await self._head(gen, topic, partition, group[0].offset)
+        if self._fixed_generation is None and group[0].offset > head.next_offset:
+            # Another writer may have moved the chain on since this process last looked.
+            head = await self._walk(gen, topic, partition, head)
+            self._heads[(gen, topic, partition)] = head
+            if group[0].offset > head.next_offset:
+                raise ChainBehind(
+                    f"generation {gen}'s chain of {topic}[{partition}] ends before offset "
+                    f"{head.next_offset}, and the batch starts at {group[0].offset}: retried "
+                    "while a rebuild covers the offsets in between; if no rebuild is running, "
+                    "those records are gone from Kafka, and `make rebuild` recounts the views"
+                )
         while pending := [d for d in group if d.offset >= head.next_offset]:
             last = pending[-1].offset
             earlier = await self._store.begin(gen, topic, partition, head.next_offset, last)

@@ -4,7 +4,8 @@ The serving generation keeps answering (and the live consumers keep writing it) 
 one is built. When the new one has caught up with the topics' ends, the pointer document is
 switched (one single-document write); the rebuild keeps applying until it also covers what the
 live consumer groups committed, since live writers move to the new generation at their next
-batch (a batch caught mid-switch is retried there: `GenerationSwitched`). Both may then write
+batch (a batch caught mid-switch is retried there: `GenerationSwitched`; one that starts past
+what the rebuild has covered so far is retried until it has: `ChainBehind`). Both may then write
 the same partitions for a moment: the segment chains accept one segment per offset range, so
 the result is the same whoever writes it. Finally the old generation is dropped."""
 
@@ -125,7 +126,8 @@ async def rebuild(
     new = old + 1
     await drop_generation(db, new)  # leftovers of an interrupted rebuild
     await mark_people_anchored(db, new)
-    projector = Projector(MongoViewStore(db), zone=zone, generation=new)
+    store = MongoViewStore(db)
+    projector = Projector(store, zone=zone, generation=new)
     admin = AIOKafkaAdminClient(**access.client_options())
     consumer = AIOKafkaConsumer(
         **access.client_options(), enable_auto_commit=False, max_poll_records=2000
@@ -138,6 +140,11 @@ async def rebuild(
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         first = await consumer.beginning_offsets(partitions)
+        # Every chain starts where its partition does, before the switch: a live writer that
+        # reaches the new generation first finds the chain behind its batch and waits for this
+        # rebuild, instead of starting the chain at its own offset past what is not counted yet.
+        for tp in partitions:
+            await store.chain_start(new, tp.topic, tp.partition, first[tp])
         targets = dict(await consumer.end_offsets(partitions))
         progress = Progress(sum(targets[tp] - first[tp] for tp in partitions), show_progress)
 
