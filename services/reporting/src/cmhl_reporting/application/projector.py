@@ -240,17 +240,15 @@ class Projector:
                 continue
             projected = project(event, self._zone)
             counts.update(projected.always)
-            for claim, _ in projected.claimed:
-                claims.setdefault(claim, owner)
-            effects.append((owner, projected.claimed))
+            claimed = projected.claimed
             if projected.seen is not None and not anchored:
                 # Every claim on its own, as the earlier version writes them: an anchor with a
                 # day would imply claims that version's writers do not know to leave alone.
-                every = projected.seen.claims()
-                for claim, _ in every:
-                    claims.setdefault(claim, owner)
-                effects.append((owner, every))
-            elif projected.seen is not None:
+                claimed = claimed + projected.seen.claims()
+            for claim, _ in claimed:
+                claims.setdefault(claim, owner)
+            effects.append((owner, claimed))
+            if projected.seen is not None and anchored:
                 if projected.seen.anchor not in claims:
                     claims[projected.seen.anchor] = owner
                     anchors[projected.seen.anchor] = projected.seen
