@@ -28,6 +28,8 @@ class InMemoryViewStore:
         self.crash_after_claims = False
         # Generations this version created; another is one an earlier version created.
         self.anchored_generations = {1}
+        # Generations a rebuild is still filling.
+        self.rebuilding_generations: set[int] = set()
 
     async def serving_generation(self) -> int:
         return self.gen
@@ -70,6 +72,9 @@ class InMemoryViewStore:
 
     async def people_anchored(self, gen: int) -> bool:
         return gen in self.anchored_generations
+
+    async def rebuilding(self, gen: int) -> bool:
+        return gen in self.rebuilding_generations
 
     async def people_seen(
         self, gen: int, anchors: Iterable[str]

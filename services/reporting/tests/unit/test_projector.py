@@ -132,6 +132,7 @@ async def test_after_a_switch_a_live_writer_waits_for_the_rebuild_to_cover_the_g
     stream, items, truth = stream_and_truth
     store = InMemoryViewStore()
     store.anchored_generations = {1, 2}
+    store.rebuilding_generations = {2}
     live = Projector(store, zone=CHICAGO, wait_for_other_writer=0)
     rebuild = Projector(store, zone=CHICAGO, generation=2, wait_for_other_writer=0)
     for d in items:  # the rebuild starts every chain where its partition starts
@@ -153,6 +154,66 @@ async def test_after_a_switch_a_live_writer_waits_for_the_rebuild_to_cover_the_g
     assert refused >= len(per_topic) - 1  # the rosters' topic has no chain to wait for
     month = parse_period(stream.month)
     assert comparable(raw_statewide(store.counters(2), store.training_facts(2), month)) == truth
+
+
+def with_dead_lettered_records(items: list[Delivery[Any]], every: int) -> list[Delivery[Any]]:
+    """The same events with an invalid record (dead-lettered by the consumer, so never
+    delivered) after every `every`-th one of each partition: the offsets the projector sees have
+    gaps."""
+    shifted: dict[tuple[str, int], int] = defaultdict(int)
+    out = []
+    for d in items:
+        key = (d.topic, d.partition)
+        out.append(Delivery(d.event, d.topic, d.partition, d.offset + shifted[key]))
+        if d.offset % every == every - 1:
+            shifted[key] += 1
+    return out
+
+
+@pytest.mark.parametrize("rebuilt", [False, True])
+async def test_records_the_consumer_dead_lettered_leave_gaps_that_are_covered(
+    stream_and_truth: Any, rebuilt: bool
+) -> None:
+    """Outside a rebuild (none ever, or one that has finished), a batch that starts past its
+    chain's end follows records the consumer dead-lettered: it is applied at once, whichever
+    process and batch boundaries meet the gap (the CI failure on 36d168e: it was refused for
+    ever)."""
+    stream, items, truth = stream_and_truth
+    store = InMemoryViewStore()
+    gen = 1
+    if rebuilt:  # a rebuild filled generation 2, switched, and has finished
+        gen = store.gen = 2
+        store.anchored_generations = {1, 2}
+        for d in items:
+            await store.chain_start(2, d.topic, d.partition, 0)
+    gapped = with_dead_lettered_records(items, every=5)
+    rng = random.Random(11)
+    for batch in batches(gapped, rng):
+        # A new process now and then: a rebalance, or a restart, lands on the gap too.
+        await Projector(store, zone=CHICAGO, wait_for_other_writer=0).apply(batch)
+    month = parse_period(stream.month)
+    got = raw_statewide(store.counters(gen), store.training_facts(gen), month)
+    assert comparable(got) == truth
+
+
+async def test_while_a_rebuild_fills_a_generation_a_gap_waits_and_after_it_does_not(
+    stream_and_truth: Any,
+) -> None:
+    """The same gap is refused while the generation is marked as being rebuilt, and applied
+    once the rebuild has marked it rebuilt."""
+    _, items, _ = stream_and_truth
+    store = InMemoryViewStore()
+    store.gen = 2
+    store.rebuilding_generations = {2}
+    referrals = [d for d in items if d.topic == ReferralCreatedV1.topic() and d.partition == 0]
+    await store.chain_start(2, referrals[0].topic, 0, 0)
+    live = Projector(store, zone=CHICAGO, wait_for_other_writer=0)
+    await live.apply(referrals[:10])
+    with pytest.raises(ChainBehind):
+        await live.apply(referrals[12:20])
+    store.rebuilding_generations = set()
+    await live.apply(referrals[12:20])
+    assert store.segments[(2, referrals[0].topic, 0, 10)].last == referrals[19].offset
 
 
 async def test_a_corrected_roster_replaces_the_earlier_one_in_any_order() -> None:

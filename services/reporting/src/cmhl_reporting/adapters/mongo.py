@@ -51,6 +51,23 @@ async def mark_people_anchored(db: AsyncDatabase[Document], gen: int) -> None:
         await db[GENERATIONS].insert_one({"_id": _people_anchors_marker(gen)})
 
 
+def _rebuilding_marker(gen: int) -> str:
+    return f"rebuilding|{gen}"
+
+
+async def mark_rebuilding(db: AsyncDatabase[Document], gen: int) -> None:
+    """Marks a generation a rebuild is still filling: a live writer whose batch starts past the
+    end of a chain in it waits for the rebuild instead of covering offsets it never saw."""
+    with contextlib.suppress(DuplicateKeyError):
+        await db[GENERATIONS].insert_one({"_id": _rebuilding_marker(gen)})
+
+
+async def mark_rebuilt(db: AsyncDatabase[Document], gen: int) -> None:
+    """The rebuild has covered everything the live writers committed: a gap a live batch finds
+    from now on is records the consumer dead-lettered, which the chain covers as before."""
+    await db[GENERATIONS].delete_one({"_id": _rebuilding_marker(gen)})
+
+
 async def read_serving_generation(db: AsyncDatabase[Document]) -> int:
     """The pointer document; the first service to start creates it (generation 1)."""
     doc = await db[GENERATIONS].find_one({"_id": SERVING})
@@ -74,6 +91,7 @@ async def drop_generation(db: AsyncDatabase[Document], gen: int) -> None:
     for kind in KINDS:
         await db.drop_collection(collection_name(gen, kind))
     await db[GENERATIONS].delete_one({"_id": _people_anchors_marker(gen)})
+    await mark_rebuilt(db, gen)
 
 
 class MongoViewStore:
@@ -145,6 +163,11 @@ class MongoViewStore:
             marker = {"_id": _people_anchors_marker(gen)}
             self._anchored[gen] = await self._db[GENERATIONS].find_one(marker) is not None
         return self._anchored[gen]
+
+    async def rebuilding(self, gen: int) -> bool:
+        # Read each time (not cached): the mark goes when the rebuild finishes. Asked only when a
+        # batch starts past its chain's end, which is rare.
+        return await self._db[GENERATIONS].find_one({"_id": _rebuilding_marker(gen)}) is not None
 
     async def people_seen(
         self, gen: int, anchors: Iterable[str]

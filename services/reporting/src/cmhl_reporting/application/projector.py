@@ -57,10 +57,12 @@ class GenerationSwitched(ConnectionError):
 
 
 class ChainBehind(ConnectionError):
-    """A live writer's batch starts past the end of its partition's chain in the serving
-    generation: after a switch, the rebuild is still covering what the live consumers committed
-    to the old one. Writing now would make a segment that claims offsets it never saw, and the
-    rebuild would then skip them; the batch is retried until the chain reaches it."""
+    """A live writer's batch starts past the end of its partition's chain in a generation a
+    rebuild is still filling: after a switch, the rebuild is still covering what the live
+    consumers committed to the old one. Writing now would make a segment that claims offsets it
+    never saw, and the rebuild would then skip them; the batch is retried until the chain
+    reaches it. (Outside a rebuild, such a gap is records the consumer dead-lettered: the next
+    segment covers them, since they count for nothing.)"""
 
 
 class ViewStore(Protocol):
@@ -95,6 +97,11 @@ class ViewStore(Protocol):
         """Whether the generation counts unique people through anchors: true for one this
         version created; false for one an earlier version created, which writes every claim
         on its own and may still be writing it (a rolling upgrade)."""
+        ...
+
+    async def rebuilding(self, gen: int) -> bool:
+        """Whether a rebuild is still filling the generation (until it has covered what the
+        live consumer groups committed)."""
         ...
 
     async def people_seen(
@@ -176,12 +183,12 @@ class Projector:
             # Another writer may have moved the chain on since this process last looked.
             head = await self._walk(gen, topic, partition, head)
             self._heads[(gen, topic, partition)] = head
-            if group[0].offset > head.next_offset:
+            if group[0].offset > head.next_offset and await self._store.rebuilding(gen):
                 raise ChainBehind(
                     f"generation {gen}'s chain of {topic}[{partition}] ends before offset "
                     f"{head.next_offset}, and the batch starts at {group[0].offset}: retried "
-                    "while a rebuild covers the offsets in between; if no rebuild is running, "
-                    "those records are gone from Kafka, and `make rebuild` recounts the views"
+                    "while the rebuild covers the offsets in between; if no rebuild is running "
+                    "(one was interrupted), `make rebuild` recounts the views"
                 )
         while pending := [d for d in group if d.offset >= head.next_offset]:
             last = pending[-1].offset

@@ -5,7 +5,8 @@ one is built. When the new one has caught up with the topics' ends, the pointer 
 switched (one single-document write); the rebuild keeps applying until it also covers what the
 live consumer groups committed, since live writers move to the new generation at their next
 batch (a batch caught mid-switch is retried there: `GenerationSwitched`; one that starts past
-what the rebuild has covered so far is retried until it has: `ChainBehind`). Both may then write
+what the rebuild has covered so far is retried until it has: `ChainBehind`, while the
+generation is marked as being rebuilt). Both may then write
 the same partitions for a moment: the segment chains accept one segment per offset range, so
 the result is the same whoever writes it. Finally the old generation is dropped."""
 
@@ -27,6 +28,8 @@ from cmhl_reporting.adapters.mongo import (
     MongoViewStore,
     drop_generation,
     mark_people_anchored,
+    mark_rebuilding,
+    mark_rebuilt,
     read_serving_generation,
     switch_generation,
 )
@@ -126,6 +129,7 @@ async def rebuild(
     new = old + 1
     await drop_generation(db, new)  # leftovers of an interrupted rebuild
     await mark_people_anchored(db, new)
+    await mark_rebuilding(db, new)
     store = MongoViewStore(db)
     projector = Projector(store, zone=zone, generation=new)
     admin = AIOKafkaAdminClient(**access.client_options())
@@ -169,6 +173,7 @@ async def rebuild(
         # Live batches that read the old pointer finish within the grace; then cover them too.
         await asyncio.sleep(handover_grace)
         await catch_up(await _live_committed(admin, group_prefix, partitions))
+        await mark_rebuilt(db, new)
     finally:
         await consumer.stop()
         await admin.close()
