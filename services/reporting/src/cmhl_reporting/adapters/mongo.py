@@ -44,11 +44,16 @@ def _people_anchors_marker(gen: int) -> str:
     return f"people_anchors|{gen}"
 
 
+async def _set_marker(db: AsyncDatabase[Document], marker: str) -> None:
+    """A marker document in `generations`: present or absent, set again harmlessly."""
+    with contextlib.suppress(DuplicateKeyError):
+        await db[GENERATIONS].insert_one({"_id": marker})
+
+
 async def mark_people_anchored(db: AsyncDatabase[Document], gen: int) -> None:
     """Marks a generation this version creates, before anything is written to it, as one whose
     unique people are counted through anchors (ADR 0003)."""
-    with contextlib.suppress(DuplicateKeyError):
-        await db[GENERATIONS].insert_one({"_id": _people_anchors_marker(gen)})
+    await _set_marker(db, _people_anchors_marker(gen))
 
 
 def _rebuilding_marker(gen: int) -> str:
@@ -58,8 +63,7 @@ def _rebuilding_marker(gen: int) -> str:
 async def mark_rebuilding(db: AsyncDatabase[Document], gen: int) -> None:
     """Marks a generation a rebuild is still filling: a live writer whose batch starts past the
     end of a chain in it waits for the rebuild instead of covering offsets it never saw."""
-    with contextlib.suppress(DuplicateKeyError):
-        await db[GENERATIONS].insert_one({"_id": _rebuilding_marker(gen)})
+    await _set_marker(db, _rebuilding_marker(gen))
 
 
 async def mark_rebuilt(db: AsyncDatabase[Document], gen: int) -> None:

@@ -6,9 +6,9 @@ switched (one single-document write); the rebuild keeps applying until it also c
 live consumer groups committed, since live writers move to the new generation at their next
 batch (a batch caught mid-switch is retried there: `GenerationSwitched`; one that starts past
 what the rebuild has covered so far is retried until it has: `ChainBehind`, while the
-generation is marked as being rebuilt). Both may then write
-the same partitions for a moment: the segment chains accept one segment per offset range, so
-the result is the same whoever writes it. Finally the old generation is dropped."""
+generation is marked as being rebuilt). Both may then write the same partitions for a moment:
+the segment chains accept one segment per offset range, so the result is the same whoever
+writes it. Finally the old generation is dropped."""
 
 import asyncio
 import logging
