@@ -228,6 +228,22 @@ def rows() -> list[tuple[str, str, str, str, str]]:
                 f" ms; FerretDB CPU {fmt(figure['ferretdb_cpu_ms_per_op'])} ms/op"
             )
             out.append(("0 FerretDB baseline", name.replace("_", " "), value, "", "–"))
+    pipeline = load("pipeline_cpu")
+    if pipeline:
+        net = pipeline["cpu_ms_per_referral_net_of_idle"]
+        busiest = sorted(net.items(), key=lambda x: -x[1])
+        value = (
+            f"{fmt(pipeline['cpu_ms_per_referral_total'])} ms "
+            f"({fmt(pipeline['cpu_ms_per_referral_net_total'])} net of idle: "
+            + ", ".join(f"{name} {fmt(ms)}" for name, ms in busiest if ms >= 0.1)
+            + f"); API p50 {fmt(pipeline['latency_ms']['p50'])} / "
+            f"p99 {fmt(pipeline['latency_ms']['p99'])} ms"
+        )
+        label = (
+            f"CPU per referral, system-wide, at {fmt(pipeline['rate'])}/s for "
+            f"{fmt(pipeline['duration_s'])} s until every consumer group caught up"
+        )
+        out.append(("2 pipeline CPU", label, value, "< 20 ms", "–"))
     memory = load("memory")
     if memory:
         peaks = memory["peak_rss_mb"]
@@ -246,7 +262,14 @@ def rows() -> list[tuple[str, str, str, str, str]]:
 def table(make_seconds: int | None) -> str:
     results = [
         r
-        for name in ("catchup", "referral_api", "agency_intake", "freshness", "freshness_sustained")
+        for name in (
+            "catchup",
+            "referral_api",
+            "pipeline_cpu",
+            "agency_intake",
+            "freshness",
+            "freshness_sustained",
+        )
         if (r := load(name))
     ]
     machine = results[0]["machine"] if results else {}

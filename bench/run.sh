@@ -30,13 +30,17 @@ echo "[bench] commit $CMHL_BENCH_COMMIT; stack in $CMHL_BENCH_STATE"
 
 failed=()
 run() { "${PY[@]}" -m "bench.$1" "${@:2}" || failed+=("$1"); }
+# First, while the stack is quiet: it measures idle CPU, then every process until consumers
+# catch up.
 if [[ -n "${BENCH_QUICK:-}" ]]; then
+  run pipeline_cpu --rate 10 --duration 5 --idle 10
   run ferretdb_ops --ops 50
   run referral_api --rates 5,10,20 --duration 5
   run agency_intake --events 100
   run freshness --rate 20 --duration 5
   run catchup --events 2000 --naive-events 500
 else
+  run pipeline_cpu --rate 25 --duration 20
   run ferretdb_ops --ops 300
   run referral_api --rates 10,25,50,100,200,400 --duration 10 --profile
   run agency_intake --events 300 --profile
