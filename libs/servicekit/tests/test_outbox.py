@@ -2,6 +2,7 @@
 larger than a page, trimming, and the crash and conflict paths."""
 
 import asyncio
+import contextlib
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from cmhl_servicekit.outbox import (
     OutboxRelay,
     pull_chunks,
 )
+from cmhl_servicekit.testing import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -405,3 +407,55 @@ def test_a_trim_stays_far_below_a_commands_size_limit_whatever_the_backlog() -> 
     for chunk in chunks[:-1]:
         assert sum(len(e["payload"]) for _, sent in chunk for e in sent) <= PULL_BYTES
     assert all(document != "idle" for chunk in chunks for document, _ in chunk)
+
+
+async def test_writes_under_load_share_a_pass_and_a_lone_write_goes_at_once(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """A pass costs four round trips whatever it carries: the relay's passes are spaced by its
+    interval, so a burst of writes goes out in a few passes, not one per write; after a quiet
+    spell a write's pass starts at once."""
+    loop = asyncio.get_running_loop()
+    interval = 1.0
+    published = Published()
+    relay = OutboxRelay(mongo_db, published, pass_interval_seconds=interval)
+    passes: list[float] = []
+    relay_once = relay.relay_once
+
+    async def counted() -> int:
+        passes.append(loop.time())
+        return await relay_once()
+
+    relay.relay_once = counted  # type: ignore[method-assign]
+    outbox = relay.outbox()
+    running = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(interval * 1.2)  # the relay's first pass is an interval behind
+        quiet = len(passes)
+        written = loop.time()
+        assert await outbox.insert(COLLECTION, {"_id": "lone"}, [event("lone", 1)])
+
+        async def sent(count: int) -> bool:
+            return len(published.sent) == count
+
+        await eventually(lambda: sent(1), timeout=10, interval=0.01)
+        assert passes[quiet] - written < interval / 2
+
+        burst_started, before = loop.time(), len(passes)
+        for n in range(20):
+            assert await outbox.insert(COLLECTION, {"_id": f"b{n}"}, [event(f"b{n}", 1)])
+            await asyncio.sleep(0.02)
+        burst = loop.time() - burst_started
+        await eventually(lambda: sent(21), timeout=10, interval=0.01)
+        # One pass per interval while the writes land, and one for the last of them.
+        assert len(passes) - before <= burst / interval + 2, (len(passes) - before, burst)
+
+        async def markers_forgotten() -> bool:
+            return await mongo_db[MARKERS].count_documents({}) == 0
+
+        await eventually(markers_forgotten, timeout=10, interval=0.05)
+        assert len(published.sent) == 21  # nothing sent twice
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running

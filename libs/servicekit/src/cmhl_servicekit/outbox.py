@@ -225,6 +225,11 @@ class Outbox:
 
 
 Publish = Callable[[OutboxEntry], Awaitable[None]]
+# The least time between the starts of two relay passes. A pass costs four round trips (read the
+# markers, read their documents, pull what was sent, delete the markers) whatever it carries, and
+# a pass per write was one per referral at 25 referrals/s. A tenth of a second is what an event
+# may wait at most for a pass under load (docs/benchmarks.md measures it).
+PASS_INTERVAL_SECONDS = 0.1
 
 
 class OutboxRelay:
@@ -237,12 +242,14 @@ class OutboxRelay:
         publish: Publish,
         *,
         poll_seconds: float = 1.0,
+        pass_interval_seconds: float = PASS_INTERVAL_SECONDS,
         batch_size: int = 500,
         orphan_after: timedelta = timedelta(seconds=60),
     ) -> None:
         self._db = db
         self._publish = publish
         self._poll_seconds = poll_seconds
+        self._pass_interval_seconds = pass_interval_seconds
         self._batch_size = batch_size
         self._orphan_after = orphan_after
         self._wake = asyncio.Event()
@@ -254,14 +261,21 @@ class OutboxRelay:
         return Outbox(self._db, self.wake, self.locks)
 
     def wake(self) -> None:
-        """Called after a write, so events go out at once instead of at the next poll."""
+        """Called after a write, so its events go out with the next pass instead of at the next
+        poll."""
         self._wake.set()
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
+            # A pass starts no sooner than the interval after one that carried events: writes
+            # that land meanwhile go out together. After a quiet spell (empty polls) a write's
+            # pass starts at once.
+            started = loop.time()
             self._wake.clear()
+            carried = 0
             try:
-                while await self.relay_once() == self._batch_size:
+                while (carried := await self.relay_once()) == self._batch_size:
                     pass
             except TRANSIENT_ERRORS as exc:
                 log.warning(
@@ -271,6 +285,8 @@ class OutboxRelay:
                 log.exception("outbox relay pass failed; will retry")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+            if carried:
+                await asyncio.sleep(max(0.0, started + self._pass_interval_seconds - loop.time()))
 
     async def relay_once(self) -> int:
         """One pass over a page of markers; returns how many there were.
