@@ -176,6 +176,44 @@ async def test_a_resubmitted_reference_returns_the_first_referral_and_publishes_
     assert len(repository.events) == 1
 
 
+class LookupsRecorded(InMemoryReferralRepository):
+    def __init__(self) -> None:
+        super().__init__()
+        self.looked_up: list[list[uuid.UUID]] = []
+
+    async def get_many(self, referral_ids: list[uuid.UUID]) -> list[Referral]:
+        self.looked_up.append(list(referral_ids))
+        return await super().get_many(referral_ids)
+
+
+async def test_only_referrals_named_by_an_agency_reference_are_looked_up_before_creating() -> None:
+    """A referral without an agency reference gets a new random id, which nothing stored can
+    have: its creation costs no read (a round trip per POST from a liaison's form)."""
+    repository = LookupsRecorded()
+    service = ReferralService(
+        repository, InMemoryAuditLog(), AdjustableClock(NOW), b"key", lambda: None, CHICAGO
+    )
+    created = await service.create_many(
+        [
+            (command(), liaison("liaison-05")),
+            (command("R-1", person=Person("Ana", "Roe", date(1990, 1, 1))), liaison("liaison-05")),
+        ]
+    )
+    without, referenced = created
+    assert isinstance(without, Created)
+    assert without.created
+    assert isinstance(referenced, Created)
+    assert referenced.created
+    # (An empty list is no read: find_by_ids makes none.)
+    assert [ids for ids in repository.looked_up if ids] == [[referenced.referral.referral_id]]
+    repository.looked_up.clear()
+    alone = await service.create(
+        command(person=Person("Bo", "Poe", date(1980, 5, 6))), liaison("liaison-05")
+    )
+    assert alone.created
+    assert not any(repository.looked_up)
+
+
 SUPERVISOR_03 = Actor(Principal("sup-03", frozenset({Role.SUPERVISOR}), "cmhc-03"), None, None)
 SUPERVISOR_04 = Actor(Principal("sup-04", frozenset({Role.SUPERVISOR}), "cmhc-04"), None, None)
 

@@ -225,7 +225,12 @@ class ReferralService:
             for command, _ in submissions
         ]
         referred = [to_millis(command.referred_at or now) for command, _ in submissions]
-        stored = {r.referral_id: r for r in await self._repository.get_many(list(set(ids)))}
+        # Only an id derived from an agency reference can name a referral stored before; a new
+        # random one cannot, so a batch without references skips the read.
+        referenced = {
+            ids[i] for i, (command, _) in enumerate(submissions) if command.agency_reference
+        }
+        stored = {r.referral_id: r for r in await self._repository.get_many(list(referenced))}
         outcomes: list[Created | Rejected | None] = [None] * len(submissions)
         audit: list[AuditEntry] = []
         new: dict[uuid.UUID, int] = {}  # the batch's first submission of each new referral
