@@ -6,7 +6,15 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from cmhl_servicekit.timers import InMemoryTimerStore, MongoTimerStore, Timer, TimerStore, fire_due
+from cmhl_servicekit.timers import (
+    ORPHAN_TIMER_AGE,
+    InMemoryTimerStore,
+    MongoTimerStore,
+    Timer,
+    TimerStore,
+    fire_due,
+    orphaned,
+)
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
 
@@ -69,3 +77,13 @@ async def test_a_pass_that_fails_drops_nothing_and_fires_again() -> None:
     assert await fire_due(store, fine, NOW, limit=10) == 2
     assert fired.count("t1") == 2
     assert await store.due(NOW, limit=10) == []
+
+
+def test_a_timer_without_its_subject_is_settled_only_once_it_is_old() -> None:
+    """A subject may still be landing (written after its timer): looked at again until the
+    timer is ORPHAN_TIMER_AGE old, then taken for a write that failed."""
+    written = datetime(2026, 12, 3, 2, tzinfo=UTC)
+    timer = Timer("t", "k", "s", fire_at=written, created_at=written)
+    assert not orphaned(timer, written)
+    assert not orphaned(timer, written + ORPHAN_TIMER_AGE)
+    assert orphaned(timer, written + ORPHAN_TIMER_AGE + timedelta(milliseconds=1))

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -21,6 +21,11 @@ from cmhl_servicekit.consuming import TRANSIENT_ERRORS, run_bounded, safe_reason
 from cmhl_servicekit.mongo import delete_by_ids, estimated_count, insert_new
 
 log = logging.getLogger(__name__)
+# A service writes a timer before its subject, so a crash in between leaves a timer without a
+# subject, never a subject without its timer. A due scan that finds no subject cannot tell a
+# write that failed from one still landing (another batch, another replica): only a timer this
+# old is taken for the former.
+ORPHAN_TIMER_AGE = timedelta(minutes=5)
 
 Document = dict[str, Any]
 TIMERS = "timers"
@@ -68,6 +73,12 @@ class TimerStore(Protocol):
 Fire = Callable[[Timer, datetime], Awaitable[bool]]
 """What a timer does when its time comes; True once it is settled (the timer can go), False to
 look again at the next pass (say, the write it waits for may still be landing)."""
+
+
+def orphaned(timer: "Timer", now: datetime) -> bool:
+    """What a fire function returns when the timer's subject is not (or not yet) stored: settled
+    once the timer is ORPHAN_TIMER_AGE old; until then, looked at again next pass."""
+    return now - timer.created_at > ORPHAN_TIMER_AGE
 
 
 async def fire_due(

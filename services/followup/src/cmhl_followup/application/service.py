@@ -51,12 +51,10 @@ from cmhl_servicekit.audit import AuditEntry, AuditLog
 from cmhl_servicekit.auth import Principal, Role
 from cmhl_servicekit.clock import Clock
 from cmhl_servicekit.consuming import run_bounded
-from cmhl_servicekit.timers import Timer, fire_due
+from cmhl_servicekit.timers import Timer, fire_due, orphaned
 from cmhl_servicekit.versioned import CONFLICT, Conflict, retry_on_conflict
 
 PRODUCER = "cmhl-followup"
-# A timer with no follow-up this long after it was written belongs to a write that failed.
-ORPHAN_TIMER_AGE = timedelta(minutes=5)
 # Referrals (after scheduling) or timers (when due) handled at once: their round trips overlap.
 IN_FLIGHT = 16
 # How far ahead a liaison may plan a follow-up of their own.
@@ -445,7 +443,7 @@ class FollowUpService:
         """Settles one timer: claims its announcement unless the follow-up moved on."""
         follow_up = await self._repository.get(timer.subject_id)
         if follow_up is None:  # its follow-up was never written, or is still being written
-            return now - timer.created_at > ORPHAN_TIMER_AGE
+            return orphaned(timer, now)
         if follow_up["status"] != State.SCHEDULED:
             return True
         event = self._announcement(timer.kind, follow_up, now)

@@ -74,7 +74,8 @@ class MongoNotificationStore:
                     },
                 }
             )
-        # Timers first: a timer whose notification was never written is settled as nothing.
+        # Timers first: a timer whose notification was never written is settled as nothing once
+        # it is old (servicekit's timers.orphaned); until then the notification may be landing.
         await self._timers.schedule(
             [
                 mail_timer(d["_id"], 1, now, now)

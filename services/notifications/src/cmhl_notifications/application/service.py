@@ -35,7 +35,7 @@ from cmhl_notifications.domain.notices import (
 from cmhl_servicekit.audit import AuditEntry, AuditLog
 from cmhl_servicekit.auth import Principal
 from cmhl_servicekit.clock import Clock
-from cmhl_servicekit.timers import Timer, fire_due
+from cmhl_servicekit.timers import Timer, fire_due, orphaned
 
 log = logging.getLogger(__name__)
 # How long one sender holds a mail: longer than any SMTP exchange, so nobody else sends it
@@ -138,8 +138,8 @@ class NotificationService:
 
     async def _send(self, timer: Timer, now: datetime) -> bool:
         notification = await self._store.get(timer.subject_id)
-        if notification is None:
-            return True  # written by a store call that failed: nothing to send
+        if notification is None:  # written by a store call that failed, or still landing
+            return orphaned(timer, now)
         attempt = timer.sequence
         mail = notification["mail"]
         if mail["state"] != MailState.PENDING or mail["attempts"] >= attempt:

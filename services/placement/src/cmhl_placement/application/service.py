@@ -28,12 +28,10 @@ from cmhl_placement.domain.request import (
 from cmhl_servicekit.audit import AuditEntry, AuditLog
 from cmhl_servicekit.auth import Principal, Role
 from cmhl_servicekit.clock import Clock, to_millis
-from cmhl_servicekit.timers import Timer, fire_due
+from cmhl_servicekit.timers import Timer, fire_due, orphaned
 from cmhl_servicekit.versioned import CONFLICT, Conflict, retry_on_conflict
 
 log = logging.getLogger(__name__)
-# A timer whose document never got written (the process died in between) is dropped after this.
-ORPHAN_TIMER_AGE = timedelta(minutes=5)
 
 
 class WrongFacility(Exception):
@@ -400,7 +398,7 @@ class PlacementService:
     async def _fire_stale(self, timer: Timer, now: datetime) -> bool:
         facility = await self._facilities.get(timer.subject_id)
         if facility is None or facility.sequence < timer.sequence:
-            return now - timer.created_at > ORPHAN_TIMER_AGE  # the update may still land
+            return orphaned(timer, now)  # the update may still land
         # The units whose numbers are still the ones reported by that update (or older).
         old = [u for u in facility.units.values() if u.reported_at <= timer.created_at]
         stale = [u.unit_type for u in old if u.is_stale(now, self.stale_after)]
@@ -422,7 +420,7 @@ class PlacementService:
     async def _fire_deadline(self, timer: Timer, flag: Flag, now: datetime) -> bool:
         request = await self._requests.get(uuid.UUID(timer.subject_id))
         if request is None:
-            return now - timer.created_at > ORPHAN_TIMER_AGE
+            return orphaned(timer, now)
         if request.status == "open":
             event = events.deadline_flagged(request, flag, now)
             if await self._timers.claim(timer.timer_id, flag, event):
