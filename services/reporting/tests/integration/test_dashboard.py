@@ -52,7 +52,12 @@ async def test_the_dashboard_draws_the_brochure_from_live_data(
                     body = (await client.get("/api/v1/public/statewide")).json()
                 except httpx.HTTPError:
                     return False
-                return bool(body["referrals"]["total"] == 160)
+                # Referrals and trainings arrive through consumers of their own, each fetching
+                # in batches: both counted before the page is read.
+                return bool(
+                    body["referrals"]["total"] == 160
+                    and body["trainings"]["sessions"] == truth["trainings"]["sessions"]
+                )
 
             await eventually(counted, timeout=180, interval=1)
         async with headless_chromium() as browser:
