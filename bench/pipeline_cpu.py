@@ -21,6 +21,7 @@ import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.common import (
+    cpu_delta,
     end_offsets,
     latency_summary_ms,
     open_loop,
@@ -44,14 +45,10 @@ def cpu_by_process(pids: dict[str, int]) -> dict[str, float]:
     return {name: cpu for name, pid in pids.items() if (cpu := tree_cpu_seconds(pid, *tree))}
 
 
-def per_second(
-    before: dict[str, float], after: dict[str, float], seconds: float
-) -> dict[str, float]:
-    return {n: (after[n] - before[n]) / seconds for n in after if n in before}
-
-
 async def lag(admin: AIOKafkaAdminClient, bootstrap: str) -> int:
-    """Records not yet committed, summed over every consumer group of the stack."""
+    """Records not yet committed, summed over every consumer group of the stack (each group on
+    its own: common.committed_by_prefix keeps the furthest group per partition, which would hide
+    a group still behind)."""
     groups = [g[0] for g in await admin.list_consumer_groups() if g[0].startswith(GROUP_PREFIX)]
     committed = {}
     for group in groups:
@@ -92,7 +89,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         say(f"idle for {args.idle:g}s")
         before = cpu_by_process(pids)
         await asyncio.sleep(args.idle)
-        idle = per_second(before, cpu_by_process(pids), args.idle)
+        idle = {n: cpu / args.idle for n, cpu in cpu_delta(before, cpu_by_process(pids)).items()}
         say(f"  {sum(idle.values()):.3f} cores idle")
         say(f"{args.rate:g} referrals/s for {args.duration:g}s, then until consumers catch up")
         before, started = cpu_by_process(pids), time.monotonic()
@@ -106,7 +103,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         caught_up = await wait_caught_up(stack.kafka, args.timeout)
         window = time.monotonic() - started
-        used = per_second(before, cpu_by_process(pids), 1.0)
+        used = cpu_delta(before, cpu_by_process(pids))
     created = len(result.latencies)
     say(f"  {created} created, consumers caught up {caught_up}s after the load")
     per_referral = {n: round(1000 * cpu / created, 1) for n, cpu in used.items()} if created else {}

@@ -75,7 +75,7 @@ Fire = Callable[[Timer, datetime], Awaitable[bool]]
 look again at the next pass (say, the write it waits for may still be landing)."""
 
 
-def orphaned(timer: "Timer", now: datetime) -> bool:
+def orphaned(timer: Timer, now: datetime) -> bool:
     """What a fire function returns when the timer's subject is not (or not yet) stored: settled
     once the timer is ORPHAN_TIMER_AGE old; until then, looked at again next pass."""
     return now - timer.created_at > ORPHAN_TIMER_AGE
