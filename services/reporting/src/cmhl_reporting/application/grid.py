@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -77,7 +77,20 @@ class PublicationGrid:
         if (first or new_day) and self._task is not None:
             await asyncio.shield(self._task)
         assert self._current is not None
+        if self._same_counters(views) and views.trainings is not self._current.views.trainings:
+            # Only the training sessions moved (they are not on the grid: public servants'
+            # figures, never suppressed). They are served at once; waiting for the next
+            # referral to rebuild the plan would hide a session reported after the last one.
+            self._current = replace(self._current, views=views)
         return self._current
+
+    def _same_counters(self, views: Snapshot) -> bool:
+        published = self._current
+        return (
+            published is not None
+            and published.views.gen == views.gen
+            and published.version == views.counters.version
+        )
 
     async def _build(
         self, series: Mapping[str, Mapping[str, int]], views: Snapshot, version: int, today: date
