@@ -111,22 +111,21 @@ async def test_counts_reach_reporting_by_county_and_fiscal_year_exactly_once(
     async with running_app(app, from_now=True) as client:
         await send_all(kafka_probe, sent)
 
+        before = {"consultations": {"29019": {"resources": 1}}, "barriers": {}}
+        after = {"consultations": {}, "barriers": {"29019": {"no_bed": 1}}}
+
         async def counted() -> bool:
+            # Consultations and barriers come through consumers of their own, each fetching in
+            # batches: every year is waited for, not only the one the last event counts in.
             now = await app.state.activity.raw(fiscal_year(today))
             return bool(
                 await app.state.activity.raw(year) == expected
                 and now["barriers"].get("29019", {}).get("waitlist") == 1
+                and await app.state.activity.raw(year - 1) == before
+                and await app.state.activity.raw(year + 1) == after
             )
 
         await eventually(counted, timeout=120, interval=1)
-        assert await app.state.activity.raw(year - 1) == {
-            "consultations": {"29019": {"resources": 1}},
-            "barriers": {},
-        }
-        assert await app.state.activity.raw(year + 1) == {
-            "consultations": {},
-            "barriers": {"29019": {"no_bed": 1}},
-        }
 
         analyst = await client.get(URL, headers=ANALYST, params={"fiscal_year": year})
         assert analyst.status_code == 200, analyst.text

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -90,16 +91,24 @@ async def test_the_annual_report_shows_the_grid_for_a_fiscal_year_in_html_and_pd
                 )
 
             await eventually(counted, timeout=180, interval=1)
-            public = (await client.get("/api/v1/public/statewide?period=fy2023")).json()
-            page = await client.get("/reports/annual", params={"period": "fy2023"})
+            read: dict[str, Any] = {}
+
+            async def agreeing() -> bool:
+                # The page and the API answer from one plan when the views hold still; follow-up
+                # and status events, not waited for above, may still move the plan meanwhile
+                # (and with it which shares the grid hides).
+                read["public"] = (await client.get("/api/v1/public/statewide?period=fy2023")).json()
+                read["page"] = await client.get("/reports/annual", params={"period": "fy2023"})
+                shares = read["public"]["referrals"]["by_source_percent"].values()
+                return all(f"{s:g}%" in read["page"].text for s in shares if s is not None)
+
+            await eventually(agreeing, timeout=60, interval=1)
+            public, page = read["public"], read["page"]
             assert page.status_code == 200
             assert page.headers["content-type"].startswith("text/html")
             text = page.text
             assert "State fiscal year 2023: July 1, 2022 to June 30, 2023" in text
             assert "900" in text
-            for key, share in public["referrals"]["by_source_percent"].items():
-                if share is not None:
-                    assert f"{share:g}%" in text, key
             assert str(public["trainings"]["officers_trained"]) in text
             seats = public["trainings"]["seats_filled"]
             assert seats == 9 * 6  # six officers on each roster, some in several sessions

@@ -79,8 +79,9 @@ class PublicationGrid:
         assert self._current is not None
         if self._same_counters(views) and views.trainings is not self._current.views.trainings:
             # Only the training sessions moved (they are not on the grid: public servants'
-            # figures, never suppressed). They are served at once; waiting for the next
-            # referral to rebuild the plan would hide a session reported after the last one.
+            # figures, never suppressed): served at once. Without this, a session reported after
+            # the last referral stayed hidden until another referral rebuilt the plan. When the
+            # counters moved too, the sessions come with the next plan, as the referrals do.
             self._current = replace(self._current, views=views)
         return self._current
 
