@@ -10,6 +10,7 @@ concurrency buy throughput, or does the SQLite backend serialise writers?), and 
 inserts of 100 keyed documents (servicekit's insert_new: the reporting service's claims), all
 new and with a third of their keys taken. The last two are one baseline and its test: an
 unordered insert that finds duplicates should cost what one that finds none does, as on MongoDB.
+Last, the outbox relay's trim: an update_many that pulls sent entries out of 32 documents.
 FerretDB CPU and PostgreSQL CPU (its backends) are reported per operation."""
 
 import argparse
@@ -50,6 +51,7 @@ def database_cpu(pids: dict[str, int]) -> tuple[float, float]:
 
 
 BATCH = 100
+TRIM = 32  # servicekit.outbox.PULL_CHUNK
 
 
 def claims(n: int) -> list[dict[str, Any]]:
@@ -88,7 +90,7 @@ async def measure(count: int) -> dict[str, Any]:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_uri, maxPoolSize=16)
     db = client[f"bench_ops_{run}"]
     small, large, parallel = db["small"], db["large"], db["parallel"]
-    fresh, taken = db["claims_fresh"], db["claims_taken"]
+    fresh, taken, outboxes = db["claims_fresh"], db["claims_taken"], db["outboxes"]
     figures: dict[str, Any] = {}
     try:
         await small.insert_one({"_id": "warm-up"})
@@ -122,6 +124,17 @@ async def measure(count: int) -> dict[str, Any]:
         )
         figures[f"insert_many_unordered_{BATCH}_a_third_taken"] = await timed(
             lambda n: insert_new(taken, claims(n)), batches, pids
+        )
+        await outboxes.insert_many(
+            [document(n) | {"outbox": [f"e{n}-1", f"e{n}-2"]} for n in range(batches * TRIM)]
+        )
+        figures[f"update_many_pull_from_{TRIM}_docs"] = await timed(
+            lambda n: outboxes.update_many(
+                {"_id": {"$in": [f"doc-{n * TRIM + i}" for i in range(TRIM)]}},
+                {"$pullAll": {"outbox": [f"e{n * TRIM + i}-1" for i in range(TRIM)]}},
+            ),
+            batches,
+            pids,
         )
     finally:
         await client.drop_database(f"bench_ops_{run}")

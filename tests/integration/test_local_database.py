@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, OperationFailure
 
 from cmhl_servicekit.testing import assert_reads_use_indexes
 
@@ -281,3 +281,37 @@ async def test_an_unordered_insert_reports_each_duplicate_and_stores_the_rest(
         await people.insert_many([{"_id": "q-1"}, {"_id": "p-3"}, {"_id": "q-2"}])
     assert [e["index"] for e in raised.value.details["writeErrors"]] == [1]
     assert await people.count_documents({"_id": {"$in": ["q-1", "q-2"]}}) == 1
+
+
+async def test_an_update_of_many_documents_writes_each_as_mongodb_does(
+    docs: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """An update that matches many documents writes every one and counts them (the local
+    database writes them in one statement, patches.toml); `_id`s of every kind are matched; an
+    error at one document leaves the documents before it written and the rest not, as MongoDB's
+    update stops at its first error."""
+    collection = docs["docs"]
+    owned = await collection.update_many(
+        {"owner": "owner-3"}, {"$inc": {"version": 1000}, "$set": {"seen": True}}
+    )
+    assert (owned.matched_count, owned.modified_count) == (ROWS // 30, ROWS // 30)
+    changed = {d["_id"]: d["version"] async for d in collection.find({"seen": True})}
+    assert changed == {f"doc-{n}": n + 1000 for n in range(3, ROWS, 30)}
+    # Entries pulled out of arrays, by documents whose `_id`s are of different kinds.
+    ids: list[Any] = [7, "7", 7.5, NOW, {"at": 1, "n": "x"}]
+    kinds = docs["kinds"]
+    await kinds.insert_many({"_id": i, "outbox": [1, 2, 3]} for i in ids)
+    pulled = await kinds.update_many({}, {"$pullAll": {"outbox": [1, 3]}})
+    assert pulled.modified_count == len(ids)
+    assert [d["outbox"] async for d in kinds.find({})] == [[2]] * len(ids)
+    # Unchanged documents are matched, not modified.
+    again = await kinds.update_many({}, {"$pullAll": {"outbox": [1, 3]}})
+    assert (again.matched_count, again.modified_count) == (len(ids), 0)
+    # A unique index broken at the second document: the first is written, the rest are not.
+    badges = docs["badges"]
+    await badges.create_index("badge", unique=True)
+    await badges.insert_many({"_id": f"b-{n}", "badge": f"badge-{n}"} for n in range(5))
+    with pytest.raises(OperationFailure):
+        await badges.update_many({}, {"$set": {"badge": "shared"}})
+    assert await badges.count_documents({"badge": "shared"}) == 1
+    assert await badges.count_documents({}) == 5
