@@ -315,3 +315,11 @@ async def test_an_update_of_many_documents_writes_each_as_mongodb_does(
         await badges.update_many({}, {"$set": {"badge": "shared"}})
     assert await badges.count_documents({"badge": "shared"}) == 1
     assert await badges.count_documents({}) == 5
+    # In order, the first document takes the value the second still holds: refused there, as
+    # MongoDB does, although the values would be unique once every document had moved on.
+    seats = docs["seats"]
+    await seats.create_index("seat", unique=True)
+    await seats.insert_many({"_id": f"s-{n}", "seat": n} for n in range(5))
+    with pytest.raises(OperationFailure):
+        await seats.update_many({}, {"$inc": {"seat": 1}})
+    assert sorted([d["seat"] async for d in seats.find({})]) == [0, 1, 2, 3, 4]
