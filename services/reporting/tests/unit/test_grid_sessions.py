@@ -22,12 +22,12 @@ class StoreReader:
         self.counters = Counters()
         self.trainings: list[TrainingFact] = []
         self._store = store
-        self._applied: dict[tuple[str, int, int], object] = {}
+        self._applied: set[tuple[str, int, int]] = set()
 
     def read(self) -> None:
         for key, segment in self._store.segments.items():
-            if key[1:] not in self._applied:
-                self._applied[key[1:]] = segment
+            if key[1:] not in self._applied:  # (topic, partition, first offset)
+                self._applied.add(key[1:])
                 self.counters.add(segment.counts)
         # A new list when the sessions changed, as the MongoDB reader does.
         facts = self._store.training_facts()

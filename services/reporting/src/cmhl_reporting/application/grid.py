@@ -76,22 +76,19 @@ class PublicationGrid:
             self._task = asyncio.create_task(self._build(series, views, key[1], today))
         if (first or new_day) and self._task is not None:
             await asyncio.shield(self._task)
-        assert self._current is not None
-        if self._same_counters(views) and views.trainings is not self._current.views.trainings:
+        current = self._current
+        assert current is not None
+        if (
+            current.views.gen == views.gen
+            and current.version == views.counters.version
+            and views.trainings is not current.views.trainings
+        ):
             # Only the training sessions moved (they are not on the grid: public servants'
             # figures, never suppressed): served at once. Without this, a session reported after
             # the last referral stayed hidden until another referral rebuilt the plan. When the
             # counters moved too, the sessions come with the next plan, as the referrals do.
-            self._current = replace(self._current, views=views)
-        return self._current
-
-    def _same_counters(self, views: Snapshot) -> bool:
-        published = self._current
-        return (
-            published is not None
-            and published.views.gen == views.gen
-            and published.version == views.counters.version
-        )
+            self._current = current = replace(current, views=views)
+        return current
 
     async def _build(
         self, series: Mapping[str, Mapping[str, int]], views: Snapshot, version: int, today: date
